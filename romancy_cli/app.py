@@ -1,0 +1,137 @@
+"""App: the composition root and the only door into the engine for the CLI, HTTP and users."""
+
+from __future__ import annotations
+
+import socket
+import os
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+from . import ids
+from .definitions import REGISTRY, Registry, WorkflowDefinition
+from .durations import Duration, to_seconds
+from .engine.clock import SystemClock
+from .engine.engine import Engine, TickResult
+from .engine.ports import Clock
+from .errors import NotFoundError, RomancyError
+from .records import Delivery, EventInput, Instance, Step
+
+
+@dataclass(frozen=True)
+class SendResult:
+    event_id: str
+    duplicate: bool
+    delivered: tuple[str, ...]
+    resumed: dict[str, str] = field(default_factory=dict)
+
+
+class App:
+    """`App(database="romancy.db", worker_id="worker-1")`; use as a context manager or call
+    initialize() / shutdown()."""
+
+    def __init__(self, database: str = "romancy.db", worker_id: Optional[str] = None, *,
+                 clock: Optional[Clock] = None, lease_seconds: float = 30.0,
+                 synchronous: str = "normal", registry: Optional[Registry] = None) -> None:
+        self.database = database
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.clock = clock or SystemClock()
+        self.lease_seconds = lease_seconds
+        self.synchronous = synchronous
+        self.registry = registry or REGISTRY
+        self._engine: Optional[Engine] = None
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def initialize(self) -> "App":
+        if self._engine is None:
+            from .store import is_postgres, open_store
+
+            options = {} if is_postgres(self.database) else {"synchronous": self.synchronous}
+            store = open_store(self.database, **options)
+            self._engine = Engine(store, self.registry, self.clock, self.worker_id, self.lease_seconds)
+        return self
+
+    def shutdown(self) -> None:
+        if self._engine is not None:
+            self._engine.store.close()
+            self._engine = None
+
+    def __enter__(self) -> "App":
+        return self.initialize()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RomancyError("App is not initialized: call app.initialize() or use `with App(...)`")
+        return self._engine
+
+    # -- operations ----------------------------------------------------------------
+
+    def start(self, workflow: Union[str, WorkflowDefinition], *args: Any,
+              instance_id: Optional[str] = None, **kwargs: Any) -> str:
+        """Start an instance and run it until it waits or finishes; returns its id."""
+        return self.start_instance(workflow, list(args), kwargs, instance_id)[0]
+
+    def start_instance(self, workflow: Union[str, WorkflowDefinition], args: list[Any],
+                       kwargs: dict[str, Any], instance_id: Optional[str] = None) -> tuple[str, bool]:
+        """Like start, also saying whether the instance was created (False: the id existed)."""
+        name = workflow.name if isinstance(workflow, WorkflowDefinition) else workflow
+        return self.engine.start(name, args, kwargs, instance_id)
+
+    def send_event(self, event_type: str, data: Any = None, *, source: str = "romancy-cli",
+                   event_id: Optional[str] = None, subject: Optional[str] = None,
+                   instance: Optional[str] = None, extensions: Optional[dict[str, Any]] = None,
+                   resume: bool = True) -> SendResult:
+        """Store a CloudEvent and resume the instances it satisfies (unless resume=False)."""
+        ext = dict(extensions or {})
+        if instance is not None:
+            ext["romancyinstanceid"] = instance
+        event = EventInput(event_type, source, event_id or ids.new_event_id(), data, subject,
+                           data_content_type="application/json", extensions=ext)
+        return self.accept(event, resume)
+
+    def accept(self, event: EventInput, resume: bool = True) -> SendResult:
+        delivery, resumed = self.engine.deliver(event, resume)
+        return _send_result(delivery, resumed)
+
+    def tick(self, now: Optional[float] = None, advance: Optional[Duration] = None) -> TickResult:
+        """Fire due timers and timeouts and run what is runnable, as of now (or a chosen time)."""
+        engine = self.engine
+        if advance is not None:
+            now = engine.clock.now() + to_seconds(advance, "advance")
+        if now is not None:
+            engine = engine.shifted(now)
+        return engine.tick()
+
+    def resume(self, instance_id: str) -> Optional[str]:
+        """Run one instance if it is runnable (also parked and recovered ones)."""
+        instance = self.get(instance_id)
+        if not self.engine.recoverable(instance):
+            return None
+        return self.engine.resume(instance_id, include_parked=True, steal_from=instance.lease_owner)
+
+    def cancel(self, instance_id: str, reason: str = "cancelled by user") -> Instance:
+        return self.engine.cancel(instance_id, reason)
+
+    def get(self, instance_id: str) -> Instance:
+        instance = self.engine.store.get(instance_id)
+        if instance is None:
+            raise NotFoundError(f"no instance {instance_id!r}; `romancy status` lists instances")
+        return instance
+
+    def history(self, instance_id: str) -> list[Step]:
+        return self.engine.store.history(instance_id)
+
+    def list_instances(self, status: Optional[str] = None, workflow: Optional[str] = None,
+                       limit: Optional[int] = None) -> list[Instance]:
+        return self.engine.store.list_instances(status, workflow, limit)
+
+    def next_wake(self) -> Optional[float]:
+        return self.engine.store.next_wake()
+
+
+def _send_result(delivery: Delivery, resumed: dict[str, str]) -> SendResult:
+    return SendResult(delivery.event_id, delivery.duplicate, delivery.delivered, resumed)

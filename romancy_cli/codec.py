@@ -1,0 +1,113 @@
+"""Values <-> JSON for history, and typed conversion with pydantic (imported only when needed)."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import inspect
+import json
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any, TypeVar
+from uuid import UUID
+
+from .errors import EventDataError
+
+T = TypeVar("T")
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def to_plain(value: Any) -> Any:
+    """A JSON-compatible copy of `value`: dataclasses, enums, tuples and models become plain data."""
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_plain(v) for v in value]
+    return _object_to_plain(value)
+
+
+def _object_to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return to_plain(value.value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return to_plain(dump(mode="json"))
+    raise TypeError(
+        f"{type(value).__name__} is not JSON-serialisable: return plain data, a dataclass or a TypedDict"
+    )
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(to_plain(value), separators=(",", ":"), ensure_ascii=False)
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def needs_conversion(annotation: Any) -> bool:
+    """True when JSON data must be converted to reach `annotation` (dataclass, enum, list[X]...)."""
+    return annotation not in _AS_IS
+
+
+_AS_IS = (Any, str, int, float, bool, dict, list, type(None), None, inspect.Parameter.empty)
+
+
+@lru_cache(maxsize=512)
+def _adapter(annotation: Any) -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(annotation)
+
+
+def convert(value: Any, annotation: Any) -> Any:
+    """`value` (plain JSON) as `annotation`; raises pydantic's ValidationError on mismatch."""
+    if not needs_conversion(annotation):
+        return value
+    return _adapter(annotation).validate_python(value)
+
+
+def decode_event_data(data: Any, target: type[T]) -> T:
+    """Validate event data into `target`; EventDataError names the field path, expected and got."""
+    from pydantic import ValidationError
+
+    try:
+        return _adapter(target).validate_python(data)
+    except ValidationError as exc:
+        raise EventDataError(_describe_validation(exc, target)) from None
+
+
+def _describe_validation(exc: Any, target: Any) -> str:
+    name = getattr(target, "__name__", str(target))
+    problems = []
+    for err in exc.errors(include_url=False):
+        path = ".".join(str(p) for p in err["loc"]) or "(data)"
+        got = type(err.get("input")).__name__
+        problems.append(f"{path}: {err['msg']} (got {got})")
+    return f"event data does not match {name}: " + "; ".join(problems)
+
+
+def convert_arguments(text_args: list[str], annotations: list[Any]) -> list[Any]:
+    """Command-line strings converted by type hints; JSON for structured types."""
+    return [_convert_text(text, ann) for text, ann in zip(text_args, annotations)]
+
+
+def _convert_text(text: str, annotation: Any) -> Any:
+    if annotation in (str, Any, inspect.Parameter.empty):
+        return text
+    try:
+        value: Any = json.loads(text)
+    except ValueError:
+        value = text
+    if annotation is bool and isinstance(text, str) and text.lower() in ("true", "false", "yes", "no", "1", "0"):
+        return text.lower() in ("true", "yes", "1")
+    return _adapter(annotation).validate_python(value)

@@ -1,0 +1,163 @@
+"""@workflow / @activity, RetryPolicy, and the registry of definitions by name."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from .durations import Duration, to_seconds
+from .errors import NotFoundError, WorkflowDefinitionError
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Attempts of an activity; the wait between attempts is a durable timer."""
+
+    max_attempts: int = 3
+    initial_interval: Duration = 1.0
+    backoff: float = 2.0
+    max_interval: Duration = 60.0
+    non_retryable: tuple[type[BaseException], ...] = ()
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        first = to_seconds(self.initial_interval, "retry initial_interval")
+        cap = to_seconds(self.max_interval, "retry max_interval")
+        return min(cap, first * self.backoff ** (attempt - 1))
+
+    def retries(self, error: BaseException, attempt: int) -> bool:
+        return attempt < self.max_attempts and not isinstance(error, self.non_retryable)
+
+
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+@dataclass
+class _Callable:
+    name: str
+    fn: Callable[..., Any]
+    is_async: bool = field(init=False)
+    signature: inspect.Signature = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.is_async = inspect.iscoroutinefunction(self.fn)
+        self.signature = inspect.signature(self.fn)
+        self.__doc__ = self.fn.__doc__
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Calls the plain function, so it can be unit-tested without an engine."""
+        return self.fn(*args, **kwargs)
+
+    @property
+    def hints(self) -> dict[str, Any]:
+        try:
+            return typing.get_type_hints(self.fn)
+        except Exception:  # unresolvable forward references: fall back to no conversion
+            return {}
+
+    @property
+    def parameters(self) -> list[inspect.Parameter]:
+        """Parameters after the context."""
+        return list(self.signature.parameters.values())[1:]
+
+    def bind(self, args: tuple, kwargs: dict) -> None:
+        """Check the arguments fit the signature; raise a usage error naming the problem."""
+        try:
+            self.signature.bind(None, *args, **kwargs)
+        except TypeError as exc:
+            raise WorkflowDefinitionError(
+                f"wrong arguments for {self.name!r}: {exc}; expected ({self.describe_parameters()})"
+            ) from None
+
+    def describe_parameters(self) -> str:
+        hints = self.hints
+        parts = []
+        for p in self.parameters:
+            text = p.name
+            if p.name in hints:
+                text += f": {_type_name(hints[p.name])}"
+            if p.default is not inspect.Parameter.empty:
+                text += f" = {p.default!r}"
+            parts.append(text)
+        return ", ".join(parts)
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+@dataclass
+class WorkflowDefinition(_Callable):
+    def start(self, app: Any, *args: Any, instance_id: Optional[str] = None, **kwargs: Any) -> str:
+        """Create an instance and run it until it waits or finishes; returns its id."""
+        return app.start(self.name, *args, instance_id=instance_id, **kwargs)
+
+
+@dataclass
+class ActivityDefinition(_Callable):
+    retry: RetryPolicy = NO_RETRY
+
+    def execute(self, ctx: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run durably from a workflow: recorded once, returned from history on replay."""
+        return ctx._activity(self, args, kwargs)
+
+
+class Registry:
+    """Definitions by name. Decorators fill the module-level default one."""
+
+    def __init__(self) -> None:
+        self.workflows: dict[str, WorkflowDefinition] = {}
+        self.activities: dict[str, ActivityDefinition] = {}
+
+    def workflow(self, name: str) -> WorkflowDefinition:
+        try:
+            return self.workflows[name]
+        except KeyError:
+            raise NotFoundError(self._unknown(name)) from None
+
+    def _unknown(self, name: str) -> str:
+        message = f"unknown workflow {name!r}"
+        close = difflib.get_close_matches(name, list(self.workflows), n=1)
+        if close:
+            return f"{message}: did you mean {close[0]!r}?"
+        known = ", ".join(sorted(self.workflows)) or "none registered"
+        return f"{message} (known: {known}); check the `workflows` setting in romancy.toml"
+
+
+REGISTRY = Registry()
+
+
+def _check_context_parameter(fn: Callable[..., Any], kind: str) -> None:
+    if not list(inspect.signature(fn).parameters):
+        raise WorkflowDefinitionError(
+            f"{kind} {fn.__qualname__} must take a context as its first parameter"
+        )
+
+
+def workflow(name: Any = None) -> Any:
+    """`@workflow`, `@workflow("name")` or `@workflow(name="name")`."""
+    def register(fn: Callable[..., Any], wf_name: Optional[str] = None) -> WorkflowDefinition:
+        _check_context_parameter(fn, "workflow")
+        definition = WorkflowDefinition(wf_name or fn.__name__, fn)
+        REGISTRY.workflows[definition.name] = definition
+        return definition
+
+    if callable(name):
+        return register(name)
+    return lambda fn: register(fn, name)
+
+
+def activity(name: Any = None, *, retry: Optional[RetryPolicy] = None) -> Any:
+    """`@activity`, `@activity("name")` or `@activity(retry=RetryPolicy(...))`."""
+    def register(fn: Callable[..., Any], act_name: Optional[str] = None) -> ActivityDefinition:
+        _check_context_parameter(fn, "activity")
+        definition = ActivityDefinition(act_name or fn.__name__, fn, retry or NO_RETRY)
+        REGISTRY.activities[definition.name] = definition
+        return definition
+
+    if callable(name):
+        return register(name)
+    return lambda fn: register(fn, name)

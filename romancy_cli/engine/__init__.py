@@ -1,0 +1,1 @@
+"""The replay engine. Never imports peewee, typer, rich, waitress or watchfiles."""

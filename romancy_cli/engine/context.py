@@ -1,0 +1,248 @@
+"""The contexts user code receives, the durable calls, and the signals that unwind a run."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Awaitable, Callable, Optional, Protocol, Union
+
+from ..codec import convert, to_plain
+from ..definitions import ActivityDefinition
+from ..durations import Duration, to_seconds
+from ..errors import ActivityError, EventTimeout
+from ..records import Step, Wait
+from .clock import to_datetime
+
+
+class Suspend(BaseException):
+    """Unwinds a run that must wait. BaseException so `except Exception` in user code cannot swallow it."""
+
+    def __init__(self, wait: Wait) -> None:
+        self.wait = wait
+
+
+class Divergence(BaseException):
+    """Replayed code called a different step than history holds; becomes NonDeterminismError."""
+
+
+class Hooks(Protocol):
+    """What a run needs from the engine when it reaches a step that history does not hold."""
+
+    def now(self) -> float: ...
+
+    def before_side_effect(self, ctx: "WorkflowContext") -> None: ...
+
+    def find_event(self, ctx: "WorkflowContext", event_type: str, match: Optional[dict]) -> Optional[dict]: ...
+
+    def failed_attempts(self, seq: int) -> int: ...
+
+
+@dataclass(frozen=True)
+class ReceivedEvent:
+    type: str
+    source: str
+    id: str
+    time: Optional[str] = None
+    subject: Optional[str] = None
+    data: Any = None
+    data_content_type: Optional[str] = None
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_plain(cls, plain: dict[str, Any]) -> "ReceivedEvent":
+        return cls(
+            type=plain["type"], source=plain["source"], id=plain["id"], time=plain.get("time"),
+            subject=plain.get("subject"), data=plain.get("data"),
+            data_content_type=plain.get("datacontenttype"), extensions=plain.get("extensions") or {},
+        )
+
+
+@dataclass(frozen=True)
+class ActivityContext:
+    instance_id: str
+    activity_id: str
+    attempt: int
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across attempts and replays of this step: pass it to external services."""
+        return f"{self.instance_id}/{self.activity_id}"
+
+
+class WorkflowContext:
+    """Given to a workflow. Every durable call takes the next step position."""
+
+    def __init__(self, instance_id: str, workflow_name: str, history: list[Step], hooks: Hooks,
+                 is_async: bool = False) -> None:
+        self.instance_id = instance_id
+        self.workflow_name = workflow_name
+        self.history = history
+        self.replayed = len(history)
+        self.new_steps: list[Step] = []
+        self.cursor = 0
+        self.is_async = is_async
+        self._hooks = hooks
+
+    @property
+    def is_replaying(self) -> bool:
+        """True while the run is re-executing steps already recorded."""
+        return self.cursor < self.replayed
+
+    def now(self) -> datetime:
+        """Deterministic current time (UTC), recorded on first execution."""
+        step = self._next("now", "now")
+        if step is None:
+            step = self.record("now", "now", self._hooks.now())
+        return to_datetime(step.result)
+
+    def uuid4(self) -> uuid.UUID:
+        """Deterministic random UUID, recorded on first execution."""
+        step = self._next("uuid4", "uuid4")
+        if step is None:
+            step = self.record("uuid4", "uuid4", str(uuid.uuid4()))
+        return uuid.UUID(step.result)
+
+    def _next(self, kind: str, name: str) -> Optional[Step]:
+        seq = self.cursor
+        self.cursor += 1
+        if seq >= len(self.history):
+            return None
+        step = self.history[seq]
+        if step.kind != kind or step.name != name:
+            raise Divergence(
+                f"step {seq}: history recorded {step.kind} {step.name!r} but the code now calls "
+                f"{kind} {name!r}; revert the change or finish old instances first"
+            )
+        return step
+
+    def record(self, kind: str, name: str, result: Any) -> Step:
+        step = Step(self.cursor - 1, kind, name, result)
+        self.history.append(step)
+        self.new_steps.append(step)
+        return step
+
+    def check_finished(self) -> None:
+        """A run that ends before using all of history diverged from it."""
+        if self.cursor < len(self.history):
+            step = self.history[self.cursor]
+            raise Divergence(
+                f"step {self.cursor}: history recorded {step.kind} {step.name!r} but the code now "
+                f"returns before calling it; revert the change or finish old instances first"
+            )
+
+    def _await_or_value(self, compute: Callable[[], Any]) -> Any:
+        if not self.is_async:
+            return compute()
+
+        async def later() -> Any:
+            return compute()
+
+        return later()
+
+    def _activity(self, definition: ActivityDefinition, args: tuple, kwargs: dict) -> Any:
+        step = self._next("activity", definition.name)
+        if step is not None:
+            return self._await_or_value(lambda: _activity_value(definition, step.result))
+        if self.is_async:
+            return self._run_activity_async(definition, args, kwargs)
+        return _activity_value(definition, self._run_activity(definition, args, kwargs).result)
+
+    def _activity_context(self, definition: ActivityDefinition) -> ActivityContext:
+        self._hooks.before_side_effect(self)
+        seq = self.cursor - 1
+        attempt = self._hooks.failed_attempts(seq) + 1
+        return ActivityContext(self.instance_id, f"{seq}:{definition.name}", attempt)
+
+    def _run_activity(self, definition: ActivityDefinition, args: tuple, kwargs: dict) -> Step:
+        actx = self._activity_context(definition)
+        try:
+            value = definition.fn(actx, *args, **kwargs)
+            if asyncio.iscoroutine(value):
+                value = run_coroutine(value)
+        except Exception as exc:
+            return self._activity_failed(definition, actx, exc)
+        return self.record("activity", definition.name, {"value": to_plain(value)})
+
+    async def _run_activity_async(self, definition: ActivityDefinition, args: tuple, kwargs: dict) -> Any:
+        actx = self._activity_context(definition)
+        try:
+            value = definition.fn(actx, *args, **kwargs)
+            if asyncio.iscoroutine(value):
+                value = await value
+        except Exception as exc:
+            step = self._activity_failed(definition, actx, exc)
+        else:
+            step = self.record("activity", definition.name, {"value": to_plain(value)})
+        return _activity_value(definition, step.result)
+
+    def _activity_failed(self, definition: ActivityDefinition, actx: ActivityContext, exc: Exception) -> Step:
+        policy = definition.retry
+        if policy.retries(exc, actx.attempt):
+            wake_at = self._hooks.now() + policy.delay(actx.attempt)
+            raise Suspend(Wait("retry", self.cursor - 1, wake_at=wake_at, attempt=actx.attempt))
+        error = {"type": type(exc).__name__, "message": str(exc), "attempts": actx.attempt,
+                 "traceback": traceback.format_exc()}
+        return self.record("activity", definition.name, {"error": error})
+
+    def _wait_event(self, event_type: str, timeout: Optional[Duration], match: Optional[dict]) -> Any:
+        deadline = to_seconds(timeout, "timeout") if timeout is not None else None
+        match = to_plain(match) if match else None
+        step = self._next("event", event_type)
+        if step is None:
+            found = self._hooks.find_event(self, event_type, match)
+            if found is None:
+                wake_at = self._hooks.now() + deadline if deadline is not None else None
+                raise Suspend(Wait("event", self.cursor - 1, event_type, match, wake_at))
+            step = self.record("event", event_type, found)
+        return self._await_or_value(lambda: _received(step))
+
+    def _sleep(self, duration: Duration) -> Any:
+        seconds = to_seconds(duration, "sleep duration")
+        step = self._next("timer", "sleep")
+        if step is None:
+            if seconds > 0:
+                raise Suspend(Wait("timer", self.cursor - 1, wake_at=self._hooks.now() + seconds))
+            self.record("timer", "sleep", {"fired_at": self._hooks.now()})
+        return self._await_or_value(lambda: None)
+
+
+def _activity_value(definition: ActivityDefinition, result: dict[str, Any]) -> Any:
+    if "error" in result:
+        error = result["error"]
+        raise ActivityError(definition.name, error["type"], error["message"], error["attempts"])
+    return convert(result["value"], definition.hints.get("return"))
+
+
+def _received(step: Step) -> ReceivedEvent:
+    if step.result.get("timeout"):
+        raise EventTimeout(f"no {step.name!r} event arrived before the timeout")
+    return ReceivedEvent.from_plain(step.result)
+
+
+def wait_event(ctx: WorkflowContext, event_type: str, timeout: Optional[Duration] = None,
+               match: Optional[dict[str, Any]] = None) -> Union[ReceivedEvent, Awaitable[ReceivedEvent]]:
+    """Wait durably for a CloudEvent of `event_type`; await it in async workflows.
+
+    `match` is a dict of (dotted) data fields the event must carry, e.g. {"order_id": order_id}.
+    When `timeout` passes first, EventTimeout is raised here."""
+    return ctx._wait_event(event_type, timeout, match)
+
+
+def sleep(ctx: WorkflowContext, duration: Duration) -> Any:
+    """Sleep durably: the process is released and the instance resumes when the timer is due."""
+    return ctx._sleep(duration)
+
+
+_loops = threading.local()
+
+
+def run_coroutine(coro: Any) -> Any:
+    """Run a coroutine on this thread's own event loop (kept between runs: creating one is slow)."""
+    loop = getattr(_loops, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _loops.loop = asyncio.new_event_loop()
+    return loop.run_until_complete(coro)

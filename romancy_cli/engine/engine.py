@@ -1,0 +1,250 @@
+"""Start, resume, deliver, cancel and tick: the engine's operations over a Store."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from .. import ids
+from ..codec import to_plain
+from ..definitions import Registry
+from ..records import (FAILED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, Delivery,
+                       EventInput, Instance, Step, StoredEvent, Transition)
+from . import matching, replay
+from .context import WorkflowContext
+from .ports import Clock, LeaseLost, Store
+
+TICK_BATCH = 500
+
+
+@dataclass
+class TickResult:
+    fired: list[str] = field(default_factory=list)
+    resumed: dict[str, str] = field(default_factory=dict)  # instance id -> status after
+    next_wake: Optional[float] = None
+
+
+class ShiftedClock:
+    """Another clock moved by a fixed offset: `tick --advance` runs the engine in the future."""
+
+    def __init__(self, base: Clock, offset: float) -> None:
+        self.base, self.offset = base, offset
+
+    def now(self) -> float:
+        return self.base.now() + self.offset
+
+
+def owner_token(worker_id: str) -> str:
+    """Lease owner: host and pid first, so a dead local owner can be recognised at once."""
+    return f"{socket.gethostname()}:{os.getpid()}:{worker_id}"
+
+
+def owner_is_dead(owner: str) -> bool:
+    """True when `owner` was a process on this host that no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class _Hooks:
+    """Answers a run's new steps from the store; flushes before each side effect after the first."""
+
+    def __init__(self, engine: "Engine", instance: Instance) -> None:
+        self.engine, self.instance = engine, instance
+
+    def now(self) -> float:
+        return self.engine.clock.now()
+
+    def before_side_effect(self, ctx: WorkflowContext) -> None:
+        # Commit earlier activity results first, so a crash re-runs at most this one activity.
+        if any(step.kind == "activity" for step in ctx.new_steps):
+            self.engine._commit_steps(self.instance.instance_id, list(ctx.new_steps), Transition(RUNNING, keep_lease=True))
+            ctx.new_steps.clear()
+
+    def find_event(self, ctx: WorkflowContext, event_type: str, match: Optional[dict]) -> Optional[dict]:
+        instance_id = self.instance.instance_id
+        found = self.engine.store.find_event(
+            self.instance, event_type, consumed(ctx.history),
+            lambda event: matching.satisfies(event, instance_id, event_type, match),
+        )
+        return found.to_plain() if found else None
+
+    def failed_attempts(self, seq: int) -> int:
+        wait = self.instance.wait
+        return wait.attempt if wait and wait.kind == "retry" and wait.seq == seq else 0
+
+
+def consumed(history: list[Step]) -> set[int]:
+    """Event seqs already taken by this instance's earlier waits."""
+    return {s.result["seq"] for s in history if s.kind == "event" and "seq" in s.result}
+
+
+class Engine:
+    def __init__(self, store: Store, registry: Registry, clock: Clock, worker_id: str,
+                 lease_seconds: float = 30.0) -> None:
+        self.store, self.registry, self.clock = store, registry, clock
+        self.worker_id = worker_id
+        self.owner = owner_token(worker_id)
+        self.lease_seconds = lease_seconds
+
+    def shifted(self, now: float) -> "Engine":
+        """This engine with its clock moved so that it reads `now` at this moment."""
+        clock = ShiftedClock(self.clock, now - self.clock.now())
+        engine = Engine(self.store, self.registry, clock, self.worker_id, self.lease_seconds)
+        engine.owner = self.owner
+        return engine
+
+    def _lease(self) -> tuple[float, float]:
+        now = self.clock.now()
+        return now, now + self.lease_seconds
+
+    # -- start -----------------------------------------------------------------
+
+    def start(self, workflow: str, args: list[Any], kwargs: dict[str, Any],
+              instance_id: Optional[str] = None) -> tuple[str, bool]:
+        """Create and run an instance until it waits or ends; an existing id starts nothing."""
+        definition = self.registry.workflow(workflow)
+        definition.bind(tuple(args), kwargs)
+        now, until = self._lease()
+        instance = Instance(
+            instance_id or ids.new_instance_id(workflow), workflow, RUNNING, to_plain(list(args)),
+            to_plain(dict(kwargs)), now, now, lease_owner=self.owner, lease_until=until,
+        )
+        stored, created = self.store.create_instance(instance)
+        if created:
+            self._drive(stored, [])
+        return stored.instance_id, created
+
+    # -- resume ----------------------------------------------------------------
+
+    def resume(self, instance_id: str, include_parked: bool = False,
+               steal_from: Optional[str] = None) -> Optional[str]:
+        """Claim and run an instance; None when it is not runnable or another worker holds it."""
+        now, until = self._lease()
+        claimed = self.store.claim(instance_id, self.owner, now, until, include_parked, steal_from)
+        if claimed is None:
+            return None
+        instance, history = claimed
+        return self._drive(instance, history)
+
+    def _drive(self, instance: Instance, history: list[Step]) -> str:
+        definition = self.registry.workflows.get(instance.workflow)
+        if definition is None:
+            return self._park(instance, f"workflow {instance.workflow!r} is not registered in this worker")
+        while True:
+            outcome, ctx = replay.run(definition, instance.instance_id, instance.args, instance.kwargs,
+                                      history, _Hooks(self, instance))
+            try:
+                event = self._commit_outcome(instance, outcome, ctx)
+            except LeaseLost:
+                current = self.store.get(instance.instance_id)
+                return current.status if current else FAILED
+            if event is None:
+                return _status_of(outcome)
+            # An event arrived while this run was suspending: replay again with it in history.
+            wait = outcome.wait  # type: ignore[union-attr]
+            history = ctx.history + [Step(wait.seq, "event", wait.event_type or "", event.to_plain())]
+
+    def _commit_outcome(self, instance: Instance, outcome: replay.Outcome,
+                        ctx: WorkflowContext) -> Optional[StoredEvent]:
+        if isinstance(outcome, replay.Diverged):
+            self._park(instance, outcome.message)
+            return None
+        if isinstance(outcome, replay.Completed):
+            return self._commit_steps(instance.instance_id, outcome.steps, Transition(COMPLETED, output=outcome.output))
+        if isinstance(outcome, replay.Failed):
+            return self._commit_steps(instance.instance_id, outcome.steps, Transition(FAILED, error=outcome.error))
+        wait = outcome.wait
+        if wait.kind != "event":
+            return self._commit_steps(instance.instance_id, outcome.steps, Transition(WAITING_FOR_TIMER, wait=wait))
+        iid, event_type, match = instance.instance_id, wait.event_type or "", wait.match
+        return self._commit_steps(
+            iid, outcome.steps, Transition(WAITING_FOR_EVENT, wait=wait),
+            accepts=lambda event: matching.satisfies(event, iid, event_type, match),
+            exclude=frozenset(consumed(ctx.history)),
+        )
+
+    def _commit_steps(self, instance_id: str, steps: list[Step], transition: Transition,
+                      accepts: Any = None, exclude: frozenset[int] = frozenset()) -> Optional[StoredEvent]:
+        now, until = self._lease()
+        return self.store.commit(instance_id, self.owner, steps, transition, now, until, accepts, exclude)
+
+    def _park(self, instance: Instance, message: str) -> str:
+        error = {"type": "NonDeterminismError", "message": message}
+        try:
+            self._commit_steps(instance.instance_id, [], Transition(RUNNING, error=error, parked=True))
+        except LeaseLost:
+            pass
+        return RUNNING
+
+    # -- events, timers, cancel ------------------------------------------------
+
+    def deliver(self, event: EventInput, resume: bool = True) -> tuple[Delivery, dict[str, str]]:
+        """Store an event, satisfy the waits it matches, and (by default) run those instances."""
+        now, until = self._lease()
+        delivery = self.store.add_event(event, now, self.owner if resume else None, until, matching.accepts)
+        resumed = {}
+        if resume:
+            for instance_id in delivery.delivered:
+                status = self.resume(instance_id)
+                if status is not None:
+                    resumed[instance_id] = status
+        return delivery, resumed
+
+    def tick(self) -> TickResult:
+        """Fire what is due, then run runnable, parked and recovered instances."""
+        result = TickResult()
+        while True:
+            now, until = self._lease()
+            fired = self.store.fire_due(now, self.owner, until, TICK_BATCH)
+            result.fired += fired
+            for instance_id in fired:
+                self._note(result, instance_id, self.resume(instance_id))
+            if len(fired) < TICK_BATCH:
+                break
+        for instance in self.store.runnable(TICK_BATCH, include_parked=True):
+            if instance.instance_id not in result.resumed and self.recoverable(instance):
+                status = self.resume(instance.instance_id, True, instance.lease_owner)
+                self._note(result, instance.instance_id, status)
+        result.next_wake = self.store.next_wake()
+        return result
+
+    @staticmethod
+    def _note(result: TickResult, instance_id: str, status: Optional[str]) -> None:
+        if status is not None:
+            result.resumed[instance_id] = status
+
+    def recoverable(self, instance: Instance) -> bool:
+        """Free, or its lease ran out, or its owner was a process here that has died."""
+        owner = instance.lease_owner
+        if owner is None or owner == self.owner:
+            return True
+        if instance.lease_until is not None and instance.lease_until < self.clock.now():
+            return True
+        return owner_is_dead(owner)
+
+    def cancel(self, instance_id: str, reason: str) -> Instance:
+        return self.store.cancel(instance_id, reason, self.clock.now())
+
+
+def _status_of(outcome: replay.Outcome) -> str:
+    if isinstance(outcome, replay.Completed):
+        return COMPLETED
+    if isinstance(outcome, replay.Failed):
+        return FAILED
+    if isinstance(outcome, replay.Suspended):
+        return WAITING_FOR_EVENT if outcome.wait.kind == "event" else WAITING_FOR_TIMER
+    return RUNNING
+
+
+__all__ = ["Engine", "TickResult", "owner_token", "owner_is_dead"]

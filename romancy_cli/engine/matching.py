@@ -1,0 +1,42 @@
+"""Pure rules: does this event satisfy this wait."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from ..records import Instance, StoredEvent
+
+_MISSING = object()
+
+
+def _lookup(data: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return _MISSING
+        data = data[part]
+    return data
+
+
+def data_matches(data: Any, match: Optional[dict[str, Any]]) -> bool:
+    """Every dotted path in `match` exists in `data` with an equal value."""
+    if not match:
+        return True
+    return all(_lookup(data, path) == value for path, value in match.items())
+
+
+def satisfies(event: StoredEvent, instance_id: str, event_type: str, match: Optional[dict[str, Any]]) -> bool:
+    """Type matches, the event is untargeted or targeted at this instance, and `match` holds."""
+    if event.type != event_type:
+        return False
+    target = event.target
+    if target is not None and target != instance_id:
+        return False
+    return data_matches(event.data, match)
+
+
+def accepts(instance: Instance, event: StoredEvent) -> bool:
+    """The waiting instance's current wait is satisfied by `event`, received after it started."""
+    wait = instance.wait
+    if wait is None or wait.kind != "event" or event.seq <= instance.event_floor:
+        return False
+    return satisfies(event, instance.instance_id, wait.event_type or "", wait.match)

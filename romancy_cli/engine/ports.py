@@ -1,0 +1,70 @@
+"""What the engine needs from storage and time."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Protocol
+
+from ..records import Delivery, EventInput, Instance, Step, StoredEvent, Transition
+
+Accepts = Callable[[Instance, StoredEvent], bool]
+
+
+class LeaseLost(BaseException):
+    """A commit found the instance no longer leased to this worker (cancelled or recovered).
+
+    BaseException: it may surface inside user code (a flush before an activity) and must not be caught there."""
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+
+class Store(Protocol):
+    def create_instance(self, instance: Instance) -> tuple[Instance, bool]:
+        """Insert `instance` (leased as given) unless its id exists; returns (stored, created)."""
+
+    def claim(
+        self, instance_id: str, owner: str, now: float, lease_until: float,
+        include_parked: bool = False, steal_from: Optional[str] = None,
+    ) -> Optional[tuple[Instance, list[Step]]]:
+        """Lease a runnable instance to `owner`; None when someone else holds it or it is not runnable."""
+
+    def find_event(
+        self, instance: Instance, event_type: str, exclude: set[int], accepts: Callable[[StoredEvent], bool]
+    ) -> Optional[StoredEvent]:
+        """The earliest stored event after the instance started, of this type, for it, not in `exclude`."""
+
+    def commit(
+        self, instance_id: str, owner: str, steps: list[Step], transition: Transition, now: float,
+        lease_until: float, accepts: Optional[Callable[[StoredEvent], bool]] = None,
+        exclude: frozenset[int] = frozenset(),
+    ) -> Optional[StoredEvent]:
+        """Record steps and the status change in one transaction; raise LeaseLost if not ours.
+
+        For an event wait, an event that arrived since find_event satisfies it in the same
+        transaction and is returned (the instance stays running and leased)."""
+
+    def add_event(
+        self, event: EventInput, now: float, owner: Optional[str], lease_until: float, accepts: Accepts
+    ) -> Delivery:
+        """Store the event and satisfy every waiting instance it matches, in one transaction."""
+
+    def fire_due(self, now: float, owner: str, lease_until: float, limit: int) -> list[str]:
+        """Fire due timers, event timeouts and retry timers; the fired instances are leased to owner."""
+
+    def runnable(self, limit: int, include_parked: bool) -> list[Instance]:
+        """Instances in status running (leased or not), oldest first."""
+
+    def next_wake(self) -> Optional[float]: ...
+
+    def cancel(self, instance_id: str, reason: str, now: float) -> Instance: ...
+
+    def get(self, instance_id: str) -> Optional[Instance]: ...
+
+    def history(self, instance_id: str) -> list[Step]: ...
+
+    def list_instances(
+        self, status: Optional[str], workflow: Optional[str], limit: Optional[int]
+    ) -> list[Instance]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,53 @@
+"""Error categories; each message says what went wrong, where, and what to do."""
+
+from __future__ import annotations
+
+
+class RomancyError(Exception):
+    """Base of every error romancy_cli raises on purpose."""
+
+
+class UsageError(RomancyError):
+    """Bad input from a user: arguments, JSON, durations, configuration (exit code 2)."""
+
+
+class NotFoundError(RomancyError):
+    """An instance, workflow or file that does not exist (exit code 3)."""
+
+
+class UnavailableError(RomancyError):
+    """The database or server cannot be reached or opened (exit code 4)."""
+
+
+class DatabaseError(UnavailableError):
+    """The database file is foreign, newer than this version, or unreadable."""
+
+
+class WorkflowDefinitionError(UsageError):
+    """A workflow or activity is declared wrongly, or called with the wrong arguments."""
+
+
+class EventDataError(RomancyError):
+    """Event data does not match the type a workflow asked for."""
+
+
+class EventTimeout(RomancyError):
+    """A wait_event deadline passed before a matching event arrived."""
+
+
+class ActivityError(RomancyError):
+    """An activity failed after its last attempt; carries the original type and message."""
+
+    def __init__(self, activity: str, error_type: str, message: str, attempts: int) -> None:
+        self.activity = activity
+        self.error_type = error_type
+        self.error_message = message
+        self.attempts = attempts
+        plural = "s" if attempts != 1 else ""
+        super().__init__(
+            f"activity {activity!r} failed after {attempts} attempt{plural}: {error_type}: {message}"
+        )
+
+
+class NonDeterminismError(RomancyError):
+    """Replayed code called a different step than history recorded at that position."""

@@ -1,0 +1,38 @@
+"""Instance and event ids: sortable by creation time (ULID-style), prefixed by workflow name."""
+
+from __future__ import annotations
+
+import os
+import time
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
+
+
+def _base32(number: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        number, digit = divmod(number, 32)
+        chars.append(_ALPHABET[digit])
+    return "".join(reversed(chars))
+
+
+_last = [0, 0]
+
+
+def ulid() -> str:
+    """26 characters: 48-bit millisecond time then 80 random bits, increasing within a process."""
+    millis = int(time.time() * 1000)
+    random_part = int.from_bytes(os.urandom(10), "big")
+    if millis <= _last[0]:
+        # Same millisecond: keep ids increasing so creation order sorts correctly.
+        millis, random_part = _last[0], _last[1] + 1
+    _last[0], _last[1] = millis, random_part
+    return _base32(millis, 10) + _base32(random_part, 16)
+
+
+def new_instance_id(workflow: str) -> str:
+    return f"{workflow}-{ulid()}"
+
+
+def new_event_id() -> str:
+    return ulid()

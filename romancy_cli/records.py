@@ -1,0 +1,128 @@
+"""Plain records passed between layers; no behaviour, no storage types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+RUNNING = "running"
+WAITING_FOR_EVENT = "waiting_for_event"
+WAITING_FOR_TIMER = "waiting_for_timer"
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELLED = "cancelled"
+
+STATUSES = (RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, FAILED, CANCELLED)
+TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
+
+
+@dataclass(frozen=True)
+class EventInput:
+    """A CloudEvent as accepted from a sender, before it is stored."""
+
+    type: str
+    source: str
+    id: str
+    data: Any = None
+    subject: Optional[str] = None
+    time: Optional[str] = None
+    data_content_type: Optional[str] = None
+    data_schema: Optional[str] = None
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def target(self) -> Optional[str]:
+        """The instance this event is addressed to (Romancy's point-to-point extension)."""
+        value = self.extensions.get("romancyinstanceid")
+        return str(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class Wait:
+    """What a suspended instance waits for. `seq` is the step position the wait will fill."""
+
+    kind: str  # "event" | "timer" | "retry"
+    seq: int
+    event_type: Optional[str] = None
+    match: Optional[dict[str, Any]] = None
+    wake_at: Optional[float] = None  # timer due, event timeout, or retry due (epoch seconds)
+    attempt: int = 0  # retry: attempts already failed for the activity at `seq`
+
+
+@dataclass(frozen=True)
+class Step:
+    """One recorded durable call. `result` is plain JSON."""
+
+    seq: int
+    kind: str  # "activity" | "event" | "timer" | "now" | "uuid4"
+    name: str
+    result: Any
+
+
+@dataclass(frozen=True)
+class Instance:
+    instance_id: str
+    workflow: str
+    status: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    created_at: float
+    updated_at: float
+    output: Any = None
+    error: Optional[dict[str, Any]] = None
+    wait: Optional[Wait] = None
+    event_floor: int = 0  # events with a larger seq arrived after this instance started
+    parked: bool = False
+    lease_owner: Optional[str] = None
+    lease_until: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    type: str
+    source: str
+    id: str
+    received_at: float
+    data: Any = None
+    subject: Optional[str] = None
+    time: Optional[str] = None
+    data_content_type: Optional[str] = None
+    data_schema: Optional[str] = None
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def target(self) -> Optional[str]:
+        value = self.extensions.get("romancyinstanceid")
+        return str(value) if value is not None else None
+
+    def to_plain(self) -> dict[str, Any]:
+        """The form recorded in history as the result of the wait it satisfied."""
+        return {
+            "seq": self.seq, "type": self.type, "source": self.source, "id": self.id,
+            "time": self.time, "subject": self.subject, "data": self.data,
+            "datacontenttype": self.data_content_type, "dataschema": self.data_schema,
+            "extensions": self.extensions, "received_at": self.received_at,
+        }
+
+
+@dataclass(frozen=True)
+class Transition:
+    """How a commit changes an instance, together with the steps it records."""
+
+    status: str
+    wait: Optional[Wait] = None
+    output: Any = None
+    error: Optional[dict[str, Any]] = None
+    parked: bool = False
+    keep_lease: bool = False
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Result of storing one event: its seq, whether it was a duplicate, who it satisfied."""
+
+    event_id: str
+    seq: int
+    duplicate: bool
+    delivered: tuple[str, ...] = ()

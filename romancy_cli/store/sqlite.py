@@ -1,0 +1,49 @@
+"""The embedded default: one SQLite file in WAL mode, write transactions begun IMMEDIATE."""
+
+from __future__ import annotations
+
+import os
+
+import peewee as pw
+
+from ..errors import DatabaseError, UnavailableError
+from .schema import migrate
+from .sql import SqlStore
+
+_HEADER = b"SQLite format 3\x00"
+SYNCHRONOUS = ("off", "normal", "full", "extra")
+
+
+def _check_path(path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UnavailableError(
+            f"cannot open database {path}: folder {folder} does not exist; create it or change `database`"
+        )
+    if os.path.isdir(path):
+        raise DatabaseError(f"cannot open database {path}: it is a folder; give a file path")
+    if os.path.exists(path) and os.path.getsize(path) > 0:
+        with open(path, "rb") as handle:
+            if handle.read(16) != _HEADER:
+                raise DatabaseError(
+                    f"{path} is not a SQLite database; point `database` at a new file or a romancy database"
+                )
+
+
+def open_sqlite(path: str, synchronous: str = "normal", busy_timeout: float = 30.0) -> SqlStore:
+    if synchronous not in SYNCHRONOUS:
+        raise DatabaseError(f"invalid synchronous mode {synchronous!r}: use one of {', '.join(SYNCHRONOUS)}")
+    _check_path(path)
+    db = pw.SqliteDatabase(
+        path, lock_type="IMMEDIATE", check_same_thread=False,
+        pragmas={"journal_mode": "wal", "synchronous": synchronous,
+                 "busy_timeout": int(busy_timeout * 1000), "cache_size": -16000},
+    )
+    try:
+        db.connect(reuse_if_open=True)
+        store = SqlStore(db, path)
+        migrate(db, store.m, path, lock=lambda: None)
+    except pw.DatabaseError as exc:
+        db.close()
+        raise DatabaseError(f"cannot open database {path}: {exc}") from None
+    return store
