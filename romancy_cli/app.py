@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import socket
 import os
+import socket
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from . import ids
 from .definitions import REGISTRY, Registry, WorkflowDefinition
@@ -14,7 +14,7 @@ from .engine.clock import SystemClock
 from .engine.engine import Engine, TickResult
 from .engine.ports import Clock
 from .errors import NotFoundError, RomancyError
-from .records import Delivery, EventInput, Instance, Step
+from .records import EventInput, Instance, Step
 
 
 @dataclass(frozen=True)
@@ -93,9 +93,22 @@ class App:
                            data_content_type="application/json", extensions=ext)
         return self.accept(event, resume)
 
-    def accept(self, event: EventInput, resume: bool = True) -> SendResult:
-        delivery, resumed = self.engine.deliver(event, resume)
-        return _send_result(delivery, resumed)
+    def accept(self, event: EventInput, resume: bool = True,
+               dispatch: Optional[Callable[[tuple[str, ...]], None]] = None) -> SendResult:
+        """Store an event. Satisfied instances run here (resume), are handed to `dispatch`
+        (leased to this worker), or are left for any worker (resume=False)."""
+        engine = self.engine
+        delivery = engine.deliver(event, lease=resume or dispatch is not None)
+        resumed: dict[str, str] = {}
+        if dispatch is not None:
+            if delivery.delivered:
+                dispatch(delivery.delivered)
+        elif resume:
+            for instance_id in delivery.delivered:
+                status = engine.resume(instance_id)
+                if status is not None:
+                    resumed[instance_id] = status
+        return SendResult(delivery.event_id, delivery.duplicate, delivery.delivered, resumed)
 
     def tick(self, now: Optional[float] = None, advance: Optional[Duration] = None) -> TickResult:
         """Fire due timers and timeouts and run what is runnable, as of now (or a chosen time)."""
@@ -131,7 +144,3 @@ class App:
 
     def next_wake(self) -> Optional[float]:
         return self.engine.store.next_wake()
-
-
-def _send_result(delivery: Delivery, resumed: dict[str, str]) -> SendResult:
-    return SendResult(delivery.event_id, delivery.duplicate, delivery.delivered, resumed)

@@ -189,17 +189,13 @@ class Engine:
 
     # -- events, timers, cancel ------------------------------------------------
 
-    def deliver(self, event: EventInput, resume: bool = True) -> tuple[Delivery, dict[str, str]]:
-        """Store an event, satisfy the waits it matches, and (by default) run those instances."""
+    def deliver(self, event: EventInput, lease: bool = True) -> Delivery:
+        """Store an event and satisfy the waits it matches, in one transaction.
+
+        With `lease`, the satisfied instances are leased to this worker, which should resume
+        them next; without, any worker may pick them up."""
         now, until = self._lease()
-        delivery = self.store.add_event(event, now, self.owner if resume else None, until, matching.accepts)
-        resumed = {}
-        if resume:
-            for instance_id in delivery.delivered:
-                status = self.resume(instance_id)
-                if status is not None:
-                    resumed[instance_id] = status
-        return delivery, resumed
+        return self.store.add_event(event, now, self.owner if lease else None, until, matching.accepts)
 
     def tick(self) -> TickResult:
         """Fire what is due, then run runnable, parked and recovered instances."""
@@ -227,11 +223,12 @@ class Engine:
     def recoverable(self, instance: Instance) -> bool:
         """Free, or its lease ran out, or its owner was a process here that has died."""
         owner = instance.lease_owner
-        if owner is None or owner == self.owner:
+        if owner is None:
             return True
         if instance.lease_until is not None and instance.lease_until < self.clock.now():
             return True
-        return owner_is_dead(owner)
+        # Our own live lease means another thread of this process has it in hand.
+        return owner != self.owner and owner_is_dead(owner)
 
     def cancel(self, instance_id: str, reason: str) -> Instance:
         return self.store.cancel(instance_id, reason, self.clock.now())

@@ -1,0 +1,150 @@
+"""WSGI routes over App: CloudEvents in, instance JSON out. The error -> status table lives here."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+from typing import Any, Callable, Iterable, Optional
+
+from ..app import App
+from ..errors import NotFoundError, RomancyError, UnavailableError, UsageError
+from .parsing import InvalidEvent, UnsupportedMediaType, parse_request
+
+log = logging.getLogger("romancy.http")
+
+DEFAULT_MAX_BODY = 1024 * 1024
+StartResponse = Callable[..., Any]
+Dispatch = Callable[[Iterable[str]], None]
+
+_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+            405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
+            415: "Unsupported Media Type", 500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str, error_type: str, headers: Optional[list] = None) -> None:
+        super().__init__(message)
+        self.status, self.error_type, self.headers = status, error_type, headers or []
+
+
+def _error_body(status: int, message: str, error_type: str) -> dict[str, Any]:
+    return {"error": message, "error_type": error_type, "retryable": status >= 500}
+
+
+class WsgiApp:
+    """`POST /` events; `GET /health/live|ready`; `GET /instances/{id}`; `POST /cancel/{id}`."""
+
+    def __init__(self, app: App, dispatch: Optional[Dispatch] = None, token: Optional[str] = None,
+                 max_body: int = DEFAULT_MAX_BODY) -> None:
+        self.app = app
+        self.dispatch = dispatch
+        self.token = token
+        self.max_body = max_body
+        self.routes: list[tuple[str, re.Pattern[str], Callable[..., tuple[int, Any]]]] = [
+            ("POST", re.compile(r"/"), self.post_events),
+            ("GET", re.compile(r"/health/live"), self.live),
+            ("GET", re.compile(r"/health/ready"), self.ready),
+            ("GET", re.compile(r"/instances/(?P<instance_id>[^/]+)"), self.get_instance),
+            ("POST", re.compile(r"/cancel/(?P<instance_id>[^/]+)"), self.cancel),
+        ]
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        try:
+            status, body = self._handle(environ)
+            headers: list = []
+        except HttpError as exc:
+            status, headers = exc.status, exc.headers
+            body = _error_body(exc.status, str(exc), exc.error_type)
+        except Exception as exc:  # a fault of ours: the sender may retry
+            log.exception("request failed")
+            status, headers = 500, []
+            body = _error_body(500, f"server error: {type(exc).__name__}: {exc}", "ServerError")
+        payload = json.dumps(body).encode()
+        start_response(f"{status} {_REASONS.get(status, '')}",
+                       [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))] + headers)
+        return [payload]
+
+    def _handle(self, environ: dict[str, Any]) -> tuple[int, Any]:
+        method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO") or "/"
+        allowed = []
+        for route_method, pattern, handler in self.routes:
+            found = pattern.fullmatch(path)
+            if found is None:
+                continue
+            if route_method == method:
+                self._authorize(environ)
+                return handler(environ, **found.groupdict())
+            allowed.append(route_method)
+        if allowed:
+            raise HttpError(405, f"{method} is not allowed on {path}; use {', '.join(allowed)}",
+                            "MethodNotAllowed", [("Allow", ", ".join(allowed))])
+        raise HttpError(404, f"no route {path}", "NotFound")
+
+    def _authorize(self, environ: dict[str, Any]) -> None:
+        if self.token is None:
+            return
+        given = environ.get("HTTP_AUTHORIZATION", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+            raise HttpError(401, "missing or wrong bearer token: send `Authorization: Bearer <token>`",
+                            "Unauthorized", [("WWW-Authenticate", "Bearer")])
+
+    def _read_body(self, environ: dict[str, Any]) -> bytes:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise HttpError(400, "invalid Content-Length header", "InvalidRequest") from None
+        if length > self.max_body:
+            raise HttpError(413, f"body of {length} bytes is over the limit of {self.max_body} bytes",
+                            "PayloadTooLarge")
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        return body
+
+    # -- handlers ------------------------------------------------------------------
+
+    def post_events(self, environ: dict[str, Any]) -> tuple[int, Any]:
+        body = self._read_body(environ)
+        try:
+            events = parse_request(environ, body)
+        except InvalidEvent as exc:
+            raise HttpError(400, str(exc), "InvalidEvent") from None
+        except UnsupportedMediaType as exc:
+            raise HttpError(415, str(exc), "UnsupportedMediaType") from None
+        for event in events:
+            result = self.app.accept(event, resume=False, dispatch=self.dispatch)
+            log.info("accepted %s %s from %s%s → %d instance(s)", event.type, event.id, event.source,
+                     " (duplicate)" if result.duplicate else "", len(result.delivered))
+        return 202, {"status": "accepted"}
+
+    def live(self, environ: dict[str, Any]) -> tuple[int, Any]:
+        return 200, {"status": "ok"}
+
+    def ready(self, environ: dict[str, Any]) -> tuple[int, Any]:
+        try:
+            self.app.next_wake()
+        except Exception as exc:
+            raise HttpError(503, f"database not reachable: {exc}", "Unavailable") from None
+        return 200, {"status": "ok", "database": "reachable"}
+
+    def get_instance(self, environ: dict[str, Any], instance_id: str) -> tuple[int, Any]:
+        from ..views import instance_view
+
+        try:
+            instance = self.app.get(instance_id)
+        except NotFoundError as exc:
+            raise HttpError(404, str(exc), "NotFound") from None
+        return 200, instance_view(instance, self.app.history(instance_id))
+
+    def cancel(self, environ: dict[str, Any], instance_id: str) -> tuple[int, Any]:
+        from ..views import instance_view
+
+        try:
+            instance = self.app.cancel(instance_id, "cancelled over HTTP")
+        except NotFoundError as exc:
+            raise HttpError(404, str(exc), "NotFound") from None
+        except (UsageError, UnavailableError):
+            raise
+        except RomancyError as exc:
+            raise HttpError(409, str(exc), "Conflict") from None
+        return 200, instance_view(instance, None)
