@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Optional
 
 from ..records import Instance, StoredEvent
@@ -15,6 +16,36 @@ def _lookup(data: Any, path: str) -> Any:
             return _MISSING
         data = data[part]
     return data
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(_canonical(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def match_index(match: Optional[dict[str, Any]]) -> tuple[Optional[str], Optional[str]]:
+    """(paths, values) of a wait's `match` as canonical JSON, so stores can look waits up by them."""
+    if not match:
+        return None, None
+    return _dump(sorted(match)), _dump(match)
+
+
+def event_match_values(data: Any, paths_json: str) -> Optional[str]:
+    """The values `data` holds at the paths of a match index, in the same canonical form."""
+    paths = json.loads(paths_json)
+    values = {path: _lookup(data, path) for path in paths}
+    if any(v is _MISSING for v in values.values()):
+        return None
+    return _dump(values)
 
 
 def data_matches(data: Any, match: Optional[dict[str, Any]]) -> bool:

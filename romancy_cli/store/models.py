@@ -33,7 +33,8 @@ def make_models(db: pw.Database) -> SimpleNamespace:
         wait_kind = pw.CharField(null=True)
         wait_seq = pw.IntegerField(null=True)
         wait_event_type = pw.CharField(null=True)
-        wait_match = pw.TextField(null=True)
+        wait_match = pw.TextField(null=True)  # canonical JSON of the match values
+        wait_match_keys = pw.TextField(null=True)  # canonical JSON of the match paths
         wait_attempt = pw.IntegerField(default=0)
         wake_at = pw.DoubleField(null=True)
         event_floor = pw.BigIntegerField(default=0)
@@ -45,7 +46,7 @@ def make_models(db: pw.Database) -> SimpleNamespace:
             table_name = "romancy_instances"
             indexes = (
                 (("status", "wake_at"), False),
-                (("wait_event_type", "status"), False),
+                (("wait_event_type", "status", "wait_match_keys", "wait_match"), False),
                 (("workflow", "status"), False),
             )
 

@@ -27,7 +27,7 @@ def stored_version(db: pw.Database, models: SimpleNamespace, location: str) -> i
         if foreign:
             raise DatabaseError(
                 f"{location} is not a romancy database (it holds tables {', '.join(foreign[:5])}); "
-                "point `database` at a new file"
+                "point `database` at a new file or an empty PostgreSQL database"
             )
         return 0
     row = models.Meta.get_or_none(models.Meta.key == "schema_version")
@@ -56,4 +56,6 @@ def migrate(db: pw.Database, models: SimpleNamespace, location: str, lock: Calla
         _refuse_newer(version, location)
         for target in range(version + 1, SCHEMA_VERSION + 1):
             MIGRATIONS[target](db, models)
-        models.Meta.replace(key="schema_version", value=str(SCHEMA_VERSION)).execute()
+        # Delete + insert rather than REPLACE, which PostgreSQL does not have.
+        models.Meta.delete().where(models.Meta.key == "schema_version").execute()
+        models.Meta.insert(key="schema_version", value=str(SCHEMA_VERSION)).execute()

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import operator
+import threading
+import time
 from dataclasses import replace
+from functools import reduce
 from typing import Any, Callable, Iterable, Optional
 
 import peewee as pw
@@ -12,10 +16,12 @@ from ..codec import dumps
 from ..errors import NotFoundError, RomancyError
 from ..records import (CANCELLED, RUNNING, TERMINAL, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Delivery,
                        EventInput, Instance, Step, StoredEvent, Transition, Wait)
+from ..engine.matching import event_match_values, match_index
 from ..engine.ports import Accepts, LeaseLost
 from .models import make_models
 
 WAITING = (WAITING_FOR_EVENT, WAITING_FOR_TIMER)
+WAKE_POLL = 0.05  # seconds between SQLite data_version checks in wait_for_wake
 
 
 def _loads(text: Optional[str]) -> Any:
@@ -29,6 +35,7 @@ class SqlStore:
         self.db = db
         self.location = location
         self.m = make_models(db)
+        self._wake = threading.local()  # SQLite wait_for_wake: the data_version last seen per thread
 
     # -- conversions -------------------------------------------------------------
 
@@ -56,9 +63,10 @@ class SqlStore:
         return {"instance_id": instance_id, "seq": step.seq, "kind": step.kind, "name": step.name,
                 "result": dumps(step.result)}
 
-    def _row(self, instance_id: str) -> Optional[dict[str, Any]]:
+    def _row(self, instance_id: str, lock: bool = False) -> Optional[dict[str, Any]]:
         I = self.m.Instance
-        return I.select().where(I.instance_id == instance_id).dicts().first()
+        query = I.select().where(I.instance_id == instance_id)
+        return (self._lock_rows(query) if lock else query).dicts().first()
 
     # -- instances ---------------------------------------------------------------
 
@@ -116,14 +124,17 @@ class SqlStore:
     def _take_lease(self, instance_id: str, owner: str, now: float, lease_until: float,
                     include_parked: bool, steal_from: Optional[str]) -> bool:
         I = self.m.Instance
-        free = I.lease_owner.is_null() | (I.lease_until < now) | (I.lease_owner == owner)
+        unleased = I.lease_owner.is_null() | (I.lease_until < now) | (I.lease_owner == owner)
         if steal_from is not None:
-            free |= I.lease_owner == steal_from
-        cond = (I.instance_id == instance_id) & (I.status == RUNNING) & free
+            unleased |= I.lease_owner == steal_from
+        cond = (I.instance_id == instance_id) & (I.status == RUNNING) & unleased
         if not include_parked:
             cond &= I.parked == False  # noqa: E712 (peewee expression)
         with self.db.atomic():
-            return I.update(lease_owner=owner, lease_until=lease_until).where(cond).execute() == 1
+            # PostgreSQL: a row another worker is locking is skipped (not waited for): not ours now.
+            free = self._claim_rows(I.select(I.instance_id).where(cond))
+            taken = I.update(lease_owner=owner, lease_until=lease_until).where(I.instance_id.in_(free)).execute()
+            return taken == 1
 
     def runnable(self, limit: int, include_parked: bool) -> list[Instance]:
         I = self.m.Instance
@@ -170,6 +181,8 @@ class SqlStore:
             raise LeaseLost(instance_id)
         if steps:
             self.m.Step.insert_many([self._step_row(instance_id, s) for s in steps]).execute()
+        if transition.wait is not None and transition.wait.wake_at is not None:
+            self.notify(f"wake:{transition.wait.wake_at}")
 
     # -- events ------------------------------------------------------------------
 
@@ -204,15 +217,35 @@ class SqlStore:
                                  event.time, event.data_content_type, event.data_schema, dict(event.extensions))
             satisfied = [i for i in self._waiting_for(stored) if accepts(i, stored)]
             self._satisfy(satisfied, stored, now, owner, lease_until)
+            if satisfied and owner is None:  # runnable and unleased: some worker should take them
+                self.notify("runnable")
         return Delivery(event.id, seq, False, tuple(i.instance_id for i in satisfied))
 
     def _waiting_for(self, event: StoredEvent) -> Iterable[Instance]:
+        """Waiting instances this event may satisfy, found through the match index, not a scan."""
         I = self.m.Instance
-        query = I.select().where((I.status == WAITING_FOR_EVENT) & (I.wait_event_type == event.type)
-                                 & (I.event_floor < event.seq))
+        waiting = ((I.status == WAITING_FOR_EVENT) & (I.wait_event_type == event.type)
+                   & (I.event_floor < event.seq))
         if event.target is not None:
-            query = query.where(I.instance_id == event.target)
+            query = I.select().where(waiting & (I.instance_id == event.target))
+        else:
+            found = self._match_condition(event, waiting)
+            if found is None:
+                return []
+            query = I.select().where(waiting & found)
         return [self._instance(row) for row in self._lock_rows(query).dicts()]
+
+    def _match_condition(self, event: StoredEvent, waiting: Any) -> Any:
+        I = self.m.Instance
+        conditions = []
+        for (paths,) in I.select(I.wait_match_keys).distinct().where(waiting).tuples():
+            if paths is None:
+                conditions.append(I.wait_match_keys.is_null())
+                continue
+            values = event_match_values(event.data, paths)
+            if values is not None:
+                conditions.append((I.wait_match_keys == paths) & (I.wait_match == values))
+        return reduce(operator.or_, conditions) if conditions else None
 
     def _satisfy(self, instances: list[Instance], event: StoredEvent, now: float, owner: Optional[str],
                  lease_until: float) -> None:
@@ -247,7 +280,7 @@ class SqlStore:
     def cancel(self, instance_id: str, reason: str, now: float) -> Instance:
         I = self.m.Instance
         with self.db.atomic():
-            row = self._row(instance_id)
+            row = self._row(instance_id, lock=True)  # a concurrent completion must not turn cancelled
             if row is None:
                 raise NotFoundError(f"no instance {instance_id!r}; `romancy status` lists instances")
             if row["status"] in TERMINAL:
@@ -259,6 +292,39 @@ class SqlStore:
 
     def close(self) -> None:
         self.db.close()
+
+    # -- wake-ups ----------------------------------------------------------------
+
+    def notify(self, reason: str) -> None:
+        """Tell waiting workers, when this transaction commits, that there is new work or a new wake
+        time. SQLite: nothing to send, wait_for_wake sees the commit through data_version."""
+
+    def listen(self) -> None:
+        """Start watching for wake-ups now (wait_for_wake starts on first use otherwise)."""
+        self._wake.version = self._data_version()
+
+    def wait_for_wake(self, timeout: float) -> bool:
+        """Block up to `timeout` seconds for work another connection may have made; True if woken,
+        at once when something happened since the previous call (or listen()).
+
+        A wake-up is a hint: callers re-check (fire_due, runnable, next_wake). SQLite has no
+        notifications, so this polls `PRAGMA data_version` every WAKE_POLL seconds: it is cheap and
+        changes whenever another connection (another thread or process) commits. Per thread."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        seen = getattr(self._wake, "version", None)
+        while True:
+            current = self._data_version()
+            if seen is not None and current != seen:
+                self._wake.version = current
+                return True
+            seen = self._wake.version = current
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(WAKE_POLL, left))
+
+    def _data_version(self) -> int:
+        return int(self.db.execute_sql("PRAGMA data_version").fetchone()[0])
 
     # -- dialect hooks -----------------------------------------------------------
 
@@ -276,13 +342,14 @@ class SqlStore:
 
 def _transition_fields(t: Transition, now: float, owner: str, lease_until: float) -> dict[str, Any]:
     wait = t.wait
+    paths, values = match_index(wait.match if wait else None)
     return {
         "status": t.status, "updated_at": now, "parked": t.parked,
         "output": dumps(t.output) if t.status == "completed" else None,
         "error": dumps(t.error) if t.error is not None else None,
         "wait_kind": wait.kind if wait else None, "wait_seq": wait.seq if wait else None,
         "wait_event_type": wait.event_type if wait else None,
-        "wait_match": dumps(wait.match) if wait and wait.match else None,
+        "wait_match": values, "wait_match_keys": paths,
         "wait_attempt": wait.attempt if wait else 0, "wake_at": wait.wake_at if wait else None,
         "lease_owner": owner if t.keep_lease else None,
         "lease_until": lease_until if t.keep_lease else None,
@@ -293,7 +360,8 @@ def _runnable_fields(now: float, owner: Optional[str], lease_until: float, keep_
     fields: dict[str, Any] = {"status": RUNNING, "updated_at": now, "wake_at": None,
                               "lease_owner": owner, "lease_until": lease_until if owner else None}
     if not keep_wait:
-        fields.update(wait_kind=None, wait_seq=None, wait_event_type=None, wait_match=None, wait_attempt=0)
+        fields.update(wait_kind=None, wait_seq=None, wait_event_type=None, wait_match=None, wait_match_keys=None,
+                      wait_attempt=0)
     return fields
 
 

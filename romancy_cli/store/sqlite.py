@@ -36,14 +36,19 @@ def open_sqlite(path: str, synchronous: str = "normal", busy_timeout: float = 30
     _check_path(path)
     db = pw.SqliteDatabase(
         path, lock_type="IMMEDIATE", check_same_thread=False,
-        pragmas={"journal_mode": "wal", "synchronous": synchronous,
-                 "busy_timeout": int(busy_timeout * 1000), "cache_size": -16000},
+        pragmas={"synchronous": synchronous, "busy_timeout": int(busy_timeout * 1000), "cache_size": -16000},
     )
     try:
         db.connect(reuse_if_open=True)
         store = SqlStore(db, path)
         migrate(db, store.m, path, lock=lambda: None)
+        # WAL is a property of the file: switch only once it is known to be ours, so a refused
+        # (foreign or newer) file is left exactly as it was.
+        db.execute_sql("PRAGMA journal_mode=wal")
     except pw.DatabaseError as exc:
         db.close()
         raise DatabaseError(f"cannot open database {path}: {exc}") from None
+    except BaseException:  # a refused (foreign or newer) database: do not leak the connection
+        db.close()
+        raise
     return store
