@@ -15,9 +15,10 @@ from .records import WAITING_FOR_EVENT, WAITING_FOR_TIMER
 
 log = logging.getLogger("romancy.serve")
 
-# Longest nap of the timer loop: it also notices timers written by other processes and expired
-# leases of crashed workers, which do not wake it.
-MAX_NAP = 0.5
+# Longest nap of the timer loop: expired leases of crashed workers wake nobody, so it looks again.
+MAX_NAP = 1.0
+# The loop also checks its in-process wake flag this often while it waits on the store.
+WAKE_SLICE = 0.05
 
 
 class Stop(Exception):
@@ -35,6 +36,7 @@ class Server:
         self.host, self.port = host, port
         self._http: Any = None
         self._timer = threading.Thread(target=self._timer_loop, name="romancy-timers", daemon=True)
+        self._background: Optional[threading.Thread] = None
 
     # -- workers -------------------------------------------------------------------
 
@@ -69,19 +71,43 @@ class Server:
             except Exception:
                 log.exception("timer loop step failed")
                 next_wake = None
-            nap = MAX_NAP if next_wake is None else min(MAX_NAP, max(0.0, next_wake - time.time()))
-            if nap > 0:
-                self.wake.wait(nap)
-            self.wake.clear()
+            self._nap(MAX_NAP if next_wake is None else min(MAX_NAP, next_wake - time.time()))
+
+    def _nap(self, seconds: float) -> None:
+        """Sleep until `seconds` pass, a worker here sets `wake`, or the store reports a change
+        from another connection (a timer or event written by another process)."""
+        deadline = time.monotonic() + seconds
+        while not (self.wake.is_set() or self.stopping.is_set()):
+            left = deadline - time.monotonic()
+            if left <= 0 or self._store_woke(min(left, WAKE_SLICE)):
+                break
+        self.wake.clear()
+
+    def _store_woke(self, timeout: float) -> bool:
+        try:
+            return self.app.engine.store.wait_for_wake(timeout)
+        except Exception:  # database gone: the next tick reports it; do not spin
+            self.stopping.wait(timeout)
+            return False
 
     # -- lifecycle -----------------------------------------------------------------
 
     def bind(self) -> None:
         from waitress.server import create_server
 
+        # waitress's own limit answers in plain text; ours (checked first) answers in JSON.
+        hard_limit = max(64 * 1024 * 1024, self.wsgi.max_body + 1)
         self._http = create_server(self.wsgi, host=self.host, port=self.port, threads=8,
-                                   max_request_body_size=self.wsgi.max_body + 1, ident="romancy")
+                                   max_request_body_size=hard_limit, ident="romancy")
         self.port = self._http.effective_port
+
+    def start(self) -> None:
+        """Serve from background threads (tests, embedding); close() stops."""
+        if self._http is None:
+            self.bind()
+        self._background = threading.Thread(target=self._http.run, name="romancy-http", daemon=True)
+        self._background.start()
+        self._timer.start()
 
     def serve_forever(self) -> None:
         """Run until SIGINT/SIGTERM; then stop accepting, finish in-flight work and return."""
@@ -103,11 +129,22 @@ class Server:
         self.stopping.set()
         self.wake.set()
         if self._http is not None:
-            self._http.close()
             self._http.task_dispatcher.shutdown()
+            if self._background is not None:
+                # Close inside waitress's own loop thread; it returns once no channel is open.
+                self._http.trigger.pull_trigger(self._close_channels)
+            else:
+                self._close_channels()
         self.pool.shutdown(wait=True)
-        if self._timer.is_alive():
-            self._timer.join(timeout=10)
+        for thread in (self._timer, self._background):
+            if thread is not None and thread.is_alive():
+                thread.join(timeout=10)
+
+
+    def _close_channels(self) -> None:
+        # waitress's loop runs while any channel is open: idle keep-alive clients included.
+        for channel in list(self._http._map.values()):
+            channel.close()
 
 
 def _raise_stop(signum: int, frame: Any) -> None:

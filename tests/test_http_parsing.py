@@ -13,7 +13,7 @@ import pytest
 from romancy_cli.http.parsing import InvalidEvent, UnsupportedMediaType, parse_request
 from romancy_cli.records import EventInput
 
-CONFORMANCE = Path("/work/shared/conformance/cloudevents")
+CONFORMANCE = Path(__file__).parent / "conformance" / "cloudevents"
 STRUCTURED = {"Content-Type": "application/cloudevents+json"}
 BATCH = {"Content-Type": "application/cloudevents-batch+json"}
 CORE = {"specversion", "id", "source", "type", "datacontenttype", "dataschema", "subject", "time", "data"}

@@ -67,4 +67,10 @@ class Store(Protocol):
         self, status: Optional[str], workflow: Optional[str], limit: Optional[int]
     ) -> list[Instance]: ...
 
+    def listen(self) -> None:
+        """Start noticing changes made by other connections (see wait_for_wake)."""
+
+    def wait_for_wake(self, timeout: float) -> bool:
+        """Block up to `timeout` s; True early when another connection made work or a new due time."""
+
     def close(self) -> None: ...

@@ -1,0 +1,178 @@
+"""`serve` over real HTTP: a waitress server on 127.0.0.1 and a real client."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import requests
+
+from romancy_cli import App
+
+from ce_sdk import encode
+from serve_support import SIDE_EFFECTS, Running, run_server
+
+CONFORMANCE = Path(__file__).parent / "conformance" / "cloudevents"
+STRUCTURED = {"Content-Type": "application/cloudevents+json"}
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Running]:
+    yield from run_server(tmp_path / "serve.db")
+
+
+def _cases(name: str) -> list[Any]:
+    tests = json.loads((CONFORMANCE / name).read_text())["tests"]
+    return [pytest.param(case["event"], id=case["id"]) for case in tests]
+
+
+def paid(order_id: str, event_id: str, **extra: Any) -> dict[str, Any]:
+    return {"specversion": "1.0", "type": "order.paid", "source": "shop", "id": event_id,
+            "data": {"order_id": order_id, "amount": 10}, **extra}
+
+
+def post(server: Running, body: Any, headers: dict[str, str] = STRUCTURED, **kwargs: Any) -> requests.Response:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return requests.post(server.url, data=data, headers=headers, timeout=10, **kwargs)
+
+
+@pytest.mark.parametrize("event", _cases("valid-events.json"))
+def test_conformance_valid_event_accepted_and_stored(server: Running, event: Any) -> None:
+    response = post(server, event)
+    assert (response.status_code, response.json()) == (202, {"status": "accepted"})
+    assert server.rows("events") == 1
+
+
+@pytest.mark.parametrize("event", _cases("invalid-events.json"))
+def test_conformance_invalid_event_rejected_nothing_stored(server: Running, event: Any) -> None:
+    response = post(server, event)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["retryable"] is False and body["error_type"] == "InvalidEvent" and body["error"]
+    assert server.rows("events") == 0
+
+
+def test_event_over_http_resumes_instance_without_tick(server: Running) -> None:
+    instance_id = server.app.start("serve_order", "ORD-H1")
+    assert post(server, paid("ORD-H1", "h1")).status_code == 202
+    assert server.wait_for(lambda: server.app.get(instance_id).status == "completed")
+    assert server.app.get(instance_id).output == {"order_id": "ORD-H1", "amount": 10}
+
+
+def test_binary_and_structured_modes_from_sdk_encoder(server: Running) -> None:
+    ids = [server.app.start("serve_order", f"ORD-B{i}") for i in range(2)]
+    for i, mode in enumerate(("binary", "structured")):
+        attributes = {"type": "order.paid", "source": "sdk", "id": f"sdk-{i}", "datacontenttype": "application/json"}
+        headers, body = encode(mode, attributes, {"order_id": f"ORD-B{i}", "amount": 5})
+        assert requests.post(server.url, data=body, headers=headers, timeout=10).status_code == 202
+    assert server.wait_for(lambda: all(server.app.get(i).status == "completed" for i in ids))
+    assert [server.app.get(i).output["amount"] for i in ids] == [5, 5]
+
+
+def test_binary_mode_percent_decoded_header_reaches_the_workflow(server: Running) -> None:
+    instance_id = server.app.start("serve_note")
+    headers = {"ce-specversion": "1.0", "ce-id": "b1", "ce-source": "shop", "ce-type": "note",
+               "ce-subject": "caf%C3%A9", "Content-Type": "text/plain"}
+    assert requests.post(server.url, data=b"hello", headers=headers, timeout=10).status_code == 202
+    assert server.wait_for(lambda: server.app.get(instance_id).status == "completed")
+    assert server.app.get(instance_id).output == {"subject": "café", "data": "hello"}
+
+
+def test_batch_is_all_or_nothing(server: Running) -> None:
+    batch_headers = {"Content-Type": "application/cloudevents-batch+json"}
+    good = [paid("A", "b-1"), paid("B", "b-2")]
+    assert post(server, good, batch_headers).status_code == 202
+    assert server.rows("events") == 2
+    bad = [paid("C", "b-3"), {"specversion": "1.0", "id": "x"}]
+    response = post(server, bad, batch_headers)
+    assert response.status_code == 400 and "event 1" in response.json()["error"]
+    assert server.rows("events") == 2
+
+
+def test_duplicate_event_over_http_applied_once(server: Running) -> None:
+    SIDE_EFFECTS.clear()
+    instance_id = server.app.start("serve_order", "ORD-D")
+    for _ in range(3):
+        assert post(server, paid("ORD-D", "same-id")).status_code == 202
+    assert server.wait_for(lambda: server.app.get(instance_id).status == "completed")
+    assert server.rows("events") == 1 and SIDE_EFFECTS.count("ORD-D") == 1
+
+
+def test_body_over_limit_gets_413(tmp_path: Path) -> None:
+    for running in run_server(tmp_path / "small.db", max_body=2048):
+        event = paid("X", "big")
+        event["data"]["pad"] = "x" * 4096
+        response = post(running, event)
+        assert response.status_code == 413 and response.json()["retryable"] is False
+        assert running.rows("events") == 0
+
+
+def test_unsupported_content_type_gets_415(server: Running) -> None:
+    response = post(server, b"{}", {"Content-Type": "text/plain"})
+    assert response.status_code == 415 and response.json()["error_type"] == "UnsupportedMediaType"
+    assert server.rows("events") == 0
+
+
+def test_token_required_when_set(tmp_path: Path) -> None:
+    for running in run_server(tmp_path / "token.db", token="s3cret"):
+        assert post(running, paid("T", "t1")).status_code == 401
+        assert post(running, paid("T", "t2"), {**STRUCTURED, "Authorization": "Bearer wrong"}).status_code == 401
+        assert running.rows("events") == 0
+        assert post(running, paid("T", "t3"), {**STRUCTURED, "Authorization": "Bearer s3cret"}).status_code == 202
+
+
+def test_wrong_method_gets_405_and_unknown_path_404(server: Running) -> None:
+    response = requests.get(server.url, timeout=10)
+    assert response.status_code == 405 and response.headers["Allow"] == "POST"
+    assert requests.get(server.url + "nowhere", timeout=10).status_code == 404
+
+
+def test_server_fault_gets_500_retryable(tmp_path: Path) -> None:
+    # An App whose database was never opened: a fault of the server, not of the client.
+    for running in run_server(tmp_path / "fault.db", app=_closed_app(tmp_path)):
+        response = post(running, paid("F", "f1"))
+        assert response.status_code == 500 and response.json()["retryable"] is True
+        assert requests.get(running.url + "health/ready", timeout=10).status_code == 503
+        assert requests.get(running.url + "health/live", timeout=10).status_code == 200
+
+
+def _closed_app(tmp_path: Path) -> App:
+    app = App(str(tmp_path / "fault.db")).initialize()
+    app.shutdown()
+    return app
+
+
+def test_health_endpoints(server: Running) -> None:
+    assert requests.get(server.url + "health/live", timeout=10).json() == {"status": "ok"}
+    ready = requests.get(server.url + "health/ready", timeout=10)
+    assert ready.status_code == 200 and ready.json()["database"] == "reachable"
+
+
+def test_timer_fired_by_loop_without_tick(server: Running) -> None:
+    instance_id = server.app.start("serve_nap", 0.2)
+    assert server.app.get(instance_id).status == "waiting_for_timer"
+    assert server.wait_for(lambda: server.app.get(instance_id).status == "completed")
+    assert server.app.get(instance_id).output == "rested"
+
+
+def test_load_2000_events_8_clients_none_lost(server: Running) -> None:
+    SIDE_EFFECTS.clear()
+    count = 2000
+    ids = [server.app.start("serve_order", f"L{i}") for i in range(count)]
+
+    def send(indices: range) -> list[int]:
+        with requests.Session() as session:
+            return [session.post(server.url, data=json.dumps(paid(f"L{i}", f"l-{i}")), headers=STRUCTURED,
+                                 timeout=30).status_code for i in indices]
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = [s for chunk in pool.map(send, [range(k, count, 8) for k in range(8)]) for s in chunk]
+    assert statuses.count(202) == count
+    done = lambda: server.app.list_instances(status="completed", workflow="serve_order", limit=None)  # noqa: E731
+    assert server.wait_for(lambda: len(done()) == count, limit=120)
+    assert server.rows("events") == count
+    assert sorted(SIDE_EFFECTS) == sorted(f"L{i}" for i in range(count))
+    assert {server.app.get(i).status for i in ids} == {"completed"}
