@@ -8,6 +8,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from .codec import _adapter, to_plain
 from .durations import Duration, to_seconds
 from .errors import NotFoundError, WorkflowDefinitionError
 
@@ -63,14 +64,51 @@ class _Callable:
         """Parameters after the context."""
         return list(self.signature.parameters.values())[1:]
 
-    def bind(self, args: tuple, kwargs: dict) -> None:
-        """Check the arguments fit the signature; raise a usage error naming the problem."""
+    def bind(self, args: tuple, kwargs: dict) -> tuple[list[Any], dict[str, Any]]:
+        """Check the arguments fit the signature and type hints; raise a usage error naming the
+        problem. Returns them as the plain JSON to store, so replay gets what was checked."""
         try:
-            self.signature.bind(None, *args, **kwargs)
+            bound = self.signature.bind(None, *args, **kwargs)
         except TypeError as exc:
             raise WorkflowDefinitionError(
                 f"wrong arguments for {self.name!r}: {exc}; expected ({self.describe_parameters()})"
             ) from None
+        hints = self.hints
+        simple = {p.name for p in self.parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        checked = {name: self._check_type(name, value, hints.get(name))
+                   for name, value in bound.arguments.items() if name in simple}
+        positional = [p.name for p in self.parameters][:len(args)]
+        plain_args = [checked.get(name, value) for name, value in zip(positional, args)]
+        plain_args += [self._plain("*args", value) for value in args[len(plain_args):]]
+        return plain_args, {k: checked[k] if k in checked else self._plain(k, v) for k, v in kwargs.items()}
+
+    def _check_type(self, name: str, value: Any, annotation: Any) -> Any:
+        if annotation is None:
+            return self._plain(name, value)
+        try:
+            adapter = _adapter(annotation)
+        except Exception as exc:  # pydantic cannot build a validator for this type
+            raise WorkflowDefinitionError(
+                f"workflow {self.name!r}: parameter {name}: type {_type_name(annotation)} cannot be "
+                f"read from JSON: {str(exc).splitlines()[0]}"
+            ) from None
+        try:
+            return to_plain(adapter.validate_python(to_plain(value)))
+        except Exception as exc:  # pydantic ValidationError, or a value that is not JSON data
+            errors = getattr(exc, "errors", None)
+            problem = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in errors(include_url=False)
+            ) if callable(errors) else str(exc)
+            raise WorkflowDefinitionError(
+                f"wrong arguments for {self.name!r}: {name}={value!r} is not a valid "
+                f"{_type_name(annotation)} ({problem}); expected ({self.describe_parameters()})"
+            ) from None
+
+    def _plain(self, name: str, value: Any) -> Any:
+        try:
+            return to_plain(value)
+        except TypeError as exc:
+            raise WorkflowDefinitionError(f"wrong arguments for {self.name!r}: {name}: {exc}") from None
 
     def describe_parameters(self) -> str:
         hints = self.hints

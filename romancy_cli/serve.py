@@ -21,8 +21,9 @@ MAX_NAP = 1.0
 WAKE_SLICE = 0.05
 
 
-class Stop(Exception):
-    """Raised in the main thread by SIGINT/SIGTERM to leave waitress's loop."""
+class Stop(KeyboardInterrupt):
+    """Raised in the main thread by SIGINT/SIGTERM to leave waitress's loop (which re-raises
+    KeyboardInterrupt from its handlers but swallows ordinary exceptions)."""
 
 
 class Server:
@@ -117,10 +118,11 @@ class Server:
         previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         log.info("serving on http://%s:%s/", self.host, self.port)
         try:
-            self._http.run()
+            self._http.run()  # returns after Stop (waitress swallows KeyboardInterrupt)
         except Stop:
-            log.info("shutting down")
+            pass
         finally:
+            log.info("shutting down")
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self.close()

@@ -13,6 +13,8 @@ import pytest
 from romancy_cli.http.parsing import InvalidEvent, UnsupportedMediaType, parse_request
 from romancy_cli.records import EventInput
 
+from ce_sdk import encode
+
 CONFORMANCE = Path(__file__).parent / "conformance" / "cloudevents"
 STRUCTURED = {"Content-Type": "application/cloudevents+json"}
 BATCH = {"Content-Type": "application/cloudevents-batch+json"}
@@ -363,16 +365,13 @@ def test_unsupported_media_type(headers: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("mode", ["binary", "structured"])
 def test_sdk_encoded_events_round_trip(mode: str) -> None:
-    from cloudevents.core.bindings import http
-    from cloudevents.core.v1.event import CloudEvent
-
-    attributes = {"type": "t", "source": "/s", "id": "i", "subject": 'café € "q" 100%',
-                  "romancyinstanceid": "wf-9", "datacontenttype": "application/json"}
-    sdk_event = CloudEvent(attributes, {"k": [1, 2]})
-    message = http.to_binary_event(sdk_event) if mode == "binary" else http.to_structured_event(sdk_event)
-    [parsed] = parse_request(message.headers, message.body)
-    assert (parsed.subject, parsed.data, parsed.target) == ('café € "q" 100%', {"k": [1, 2]}, "wf-9")
-    assert parsed.time is not None and parsed.time.endswith("Z")
+    attributes = {"type": "t", "source": "/s", "id": "i", "subject": "order 7",
+                  "romancyinstanceid": "wf-9", "datacontenttype": "application/json",
+                  "time": "2026-01-02T03:04:05Z"}
+    headers, body = encode(mode, attributes, {"k": [1, 2]})
+    [parsed] = parse_request(headers, body)
+    assert (parsed.subject, parsed.data, parsed.target) == ("order 7", {"k": [1, 2]}, "wf-9")
+    assert parsed.time is not None and parsed.time.startswith("2026-01-02T03:04:05")
 
 
 # --- robustness: client input never raises anything but our two exceptions ----------------

@@ -119,8 +119,9 @@ class WorkflowContext:
             )
         return step
 
-    def record(self, kind: str, name: str, result: Any) -> Step:
-        step = Step(self.cursor - 1, kind, name, result)
+    def record(self, kind: str, name: str, result: Any, seq: Optional[int] = None) -> Step:
+        # `seq` is given by async activities: others may have taken positions before this one ends.
+        step = Step(self.cursor - 1 if seq is None else seq, kind, name, result)
         self.history.append(step)
         self.new_steps.append(step)
         return step
@@ -147,46 +148,48 @@ class WorkflowContext:
         step = self._next("activity", definition.name)
         if step is not None:
             return self._await_or_value(lambda: _activity_value(definition, step.result))
-        if self.is_async:
-            return self._run_activity_async(definition, args, kwargs)
-        return _activity_value(definition, self._run_activity(definition, args, kwargs).result)
-
-    def _activity_context(self, definition: ActivityDefinition) -> ActivityContext:
-        self._hooks.before_side_effect(self)
         seq = self.cursor - 1
+        if self.is_async:
+            return self._run_activity_async(definition, seq, args, kwargs)
+        return _activity_value(definition, self._run_activity(definition, seq, args, kwargs).result)
+
+    def _activity_context(self, definition: ActivityDefinition, seq: int) -> ActivityContext:
+        self._hooks.before_side_effect(self)
         attempt = self._hooks.failed_attempts(seq) + 1
         return ActivityContext(self.instance_id, f"{seq}:{definition.name}", attempt)
 
-    def _run_activity(self, definition: ActivityDefinition, args: tuple, kwargs: dict) -> Step:
-        actx = self._activity_context(definition)
+    def _run_activity(self, definition: ActivityDefinition, seq: int, args: tuple, kwargs: dict) -> Step:
+        actx = self._activity_context(definition, seq)
         try:
             value = definition.fn(actx, *args, **kwargs)
             if asyncio.iscoroutine(value):
                 value = run_coroutine(value)
         except Exception as exc:
-            return self._activity_failed(definition, actx, exc)
-        return self.record("activity", definition.name, {"value": to_plain(value)})
+            return self._activity_failed(definition, actx, seq, exc)
+        return self.record("activity", definition.name, {"value": to_plain(value)}, seq)
 
-    async def _run_activity_async(self, definition: ActivityDefinition, args: tuple, kwargs: dict) -> Any:
-        actx = self._activity_context(definition)
+    async def _run_activity_async(self, definition: ActivityDefinition, seq: int, args: tuple,
+                                  kwargs: dict) -> Any:
+        actx = self._activity_context(definition, seq)
         try:
             value = definition.fn(actx, *args, **kwargs)
             if asyncio.iscoroutine(value):
                 value = await value
         except Exception as exc:
-            step = self._activity_failed(definition, actx, exc)
+            step = self._activity_failed(definition, actx, seq, exc)
         else:
-            step = self.record("activity", definition.name, {"value": to_plain(value)})
+            step = self.record("activity", definition.name, {"value": to_plain(value)}, seq)
         return _activity_value(definition, step.result)
 
-    def _activity_failed(self, definition: ActivityDefinition, actx: ActivityContext, exc: Exception) -> Step:
+    def _activity_failed(self, definition: ActivityDefinition, actx: ActivityContext, seq: int,
+                         exc: Exception) -> Step:
         policy = definition.retry
         if policy.retries(exc, actx.attempt):
             wake_at = self._hooks.now() + policy.delay(actx.attempt)
-            raise Suspend(Wait("retry", self.cursor - 1, wake_at=wake_at, attempt=actx.attempt))
+            raise Suspend(Wait("retry", seq, wake_at=wake_at, attempt=actx.attempt))
         error = {"type": type(exc).__name__, "message": str(exc), "attempts": actx.attempt,
                  "traceback": traceback.format_exc()}
-        return self.record("activity", definition.name, {"error": error})
+        return self.record("activity", definition.name, {"error": error}, seq)
 
     def _wait_event(self, event_type: str, timeout: Optional[Duration], match: Optional[dict]) -> Any:
         deadline = to_seconds(timeout, "timeout") if timeout is not None else None

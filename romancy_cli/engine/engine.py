@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from .. import ids
-from ..codec import to_plain
 from ..definitions import Registry
 from ..records import (FAILED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, Delivery,
                        EventInput, Instance, Step, StoredEvent, Transition)
@@ -56,6 +57,28 @@ def owner_is_dead(owner: str) -> bool:
     return False
 
 
+_ACTIVE: set[tuple[str, str]] = set()  # (owner, instance id) being run by a thread of this process
+_ACTIVE_LOCK = threading.Lock()
+
+
+@contextmanager
+def _running_here(owner: str, instance_id: str) -> Iterator[bool]:
+    """Yields False when another thread of this process already runs the instance as `owner`.
+
+    Threads of one process share the owner token, so the lease alone cannot keep them apart: once
+    a long run's lease expires, a tick in another thread would claim it as its own and run it too."""
+    key = (owner, instance_id)
+    with _ACTIVE_LOCK:
+        mine = key not in _ACTIVE
+        _ACTIVE.add(key)
+    try:
+        yield mine
+    finally:
+        if mine:
+            with _ACTIVE_LOCK:
+                _ACTIVE.discard(key)
+
+
 class _Hooks:
     """Answers a run's new steps from the store; flushes before each side effect after the first."""
 
@@ -96,17 +119,21 @@ class Engine:
         self.worker_id = worker_id
         self.owner = owner_token(worker_id)
         self.lease_seconds = lease_seconds
+        # Leases are about live processes, so they stay on the unshifted clock: a tick run in the
+        # future (`tick --advance`) fires timers early but must not treat live leases as expired.
+        self.lease_clock = clock
 
     def shifted(self, now: float) -> "Engine":
-        """This engine with its clock moved so that it reads `now` at this moment."""
+        """This engine with its clock moved so that it reads `now` at this moment (leases excepted)."""
         clock = ShiftedClock(self.clock, now - self.clock.now())
         engine = Engine(self.store, self.registry, clock, self.worker_id, self.lease_seconds)
         engine.owner = self.owner
+        engine.lease_clock = self.lease_clock
         return engine
 
     def _lease(self) -> tuple[float, float]:
-        now = self.clock.now()
-        return now, now + self.lease_seconds
+        """(now for timers and records, lease expiry on the lease clock)."""
+        return self.clock.now(), self.lease_clock.now() + self.lease_seconds
 
     # -- start -----------------------------------------------------------------
 
@@ -114,15 +141,16 @@ class Engine:
               instance_id: Optional[str] = None) -> tuple[str, bool]:
         """Create and run an instance until it waits or ends; an existing id starts nothing."""
         definition = self.registry.workflow(workflow)
-        definition.bind(tuple(args), kwargs)
+        args, kwargs = definition.bind(tuple(args), kwargs)  # raises before anything is stored
         now, until = self._lease()
         instance = Instance(
-            instance_id or ids.new_instance_id(workflow), workflow, RUNNING, to_plain(list(args)),
-            to_plain(dict(kwargs)), now, now, lease_owner=self.owner, lease_until=until,
+            instance_id or ids.new_instance_id(workflow), workflow, RUNNING, args,
+            kwargs, now, now, lease_owner=self.owner, lease_until=until,
         )
         stored, created = self.store.create_instance(instance)
         if created:
-            self._drive(stored, [])
+            with _running_here(self.owner, stored.instance_id):
+                self._drive(stored, [])
         return stored.instance_id, created
 
     # -- resume ----------------------------------------------------------------
@@ -130,21 +158,26 @@ class Engine:
     def resume(self, instance_id: str, include_parked: bool = False,
                steal_from: Optional[str] = None) -> Optional[str]:
         """Claim and run an instance; None when it is not runnable or another worker holds it."""
-        now, until = self._lease()
-        claimed = self.store.claim(instance_id, self.owner, now, until, include_parked, steal_from)
-        if claimed is None:
-            return None
-        instance, history = claimed
-        return self._drive(instance, history)
+        with _running_here(self.owner, instance_id) as mine:
+            if not mine:
+                return None
+            _, until = self._lease()
+            claimed = self.store.claim(instance_id, self.owner, self.lease_clock.now(), until, include_parked,
+                                       steal_from)
+            if claimed is None:
+                return None
+            instance, history = claimed
+            return self._drive(instance, history)
 
     def _drive(self, instance: Instance, history: list[Step]) -> str:
         definition = self.registry.workflows.get(instance.workflow)
         if definition is None:
             return self._park(instance, f"workflow {instance.workflow!r} is not registered in this worker")
         while True:
-            outcome, ctx = replay.run(definition, instance.instance_id, instance.args, instance.kwargs,
-                                      history, _Hooks(self, instance))
             try:
+                # LeaseLost may also come from the flush before an activity, inside the run.
+                outcome, ctx = replay.run(definition, instance.instance_id, instance.args, instance.kwargs,
+                                          history, _Hooks(self, instance))
                 event = self._commit_outcome(instance, outcome, ctx)
             except LeaseLost:
                 current = self.store.get(instance.instance_id)
@@ -153,7 +186,8 @@ class Engine:
                 return _status_of(outcome)
             # An event arrived while this run was suspending: replay again with it in history.
             wait = outcome.wait  # type: ignore[union-attr]
-            history = ctx.history + [Step(wait.seq, "event", wait.event_type or "", event.to_plain())]
+            history = sorted(ctx.history + [Step(wait.seq, "event", wait.event_type or "", event.to_plain())],
+                             key=lambda step: step.seq)  # concurrent async activities record out of order
 
     def _commit_outcome(self, instance: Instance, outcome: replay.Outcome,
                         ctx: WorkflowContext) -> Optional[StoredEvent]:
@@ -225,7 +259,7 @@ class Engine:
         owner = instance.lease_owner
         if owner is None:
             return True
-        if instance.lease_until is not None and instance.lease_until < self.clock.now():
+        if instance.lease_until is not None and instance.lease_until < self.lease_clock.now():
             return True
         # Our own live lease means another thread of this process has it in hand.
         return owner != self.owner and owner_is_dead(owner)

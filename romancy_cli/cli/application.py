@@ -1,0 +1,62 @@
+"""The Typer app: global options and command registration.
+
+Commands live one group per module in `commands/`, each with `register(app)`. To add a command
+(for example `serve`), add a module there and its name to COMMAND_MODULES.
+"""
+
+from typing import Annotated, Optional
+
+import typer
+
+from . import output
+from .common import ConfigOption, DatabaseOption, JsonOption, VerboseOption, WorkflowsOption, reflow
+from .state import state
+
+COMMAND_MODULES = ("init", "start", "events", "status", "tick", "cancel", "workflows", "serve")
+
+app = typer.Typer(
+    name="romancy",
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .main import version_line
+
+        output.data(version_line())
+        raise typer.Exit()
+
+
+def _global(
+    config: ConfigOption = None,
+    database: DatabaseOption = None,
+    workflows: WorkflowsOption = None,
+    json_output: JsonOption = False,
+    verbose: VerboseOption = 0,
+    version: Annotated[Optional[bool], typer.Option(
+        "--version", callback=_version, is_eager=True, help="Show the version and exit.")] = None,
+) -> None:
+    """Durable workflows that wait for CloudEvents and timers, on SQLite or PostgreSQL.
+
+    Settings come from the nearest romancy.toml (see `romancy init`). Data (ids, JSON) goes to
+    stdout; progress and errors go to stderr. Exit codes: 0 ok, 1 failed, 2 usage or input error,
+    3 not found, 4 database or server unreachable.
+    """
+    state().merge(config, database, workflows, json_output, verbose)
+
+
+app.callback(help=reflow(_global.__doc__))(_global)
+
+
+def _register_commands() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"{__package__}.commands.{name}").register(app)
+
+
+_register_commands()

@@ -1,0 +1,104 @@
+"""`romancy send-event`: store a CloudEvent and resume the instances it satisfies, in this process,
+or (`--url`) post it to a running `romancy serve`.
+"""
+
+from typing import Annotated, Any, Optional
+
+import typer
+
+from .. import output
+from ..common import command, complete_instance, get_instance
+from ..inputs import read_json
+from ..state import state, user_output
+
+
+def register(app: typer.Typer) -> None:
+    @command(app, "send-event")
+    def send_event(
+        event_type: Annotated[str, typer.Argument(metavar="TYPE", help="CloudEvent type, e.g. payment.completed.",
+                                                  show_default=False)],
+        data: Annotated[Optional[str], typer.Option(
+            "--data", metavar="JSON|@file|-", help="Event data as JSON.", show_default=False)] = None,
+        source: Annotated[str, typer.Option("--source", help="CloudEvent source.")] = "romancy-cli",
+        event_id: Annotated[Optional[str], typer.Option(
+            "--id", help="CloudEvent id (default: generated). The same source+id twice is applied once.",
+            show_default=False)] = None,
+        subject: Annotated[Optional[str], typer.Option("--subject", help="CloudEvent subject.",
+                                                       show_default=False)] = None,
+        instance: Annotated[Optional[str], typer.Option(
+            "--instance", metavar="ID", help="Deliver only to this instance.", autocompletion=complete_instance,
+            show_default=False)] = None,
+        no_resume: Annotated[bool, typer.Option(
+            "--no-resume", help="Store and deliver only; `romancy tick` (or a running `serve`/`run`) resumes.")] = False,
+        url: Annotated[Optional[str], typer.Option(
+            "--url", metavar="URL", help="Post to a running `romancy serve` (structured CloudEvent) instead.",
+            show_default=False)] = None,
+    ) -> None:
+        """Store an event and resume the instances waiting for it; says which it resumed."""
+        payload = read_json(data, "--data") if data is not None else None
+        if url is not None:
+            _post(url, event_type, payload, source, event_id, subject, instance)
+            return
+        cli = state()
+        if not no_resume:
+            cli.load_workflows()  # resuming runs workflow code
+        if instance is not None:
+            get_instance(instance)  # an unknown target is an error (exit 3), and nothing is stored
+        romancy = cli.app()
+        with user_output():
+            result = romancy.send_event(event_type, payload, source=source, event_id=event_id,
+                                        subject=subject, instance=instance, resume=not no_resume)
+        if cli.json:
+            from ...views import send_view
+
+            output.print_json(send_view(result))
+        else:
+            _describe(result, event_type, source, no_resume)
+
+
+def _post(url: str, event_type: str, payload: Any, source: str, event_id: Optional[str],
+          subject: Optional[str], instance: Optional[str]) -> None:
+    from ...http.client import post_event
+    from ...ids import new_event_id
+    from ...records import EventInput
+
+    extensions = {"romancyinstanceid": instance} if instance else {}
+    event = EventInput(event_type, source, event_id or new_event_id(), payload, subject,
+                       data_content_type="application/json", extensions=extensions)
+    answer = post_event(url, event, token=state().settings.serve.token)
+    if state().json:
+        output.print_json({"event_id": event.id, "url": url, **answer})
+    else:
+        output.say(f"  {output.esc(url)} accepted event {output.esc(event.id)} ({output.esc(event_type)})")
+
+
+def _describe(result: Any, event_type: str, source: str, no_resume: bool) -> None:
+    esc, say = output.esc, output.say
+    if result.duplicate:
+        say(f"  duplicate event (source {esc(source)}, id {esc(result.event_id)}): already accepted, "
+            "applied once; nothing resumed")
+        return
+    if not result.delivered:
+        say(f"  stored event {esc(result.event_id)} ({esc(event_type)}); no instance was waiting for it")
+        return
+    if no_resume:
+        ids = ", ".join(result.delivered)
+        say(f"  delivered to {_count(len(result.delivered))} (not resumed): {esc(ids)}; "
+            "`romancy tick` resumes them")
+        return
+    if result.resumed:
+        say(f"  resumed {_count(len(result.resumed))}:" + _list(result.resumed))
+    busy = [iid for iid in result.delivered if iid not in result.resumed]
+    if busy:
+        say(f"  delivered to {_count(len(busy))} another worker is running:" + _list({i: "running" for i in busy}))
+
+
+def _count(n: int) -> str:
+    return f"{n} instance{'s' if n != 1 else ''}"
+
+
+def _list(statuses: dict) -> str:
+    items = [f"{output.esc(iid)} → {output.esc(status)}" for iid, status in statuses.items()]
+    if len(items) == 1:
+        return " " + items[0]
+    return "".join("\n    " + item for item in items)

@@ -1,0 +1,165 @@
+"""`romancy status`: the instance table, one instance in detail, --watch, and --wait for scripts."""
+
+import time
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ...errors import UsageError
+from .. import output
+from ..common import command, complete_instance, complete_status, get_instance
+from ..exits import FAILED
+from ..inputs import duration
+from ..state import state
+
+DEFAULT_TABLE_LIMIT = 50
+POLL_SECONDS = 0.2
+WATCH_SECONDS = 1.0
+
+
+def register(app: typer.Typer) -> None:
+    @command(app, "status")
+    def status(
+        instance_id: Annotated[Optional[str], typer.Argument(
+            metavar="INSTANCE_ID", help="Show one instance with its history.", autocompletion=complete_instance,
+            show_default=False)] = None,
+        status_filter: Annotated[Optional[str], typer.Option(
+            "--status", metavar="S", help="Only instances with this status.", autocompletion=complete_status,
+            show_default=False)] = None,
+        workflow: Annotated[Optional[str], typer.Option("--workflow", metavar="W", help="Only this workflow.",
+                                                        show_default=False)] = None,
+        limit: Annotated[Optional[int], typer.Option(
+            "--limit", metavar="N", min=1, help=f"At most N instances, newest first (table default "
+            f"{DEFAULT_TABLE_LIMIT}; --json default all).", show_default=False)] = None,
+        watch: Annotated[bool, typer.Option("--watch", help="Keep showing changes until Ctrl-C.")] = False,
+        wait: Annotated[Optional[str], typer.Option(
+            "--wait", metavar="[STATUS]", help="Block until the instance is terminal (or has STATUS); exit 0 "
+            "when reached, 1 on timeout or when it ends otherwise.", show_default=False)] = None,
+        timeout: Annotated[Optional[str], typer.Option(
+            "--timeout", metavar="D", help="Give up --wait/--watch after D (e.g. 30s, 5m).",
+            show_default=False)] = None,
+    ) -> None:
+        """List instances, or show one with its input, output, waits and history.
+
+        `--json` prints the public JSON shapes (one object with an INSTANCE_ID, else an array).
+        `--wait` only watches: timers fire when something ticks (`romancy tick`, `serve`, `run`)."""
+        seconds = duration(timeout, "--timeout")
+        _check(status_filter, wait, instance_id)
+        if wait is not None:
+            _wait(instance_id or "", wait, seconds)
+        elif watch:
+            _watch(instance_id, status_filter, workflow, limit, seconds)
+        elif instance_id is not None:
+            _show_one(get_instance(instance_id))
+        else:
+            _show_list(status_filter, workflow, limit)
+
+
+def _check(status_filter: Optional[str], wait: Optional[str], instance_id: Optional[str]) -> None:
+    from ...records import STATUSES
+
+    for option, value, allowed in (("--status", status_filter, STATUSES),
+                                   ("--wait", wait, (*STATUSES, "terminal"))):
+        if value is not None and value not in allowed:
+            import difflib
+
+            close = difflib.get_close_matches(value, allowed, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(allowed)}"
+            raise UsageError(f"invalid {option} {value!r}: {hint}")
+    if wait is not None and instance_id is None:
+        raise UsageError("--wait needs an INSTANCE_ID: romancy status ID --wait [STATUS]")
+
+
+def _list(status_filter: Optional[str], workflow: Optional[str], limit: Optional[int]) -> tuple[list, bool]:
+    cli = state()
+    if cli.database_missing():
+        return [], False
+    if limit is None and not cli.json:
+        found = cli.app().list_instances(status_filter, workflow, DEFAULT_TABLE_LIMIT + 1)
+        return found[:DEFAULT_TABLE_LIMIT], len(found) > DEFAULT_TABLE_LIMIT
+    return cli.app().list_instances(status_filter, workflow, limit), False
+
+
+def _show_list(status_filter: Optional[str], workflow: Optional[str], limit: Optional[int]) -> None:
+    instances, limited = _list(status_filter, workflow, limit)
+    if state().json:
+        from ...views import instance_view
+
+        output.print_json([instance_view(i) for i in instances])
+    else:
+        from ..render import instance_table
+
+        instance_table(instances, limited)
+
+
+def _show_one(instance: Any) -> None:
+    history = state().app().history(instance.instance_id)
+    if state().json:
+        from ...views import instance_view
+
+        output.print_json(instance_view(instance, history))
+    else:
+        from ..render import instance_detail
+
+        instance_detail(instance, history, state().verbose)
+
+
+def _wait(instance_id: str, target: str, timeout: Optional[float]) -> None:
+    """Poll until reached (exit 0), ended otherwise or timed out (exit 1); then show the instance."""
+    from ...records import TERMINAL
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    instance = get_instance(instance_id)
+    while not _reached(instance, target):
+        if instance.status in TERMINAL:
+            _show_one(instance)
+            output.error(f"{instance_id} ended {instance.status}, not {target}")
+            raise typer.Exit(FAILED)
+        if deadline is not None and time.monotonic() >= deadline:
+            _show_one(instance)
+            output.error(f"timed out after {timeout:g}s waiting for {instance_id} to be {target} "
+                         f"(it is {instance.status})")
+            raise typer.Exit(FAILED)
+        time.sleep(POLL_SECONDS)
+        instance = state().app().get(instance_id)
+    _show_one(instance)
+
+
+def _reached(instance: Any, target: str) -> bool:
+    from ...records import TERMINAL
+
+    return instance.status in TERMINAL if target == "terminal" else instance.status == target
+
+
+def _watch(instance_id: Optional[str], status_filter: Optional[str], workflow: Optional[str],
+           limit: Optional[int], timeout: Optional[float]) -> None:
+    """Redraw on change (JSON: one document per line) until Ctrl-C, the timeout, or the end."""
+    from ...records import TERMINAL
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    last: Any = None
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            if instance_id is not None:
+                instance = get_instance(instance_id)
+                key: Any = (instance.status, instance.updated_at, instance.parked)
+                if key != last:
+                    _clear()
+                    _show_one(instance)
+                if instance.status in TERMINAL:
+                    return
+            else:
+                instances, _ = _list(status_filter, workflow, limit)
+                key = [(i.instance_id, i.status, i.updated_at, i.parked) for i in instances]
+                if key != last:
+                    _clear()
+                    _show_list(status_filter, workflow, limit)
+            last = key
+            time.sleep(WATCH_SECONDS)
+    except KeyboardInterrupt:
+        return
+
+
+def _clear() -> None:
+    if not state().json and output.console().is_terminal:
+        output.console().clear()

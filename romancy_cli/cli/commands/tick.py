@@ -1,0 +1,96 @@
+"""`romancy tick`: fire due timers and timeouts, resume runnable and recovered instances."""
+
+import time
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ...errors import UsageError
+from .. import output
+from ..common import command
+from ..inputs import duration, timestamp
+from ..state import state, user_output
+
+DEFAULT_INTERVAL = "5s"
+
+
+def register(app: typer.Typer) -> None:
+    @command(app, "tick")
+    def tick(
+        advance: Annotated[Optional[str], typer.Option(
+            "--advance", metavar="D", help="Act as if D had passed (e.g. 1h): try long timeouts now.",
+            show_default=False)] = None,
+        now: Annotated[Optional[str], typer.Option(
+            "--now", metavar="T", help="Act as if it were T (RFC 3339, or epoch seconds).",
+            show_default=False)] = None,
+        loop: Annotated[bool, typer.Option(
+            "--loop", help="Keep ticking until Ctrl-C, sleeping until the next due time or --interval.")] = False,
+        interval: Annotated[str, typer.Option(
+            "--interval", metavar="D", help="With --loop: longest sleep between ticks.")] = DEFAULT_INTERVAL,
+    ) -> None:
+        """Fire due timers and timeouts, resume runnable instances; cron-friendly.
+
+        Also retries parked instances and recovers those left by crashed workers. Exit 0 also when
+        nothing was due; a workflow that fails is reported in the summary, not as an error."""
+        if advance is not None and now is not None:
+            raise UsageError("give --advance or --now, not both")
+        shift = duration(advance, "--advance")
+        at = timestamp(now, "--now") if now is not None else None
+        every = duration(interval, "--interval") or 0.0
+        if loop and (shift is not None or at is not None):
+            raise UsageError("--loop runs on the real clock; it cannot be combined with --advance or --now")
+        cli = state()
+        cli.load_workflows()
+        if cli.database_missing() and not loop:
+            _report(None, empty=True)
+            return
+        if loop:
+            _loop(cli.app(), every)
+        else:
+            _report(_tick_once(cli.app(), at, shift))
+
+
+def _tick_once(romancy: Any, at: Optional[float], shift: Optional[float]) -> Any:
+    with user_output():
+        return romancy.tick(now=at, advance=shift)
+
+
+def _loop(romancy: Any, every: float) -> None:
+    output.say(f"[dim]ticking every ≤{output.esc(interval_text(every))}; Ctrl-C stops[/]")
+    try:
+        while True:
+            result = _tick_once(romancy, None, None)
+            if result.fired or result.resumed:
+                _report(result)
+            wake = result.next_wake
+            pause = every if wake is None else min(every, max(0.0, wake - time.time()))
+            time.sleep(max(pause, 0.01))
+    except KeyboardInterrupt:
+        output.say("[dim]stopped[/]")
+
+
+def interval_text(seconds: float) -> str:
+    from ...durations import describe
+
+    return describe(seconds)
+
+
+def _report(result: Any, empty: bool = False) -> None:
+    if state().json:
+        from ...views import tick_view
+
+        output.print_json(tick_view(result) if result is not None else
+                          {"fired": [], "resumed": [], "next_due_at": None})
+        return
+    if empty:
+        output.say("  nothing due (no database yet)")
+        return
+    from ..render import when
+
+    esc = output.esc
+    fired, resumed = len(result.fired), len(result.resumed)
+    summary = f"  fired {fired}, resumed {resumed}"
+    summary += f"; next due at {esc(when(result.next_wake))}" if result.next_wake else "; nothing else scheduled"
+    output.say(summary)
+    for iid, status in result.resumed.items():
+        output.say(f"    {esc(iid)} → {esc(status)}")

@@ -1,0 +1,150 @@
+"""Parsing what users type: JSON values (inline, @file or -), durations, times, workflow arguments.
+
+Every problem becomes a UsageError naming the option and what was wrong (exit code 2).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Optional
+
+from ..errors import UsageError
+
+
+def read_json(value: str, option: str) -> Any:
+    """`value` is JSON, `@path` (a file holding JSON) or `-` (JSON on stdin)."""
+    text, origin = _read_source(value, option)
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        line = getattr(exc, "lineno", None)
+        col = getattr(exc, "colno", None)
+        where = f" at line {line} column {col}" if line else ""
+        reason = getattr(exc, "msg", str(exc))
+        raise UsageError(f"invalid JSON in {option}{origin}{where}: {reason}; "
+                         f"give JSON such as '{{\"key\": \"value\"}}', @file.json or - for stdin") from None
+
+
+def _read_source(value: str, option: str) -> tuple[str, str]:
+    if value == "-":
+        return sys.stdin.read(), " (stdin)"
+    if value.startswith("@"):
+        path = Path(value[1:]).expanduser()
+        try:
+            return path.read_text(encoding="utf-8"), f" ({path})"
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise UsageError(f"cannot read {option} file {path}: {reason}") from None
+    return value, ""
+
+
+def duration(value: Optional[str], option: str) -> Optional[float]:
+    if value is None:
+        return None
+    from ..durations import to_seconds
+
+    return to_seconds(value, option)
+
+
+def timestamp(value: str, option: str) -> float:
+    """RFC 3339 / ISO 8601 (a time without offset is local time), or epoch seconds."""
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise UsageError(f"invalid time {value!r} for {option}: use RFC 3339 such as "
+                         "2025-01-31T12:00:00Z, or epoch seconds") from None
+
+
+def workflow_arguments(definition: Any, texts: list[str], given: Any) -> tuple[list[Any], dict[str, Any]]:
+    """Positional strings converted by the workflow's type hints, plus `--input` (array or object),
+    checked against the signature so a wrong call stores nothing."""
+    args, kwargs = _combine(definition, texts, given)
+    definition.bind(tuple(args), kwargs)  # types, as the engine will check them again
+    return args, kwargs
+
+
+def _combine(definition: Any, texts: list[str], given: Any) -> tuple[list[Any], dict[str, Any]]:
+    from ..codec import convert_arguments
+
+    if given is not None and not isinstance(given, (list, dict)):
+        raise UsageError("--input must be a JSON array (positional arguments) or object (keyword arguments), "
+                         f"got {type(given).__name__}")
+    if isinstance(given, list) and texts:
+        raise UsageError("give workflow arguments either positionally or as a --input array, not both")
+    _check_count(definition, given if isinstance(given, list) else texts, given if isinstance(given, dict) else {})
+    annotations = _positional_annotations(definition, len(texts))
+    try:
+        args = convert_arguments(texts, annotations)
+    except Exception as exc:
+        raise UsageError(_argument_problem(definition, texts, annotations, exc)) from None
+    if isinstance(given, list):
+        return list(given), {}
+    return args, dict(given or {})
+
+
+def _check_count(definition: Any, positional: list[Any], kwargs: dict[str, Any]) -> None:
+    """Too many or too few arguments is reported before any of them is converted."""
+    from ..errors import WorkflowDefinitionError
+
+    try:
+        definition.signature.bind(None, *positional, **kwargs)
+    except TypeError as exc:
+        raise WorkflowDefinitionError(f"wrong arguments for {definition.name!r}: {exc}; "
+                                      f"expected ({definition.describe_parameters()})") from None
+
+
+def _positional_annotations(definition: Any, count: int) -> list[Any]:
+    """The type hint for each positional string; extra strings stay strings (bind reports them)."""
+    hints = definition.hints
+    out: list[Any] = []
+    params = [p for p in definition.parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    star = next((p for p in definition.parameters if p.kind == p.VAR_POSITIONAL), None)
+    for index in range(count):
+        param = params[index] if index < len(params) else star
+        out.append(hints.get(param.name, inspect.Parameter.empty) if param is not None else str)
+    return out
+
+
+def _argument_problem(definition: Any, texts: list[str], annotations: list[Any], exc: Exception) -> str:
+    """Which argument failed to convert, what it should be, and the workflow's signature."""
+    from ..codec import convert_arguments
+
+    for index, (text, annotation) in enumerate(zip(texts, annotations)):
+        try:
+            convert_arguments([text], [annotation])
+        except Exception as inner:
+            name = _parameter_name(definition, index)
+            return (f"invalid argument {name} for {definition.name!r}: {text!r} is not {_type_name(annotation)}"
+                    f" ({_first_line(inner)}); expected ({definition.describe_parameters()})")
+    return f"invalid arguments for {definition.name!r}: {_first_line(exc)}"
+
+
+def _parameter_name(definition: Any, index: int) -> str:
+    params = definition.parameters
+    return params[index].name if index < len(params) else f"#{index + 1}"
+
+
+def _type_name(annotation: Any) -> str:
+    name = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+    return f"a valid {name}"
+
+
+def _first_line(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            first = errors(include_url=False)[0]
+            path = ".".join(str(p) for p in first["loc"])
+            return f"{path + ': ' if path else ''}{first['msg']}"
+        except Exception:
+            pass
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -1,0 +1,114 @@
+"""Plain value conversion for the CLI's own simple parameters (str, int, float, bool, Path, list[str]).
+
+Typer 0.29 converts every parameter value through a pydantic TypeAdapter that it builds on first
+use, which imports pydantic (50-70 ms) even for `romancy status` or `romancy status --help`. The
+CLI's parameters are all simple, so they get a plain converter here instead. Any other kind of
+parameter, or a Typer without these internals, keeps Typer's own conversion unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterator, List, Optional
+
+_TRUE = ("1", "true", "t", "yes", "y", "on")
+_FALSE = ("0", "false", "f", "no", "n", "off")
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ValueError(value)
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(value)
+    return value if isinstance(value, int) else int(str(value).strip())
+
+
+CONVERTERS: dict[Any, tuple[Callable[[Any], Any], str]] = {
+    str: (str, "text"), int: (_int, "integer"), float: (float, "number"), bool: (_bool, "boolean"),
+    Path: (Path, "path"), List[str]: (str, "text"), list[str]: (str, "text"),
+}
+
+
+class PlainParam:
+    """Stands in for Typer's RuntimeParam: `coerce(value, param, ctx)`."""
+
+    def __init__(self, convert: Callable[[Any], Any], label: str, minimum: Optional[float]) -> None:
+        self.convert, self.label, self.minimum = convert, label, minimum
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        multi = param.multiple or param.nargs == -1
+        if value is None:
+            return () if multi else None
+        if multi:
+            if isinstance(value, str):
+                raise _bad("Value must be an iterable.", param, ctx)
+            return [self._one(item, param, ctx) for item in value]
+        return self._one(value, param, ctx)
+
+    def _one(self, value: Any, param: Any, ctx: Any) -> Any:
+        try:
+            result = self.convert(value)
+        except (TypeError, ValueError):
+            raise _bad(f"{value!r} is not a valid {self.label}.", param, ctx) from None
+        if self.minimum is not None and result < self.minimum:
+            raise _bad(f"{result} is smaller than the minimum {self.minimum}.", param, ctx)
+        return result
+
+
+def _bad(message: str, param: Any, ctx: Any) -> Exception:
+    from typer._click.exceptions import BadParameter
+
+    return BadParameter(message, ctx=ctx, param=param)
+
+
+def install(command: Any) -> None:
+    """Give every simple parameter of `command` and its subcommands (and their --help options,
+    which click creates per command on first use) a PlainParam."""
+    try:
+        _create_help_options(command)
+    except Exception:  # pragma: no cover - a click without these hooks: help keeps Typer's path
+        pass
+    for param in _params(command):
+        plain = _plain_for(param)
+        if plain is not None:
+            param._runtime_param = plain
+
+
+def _create_help_options(command: Any, parent: Any = None, name: str = "romancy") -> None:
+    from typer._click import Context
+
+    settings = getattr(command, "context_settings", None) or {}
+    ctx = Context(command, parent=parent, info_name=name, **(settings if parent is None else {}))
+    option = command.get_help_option(ctx)  # click caches it on the command for later contexts
+    plain = _plain_for(option) if option is not None else None
+    if plain is not None:
+        option._runtime_param = plain
+    for sub_name, sub in getattr(command, "commands", {}).items():
+        _create_help_options(sub, ctx, sub_name)
+
+
+def _plain_for(param: Any) -> Optional[PlainParam]:
+    descriptor = getattr(param, "type_descriptor", None)
+    if descriptor is None or getattr(param, "_runtime_param", False) is not None:
+        return None  # not a Typer parameter as this module knows it, or already set up
+    info = descriptor.parameter_info
+    if getattr(info, "parser", None) is not None or getattr(info, "max", None) is not None:
+        return None
+    try:
+        convert, label = CONVERTERS[descriptor.annotation]
+    except (KeyError, TypeError):
+        return None
+    return PlainParam(convert, label, getattr(info, "min", None))
+
+
+def _params(command: Any) -> Iterator[Any]:
+    yield from getattr(command, "params", ())
+    for sub in getattr(command, "commands", {}).values():
+        yield from _params(sub)

@@ -1,0 +1,101 @@
+"""Per-invocation state: global options, the resolved settings, and the App (opened lazily).
+
+Global options are accepted before the command (`romancy --json status`) and after it
+(`romancy status --json`); `common.py` merges both into the one `STATE` of this process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterator, Optional
+
+if TYPE_CHECKING:  # imported lazily: App pulls in the engine, and opening it pulls in peewee
+    from ..app import App
+    from ..config import Settings
+
+
+@dataclass
+class CliState:
+    config: Optional[str] = None
+    database: Optional[str] = None
+    workflows: list[str] = field(default_factory=list)
+    json: bool = False
+    verbose: int = 0
+    _settings: Optional["Settings"] = None
+    _app: Optional["App"] = None
+    _loaded: bool = False
+
+    def merge(self, config: Optional[str], database: Optional[str], workflows: Optional[list[str]],
+              json: bool, verbose: int) -> None:
+        """Options given after the command win over the same options given before it."""
+        self.config = config or self.config
+        self.database = database or self.database
+        self.workflows = list(workflows or []) or self.workflows
+        self.json = self.json or json
+        self.verbose = max(self.verbose, verbose)
+
+    @property
+    def settings(self) -> "Settings":
+        if self._settings is None:
+            from ..config import load_settings
+
+            self._settings = load_settings(self.config, self.database, self.workflows or None)
+        return self._settings
+
+    def load_workflows(self) -> None:
+        """Import the configured workflow modules (their prints go to stderr, not stdout)."""
+        if self._loaded:
+            return
+        from ..loader import load_workflows
+
+        settings = self.settings
+        with user_output():
+            load_workflows(settings.workflows, settings.root)
+        self._loaded = True
+
+    def app(self) -> "App":
+        if self._app is None:
+            from ..app import App
+
+            settings = self.settings
+            app = App(database=settings.database, worker_id=settings.worker_id,
+                      lease_seconds=settings.lease_seconds, synchronous=settings.synchronous)
+            self._app = app.initialize()
+        return self._app
+
+    def database_missing(self) -> bool:
+        """True when the SQLite file does not exist yet (its folder does): read-only commands
+        then report an empty database instead of creating a file as a side effect."""
+        database = self.settings.database
+        if "://" in database and not database.startswith("sqlite:///"):
+            return False
+        path = database[len("sqlite:///"):] if database.startswith("sqlite:///") else database
+        return not os.path.exists(path) and os.path.isdir(os.path.dirname(os.path.abspath(path)))
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.shutdown()
+            self._app = None
+
+
+STATE = CliState()
+
+
+def reset() -> CliState:
+    global STATE
+    STATE = CliState()
+    return STATE
+
+
+def state() -> CliState:
+    return STATE
+
+
+@contextlib.contextmanager
+def user_output() -> Iterator[None]:
+    """Workflow code that prints writes to stderr: stdout carries only the command's data."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield

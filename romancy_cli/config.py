@@ -1,0 +1,256 @@
+"""romancy.toml: discovery, validation and precedence (flag > environment > file > defaults).
+
+Only the standard library is imported here: every command reads the configuration, so this
+module is on the start-up path of `romancy status` and must stay cheap.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+from .errors import UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+CONFIG_NAME = "romancy.toml"
+DEFAULT_DATABASE = "romancy.db"
+DEFAULT_WORKFLOWS = "workflows.py"
+SYNCHRONOUS = ("normal", "full")
+
+ENV_CONFIG = "ROMANCY_CONFIG"
+ENV_DATABASE = "ROMANCY_DATABASE"
+ENV_WORKFLOWS = "ROMANCY_WORKFLOWS"
+ENV_WORKER_ID = "ROMANCY_WORKER_ID"
+
+TOP_KEYS = ("database", "workflows", "worker_id", "lease_seconds", "synchronous", "serve")
+SERVE_KEYS = ("host", "port", "reload", "token", "max_body")
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    host: str = "127.0.0.1"
+    port: int = 8001
+    reload: bool = True
+    token: Optional[str] = None
+    max_body: int = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings. Paths are absolute; `workflows` holds file paths or dotted modules."""
+
+    database: str
+    workflows: tuple[str, ...] = ()
+    worker_id: Optional[str] = None
+    lease_seconds: float = 30.0
+    synchronous: str = "normal"
+    serve: ServeSettings = field(default_factory=ServeSettings)
+    source: Optional[Path] = None  # the file the settings came from, None when defaults only
+    root: Path = field(default_factory=Path.cwd)  # folder relative paths resolve against
+
+
+def load_settings(config: Optional[str] = None, database: Optional[str] = None,
+                  workflows: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] = None,
+                  cwd: Optional[Path] = None) -> Settings:
+    """Settings from flags (these arguments), the environment, the config file and defaults."""
+    env = os.environ if env is None else env
+    cwd = Path(cwd or Path.cwd())
+    path = find_config(config, env, cwd)
+    table = read_table(path) if path else {}
+    root = path.parent if path else cwd
+    file_settings = _from_table(table, path, root)
+    return _apply_overrides(file_settings, database, workflows, env, cwd)
+
+
+def find_config(config: Optional[str], env: Mapping[str, str], cwd: Path) -> Optional[Path]:
+    """--config, else ROMANCY_CONFIG, else the nearest romancy.toml or pyproject [tool.romancy]."""
+    explicit = config or env.get(ENV_CONFIG)
+    if explicit:
+        path = (cwd / explicit).resolve()
+        if not path.is_file():
+            origin = "--config" if config else ENV_CONFIG
+            raise UsageError(f"config file {path} (from {origin}) does not exist")
+        return path
+    for folder in (cwd.resolve(), *cwd.resolve().parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+        pyproject = folder / "pyproject.toml"
+        # At each level romancy.toml wins; a pyproject.toml counts only with a [tool.romancy] table.
+        if pyproject.is_file() and "romancy" in _parse(pyproject).get("tool", {}):
+            return pyproject
+    return None
+
+
+def read_table(path: Path) -> dict[str, Any]:
+    """The romancy table of `path`: the whole romancy.toml, or [tool.romancy] of a pyproject."""
+    data = _parse(path)
+    if path.name == "pyproject.toml":
+        table = data.get("tool", {}).get("romancy", {})
+        if not isinstance(table, dict):
+            raise UsageError(f"{path}: [tool.romancy] must be a table")
+        return table
+    return data
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read config file {path}: {exc}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(_toml_message(path, exc, text)) from None
+
+
+def _toml_message(path: Path, exc: Exception, text: str) -> str:
+    message = str(exc)
+    found = re.search(r"\(at line (\d+), column (\d+)\)", message)
+    line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
+    if line is None and "end of document" in message:
+        line = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
+    reason = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", message) or "invalid TOML"
+    where = f"{path}:{line}" if line else str(path)
+    return f"{where}: malformed TOML: {reason}"
+
+
+# -- validation -------------------------------------------------------------------
+
+
+def _from_table(table: dict[str, Any], path: Optional[Path], root: Path) -> Settings:
+    where = str(path) if path else "configuration"
+    _check_keys(table, TOP_KEYS, where, "")
+    serve_table = table.get("serve", {})
+    if not isinstance(serve_table, dict):
+        raise UsageError(f"{where}: `serve` must be a table ([serve])")
+    _check_keys(serve_table, SERVE_KEYS, where, "serve.")
+    database = _string(table, "database", where)
+    workflows = _workflow_list(table.get("workflows"), where)
+    return Settings(
+        database=resolve_database(database, root) if database else str(root / DEFAULT_DATABASE),
+        workflows=tuple(resolve_workflow(w, root) for w in workflows) if workflows is not None
+        else _default_workflows(root),
+        worker_id=_string(table, "worker_id", where),
+        lease_seconds=_lease(table, where),
+        synchronous=_synchronous(table, where),
+        serve=_serve(serve_table, where),
+        source=path,
+        root=root,
+    )
+
+
+def _check_keys(table: dict[str, Any], known: Sequence[str], where: str, prefix: str) -> None:
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {prefix + close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+            raise UsageError(f"unknown key {prefix + key!r} in {where}: {hint}")
+
+
+def _string(table: dict[str, Any], key: str, where: str, prefix: str = "") -> Optional[str]:
+    value = table.get(key)
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise UsageError(f"{where}: `{prefix}{key}` must be a non-empty string, got {value!r}")
+    return value
+
+
+def _workflow_list(value: Any, where: str) -> Optional[list[str]]:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise UsageError(f"{where}: `workflows` must be a list of file paths or module names, got {value!r}")
+    return value
+
+
+def _lease(table: dict[str, Any], where: str) -> float:
+    value = table.get("lease_seconds", 30.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise UsageError(f"{where}: `lease_seconds` must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _synchronous(table: dict[str, Any], where: str) -> str:
+    value = table.get("synchronous", "normal")
+    if value not in SYNCHRONOUS:
+        raise UsageError(f"{where}: `synchronous` must be one of {', '.join(SYNCHRONOUS)}, got {value!r}")
+    return value
+
+
+def _serve(table: dict[str, Any], where: str) -> ServeSettings:
+    defaults = ServeSettings()
+    port = table.get("port", defaults.port)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise UsageError(f"{where}: `serve.port` must be a port number (1-65535), got {port!r}")
+    reload = table.get("reload", defaults.reload)
+    if not isinstance(reload, bool):
+        raise UsageError(f"{where}: `serve.reload` must be true or false, got {reload!r}")
+    max_body = table.get("max_body", defaults.max_body)
+    if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body <= 0:
+        raise UsageError(f"{where}: `serve.max_body` must be a positive number of bytes, got {max_body!r}")
+    return ServeSettings(
+        host=_string(table, "host", where, "serve.") or defaults.host, port=port, reload=reload,
+        token=_string(table, "token", where, "serve."), max_body=max_body,
+    )
+
+
+# -- paths --------------------------------------------------------------------------
+
+
+def resolve_database(value: str, root: Path) -> str:
+    """A relative SQLite path against `root`; URLs other than sqlite:/// are kept as given."""
+    if "://" in value and not value.startswith("sqlite:///"):
+        return value
+    path = value[len("sqlite:///"):] if value.startswith("sqlite:///") else value
+    return str((root / Path(path).expanduser()).resolve())
+
+
+def looks_like_path(value: str) -> bool:
+    return value.endswith(".py") or "/" in value or os.sep in value or value.startswith(".")
+
+
+def resolve_workflow(value: str, root: Path) -> str:
+    """A file or folder path made absolute against `root`; a dotted module name unchanged."""
+    candidate = root / Path(value).expanduser()
+    if looks_like_path(value) or candidate.exists():
+        return str(candidate.resolve())
+    return value
+
+
+def _default_workflows(root: Path) -> tuple[str, ...]:
+    candidate = root / DEFAULT_WORKFLOWS
+    return (str(candidate),) if candidate.is_file() else ()
+
+
+def _apply_overrides(settings: Settings, database: Optional[str], workflows: Optional[Sequence[str]],
+                     env: Mapping[str, str], cwd: Path) -> Settings:
+    """Flags and environment values are relative to the current folder: that is where they were typed."""
+    changes: dict[str, Any] = {}
+    db = database or env.get(ENV_DATABASE)
+    if db:
+        changes["database"] = resolve_database(db, cwd)
+    modules = list(workflows or []) or _split(env.get(ENV_WORKFLOWS, ""))
+    if modules:
+        changes["workflows"] = tuple(resolve_workflow(m, cwd) for m in modules)
+    if env.get(ENV_WORKER_ID):
+        changes["worker_id"] = env[ENV_WORKER_ID]
+    return replace(settings, **changes) if changes else settings
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in re.split(rf"[,{re.escape(os.pathsep)}]", value) if part.strip()]
+
+
+__all__ = ["Settings", "ServeSettings", "load_settings", "find_config", "read_table",
+           "resolve_database", "resolve_workflow", "CONFIG_NAME"]

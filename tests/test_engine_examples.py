@@ -1,0 +1,155 @@
+"""Every program in examples/ runs as `python examples/NAME.py`, imports cleanly beside the others,
+and its workflow can be driven to completion through App."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from romancy_cli import App
+from romancy_cli.definitions import WorkflowDefinition
+from romancy_cli.testing import advance
+
+from example_modules import EXAMPLES, NAMES, examples_registry, load_example
+
+SEED_PORTS = {"payment_workflow", "payment_workflow_typed", "order_with_timeout", "loan_approval",
+              "order_fulfillment"}
+
+
+def test_all_seed_programs_are_ported():
+    assert SEED_PORTS <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_example_runs_as_a_script(name: str, tmp_path: Path):
+    result = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py")], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+    assert len(result.stdout.splitlines()) < 40  # modest output
+    databases = list(tmp_path.glob("*.db"))
+    assert len(databases) == 1  # a local database file in the working folder
+    with App(database=str(databases[0])) as app:
+        statuses = {i.status for i in app.list_instances()}
+    # Each example ends with its instances completed, except the seed's first program, which
+    # starts the payment and tells the user how to send the event.
+    expected = {"waiting_for_event"} if name == "payment_workflow" else {"completed"}
+    assert statuses == expected
+
+
+def test_examples_import_side_by_side_without_running_and_with_unique_names():
+    code = (
+        "import importlib.util, json, sys\n"
+        "from romancy_cli.definitions import REGISTRY\n"
+        "names = {}\n"
+        f"for stem in {NAMES!r}:\n"
+        f"    spec = importlib.util.spec_from_file_location('ex_' + stem, {str(EXAMPLES)!r} + '/' + stem + '.py')\n"
+        "    module = importlib.util.module_from_spec(spec); sys.modules[spec.name] = module\n"
+        "    spec.loader.exec_module(module)\n"
+        "    names[stem] = sorted(n for n, d in REGISTRY.workflows.items() if d.fn.__module__ == spec.name)\n"
+        "print(json.dumps(names))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    names = json.loads(result.stdout)  # nothing else was printed: no main() ran on import
+    every = [n for per_module in names.values() for n in per_module]
+    assert all(names.values()), names
+    assert len(every) == len(set(every)), names
+
+
+def test_example_main_accepts_a_database_path(tmp_path: Path, capsys):
+    for name in NAMES:
+        module = load_example(name)
+        module.main(database=str(tmp_path / f"{name}.db"))
+    assert "Traceback" not in capsys.readouterr().out
+
+
+# -- each example driven to completion through App --------------------------------------------
+
+
+@pytest.fixture
+def examples_app(sqlite_path, manual_clock):
+    """An App on a real SQLite file that knows exactly the examples' workflows."""
+    with App(database=sqlite_path, worker_id="examples", clock=manual_clock, registry=examples_registry()) as app:
+        yield app
+
+
+def test_payment_workflow_completes_on_its_event(examples_app, capsys):
+    module = load_example("payment_workflow")
+    instance_id = module.payment_workflow.start(examples_app, "ORD-123")
+    assert examples_app.get(instance_id).status == "waiting_for_event"
+    sent = examples_app.send_event("payment.completed", {"order_id": "ORD-123", "transaction_id": "TXN-456",
+                                                       "amount": 99.99}, source="payment-service",
+                                 event_id="event-123")
+    assert sent.resumed == {instance_id: "completed"}
+    assert examples_app.get(instance_id).output == {"status": "completed", "transaction_id": "TXN-456",
+                                                  "amount": 99.99}
+
+
+def test_payment_workflow_times_out_after_five_minutes(examples_app, capsys):
+    module = load_example("payment_workflow")
+    instance_id = module.payment_workflow.start(examples_app, "ORD-124")
+    advance(examples_app, "5m")
+    instance = examples_app.get(instance_id)
+    assert (instance.status, instance.error["type"]) == ("failed", "EventTimeout")
+
+
+def test_payment_workflow_typed_decodes_and_rejects(examples_app, capsys):
+    module = load_example("payment_workflow_typed")
+    good = module.payment_workflow_typed.start(examples_app, "ORD-1")
+    bad = module.payment_workflow_typed.start(examples_app, "ORD-2")
+    examples_app.send_event("payment.completed", {"order_id": "ORD-1", "transaction_id": "T1", "amount": 5,
+                                                "status": "success"})
+    examples_app.send_event("payment.completed", {"order_id": "ORD-2", "transaction_id": "T2",
+                                                "amount": "five", "status": "success"})
+    assert examples_app.get(good).output == {"status": "completed", "amount": 5.0}
+    failed = examples_app.get(bad)
+    assert failed.status == "failed" and failed.error["type"] == "EventDataError"
+    assert "amount" in failed.error["message"]
+    assert "Payment of $5.00 completed for order ORD-1" in capsys.readouterr().out
+
+
+def test_order_with_timeout_cancels_after_sixty_seconds(examples_app, capsys):
+    module = load_example("order_with_timeout")
+    instance_id = module.order_with_timeout.start(examples_app, "ORD-9")
+    assert examples_app.get(instance_id).wait.kind == "timer"
+    assert advance(examples_app, "59s") == {}
+    assert advance(examples_app, "1s") == {instance_id: "completed"}
+    assert examples_app.get(instance_id).output == {"status": "cancelled", "reason": "payment_timeout"}
+    names = [s.name for s in examples_app.history(instance_id)]
+    assert names == ["create_order", "sleep", "check_payment_status", "cancel_order"]
+    assert capsys.readouterr().out.count("Creating order ORD-9") == 1
+
+
+def test_loan_approval_approved_and_timed_out(examples_app, capsys):
+    module = load_example("loan_approval")
+    approved = module.loan_approval_workflow.start(examples_app, "L1")
+    forgotten = module.loan_approval_workflow.start(examples_app, "L2")
+    sent = examples_app.send_event("loan.approved", {"application_id": "L1"})
+    assert sent.resumed == {approved: "completed"}
+    assert advance(examples_app, "47h") == {}
+    assert advance(examples_app, "1h") == {forgotten: "completed"}
+    assert examples_app.get(approved).output == {"status": "approved"}
+    assert examples_app.get(forgotten).output == {"status": "timed_out"}
+
+
+def test_order_fulfillment_follows_three_events_per_order(examples_app):
+    module = load_example("order_fulfillment")
+    first = module.order_fulfillment.start(examples_app, "A")
+    second = module.order_fulfillment.start(examples_app, "B")
+    for event_type in ("order.packed", "order.picked_up", "order.delivered"):
+        assert examples_app.get(first).wait.event_type == event_type
+        examples_app.send_event(event_type, {"order_id": "A"})
+    assert examples_app.get(first).output == {"status": "delivered"}
+    assert examples_app.get(second).wait.event_type == "order.packed"  # B's events are its own
+
+
+def test_example_workflows_are_workflow_definitions():
+    for name in NAMES:
+        module = load_example(name)
+        assert [v for v in vars(module).values() if isinstance(v, WorkflowDefinition)], name
+        assert callable(module.main)

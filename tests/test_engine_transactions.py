@@ -1,0 +1,114 @@
+"""DESIGN §8 "one transaction per step where possible; batch work in batched transactions":
+counts the write transactions SQLite sees, so a change that adds commits is noticed.
+
+Current numbers for the seed's payment workflow: start→wait = 2 (create instance; activity result
++ wait), deliver→complete = 2 (event + satisfied wait + lease; completion)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import pytest
+
+from romancy_cli import App, sleep, wait_event, workflow
+
+from example_modules import examples_registry, load_example
+
+
+class Statements:
+    def __init__(self) -> None:
+        self.log: list[str] = []
+
+    @property
+    def begins(self) -> int:
+        return sum(1 for s in self.log if s.startswith("BEGIN"))
+
+    @property
+    def commits(self) -> int:
+        return sum(1 for s in self.log if s == "COMMIT")
+
+    @property
+    def immediate(self) -> bool:
+        return all(s == "BEGIN IMMEDIATE" for s in self.log if s.startswith("BEGIN"))
+
+
+@contextmanager
+def traced(app) -> Iterator[Statements]:
+    """Every statement run on the app's SQLite connection inside the block."""
+    statements = Statements()
+    conn = app.engine.store.db.connection()
+    conn.set_trace_callback(statements.log.append)
+    try:
+        yield statements
+    finally:
+        conn.set_trace_callback(None)
+
+
+@pytest.fixture
+def payment():
+    return load_example("payment_workflow")
+
+
+@pytest.fixture
+def payment_app(sqlite_path, manual_clock):
+    with App(database=sqlite_path, worker_id="tx", clock=manual_clock, registry=examples_registry()) as app:
+        yield app
+
+
+@workflow("t_tx_wait")
+def just_wait(ctx) -> str:
+    return wait_event(ctx, "t.tx.go").id
+
+
+@workflow("t_tx_sleep")
+def just_sleep(ctx) -> str:
+    sleep(ctx, "1m")
+    return "woke"
+
+
+def test_payment_start_to_wait_takes_two_write_transactions(payment_app, payment, capsys):
+    with traced(payment_app) as tx:
+        instance_id = payment.payment_workflow.start(payment_app, "ORD-TX")
+    assert payment_app.get(instance_id).status == "waiting_for_event"
+    assert (tx.begins, tx.commits) == (2, 2)
+    assert tx.immediate  # writers take the lock up front instead of upgrading (no SQLITE_BUSY deadlock)
+
+
+def test_payment_deliver_to_complete_takes_two_write_transactions(payment_app, payment, capsys):
+    instance_id = payment.payment_workflow.start(payment_app, "ORD-TX")
+    with traced(payment_app) as tx:
+        sent = payment_app.send_event("payment.completed",
+                                     {"order_id": "ORD-TX", "transaction_id": "TXN-1", "amount": 9.5})
+    assert sent.resumed == {instance_id: "completed"}
+    assert (tx.begins, tx.commits) == (2, 2)
+
+
+def test_broadcast_delivery_is_one_transaction_for_all_instances(sqlite_app):
+    ids = [just_wait.start(sqlite_app) for _ in range(3)]
+    with traced(sqlite_app) as tx:
+        sent = sqlite_app.send_event("t.tx.go", resume=False)
+    assert sorted(sent.delivered) == sorted(ids)
+    assert tx.commits == 1
+    with traced(sqlite_app) as tx:
+        assert set(sqlite_app.tick().resumed.values()) == {"completed"}
+    # tick: the (empty) timer batch, then per instance a lease claim and its completion.
+    assert tx.commits == 1 + 3 * 2
+
+
+def test_due_timers_fire_in_one_batched_transaction(sqlite_app):
+    for _ in range(3):
+        just_sleep.start(sqlite_app)
+    with traced(sqlite_app) as tx:
+        result = sqlite_app.tick(advance="1m")
+    assert len(result.fired) == 3 and set(result.resumed.values()) == {"completed"}
+    assert tx.commits == 1 + 3  # one batch firing all timers, then one completion per instance
+
+
+def test_duplicate_event_takes_one_transaction_and_writes_nothing(sqlite_app, sqlite_rows):
+    just_wait.start(sqlite_app)
+    sqlite_app.send_event("t.tx.go", source="s", event_id="e")
+    with traced(sqlite_app) as tx:
+        assert sqlite_app.send_event("t.tx.go", source="s", event_id="e").duplicate
+    assert tx.commits == 1
+    assert not [s for s in tx.log if s.startswith(("INSERT", "UPDATE", "DELETE"))]

@@ -1,0 +1,216 @@
+"""The SQLite store: opening, refusing foreign or newer files, and the storage contract on plain records."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from romancy_cli import App
+from romancy_cli.engine.matching import accepts
+from romancy_cli.engine.ports import LeaseLost
+from romancy_cli.errors import DatabaseError, UnavailableError
+from romancy_cli.records import EventInput, Instance, Step, Transition, Wait
+from romancy_cli.store.schema import SCHEMA_VERSION
+from romancy_cli.store.sqlite import open_sqlite
+
+T0 = 1_700_000_000.0
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _sql(path: Path, *statements: str) -> None:
+    conn = sqlite3.connect(path)
+    try:
+        for statement in statements:
+            conn.execute(statement)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+# -- opening ------------------------------------------------------------------------------
+
+
+def test_new_database_gets_schema_version_and_wal(tmp_path: Path):
+    path = tmp_path / "new.db"
+    store = open_sqlite(str(path))
+    store.close()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT value FROM romancy_meta WHERE key = 'schema_version'").fetchall() == [
+            (str(SCHEMA_VERSION),)]
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        conn.close()
+    assert {"romancy_meta", "romancy_instances", "romancy_steps", "romancy_events"} <= tables
+
+
+def test_reopening_keeps_instances_and_history(tmp_path: Path, manual_clock):
+    from romancy_cli import wait_event, workflow
+
+    @workflow("t_store_reopen")
+    def reopen(ctx) -> str:
+        return wait_event(ctx, "t.store.reopen").id
+
+    path = str(tmp_path / "keep.db")
+    with App(database=path, clock=manual_clock) as app:
+        instance_id = reopen.start(app)
+    with App(database=path, clock=manual_clock) as app:
+        assert app.get(instance_id).status == "waiting_for_event"
+        app.send_event("t.store.reopen", event_id="later")
+    with App(database=path, clock=manual_clock) as app:
+        assert app.get(instance_id).output == "later"
+
+
+def test_database_from_newer_schema_is_refused_untouched(tmp_path: Path):
+    path = tmp_path / "future.db"
+    open_sqlite(str(path)).close()
+    _sql(path, "UPDATE romancy_meta SET value = '99' WHERE key = 'schema_version'")
+    before = _digest(path)
+    with pytest.raises(DatabaseError) as caught:
+        App(database=str(path)).initialize()
+    message = str(caught.value)
+    assert str(path) in message and "newer romancy-cli (schema 99" in message and "upgrade" in message
+    assert _digest(path) == before
+
+
+def test_non_sqlite_file_is_refused_untouched(tmp_path: Path):
+    path = tmp_path / "notes.db"
+    path.write_text("these are my notes, not a database\n")
+    with pytest.raises(DatabaseError, match="is not a SQLite database"):
+        App(database=str(path)).initialize()
+    assert path.read_text() == "these are my notes, not a database\n"
+
+
+def test_sqlite_file_with_foreign_tables_is_refused_untouched(tmp_path: Path):
+    path = tmp_path / "shop.db"
+    _sql(path, "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)",
+         "INSERT INTO customers (name) VALUES ('ann')")
+    before = _digest(path)
+    with pytest.raises(DatabaseError, match="not a romancy database .*customers"):
+        App(database=str(path)).initialize()
+    assert _digest(path) == before
+
+
+def test_romancy_tables_without_version_are_refused(tmp_path: Path):
+    path = tmp_path / "odd.db"
+    _sql(path, "CREATE TABLE romancy_meta (key TEXT PRIMARY KEY, value TEXT)")
+    with pytest.raises(DatabaseError, match="no romancy schema version"):
+        open_sqlite(str(path))
+
+
+def test_empty_file_is_initialised(tmp_path: Path):
+    path = tmp_path / "empty.db"
+    path.touch()
+    open_sqlite(str(path)).close()
+    assert path.stat().st_size > 0
+
+
+def test_missing_folder_is_unavailable(tmp_path: Path):
+    with pytest.raises(UnavailableError, match="does not exist"):
+        open_sqlite(str(tmp_path / "no" / "such" / "r.db"))
+
+
+def test_folder_instead_of_file_is_refused(tmp_path: Path):
+    with pytest.raises(DatabaseError, match="it is a folder"):
+        open_sqlite(str(tmp_path))
+
+
+def test_invalid_synchronous_mode_is_refused(tmp_path: Path):
+    with pytest.raises(DatabaseError, match="invalid synchronous mode 'sometimes'"):
+        open_sqlite(str(tmp_path / "s.db"), synchronous="sometimes")
+
+
+# -- the Store contract on plain records ------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path):
+    store = open_sqlite(str(tmp_path / "store.db"))
+    yield store
+    store.close()
+
+
+def _instance(instance_id: str = "wf-1", owner: str = "me") -> Instance:
+    return Instance(instance_id, "wf", "running", ["x"], {}, T0, T0, lease_owner=owner, lease_until=T0 + 30)
+
+
+def test_create_instance_is_idempotent(sqlite_store):
+    stored, created = sqlite_store.create_instance(_instance())
+    again, created_again = sqlite_store.create_instance(_instance(owner="other"))
+    assert (created, created_again) == (True, False)
+    assert again.lease_owner == "me" and again.args == ["x"]
+
+
+def test_commit_records_steps_and_transition_in_one_go(sqlite_store):
+    sqlite_store.create_instance(_instance())
+    wait = Wait("timer", 1, wake_at=T0 + 60)
+    sqlite_store.commit("wf-1", "me", [Step(0, "activity", "a", {"value": 1})],
+                        Transition("waiting_for_timer", wait=wait), T0, T0 + 30)
+    instance = sqlite_store.get("wf-1")
+    assert (instance.status, instance.wait, instance.lease_owner) == ("waiting_for_timer", wait, None)
+    assert sqlite_store.history("wf-1") == [Step(0, "activity", "a", {"value": 1})]
+    assert sqlite_store.next_wake() == T0 + 60
+
+
+def test_commit_by_a_worker_without_the_lease_is_refused(sqlite_store):
+    sqlite_store.create_instance(_instance())
+    with pytest.raises(LeaseLost):
+        sqlite_store.commit("wf-1", "intruder", [Step(0, "activity", "a", {"value": 1})],
+                            Transition("completed", output=1), T0, T0 + 30)
+    assert sqlite_store.history("wf-1") == []
+    assert sqlite_store.get("wf-1").status == "running"
+
+
+def test_claim_respects_an_unexpired_lease(sqlite_store):
+    sqlite_store.create_instance(_instance(owner="holder"))
+    assert sqlite_store.claim("wf-1", "other", T0 + 10, T0 + 40) is None
+    claimed = sqlite_store.claim("wf-1", "other", T0 + 31, T0 + 61)
+    assert claimed is not None and claimed[0].lease_owner == "other"
+
+
+def test_add_event_satisfies_waits_and_ignores_duplicates(sqlite_store):
+    sqlite_store.create_instance(_instance())
+    wait = Wait("event", 0, "paid", {"order_id": "A"})
+    sqlite_store.commit("wf-1", "me", [], Transition("waiting_for_event", wait=wait), T0, T0 + 30)
+    other = EventInput("paid", "svc", "e0", {"order_id": "B"})
+    assert sqlite_store.add_event(other, T0, None, T0 + 30, accepts).delivered == ()
+    event = EventInput("paid", "svc", "e1", {"order_id": "A"})
+    first = sqlite_store.add_event(event, T0, "me", T0 + 30, accepts)
+    again = sqlite_store.add_event(event, T0, "me", T0 + 30, accepts)
+    assert (first.duplicate, first.delivered) == (False, ("wf-1",))
+    assert (again.duplicate, again.delivered, again.seq) == (True, (), first.seq)
+    assert [(s.seq, s.kind, s.result["id"]) for s in sqlite_store.history("wf-1")] == [(0, "event", "e1")]
+    assert sqlite_store.get("wf-1").status == "running"
+
+
+def test_commit_of_an_event_wait_takes_an_event_that_arrived_meanwhile(sqlite_store):
+    sqlite_store.create_instance(_instance())
+    arrived = sqlite_store.add_event(EventInput("paid", "svc", "e1", {"order_id": "A"}), T0, None, T0 + 30, accepts)
+    assert arrived.delivered == ()  # the instance was still running toward its wait
+
+    wait = Wait("event", 0, "paid", {"order_id": "A"}, wake_at=T0 + 60)
+    event = sqlite_store.commit("wf-1", "me", [], Transition("waiting_for_event", wait=wait), T0, T0 + 30,
+                                accepts=lambda e: e.data.get("order_id") == "A")
+
+    assert event is not None and event.id == "e1"
+    instance = sqlite_store.get("wf-1")
+    assert (instance.status, instance.lease_owner, instance.wait) == ("running", "me", None)  # resume at once
+    assert [(s.seq, s.kind, s.result["id"]) for s in sqlite_store.history("wf-1")] == [(0, "event", "e1")]
+
+
+def test_commit_of_an_event_wait_skips_consumed_and_earlier_events(sqlite_store):
+    early = sqlite_store.add_event(EventInput("paid", "svc", "before-start", {}), T0, None, T0 + 30, accepts)
+    sqlite_store.create_instance(_instance())
+    used = sqlite_store.add_event(EventInput("paid", "svc", "used", {}), T0, None, T0 + 30, accepts)
+    wait = Wait("event", 1, "paid")
+    event = sqlite_store.commit("wf-1", "me", [], Transition("waiting_for_event", wait=wait), T0, T0 + 30,
+                                accepts=lambda e: True, exclude=frozenset({used.seq}))
+    assert event is None and early.seq < used.seq
+    assert sqlite_store.get("wf-1").status == "waiting_for_event"
