@@ -11,7 +11,7 @@ import inspect
 from typing import Any, Optional, Sequence
 
 from .engine.clock import iso
-from .records import TERMINAL, Instance, Step
+from .records import WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, Step
 
 INSTANCE_KEYS = ("instance_id", "workflow", "status", "input", "output", "error", "created_at",
                  "updated_at", "waiting", "parked")
@@ -46,8 +46,8 @@ def error_view(error: Optional[dict[str, Any]]) -> Optional[dict[str, str]]:
 def waiting_view(instance: Instance) -> Optional[dict[str, Any]]:
     """`{"event_type", "timeout_at"}` for an event wait, `{"timer_due_at"}` for a timer or retry."""
     wait = instance.wait
-    if wait is None or instance.status in TERMINAL:
-        return None
+    if wait is None or instance.status not in (WAITING_FOR_EVENT, WAITING_FOR_TIMER):
+        return None  # a fired timer keeps its record until the next commit; it is not waited on
     if wait.kind == "event":
         return {"event_type": wait.event_type, "timeout_at": iso(wait.wake_at)}
     return {"timer_due_at": iso(wait.wake_at)}

@@ -33,6 +33,7 @@ CONNECT_TIMEOUT = 10  # seconds; libpq waits for the OS (minutes) when a host do
 # locks an application takes on a shared database.
 _LOCK_MIGRATE = 0x726F6D61  # "roma"
 _LOCK_EVENT_TYPE = _LOCK_MIGRATE + 1
+_LOCK_FLOOR = _LOCK_MIGRATE + 2  # instance start floors vs events being stored
 
 
 def _require_psycopg() -> Any:
@@ -94,6 +95,12 @@ class PostgresStore(SqlStore):
 
     def _lock_event_type(self, event_type: str) -> None:
         self.db.execute_sql("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_EVENT_TYPE, event_type))
+
+    def _lock_event_floor(self) -> None:
+        self.db.execute_sql("SELECT pg_advisory_xact_lock(%s, 1)", (_LOCK_FLOOR,))
+
+    def _share_event_floor(self) -> None:
+        self.db.execute_sql("SELECT pg_advisory_xact_lock_shared(%s, 1)", (_LOCK_FLOOR,))
 
     def _lock_rows(self, query: pw.ModelSelect) -> pw.ModelSelect:
         return query.for_update()

@@ -74,6 +74,7 @@ class SqlStore:
         I, E = self.m.Instance, self.m.Event
         try:
             with self.db.atomic():
+                self._lock_event_floor()
                 floor = E.select(pw.fn.MAX(E.seq)).scalar() or 0
                 I.insert(
                     instance_id=instance.instance_id, workflow=instance.workflow, status=instance.status,
@@ -204,6 +205,7 @@ class SqlStore:
         E = self.m.Event
         with self.db.atomic():
             self._lock_event_type(event.type)
+            self._share_event_floor()
             existing = E.select(E.seq).where((E.source == event.source) & (E.event_id == event.id)).scalar()
             if existing is not None:
                 return Delivery(event.id, existing, duplicate=True)
@@ -330,6 +332,13 @@ class SqlStore:
 
     def _lock_event_type(self, event_type: str) -> None:
         """Serialise deliveries and suspensions of one event type (SQLite: the write lock does it)."""
+
+    def _lock_event_floor(self) -> None:
+        """Wait for events being stored to commit before reading the newest seq as a start floor,
+        so no event with a lower seq commits after it (SQLite: writes are already serial)."""
+
+    def _share_event_floor(self) -> None:
+        """Held while storing an event: the counterpart of _lock_event_floor."""
 
     def _lock_rows(self, query: pw.ModelSelect) -> pw.ModelSelect:
         """Lock rows read for update (SQLite: already serialised by BEGIN IMMEDIATE)."""
