@@ -1,14 +1,23 @@
-"""romancy_cli: durable workflows that wait for CloudEvents and timers, on SQLite or PostgreSQL."""
+"""romancy_cli: durable workflows that wait for CloudEvents and timers, on SQLite or PostgreSQL.
 
-from .app import App, SendResult
-from .codec import decode_event_data
-from .definitions import RetryPolicy, activity, workflow
-from .engine.clock import ManualClock
-from .engine.context import ActivityContext, ReceivedEvent, WorkflowContext, sleep, wait_event
-from .errors import (ActivityError, EventDataError, EventTimeout, NonDeterminismError, NotFoundError,
-                     RomancyError, UsageError)
+Names are imported on first use (PEP 562), so `romancy --version` does not load the engine."""
+
+from importlib import import_module
+from typing import Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "App": "app", "SendResult": "app",
+    "decode_event_data": "codec",
+    "RetryPolicy": "definitions", "activity": "definitions", "workflow": "definitions",
+    "ManualClock": "engine.clock",
+    "ActivityContext": "engine.context", "ReceivedEvent": "engine.context",
+    "WorkflowContext": "engine.context", "sleep": "engine.context", "wait_event": "engine.context",
+    "ActivityError": "errors", "EventDataError": "errors", "EventTimeout": "errors",
+    "NonDeterminismError": "errors", "NotFoundError": "errors", "RomancyError": "errors",
+    "UsageError": "errors",
+}
 
 __all__ = [
     "App", "SendResult", "workflow", "activity", "RetryPolicy", "wait_event", "sleep",
@@ -16,3 +25,16 @@ __all__ = [
     "EventTimeout", "EventDataError", "ActivityError", "NonDeterminismError", "NotFoundError",
     "UsageError", "RomancyError", "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'romancy_cli' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import inspect
 import threading
 import traceback
 import uuid
@@ -162,7 +162,7 @@ class WorkflowContext:
         actx = self._activity_context(definition, seq)
         try:
             value = definition.fn(actx, *args, **kwargs)
-            if asyncio.iscoroutine(value):
+            if inspect.iscoroutine(value):
                 value = run_coroutine(value)
         except Exception as exc:
             return self._activity_failed(definition, actx, seq, exc)
@@ -173,7 +173,7 @@ class WorkflowContext:
         actx = self._activity_context(definition, seq)
         try:
             value = definition.fn(actx, *args, **kwargs)
-            if asyncio.iscoroutine(value):
+            if inspect.iscoroutine(value):
                 value = await value
         except Exception as exc:
             step = self._activity_failed(definition, actx, seq, exc)
@@ -247,5 +247,7 @@ def run_coroutine(coro: Any) -> Any:
     """Run a coroutine on this thread's own event loop (kept between runs: creating one is slow)."""
     loop = getattr(_loops, "loop", None)
     if loop is None or loop.is_closed():
+        import asyncio  # only async workflows and activities need it; it is slow to import
+
         loop = _loops.loop = asyncio.new_event_loop()
     return loop.run_until_complete(coro)
