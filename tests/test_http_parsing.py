@@ -366,12 +366,11 @@ def test_unsupported_media_type(headers: dict[str, str]) -> None:
 @pytest.mark.parametrize("mode", ["binary", "structured"])
 def test_sdk_encoded_events_round_trip(mode: str) -> None:
     attributes = {"type": "t", "source": "/s", "id": "i", "subject": "order 7",
-                  "romancyinstanceid": "wf-9", "datacontenttype": "application/json",
-                  "time": "2026-01-02T03:04:05Z"}
+                  "romancyinstanceid": "wf-9", "datacontenttype": "application/json"}
     headers, body = encode(mode, attributes, {"k": [1, 2]})
     [parsed] = parse_request(headers, body)
     assert (parsed.subject, parsed.data, parsed.target) == ("order 7", {"k": [1, 2]}, "wf-9")
-    assert parsed.time is not None and parsed.time.startswith("2026-01-02T03:04:05")
+    assert parsed.time is not None  # the SDK stamps the time; it must pass our RFC 3339 check
 
 
 # --- robustness: client input never raises anything but our two exceptions ----------------
