@@ -188,3 +188,11 @@ def test_reload_with_incompatible_change_parks_instance(project: Project) -> Non
         assert view["status"] == "running"
     finally:
         served.stop()
+
+
+def test_tick_loop_stops_on_sigterm_with_exit_0(project: Project) -> None:
+    proc = project.popen("tick", "--loop", "--interval", "0.1")
+    served = Served(project, proc, 0)
+    assert served.until(lambda: served.logged("Ctrl-C stops"))
+    code, err = served.stop()
+    assert code == 0 and "stopped" in err

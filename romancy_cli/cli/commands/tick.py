@@ -1,5 +1,6 @@
 """`romancy tick`: fire due timers and timeouts, resume runnable and recovered instances."""
 
+import signal
 import time
 from typing import Annotated, Any, Optional
 
@@ -57,6 +58,7 @@ def _tick_once(romancy: Any, at: Optional[float], shift: Optional[float]) -> Any
 
 def _loop(romancy: Any, every: float) -> None:
     output.say(f"[dim]ticking every ≤{output.esc(interval_text(every))}; Ctrl-C stops[/]")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a supervisor's stop is a Ctrl-C
     try:
         while True:
             result = _tick_once(romancy, None, None)
