@@ -250,6 +250,25 @@ def render(columns: list[Column], args: argparse.Namespace, command: str) -> str
     return "\n".join(out)
 
 
+def cli_latency(args: argparse.Namespace) -> Optional[str]:
+    """The cold-process CLI table of bench/cli_startup.py (another engineer's script), if present."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cli_startup.py")
+    if not os.path.exists(script):
+        return None
+    log(f"[cli] bench/cli_startup.py --runs {args.cli_runs} ...", end="")
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, script, "--runs", str(args.cli_runs)],
+                              capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        log(" timed out")
+        return "CLI latency: timed out"
+    log(f" {time.perf_counter() - started:.1f} s")
+    if proc.returncode != 0:
+        return f"CLI latency: bench/cli_startup.py failed: {(proc.stderr or proc.stdout).strip()[-300:]}"
+    return proc.stdout.rstrip()
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: small N, 1 run")
@@ -265,6 +284,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--modes", default="normal,full",
                         help="romancy synchronous modes, comma-separated (default normal,full)")
     parser.add_argument("--timeout", type=float, default=None, help="seconds per measurement process")
+    parser.add_argument("--cli", action=argparse.BooleanOptionalAction, default=None,
+                        help="also run bench/cli_startup.py (cold CLI latency); default: on, off with --quick")
+    parser.add_argument("--cli-runs", type=int, default=10, help="runs per CLI command (default 10)")
     parser.add_argument("--json", metavar="PATH", help="also write every run's raw numbers here")
     parser.add_argument("--verbose", action="store_true", help="show the workers' stderr")
     args = parser.parse_args(argv)
@@ -281,6 +303,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args.memory_n = args.memory_n or (300 if quick else 10_000)
     args.tx_n = args.tx_n or (5 if quick else 50)
     args.timeout = args.timeout or (120.0 if quick else 900.0)
+    if args.cli is None:
+        args.cli = not quick
     return args
 
 
@@ -290,12 +314,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     columns = plan(args)
     started = time.perf_counter()
     measure(columns, args)
+    cli = cli_latency(args) if args.cli else None
     command = "python -m bench" + ("" if not argv else " " + " ".join(argv))
     print(render(columns, args, command))
+    if cli:
+        print("\n" + cli)
     log(f"total {time.perf_counter() - started:.1f} s")
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"command": command, "machine": machine(),
+            json.dump({"command": command, "machine": machine(), "cli": cli,
                        "columns": [{"label": c.label, "system": c.system, "mode": c.mode, "n": c.n,
                                     "status": c.status, "version": c.version, "runs": c.runs,
                                     "errors": c.errors} for c in columns]}, handle, indent=2)

@@ -10,7 +10,8 @@ from typing import Any
 PAYLOAD = "x" * 300
 
 
-def limit(n: int, mode: str, folder: str, seconds: float = 2.0) -> dict[str, Any]:
+def limit(n: int, mode: str, folder: str) -> dict[str, Any]:
+    seconds = 1.0 if n >= 100 else 0.25  # a fixed time, not N: the number is a rate ceiling
     path = os.path.join(folder, f"raw-{mode}.db")
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=wal")
@@ -20,7 +21,7 @@ def limit(n: int, mode: str, folder: str, seconds: float = 2.0) -> dict[str, Any
     conn.executemany("INSERT INTO instances VALUES (?, 'waiting', 0)", [(i,) for i in range(1000)])
     count, started = 0, time.perf_counter()
     deadline = started + seconds
-    while count < max(2 * n, 200) and (count < 200 or time.perf_counter() < deadline):
+    while count < 200 or time.perf_counter() < deadline:
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("INSERT INTO steps (instance, result) VALUES (?, ?)", (f"inst-{count}", PAYLOAD))
         conn.execute("UPDATE instances SET status = 'running', updated = ? WHERE id = ?",
