@@ -17,27 +17,17 @@ NOW = 1_000.0
 
 
 class PlainHooks:
-    """The engine's side of a run, answered from lists: events to find, failed attempts per step."""
+    """The engine's side of a run, answered from a dict: failed attempts per step."""
 
-    def __init__(self, events: Optional[list[dict]] = None, failed: Optional[dict[int, int]] = None) -> None:
-        self.events = events or []
+    def __init__(self, failed: Optional[dict[int, int]] = None) -> None:
         self.failed = failed or {}
         self.side_effects = 0
-        self.lookups: list[tuple[str, Optional[dict]]] = []
 
     def now(self) -> float:
         return NOW
 
     def before_side_effect(self, ctx: Any) -> None:
         self.side_effects += 1
-
-    def find_event(self, ctx: Any, event_type: str, match: Optional[dict]) -> Optional[dict]:
-        self.lookups.append((event_type, match))
-        for event in self.events:
-            if event["type"] == event_type:
-                self.events.remove(event)
-                return event
-        return None
 
     def failed_attempts(self, seq: int) -> int:
         return self.failed.get(seq, 0)
@@ -91,14 +81,17 @@ def test_history_answers_recorded_steps_without_executing():
     hooks = PlainHooks()
     outcome = _run(pay, history, hooks)
     assert outcome == Completed([], ["old-charge", "e1", "old-ship"])
-    assert (EXECUTED, hooks.side_effects, hooks.lookups) == ([], 0, [])
+    assert (EXECUTED, hooks.side_effects) == ([], 0)
 
 
 def test_new_steps_execute_and_are_returned_in_order():
-    outcome = _run(pay, [], PlainHooks(events=[_event("e9")]))
+    first = _run(pay, [], PlainHooks())
+    assert isinstance(first, Suspended) and first.wait.seq == 1
+    history = first.steps + [Step(1, "event", "paid", _event("e9"))]
+    outcome = _run(pay, history, PlainHooks())
     assert isinstance(outcome, Completed)
-    assert [(s.seq, s.kind, s.name) for s in outcome.steps] == [
-        (0, "activity", "charge"), (1, "event", "paid"), (2, "activity", "ship")]
+    assert [(s.seq, s.kind, s.name) for s in first.steps + outcome.steps] == [
+        (0, "activity", "charge"), (2, "activity", "ship")]
     assert outcome.output == ["charge-result", "e9", "ship-result"]
     assert EXECUTED == ["charge", "ship"]
 
@@ -107,7 +100,7 @@ def test_wait_without_event_suspends_with_deadline_and_match():
     hooks = PlainHooks()
     outcome = _run(pay, [Step(0, "activity", "charge", {"value": "c"})], hooks)
     assert outcome == Suspended([], Wait("event", 1, "paid", {"order_id": "A"}, NOW + 60))
-    assert hooks.lookups == [("paid", {"order_id": "A"})]
+    assert hooks.side_effects == 0
 
 
 def test_timeout_in_history_raises_event_timeout_at_the_wait():

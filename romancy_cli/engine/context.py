@@ -36,8 +36,6 @@ class Hooks(Protocol):
 
     def before_side_effect(self, ctx: "WorkflowContext") -> None: ...
 
-    def find_event(self, ctx: "WorkflowContext", event_type: str, match: Optional[dict]) -> Optional[dict]: ...
-
     def failed_attempts(self, seq: int) -> int: ...
 
 
@@ -196,11 +194,9 @@ class WorkflowContext:
         match = to_plain(match) if match else None
         step = self._next("event", event_type)
         if step is None:
-            found = self._hooks.find_event(self, event_type, match)
-            if found is None:
-                wake_at = self._hooks.now() + deadline if deadline is not None else None
-                raise Suspend(Wait("event", self.cursor - 1, event_type, match, wake_at))
-            step = self.record("event", event_type, found)
+            # The suspending commit delivers an event that is already stored, in its transaction.
+            wake_at = self._hooks.now() + deadline if deadline is not None else None
+            raise Suspend(Wait("event", self.cursor - 1, event_type, match, wake_at))
         return self._await_or_value(lambda: _received(step))
 
     def _sleep(self, duration: Duration) -> Any:

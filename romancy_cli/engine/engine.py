@@ -94,14 +94,6 @@ class _Hooks:
             self.engine._commit_steps(self.instance.instance_id, list(ctx.new_steps), Transition(RUNNING, keep_lease=True))
             ctx.new_steps.clear()
 
-    def find_event(self, ctx: WorkflowContext, event_type: str, match: Optional[dict]) -> Optional[dict]:
-        instance_id = self.instance.instance_id
-        found = self.engine.store.find_event(
-            self.instance, event_type, consumed(ctx.history),
-            lambda event: matching.satisfies(event, instance_id, event_type, match),
-        )
-        return found.to_plain() if found else None
-
     def failed_attempts(self, seq: int) -> int:
         wait = self.instance.wait
         return wait.attempt if wait and wait.kind == "retry" and wait.seq == seq else 0
@@ -205,13 +197,15 @@ class Engine:
         return self._commit_steps(
             iid, outcome.steps, Transition(WAITING_FOR_EVENT, wait=wait),
             accepts=lambda event: matching.satisfies(event, iid, event_type, match),
-            exclude=frozenset(consumed(ctx.history)),
+            exclude=frozenset(consumed(ctx.history)), event_floor=instance.event_floor,
         )
 
     def _commit_steps(self, instance_id: str, steps: list[Step], transition: Transition,
-                      accepts: Any = None, exclude: frozenset[int] = frozenset()) -> Optional[StoredEvent]:
+                      accepts: Any = None, exclude: frozenset[int] = frozenset(),
+                      event_floor: Optional[int] = None) -> Optional[StoredEvent]:
         now, until = self._lease()
-        return self.store.commit(instance_id, self.owner, steps, transition, now, until, accepts, exclude)
+        return self.store.commit(instance_id, self.owner, steps, transition, now, until, accepts, exclude,
+                                 event_floor)
 
     def _park(self, instance: Instance, message: str) -> str:
         error = {"type": "NonDeterminismError", "message": message}

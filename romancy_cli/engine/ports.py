@@ -37,12 +37,13 @@ class Store(Protocol):
     def commit(
         self, instance_id: str, owner: str, steps: list[Step], transition: Transition, now: float,
         lease_until: float, accepts: Optional[Callable[[StoredEvent], bool]] = None,
-        exclude: frozenset[int] = frozenset(),
+        exclude: frozenset[int] = frozenset(), event_floor: Optional[int] = None,
     ) -> Optional[StoredEvent]:
         """Record steps and the status change in one transaction; raise LeaseLost if not ours.
 
-        For an event wait, an event that arrived since find_event satisfies it in the same
-        transaction and is returned (the instance stays running and leased)."""
+        For an event wait, the earliest stored event it accepts (received after `event_floor`, not
+        in `exclude`) satisfies it in the same transaction and is returned; the instance then stays
+        running and leased, and the caller replays with it."""
 
     def add_event(
         self, event: EventInput, now: float, owner: Optional[str], lease_until: float, accepts: Accepts

@@ -83,6 +83,8 @@ class _Database(PooledPostgresqlDatabase):
 
 
 class PostgresStore(SqlStore):
+    LOCK_SQL = " FOR UPDATE"  # rows an event satisfies, a cancel: wait for the other writer
+    CLAIM_SQL = " FOR UPDATE SKIP LOCKED"  # due timers, leases: another worker has them, skip
     def __init__(self, db: pw.Database, target: _Target) -> None:
         super().__init__(db, target.location)
         self._target = target
@@ -101,12 +103,6 @@ class PostgresStore(SqlStore):
 
     def _share_event_floor(self) -> None:
         self.db.execute_sql("SELECT pg_advisory_xact_lock_shared(%s, 1)", (_LOCK_FLOOR,))
-
-    def _lock_rows(self, query: pw.ModelSelect) -> pw.ModelSelect:
-        return query.for_update()
-
-    def _claim_rows(self, query: pw.ModelSelect) -> pw.ModelSelect:
-        return query.for_update(skip_locked=True)
 
     def _lock_migration(self) -> None:
         self.db.execute_sql("SELECT pg_advisory_xact_lock(%s, 0)", (_LOCK_MIGRATE,))
