@@ -110,14 +110,16 @@ class App:
                     resumed[instance_id] = status
         return SendResult(delivery.event_id, delivery.duplicate, delivery.delivered, resumed)
 
-    def tick(self, now: Optional[float] = None, advance: Optional[Duration] = None) -> TickResult:
-        """Fire due timers and timeouts and run what is runnable, as of now (or a chosen time)."""
+    def tick(self, now: Optional[float] = None, advance: Optional[Duration] = None,
+             retry_parked: bool = True) -> TickResult:
+        """Fire due timers and timeouts and run what is runnable, as of now (or a chosen time);
+        parked instances are retried too unless `retry_parked` is False."""
         engine = self.engine
         if advance is not None:
             now = engine.clock.now() + to_seconds(advance, "advance")
         if now is not None:
             engine = engine.shifted(now)
-        return engine.tick()
+        return engine.tick(retry_parked)
 
     def resume(self, instance_id: str) -> Optional[str]:
         """Run one instance if it is runnable (also parked and recovered ones)."""

@@ -38,6 +38,7 @@ class Server:
         self._http: Any = None
         self._timer = threading.Thread(target=self._timer_loop, name="romancy-timers", daemon=True)
         self._background: Optional[threading.Thread] = None
+        self._retried_parked = False
 
     # -- workers -------------------------------------------------------------------
 
@@ -59,8 +60,10 @@ class Server:
     # -- timers --------------------------------------------------------------------
 
     def tick_once(self) -> Optional[float]:
-        """Fire what is due and run what is runnable; returns the next due time."""
-        result = self.app.tick()
+        """Fire what is due and run what is runnable; returns the next due time. Parked instances
+        are retried once, when this server starts (a reload restarts it with the new code)."""
+        result = self.app.tick(retry_parked=not self._retried_parked)
+        self._retried_parked = True
         for instance_id, status in result.resumed.items():
             log.info("resumed %s → %s", instance_id, status)
         return result.next_wake
@@ -98,7 +101,7 @@ class Server:
 
         # waitress's own limit answers in plain text; ours (checked first) answers in JSON.
         hard_limit = max(64 * 1024 * 1024, self.wsgi.max_body + 1)
-        self._http = create_server(self.wsgi, host=self.host, port=self.port, threads=8,
+        self._http = create_server(self.wsgi, host=self.host, port=self.port, threads=4,
                                    max_request_body_size=hard_limit, ident="romancy")
         self.port = self._http.effective_port
 

@@ -225,8 +225,9 @@ class Engine:
         now, until = self._lease()
         return self.store.add_event(event, now, self.owner if lease else None, until, matching.accepts)
 
-    def tick(self) -> TickResult:
-        """Fire what is due, then run runnable, parked and recovered instances."""
+    def tick(self, retry_parked: bool = True) -> TickResult:
+        """Fire what is due, then run runnable and recovered instances, and parked ones when
+        `retry_parked` (a loop that ticks often asks for them only after the code changed)."""
         result = TickResult()
         while True:
             now, until = self._lease()
@@ -236,9 +237,9 @@ class Engine:
                 self._note(result, instance_id, self.resume(instance_id))
             if len(fired) < TICK_BATCH:
                 break
-        for instance in self.store.runnable(TICK_BATCH, include_parked=True):
+        for instance in self.store.runnable(TICK_BATCH, include_parked=retry_parked):
             if instance.instance_id not in result.resumed and self.recoverable(instance):
-                status = self.resume(instance.instance_id, True, instance.lease_owner)
+                status = self.resume(instance.instance_id, retry_parked, instance.lease_owner)
                 self._note(result, instance.instance_id, status)
         result.next_wake = self.store.next_wake()
         return result

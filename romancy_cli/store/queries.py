@@ -55,6 +55,7 @@ class Queries:
         self.waiting_matched = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE {waiting} AND (")
         self.due = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE status IN (?, ?) "
                      "AND wake_at <= ? ORDER BY wake_at LIMIT ?" + claim)
+        self.any_due = p("SELECT 1 FROM romancy_instances WHERE status IN (?, ?) AND wake_at <= ? LIMIT 1")
         self.next_wake = p("SELECT MIN(wake_at) FROM romancy_instances WHERE status IN (?, ?)")
         self.runnable = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE status = ? "
                           "ORDER BY updated_at LIMIT ?")

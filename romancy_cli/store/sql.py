@@ -41,6 +41,10 @@ class SqlStore:
         self.q = Queries(db.param, self.LOCK_SQL, self.CLAIM_SQL)
         self._wake = threading.local()  # SQLite wait_for_wake: the data_version last seen per thread
 
+    def _write(self) -> Any:
+        """A write transaction (SQLite: BEGIN IMMEDIATE, PostgreSQL: READ COMMITTED)."""
+        return self.db.atomic()
+
     def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.db.execute_sql(sql, params)
 
@@ -75,7 +79,7 @@ class SqlStore:
 
     def create_instance(self, instance: Instance) -> tuple[Instance, bool]:
         try:
-            with self.db.atomic():
+            with self._write():
                 self._lock_event_floor()
                 floor = self._one(self.q.max_event_seq)[0] or 0
                 self._run(self.q.insert_instance, (
@@ -124,7 +128,7 @@ class SqlStore:
     def _take_lease(self, instance_id: str, owner: str, now: float, lease_until: float,
                     include_parked: bool, steal_from: Optional[str]) -> bool:
         # PostgreSQL: a row another worker is locking is skipped (not waited for): not ours now.
-        with self.db.atomic():
+        with self._write():
             cursor = self._run(self.q.take_lease, (
                 owner, lease_until, instance_id, RUNNING, now, owner, steal_from or owner,
                 False, include_parked))
@@ -142,7 +146,7 @@ class SqlStore:
     def commit(self, instance_id: str, owner: str, steps: list[Step], transition: Transition, now: float,
                lease_until: float, accepts: Optional[Callable[[StoredEvent], bool]] = None,
                exclude: frozenset[int] = frozenset(), event_floor: Optional[int] = None) -> Optional[StoredEvent]:
-        with self.db.atomic():
+        with self._write():
             wait = transition.wait
             event = None
             if accepts is not None and wait is not None and wait.event_type is not None:
@@ -190,7 +194,7 @@ class SqlStore:
 
     def add_event(self, event: EventInput, now: float, owner: Optional[str], lease_until: float,
                   accepts: Accepts) -> Delivery:
-        with self.db.atomic():
+        with self._write():
             self._lock_event_type(event.type)
             self._share_event_floor()
             existing = self._one(self.q.event_seq, (event.source, event.id))
@@ -250,7 +254,9 @@ class SqlStore:
     # -- timers ------------------------------------------------------------------
 
     def fire_due(self, now: float, owner: str, lease_until: float, limit: int) -> list[str]:
-        with self.db.atomic():
+        if self._one(self.q.any_due, (*WAITING, now)) is None:
+            return []  # the common case of a frequent loop: no write lock taken
+        with self._write():
             due = [self._instance(row) for row in self._run(self.q.due, (*WAITING, now, limit)).fetchall()]
             if not due:
                 return []
@@ -261,7 +267,7 @@ class SqlStore:
         return ids
 
     def cancel(self, instance_id: str, reason: str, now: float) -> Instance:
-        with self.db.atomic():
+        with self._write():
             row = self._one(self.q.lock_instance, (instance_id,))  # a concurrent completion must not turn cancelled
             if row is None:
                 raise NotFoundError(f"no instance {instance_id!r}; `romancy status` lists instances")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+from typing import Iterator
 
 import peewee as pw
 
@@ -33,6 +36,20 @@ def _check_path(path: str) -> None:
                 )
 
 
+class SqliteStore(SqlStore):
+    """Writers of this process queue on a lock before BEGIN IMMEDIATE: SQLite's own busy handler
+    sleeps in steps of up to 25 ms, which showed as a 90 ms p99 under concurrent HTTP load."""
+
+    def __init__(self, db: pw.Database, location: str) -> None:
+        super().__init__(db, location)
+        self._writer = threading.Lock()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        with self._writer, self.db.atomic():
+            yield
+
+
 def open_sqlite(path: str, synchronous: str = "normal", busy_timeout: float = 30.0) -> SqlStore:
     if synchronous not in SYNCHRONOUS:
         raise DatabaseError(f"invalid synchronous mode {synchronous!r}: use one of {', '.join(SYNCHRONOUS)}")
@@ -44,7 +61,7 @@ def open_sqlite(path: str, synchronous: str = "normal", busy_timeout: float = 30
     )
     try:
         db.connect(reuse_if_open=True)
-        store = SqlStore(db, path)
+        store = SqliteStore(db, path)
         migrate(db, store.m, path, lock=lambda: None)
         # WAL is a property of the file: switch only once it is known to be ours, so a refused
         # (foreign or newer) file is left exactly as it was.

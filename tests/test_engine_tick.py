@@ -1,0 +1,57 @@
+"""What a frequent tick (serve's timer loop) costs when there is nothing to do, and that it leaves
+parked instances alone until asked."""
+
+from __future__ import annotations
+
+from romancy_cli import activity, sleep, wait_event, workflow
+
+from test_engine_transactions import traced
+
+
+@activity("t_tick_a")
+def tick_a(ctx) -> str:
+    return "a"
+
+
+@activity("t_tick_b")
+def tick_b(ctx) -> str:
+    return "b"
+
+
+def _register(first):
+    @workflow("t_tick_parkable")
+    def parkable(ctx) -> str:
+        value = first.execute(ctx)
+        wait_event(ctx, "t.tick.go")
+        return value
+    return parkable
+
+
+@workflow("t_tick_sleeper")
+def sleeper(ctx) -> str:
+    sleep(ctx, "1h")
+    return "rested"
+
+
+def test_tick_with_nothing_due_takes_no_write_transaction(sqlite_app):
+    sleeper.start(sqlite_app)
+    with traced(sqlite_app) as statements:
+        result = sqlite_app.tick()
+    assert (result.fired, result.resumed, statements.begins) == ([], {}, 0)
+    assert result.next_wake is not None
+
+
+def test_parked_instance_retried_only_when_asked(sqlite_app):
+    instance_id = _register(tick_a).start(sqlite_app)
+    _register(tick_b)
+    sqlite_app.send_event("t.tick.go")
+    assert sqlite_app.get(instance_id).parked
+
+    with traced(sqlite_app) as statements:
+        assert sqlite_app.tick(retry_parked=False).resumed == {}
+    assert statements.begins == 0 and sqlite_app.get(instance_id).parked
+
+    _register(tick_a)
+    assert sqlite_app.tick(retry_parked=False).resumed == {}
+    assert sqlite_app.tick().resumed == {instance_id: "completed"}
+    assert sqlite_app.get(instance_id).output == "a"
