@@ -15,6 +15,7 @@ from ..records import (FAILED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, CO
                        EventInput, Instance, Step, StoredEvent, Transition)
 from . import matching, replay
 from .context import WorkflowContext
+from .heartbeat import kept_alive
 from .ports import Clock, LeaseLost, Store
 
 TICK_BATCH = 500
@@ -162,6 +163,13 @@ class Engine:
             return self._drive(instance, history)
 
     def _drive(self, instance: Instance, history: list[Step]) -> str:
+        with kept_alive(self.lease_seconds, lambda: self._renew(instance.instance_id)):
+            return self._run_to_rest(instance, history)
+
+    def _renew(self, instance_id: str) -> None:
+        self.store.renew_lease(instance_id, self.owner, self.lease_clock.now() + self.lease_seconds)
+
+    def _run_to_rest(self, instance: Instance, history: list[Step]) -> str:
         definition = self.registry.workflows.get(instance.workflow)
         if definition is None:
             return self._park(instance, f"workflow {instance.workflow!r} is not registered in this worker")

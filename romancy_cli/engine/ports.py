@@ -53,6 +53,9 @@ class Store(Protocol):
     def fire_due(self, now: float, owner: str, lease_until: float, limit: int) -> list[str]:
         """Fire due timers, event timeouts and retry timers; the fired instances are leased to owner."""
 
+    def renew_lease(self, instance_id: str, owner: str, lease_until: float) -> bool:
+        """Extend `owner`'s lease of a running instance; False when it is no longer theirs."""
+
     def runnable(self, limit: int, include_parked: bool) -> list[Instance]:
         """Instances in status running (leased or not), oldest first."""
 

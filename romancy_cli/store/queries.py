@@ -64,6 +64,8 @@ class Queries:
             "SELECT instance_id FROM romancy_instances WHERE instance_id = ? AND status = ? AND "
             "(lease_owner IS NULL OR lease_until < ? OR lease_owner = ? OR lease_owner = ?) "
             "AND (parked = ? OR parked = ?)" + claim + ")")
+        self.renew_lease = p("UPDATE romancy_instances SET lease_until = ? WHERE instance_id = ? "
+                             "AND lease_owner = ? AND status = ?")
         self.cancel = p("UPDATE romancy_instances SET status = ?, error = ?, updated_at = ?, wake_at = NULL, "
                         "lease_owner = NULL, lease_until = NULL, parked = ? WHERE instance_id = ?")
 

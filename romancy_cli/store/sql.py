@@ -134,6 +134,11 @@ class SqlStore:
                 False, include_parked))
             return cursor.rowcount == 1
 
+    def renew_lease(self, instance_id: str, owner: str, lease_until: float) -> bool:
+        with self._write():
+            cursor = self._run(self.q.renew_lease, (lease_until, instance_id, owner, RUNNING))
+            return cursor.rowcount == 1
+
     def runnable(self, limit: int, include_parked: bool) -> list[Instance]:
         instances = [self._instance(row) for row in self._run(self.q.runnable, (RUNNING, limit)).fetchall()]
         return instances if include_parked else [i for i in instances if not i.parked]
