@@ -3,7 +3,9 @@ parked instances alone until asked."""
 
 from __future__ import annotations
 
-from romancy_cli import activity, sleep, wait_event, workflow
+import pytest
+
+from romancy_cli import UsageError, activity, sleep, wait_event, workflow
 
 from test_engine_transactions import traced
 
@@ -55,3 +57,35 @@ def test_parked_instance_retried_only_when_asked(sqlite_app):
     assert sqlite_app.tick(retry_parked=False).resumed == {}
     assert sqlite_app.tick().resumed == {instance_id: "completed"}
     assert sqlite_app.get(instance_id).output == "a"
+
+
+@activity("t_tick_stamp")
+def stamp(ctx, when: str) -> str:
+    STAMPS.append(when)
+    return when
+
+
+STAMPS: list[str] = []
+
+
+@workflow("t_tick_now_then_activity")
+def now_then_activity(ctx) -> str:
+    when = ctx.now().isoformat()
+    return stamp.execute(ctx, when)
+
+
+def test_values_recorded_before_an_activity_are_committed_before_it_runs(sqlite_app):
+    with traced(sqlite_app) as statements:
+        instance_id = now_then_activity.start(sqlite_app)
+    # create; the recorded now() before the activity runs; the activity result with completion
+    assert statements.commits == 3
+    steps = sqlite_app.history(instance_id)
+    assert [(s.kind, s.name) for s in steps] == [("now", "now"), ("activity", "t_tick_stamp")]
+    assert sqlite_app.get(instance_id).output == STAMPS[0]
+
+
+def test_existing_id_under_another_workflow_is_refused(sqlite_app):
+    sleeper.start(sqlite_app, instance_id="shared-id")
+    with pytest.raises(UsageError, match="runs workflow 't_tick_sleeper'"):
+        now_then_activity.start(sqlite_app, instance_id="shared-id")
+    assert sqlite_app.get("shared-id").workflow == "t_tick_sleeper"

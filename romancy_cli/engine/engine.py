@@ -11,6 +11,7 @@ from typing import Any, Iterator, Optional
 
 from .. import ids
 from ..definitions import Registry
+from ..errors import UsageError
 from ..records import (FAILED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, Delivery,
                        EventInput, Instance, Step, StoredEvent, Transition)
 from . import matching, replay
@@ -90,8 +91,9 @@ class _Hooks:
         return self.engine.clock.now()
 
     def before_side_effect(self, ctx: WorkflowContext) -> None:
-        # Commit earlier activity results first, so a crash re-runs at most this one activity.
-        if any(step.kind == "activity" for step in ctx.new_steps):
+        # Commit what this run recorded first (results, now(), uuid4()), so a crash re-runs at most
+        # this one activity, and with the same inputs.
+        if ctx.new_steps:
             self.engine._commit_steps(self.instance.instance_id, list(ctx.new_steps), Transition(RUNNING, keep_lease=True))
             ctx.new_steps.clear()
 
@@ -141,6 +143,9 @@ class Engine:
             kwargs, now, now, lease_owner=self.owner, lease_until=until,
         )
         stored, created = self.store.create_instance(instance)
+        if not created and stored.workflow != workflow:
+            raise UsageError(f"instance {stored.instance_id} already exists and runs workflow "
+                             f"{stored.workflow!r}, not {workflow!r}; choose another --id")
         if created:
             with _running_here(self.owner, stored.instance_id):
                 self._drive(stored, [])
