@@ -23,6 +23,21 @@ _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized",
             415: "Unsupported Media Type", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 
+_DELIVERED = "romancy.delivered"  # environ key: instances a request's events satisfied
+
+
+class _ThenRun(list):
+    """A response body whose close() (called by the server once the response is sent) runs
+    `then`: the sender has its 202 before the instances it satisfied are resumed."""
+
+    def __init__(self, chunks: list[bytes], then: Callable[[], None]) -> None:
+        super().__init__(chunks)
+        self._then = then
+
+    def close(self) -> None:
+        self._then()
+
+
 class HttpError(Exception):
     def __init__(self, status: int, message: str, error_type: str, headers: Optional[list] = None) -> None:
         super().__init__(message)
@@ -64,6 +79,9 @@ class WsgiApp:
         payload = json.dumps(body).encode()
         start_response(f"{status} {_REASONS.get(status, '')}",
                        [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))] + headers)
+        delivered = environ.get(_DELIVERED)
+        if delivered and self.dispatch is not None:
+            return _ThenRun([payload], lambda: self.dispatch(delivered))  # type: ignore[misc]
         return [payload]
 
     def _handle(self, environ: dict[str, Any]) -> tuple[int, Any]:
@@ -112,8 +130,9 @@ class WsgiApp:
             raise HttpError(400, str(exc), "InvalidEvent") from None
         except UnsupportedMediaType as exc:
             raise HttpError(415, str(exc), "UnsupportedMediaType") from None
+        delivered: list[str] = environ.setdefault(_DELIVERED, [])
         for event in events:
-            result = self.app.accept(event, resume=False, dispatch=self.dispatch)
+            result = self.app.accept(event, resume=False, dispatch=delivered.extend if self.dispatch else None)
             log.info("accepted %s %s from %s%s → %d instance(s)", event.type, event.id, event.source,
                      " (duplicate)" if result.duplicate else "", len(result.delivered))
         return 202, {"status": "accepted"}
