@@ -86,6 +86,7 @@ ROWS = [
     Row("HTTP 202 latency p99 (ms)", "http_202_p99_ms", "≤ 50", _ms, True),
     Row("HTTP 202 → completed p50 (ms)", "http_done_p50_ms", "", _ms, True),
     Row("HTTP 202 → completed p99 (ms)", "http_done_p99_ms", "", _ms, True),
+    Row("ceiling: same clients, GET /health/live (req/s)", "http_ceiling_rate", "", _rate),
     Row("limit: raw sqlite3 txn/s (insert+update)", "raw_rate", "", _rate),
 ]
 
@@ -228,7 +229,8 @@ def render(columns: list[Column], args: argparse.Namespace, command: str) -> str
              "RSS row: fresh process, VmRSS after − before starting N waiting instances "
              "(scaled to 10,000 where N differs)",
              "HTTP: Server of `romancy serve` in a subprocess, 8 client threads (requests.Session), "
-             "structured CloudEvents targeted with romancyinstanceid; completion time is written by "
+             "structured CloudEvents targeted with romancyinstanceid (the ceiling row: the same clients "
+             "on a route without database work); completion time is written by "
              "the workflow's last activity, so 202 → completed can be negative when the worker "
              "finished before the client read the 202",
              "limit row: raw sqlite3, WAL, the column's synchronous mode, one ~300-byte insert + one "
