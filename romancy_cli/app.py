@@ -98,6 +98,11 @@ class App:
         """Store an event. Satisfied instances run here (resume), are handed to `dispatch`
         (leased to this worker), or are left for any worker (resume=False)."""
         engine = self.engine
+        if resume and dispatch is None:
+            direct = engine.deliver_and_run(event)
+            if direct is not None:  # one transaction: event, satisfied wait and the run after it
+                delivery, status = direct
+                return SendResult(delivery.event_id, False, delivery.delivered, {delivery.delivered[0]: status})
         delivery = engine.deliver(event, lease=resume or dispatch is not None)
         resumed: dict[str, str] = {}
         if dispatch is not None:

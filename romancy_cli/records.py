@@ -123,6 +123,15 @@ class Delivery:
     """Result of storing one event: its seq, whether it was a duplicate, who it satisfied."""
 
     event_id: str
-    seq: int
+    seq: Optional[int]  # None when stored by a run's commit (engine.deliver_and_run)
     duplicate: bool
     delivered: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PendingDelivery:
+    """An event a run already replayed into the wait at `wait_seq`; the run's first commit stores
+    the event and satisfies the wait together with what the run recorded after it."""
+
+    event: EventInput
+    wait_seq: int

@@ -236,9 +236,10 @@ def test_consumed_events_are_not_delivered_twice(store: SqlStore) -> None:
     new(store, "wf-1")
     first = add(store, event(event_id="one"))
     second = add(store, event(event_id="two"))
+    first_source = event(event_id="one").source
     instance = store.get("wf-1")
     assert instance is not None
-    got = store.find_event(instance, "order.paid", {first.seq}, accepts_for("wf-1", "order.paid"))
+    got = store.find_event(instance, "order.paid", {(first_source, "one")}, accepts_for("wf-1", "order.paid"))
     assert got is not None and got.seq == second.seq
 
 

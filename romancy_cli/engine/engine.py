@@ -13,11 +13,11 @@ from .. import ids
 from ..definitions import Registry
 from ..errors import UsageError
 from ..records import (FAILED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, Delivery,
-                       EventInput, Instance, Step, StoredEvent, Transition)
+                       EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition)
 from . import matching, replay
 from .context import WorkflowContext
 from .heartbeat import kept_alive
-from .ports import Clock, LeaseLost, Store
+from .ports import Clock, DeliveryConflict, LeaseLost, Store
 
 TICK_BATCH = 500
 
@@ -84,8 +84,14 @@ def _running_here(owner: str, instance_id: str) -> Iterator[bool]:
 class _Hooks:
     """Answers a run's new steps from the store; flushes before each side effect after the first."""
 
-    def __init__(self, engine: "Engine", instance: Instance) -> None:
+    def __init__(self, engine: "Engine", instance: Instance, pending: Optional[PendingDelivery] = None) -> None:
         self.engine, self.instance = engine, instance
+        self.pending = pending
+
+    def take_pending(self) -> Optional[PendingDelivery]:
+        """The event this run replayed but has not stored yet: its first commit stores it."""
+        pending, self.pending = self.pending, None
+        return pending
 
     def now(self) -> float:
         return self.engine.clock.now()
@@ -93,8 +99,9 @@ class _Hooks:
     def before_side_effect(self, ctx: WorkflowContext) -> None:
         # Commit what this run recorded first (results, now(), uuid4()), so a crash re-runs at most
         # this one activity, and with the same inputs.
-        if ctx.new_steps:
-            self.engine._commit_steps(self.instance.instance_id, list(ctx.new_steps), Transition(RUNNING, keep_lease=True))
+        if ctx.new_steps or self.pending is not None:
+            self.engine._commit_steps(self.instance.instance_id, list(ctx.new_steps),
+                                      Transition(RUNNING, keep_lease=True), delivery=self.take_pending())
             ctx.new_steps.clear()
 
     def failed_attempts(self, seq: int) -> int:
@@ -102,9 +109,16 @@ class _Hooks:
         return wait.attempt if wait and wait.kind == "retry" and wait.seq == seq else 0
 
 
-def consumed(history: list[Step]) -> set[int]:
-    """Event seqs already taken by this instance's earlier waits."""
-    return {s.result["seq"] for s in history if s.kind == "event" and "seq" in s.result}
+def consumed(history: list[Step]) -> set[tuple[str, str]]:
+    """(source, id) of the events this instance's earlier waits took (unique per event)."""
+    return {(s.result["source"], s.result["id"]) for s in history if s.kind == "event" and "id" in s.result}
+
+
+def _provisional(event: EventInput, instance: Instance, now: float) -> StoredEvent:
+    """The event as its wait will record it; its seq is known once stored (nothing reads it in replay)."""
+    return StoredEvent(instance.event_floor + 1, event.type, event.source, event.id, now, event.data,
+                       event.subject, event.time, event.data_content_type, event.data_schema,
+                       dict(event.extensions))
 
 
 class Engine:
@@ -167,23 +181,24 @@ class Engine:
             instance, history = claimed
             return self._drive(instance, history)
 
-    def _drive(self, instance: Instance, history: list[Step]) -> str:
+    def _drive(self, instance: Instance, history: list[Step], pending: Optional[PendingDelivery] = None) -> str:
         with kept_alive(self.lease_seconds, lambda: self._renew(instance.instance_id)):
-            return self._run_to_rest(instance, history)
+            return self._run_to_rest(instance, history, _Hooks(self, instance, pending))
 
     def _renew(self, instance_id: str) -> None:
         self.store.renew_lease(instance_id, self.owner, self.lease_clock.now() + self.lease_seconds)
 
-    def _run_to_rest(self, instance: Instance, history: list[Step]) -> str:
+    def _run_to_rest(self, instance: Instance, history: list[Step], hooks: _Hooks) -> str:
         definition = self.registry.workflows.get(instance.workflow)
         if definition is None:
-            return self._park(instance, f"workflow {instance.workflow!r} is not registered in this worker")
+            return self._park(instance, f"workflow {instance.workflow!r} is not registered in this worker",
+                              hooks.take_pending())
         while True:
             try:
                 # LeaseLost may also come from the flush before an activity, inside the run.
                 outcome, ctx = replay.run(definition, instance.instance_id, instance.args, instance.kwargs,
-                                          history, _Hooks(self, instance))
-                event = self._commit_outcome(instance, outcome, ctx)
+                                          history, hooks)
+                event = self._commit_outcome(instance, outcome, ctx, hooks.take_pending())
             except LeaseLost:
                 current = self.store.get(instance.instance_id)
                 return current.status if current else FAILED
@@ -194,41 +209,66 @@ class Engine:
             history = sorted(ctx.history + [Step(wait.seq, "event", wait.event_type or "", event.to_plain())],
                              key=lambda step: step.seq)  # concurrent async activities record out of order
 
-    def _commit_outcome(self, instance: Instance, outcome: replay.Outcome,
-                        ctx: WorkflowContext) -> Optional[StoredEvent]:
+    def _commit_outcome(self, instance: Instance, outcome: replay.Outcome, ctx: WorkflowContext,
+                        delivery: Optional[PendingDelivery]) -> Optional[StoredEvent]:
+        iid = instance.instance_id
         if isinstance(outcome, replay.Diverged):
-            self._park(instance, outcome.message)
+            self._park(instance, outcome.message, delivery)
             return None
         if isinstance(outcome, replay.Completed):
-            return self._commit_steps(instance.instance_id, outcome.steps, Transition(COMPLETED, output=outcome.output))
+            return self._commit_steps(iid, outcome.steps, Transition(COMPLETED, output=outcome.output),
+                                      delivery=delivery)
         if isinstance(outcome, replay.Failed):
-            return self._commit_steps(instance.instance_id, outcome.steps, Transition(FAILED, error=outcome.error))
+            return self._commit_steps(iid, outcome.steps, Transition(FAILED, error=outcome.error), delivery=delivery)
         wait = outcome.wait
         if wait.kind != "event":
-            return self._commit_steps(instance.instance_id, outcome.steps, Transition(WAITING_FOR_TIMER, wait=wait))
-        iid, event_type, match = instance.instance_id, wait.event_type or "", wait.match
+            return self._commit_steps(iid, outcome.steps, Transition(WAITING_FOR_TIMER, wait=wait), delivery=delivery)
+        event_type, match = wait.event_type or "", wait.match
         return self._commit_steps(
             iid, outcome.steps, Transition(WAITING_FOR_EVENT, wait=wait),
             accepts=lambda event: matching.satisfies(event, iid, event_type, match),
-            exclude=frozenset(consumed(ctx.history)), event_floor=instance.event_floor,
+            exclude=frozenset(consumed(ctx.history)), event_floor=instance.event_floor, delivery=delivery,
         )
 
     def _commit_steps(self, instance_id: str, steps: list[Step], transition: Transition,
-                      accepts: Any = None, exclude: frozenset[int] = frozenset(),
-                      event_floor: Optional[int] = None) -> Optional[StoredEvent]:
+                      accepts: Any = None, exclude: frozenset[tuple[str, str]] = frozenset(),
+                      event_floor: Optional[int] = None,
+                      delivery: Optional[PendingDelivery] = None) -> Optional[StoredEvent]:
         now, until = self._lease()
         return self.store.commit(instance_id, self.owner, steps, transition, now, until, accepts, exclude,
-                                 event_floor)
+                                 event_floor, delivery)
 
-    def _park(self, instance: Instance, message: str) -> str:
+    def _park(self, instance: Instance, message: str, delivery: Optional[PendingDelivery] = None) -> str:
         error = {"type": "NonDeterminismError", "message": message}
         try:
-            self._commit_steps(instance.instance_id, [], Transition(RUNNING, error=error, parked=True))
+            self._commit_steps(instance.instance_id, [], Transition(RUNNING, error=error, parked=True),
+                               delivery=delivery)
         except LeaseLost:
             pass
         return RUNNING
 
     # -- events, timers, cancel ------------------------------------------------
+
+    def deliver_and_run(self, event: EventInput) -> Optional[tuple[Delivery, str]]:
+        """A targeted event for an instance that waits for it: replay the instance with the event
+        first, then store the event, satisfy the wait and record the run in one transaction (or,
+        when the run reaches an activity, in the commit before it). None: use deliver()."""
+        instance = self.store.get(event.target) if event.target else None
+        if instance is None or instance.status != WAITING_FOR_EVENT or instance.wait is None:
+            return None
+        received = _provisional(event, instance, self.clock.now())
+        if not matching.accepts(instance, received):
+            return None
+        with _running_here(self.owner, instance.instance_id) as mine:
+            if not mine:
+                return None
+            history = self.store.history(instance.instance_id)
+            history.append(Step(instance.wait.seq, "event", event.type, received.to_plain()))
+            try:
+                status = self._drive(instance, history, PendingDelivery(event, instance.wait.seq))
+            except DeliveryConflict:
+                return None
+        return Delivery(event.id, None, False, (instance.instance_id,)), status
 
     def deliver(self, event: EventInput, lease: bool = True) -> Delivery:
         """Store an event and satisfy the waits it matches, in one transaction.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Protocol
 
-from ..records import Delivery, EventInput, Instance, Step, StoredEvent, Transition
+from ..records import Delivery, EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition
 
 Accepts = Callable[[Instance, StoredEvent], bool]
 
@@ -13,6 +13,11 @@ class LeaseLost(BaseException):
     """A commit found the instance no longer leased to this worker (cancelled or recovered).
 
     BaseException: it may surface inside user code (a flush before an activity) and must not be caught there."""
+
+
+class DeliveryConflict(BaseException):
+    """A run's first commit could not store its pending event: a duplicate, or the wait was
+    satisfied another way. Nothing was written; deliver the event the ordinary way."""
 
 
 class Clock(Protocol):
@@ -30,20 +35,23 @@ class Store(Protocol):
         """Lease a runnable instance to `owner`; None when someone else holds it or it is not runnable."""
 
     def find_event(
-        self, instance: Instance, event_type: str, exclude: set[int], accepts: Callable[[StoredEvent], bool]
+        self, instance: Instance, event_type: str, exclude: set[tuple[str, str]],
+        accepts: Callable[[StoredEvent], bool],
     ) -> Optional[StoredEvent]:
         """The earliest stored event after the instance started, of this type, for it, not in `exclude`."""
 
     def commit(
         self, instance_id: str, owner: str, steps: list[Step], transition: Transition, now: float,
         lease_until: float, accepts: Optional[Callable[[StoredEvent], bool]] = None,
-        exclude: frozenset[int] = frozenset(), event_floor: Optional[int] = None,
+        exclude: frozenset[tuple[str, str]] = frozenset(), event_floor: Optional[int] = None,
+        delivery: Optional[PendingDelivery] = None,
     ) -> Optional[StoredEvent]:
         """Record steps and the status change in one transaction; raise LeaseLost if not ours.
 
         For an event wait, the earliest stored event it accepts (received after `event_floor`, not
         in `exclude`) satisfies it in the same transaction and is returned; the instance then stays
-        running and leased, and the caller replays with it."""
+        running and leased, and the caller replays with it. With `delivery`, the event is stored and
+        the instance's wait (still waiting) satisfied in the same transaction, or DeliveryConflict."""
 
     def add_event(
         self, event: EventInput, now: float, owner: Optional[str], lease_until: float, accepts: Accepts

@@ -40,6 +40,9 @@ class Queries:
         self.apply = p(
             "UPDATE romancy_instances SET " + ", ".join(f"{c} = ?" for c in TRANSITION_COLUMNS)
             + " WHERE instance_id = ? AND lease_owner = ? AND status = ?")
+        self.apply_delivered = p(
+            "UPDATE romancy_instances SET " + ", ".join(f"{c} = ?" for c in TRANSITION_COLUMNS)
+            + " WHERE instance_id = ? AND status = ? AND wait_seq = ?")
         self.find_events = p(
             f"SELECT {EVENT_COLUMNS} FROM romancy_events WHERE type = ? AND seq > ? "
             "AND (target IS NULL OR target = ?) ORDER BY seq")

@@ -13,9 +13,9 @@ import peewee as pw
 from ..codec import dumps
 from ..errors import NotFoundError, RomancyError
 from ..records import (CANCELLED, COMPLETED, RUNNING, TERMINAL, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Delivery,
-                       EventInput, Instance, Step, StoredEvent, Transition, Wait)
+                       EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition, Wait)
 from ..engine.matching import event_match_values, match_index
-from ..engine.ports import Accepts, LeaseLost
+from ..engine.ports import Accepts, DeliveryConflict, LeaseLost
 from .models import make_models
 from .queries import INSTANCE_COLUMNS, Queries
 
@@ -150,8 +150,11 @@ class SqlStore:
 
     def commit(self, instance_id: str, owner: str, steps: list[Step], transition: Transition, now: float,
                lease_until: float, accepts: Optional[Callable[[StoredEvent], bool]] = None,
-               exclude: frozenset[int] = frozenset(), event_floor: Optional[int] = None) -> Optional[StoredEvent]:
+               exclude: frozenset[tuple[str, str]] = frozenset(), event_floor: Optional[int] = None,
+               delivery: Optional[PendingDelivery] = None) -> Optional[StoredEvent]:
         with self._write():
+            if delivery is not None:
+                steps = [self._store_delivered(delivery, now)] + steps
             wait = transition.wait
             event = None
             if accepts is not None and wait is not None and wait.event_type is not None:
@@ -160,10 +163,31 @@ class SqlStore:
                 if event is not None:
                     steps = steps + [Step(wait.seq, "event", wait.event_type, event.to_plain())]
                     transition = Transition(RUNNING, keep_lease=True)
-            self._apply(instance_id, owner, steps, transition, now, lease_until)
+            self._apply(instance_id, owner, steps, transition, now, lease_until, delivery)
             return event
 
-    def _late_event(self, instance_id: str, floor: Optional[int], event_type: str, exclude: frozenset[int],
+    def _store_delivered(self, delivery: PendingDelivery, now: float) -> Step:
+        event = delivery.event
+        self._lock_event_type(event.type)
+        self._share_event_floor()
+        stored = self._insert_event(event, now)
+        if stored is None:
+            raise DeliveryConflict(f"event {event.source}/{event.id} was already accepted")
+        return Step(delivery.wait_seq, "event", event.type, stored.to_plain())
+
+    def _insert_event(self, event: EventInput, now: float) -> Optional[StoredEvent]:
+        """Store a new event; None when (source, id) was accepted before."""
+        if self._one(self.q.event_seq, (event.source, event.id)) is not None:
+            return None
+        seq = self._one(self.q.insert_event, (
+            event.source, event.id, event.type, event.subject, event.time, dumps(event.data),
+            event.data_content_type, event.data_schema,
+            dumps(event.extensions) if event.extensions else None, event.target, now))[0]
+        return StoredEvent(seq, event.type, event.source, event.id, now, event.data, event.subject,
+                           event.time, event.data_content_type, event.data_schema, dict(event.extensions))
+
+    def _late_event(self, instance_id: str, floor: Optional[int], event_type: str,
+                    exclude: frozenset[tuple[str, str]],
                     accepts: Callable[[StoredEvent], bool]) -> Optional[StoredEvent]:
         if floor is None:
             instance = self.get(instance_id)
@@ -173,9 +197,13 @@ class SqlStore:
         return self._first_event(instance_id, floor, event_type, exclude, accepts)
 
     def _apply(self, instance_id: str, owner: str, steps: list[Step], transition: Transition,
-               now: float, lease_until: float) -> None:
+               now: float, lease_until: float, delivery: Optional[PendingDelivery] = None) -> None:
         values = transition_values(transition, now, owner, lease_until)
-        if self._run(self.q.apply, (*values, instance_id, owner, RUNNING)).rowcount != 1:
+        if delivery is not None:  # the instance must still wait where the run delivered the event
+            cursor = self._run(self.q.apply_delivered, (*values, instance_id, WAITING_FOR_EVENT, delivery.wait_seq))
+            if cursor.rowcount != 1:
+                raise DeliveryConflict(f"instance {instance_id} no longer waits at step {delivery.wait_seq}")
+        elif self._run(self.q.apply, (*values, instance_id, owner, RUNNING)).rowcount != 1:
             raise LeaseLost(instance_id)
         self._insert_steps([_step_values(instance_id, s) for s in steps])
         if transition.wait is not None and transition.wait.wake_at is not None:
@@ -183,15 +211,15 @@ class SqlStore:
 
     # -- events ------------------------------------------------------------------
 
-    def find_event(self, instance: Instance, event_type: str, exclude: set[int],
+    def find_event(self, instance: Instance, event_type: str, exclude: set[tuple[str, str]],
                    accepts: Callable[[StoredEvent], bool]) -> Optional[StoredEvent]:
         return self._first_event(instance.instance_id, instance.event_floor, event_type, exclude, accepts)
 
-    def _first_event(self, instance_id: str, floor: int, event_type: str, exclude: Iterable[int],
+    def _first_event(self, instance_id: str, floor: int, event_type: str, exclude: Iterable[tuple[str, str]],
                      accepts: Callable[[StoredEvent], bool]) -> Optional[StoredEvent]:
         cursor = self._run(self.q.find_events, (event_type, floor, instance_id))
         for row in cursor:
-            if row[0] not in exclude:
+            if (row[2], row[3]) not in exclude:
                 event = self._event(row)
                 if accepts(event):
                     return event
@@ -202,15 +230,11 @@ class SqlStore:
         with self._write():
             self._lock_event_type(event.type)
             self._share_event_floor()
-            existing = self._one(self.q.event_seq, (event.source, event.id))
-            if existing is not None:
+            stored = self._insert_event(event, now)
+            if stored is None:
+                existing = self._one(self.q.event_seq, (event.source, event.id))
                 return Delivery(event.id, existing[0], duplicate=True)
-            seq = self._one(self.q.insert_event, (
-                event.source, event.id, event.type, event.subject, event.time, dumps(event.data),
-                event.data_content_type, event.data_schema,
-                dumps(event.extensions) if event.extensions else None, event.target, now))[0]
-            stored = StoredEvent(seq, event.type, event.source, event.id, now, event.data, event.subject,
-                                 event.time, event.data_content_type, event.data_schema, dict(event.extensions))
+            seq = stored.seq
             satisfied = [i for i in self._waiting_for(stored) if accepts(i, stored)]
             self._satisfy(satisfied, stored, now, owner, lease_until)
             if satisfied and owner is None:  # runnable and unleased: some worker should take them

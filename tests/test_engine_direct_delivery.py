@@ -1,0 +1,92 @@
+"""A targeted event for a waiting instance is stored, satisfies the wait and records the run after
+it in one transaction (engine.deliver_and_run); anything unexpected falls back to the ordinary path."""
+
+from __future__ import annotations
+
+from romancy_cli import activity, wait_event, workflow
+
+from test_engine_transactions import traced
+
+EFFECTS: list[str] = []
+
+
+@activity("t_direct_effect")
+def effect(ctx, value: str) -> str:
+    EFFECTS.append(value)
+    return value
+
+
+@workflow("t_direct_pure")
+def pure(ctx) -> dict:
+    event = wait_event(ctx, "t.direct.go")
+    return {"got": event.data}
+
+
+@workflow("t_direct_with_activity")
+def with_activity(ctx) -> str:
+    event = wait_event(ctx, "t.direct.go")
+    return effect.execute(ctx, event.data["value"])
+
+
+def _event_rows(sqlite_rows):
+    return sqlite_rows("SELECT seq, event_id FROM romancy_events")
+
+
+def test_targeted_event_and_completion_in_one_transaction(sqlite_app, sqlite_rows):
+    instance_id = pure.start(sqlite_app)
+    with traced(sqlite_app) as statements:
+        sent = sqlite_app.send_event("t.direct.go", {"n": 1}, instance=instance_id, event_id="d1")
+    assert (statements.begins, statements.commits) == (1, 1)
+    assert sent.resumed == {instance_id: "completed"} and not sent.duplicate
+    assert sqlite_app.get(instance_id).output == {"got": {"n": 1}}
+    [(seq, event_id)] = _event_rows(sqlite_rows)
+    [step] = sqlite_app.history(instance_id)
+    assert (event_id, step.kind, step.result["seq"], step.result["id"]) == ("d1", "event", seq, "d1")
+
+
+def test_run_reaching_an_activity_commits_the_event_before_it(sqlite_app):
+    EFFECTS.clear()
+    instance_id = with_activity.start(sqlite_app)
+    with traced(sqlite_app) as statements:
+        sent = sqlite_app.send_event("t.direct.go", {"value": "v"}, instance=instance_id)
+    assert statements.commits == 2  # event + satisfied wait before the activity; then its result
+    assert sent.resumed == {instance_id: "completed"} and EFFECTS == ["v"]
+    assert [s.kind for s in sqlite_app.history(instance_id)] == ["event", "activity"]
+
+
+def test_duplicate_targeted_event_is_applied_once(sqlite_app, sqlite_rows):
+    EFFECTS.clear()
+    first_id = with_activity.start(sqlite_app)
+    second_id = with_activity.start(sqlite_app)
+    sqlite_app.send_event("t.direct.go", {"value": "once"}, instance=first_id, source="s", event_id="same")
+    again = sqlite_app.send_event("t.direct.go", {"value": "twice"}, instance=second_id, source="s", event_id="same")
+    assert again.duplicate and again.resumed == {}
+    assert EFFECTS == ["once"] and sqlite_app.get(second_id).status == "waiting_for_event"
+    assert len(_event_rows(sqlite_rows)) == 1
+
+
+def test_event_for_an_instance_that_no_longer_waits_is_stored_and_delivers_nothing(sqlite_app, sqlite_rows):
+    instance_id = pure.start(sqlite_app)
+    sqlite_app.cancel(instance_id)
+    sent = sqlite_app.send_event("t.direct.go", {}, instance=instance_id, event_id="late")
+    assert (sent.delivered, sent.resumed) == ((), {})
+    assert [row[1] for row in _event_rows(sqlite_rows)] == ["late"]
+    assert sqlite_app.get(instance_id).status == "cancelled"
+
+
+def test_divergence_on_the_direct_path_parks_with_the_event_recorded(sqlite_app):
+    instance_id = pure.start(sqlite_app)
+
+    @workflow("t_direct_pure")
+    def changed(ctx) -> dict:
+        effect.execute(ctx, "not in history")
+        return {}
+
+    try:
+        sent = sqlite_app.send_event("t.direct.go", {}, instance=instance_id)
+    finally:
+        workflow("t_direct_pure")(pure.fn)
+    instance = sqlite_app.get(instance_id)
+    assert sent.resumed == {instance_id: "running"} and instance.parked
+    assert [s.kind for s in sqlite_app.history(instance_id)] == ["event"]
+    assert sqlite_app.tick().resumed == {instance_id: "completed"}
