@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 RUNNING = "running"
 WAITING_FOR_EVENT = "waiting_for_event"
@@ -135,3 +135,6 @@ class PendingDelivery:
 
     event: EventInput
     wait_seq: int
+    # Does the event also satisfy this other waiting instance? Then the commit is refused and the
+    # event takes the ordinary path, which delivers to every instance it satisfies.
+    accepts: Callable[["Instance", "StoredEvent"], bool] = field(default=lambda _i, _e: False, compare=False)

@@ -90,3 +90,39 @@ def test_divergence_on_the_direct_path_parks_with_the_event_recorded(sqlite_app)
     assert sent.resumed == {instance_id: "running"} and instance.parked
     assert [s.kind for s in sqlite_app.history(instance_id)] == ["event"]
     assert sqlite_app.tick().resumed == {instance_id: "completed"}
+
+
+@workflow("t_direct_matched")
+def matched(ctx, order: str) -> str:
+    return wait_event(ctx, "t.direct.order", match={"order": order}).data["order"]
+
+
+def test_matched_event_for_one_of_many_orders_in_one_transaction(sqlite_app):
+    ids = {order: matched.start(sqlite_app, order) for order in ("A", "B", "C")}
+    with traced(sqlite_app) as statements:
+        sent = sqlite_app.send_event("t.direct.order", {"order": "B"})
+    assert statements.commits == 1 and sent.resumed == {ids["B"]: "completed"}
+    assert [sqlite_app.get(ids[o]).status for o in "ABC"] == ["waiting_for_event", "completed", "waiting_for_event"]
+
+
+def test_broadcast_to_several_instances_takes_the_ordinary_path(sqlite_app):
+    ids = [pure.start(sqlite_app) for _ in range(2)]
+    sent = sqlite_app.send_event("t.direct.go", {"all": True})
+    assert sorted(sent.resumed) == sorted(ids) and set(sent.resumed.values()) == {"completed"}
+
+
+def test_commit_refuses_a_pending_event_that_satisfies_others_too(sqlite_app, sqlite_rows):
+    import pytest
+
+    from romancy_cli.engine import matching
+    from romancy_cli.engine.ports import DeliveryConflict
+    from romancy_cli.records import EventInput, PendingDelivery, Transition
+
+    first, second = pure.start(sqlite_app), pure.start(sqlite_app)
+    wait_seq = sqlite_app.get(first).wait.seq
+    pending = PendingDelivery(EventInput("t.direct.go", "s", "both", {}), wait_seq, matching.accepts)
+    with pytest.raises(DeliveryConflict):
+        sqlite_app.engine.store.commit(first, "me", [], Transition("completed", output={}), 1.0, 31.0,
+                                       delivery=pending)
+    assert _event_rows(sqlite_rows) == []
+    assert {sqlite_app.get(i).status for i in (first, second)} == {"waiting_for_event"}

@@ -1,8 +1,9 @@
 """DESIGN §8 "one transaction per step where possible; batch work in batched transactions":
 counts the write transactions SQLite sees, so a change that adds commits is noticed.
 
-Current numbers for the seed's payment workflow: start→wait = 2 (create instance; activity result
-+ wait), deliver→complete = 2 (event + satisfied wait + lease; completion)."""
+Current numbers for the seed's payment workflow: start→wait = 2 (create instance, durable before
+its first activity runs; activity result + wait), deliver→complete = 1 (event + satisfied wait +
+completion: the run is replayed before its commit)."""
 
 from __future__ import annotations
 
@@ -75,13 +76,13 @@ def test_payment_start_to_wait_takes_two_write_transactions(payment_app, payment
     assert tx.immediate  # writers take the lock up front instead of upgrading (no SQLITE_BUSY deadlock)
 
 
-def test_payment_deliver_to_complete_takes_two_write_transactions(payment_app, payment, capsys):
+def test_payment_deliver_to_complete_takes_one_write_transaction(payment_app, payment, capsys):
     instance_id = payment.payment_workflow.start(payment_app, "ORD-TX")
     with traced(payment_app) as tx:
         sent = payment_app.send_event("payment.completed",
                                      {"order_id": "ORD-TX", "transaction_id": "TXN-1", "amount": 9.5})
     assert sent.resumed == {instance_id: "completed"}
-    assert (tx.begins, tx.commits) == (2, 2)
+    assert (tx.begins, tx.commits) == (1, 1)
 
 
 def test_broadcast_delivery_is_one_transaction_for_all_instances(sqlite_app):

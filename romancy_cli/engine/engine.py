@@ -250,22 +250,24 @@ class Engine:
     # -- events, timers, cancel ------------------------------------------------
 
     def deliver_and_run(self, event: EventInput) -> Optional[tuple[Delivery, str]]:
-        """A targeted event for an instance that waits for it: replay the instance with the event
-        first, then store the event, satisfy the wait and record the run in one transaction (or,
-        when the run reaches an activity, in the commit before it). None: use deliver()."""
-        instance = self.store.get(event.target) if event.target else None
-        if instance is None or instance.status != WAITING_FOR_EVENT or instance.wait is None:
+        """An event that one waiting instance waits for: replay it with the event first, then
+        store the event, satisfy the wait and record the run in one transaction (or, when the
+        run reaches an activity, in the commit before it). None: use deliver()."""
+        now = self.clock.now()
+        candidates = [i for i in self.store.waiting_candidates(event)
+                      if matching.accepts(i, _provisional(event, i, now))]
+        if len(candidates) != 1:
             return None
-        received = _provisional(event, instance, self.clock.now())
-        if not matching.accepts(instance, received):
-            return None
+        instance = candidates[0]
+        received = _provisional(event, instance, now)
         with _running_here(self.owner, instance.instance_id) as mine:
             if not mine:
                 return None
             history = self.store.history(instance.instance_id)
-            history.append(Step(instance.wait.seq, "event", event.type, received.to_plain()))
+            history.append(Step(instance.wait.seq, "event", event.type, received.to_plain()))  # type: ignore[union-attr]
             try:
-                status = self._drive(instance, history, PendingDelivery(event, instance.wait.seq))
+                pending = PendingDelivery(event, instance.wait.seq, matching.accepts)  # type: ignore[union-attr]
+                status = self._drive(instance, history, pending)
             except DeliveryConflict:
                 return None
         return Delivery(event.id, None, False, (instance.instance_id,)), status

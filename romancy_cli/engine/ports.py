@@ -58,6 +58,9 @@ class Store(Protocol):
     ) -> Delivery:
         """Store the event and satisfy every waiting instance it matches, in one transaction."""
 
+    def waiting_candidates(self, event: EventInput) -> list[Instance]:
+        """Instances waiting for `event`'s type that it may satisfy, read without locking."""
+
     def fire_due(self, now: float, owner: str, lease_until: float, limit: int) -> list[str]:
         """Fire due timers, event timeouts and retry timers; the fired instances are leased to owner."""
 

@@ -20,7 +20,8 @@ from .models import make_models
 from .queries import INSTANCE_COLUMNS, Queries
 
 WAITING = (WAITING_FOR_EVENT, WAITING_FOR_TIMER)
-WAKE_POLL = 0.05  # seconds between SQLite data_version checks in wait_for_wake
+WAKE_POLL = 0.05
+_AFTER_ALL = 2**62  # a seq after every instance's start floor  # seconds between SQLite data_version checks in wait_for_wake
 
 
 def _loads(text: Optional[str]) -> Any:
@@ -154,7 +155,7 @@ class SqlStore:
                delivery: Optional[PendingDelivery] = None) -> Optional[StoredEvent]:
         with self._write():
             if delivery is not None:
-                steps = [self._store_delivered(delivery, now)] + steps
+                steps = [self._store_delivered(instance_id, delivery, now)] + steps
             wait = transition.wait
             event = None
             if accepts is not None and wait is not None and wait.event_type is not None:
@@ -166,14 +167,22 @@ class SqlStore:
             self._apply(instance_id, owner, steps, transition, now, lease_until, delivery)
             return event
 
-    def _store_delivered(self, delivery: PendingDelivery, now: float) -> Step:
+    def _store_delivered(self, instance_id: str, delivery: PendingDelivery, now: float) -> Step:
         event = delivery.event
         self._lock_event_type(event.type)
         self._share_event_floor()
         stored = self._insert_event(event, now)
         if stored is None:
             raise DeliveryConflict(f"event {event.source}/{event.id} was already accepted")
+        if any(i.instance_id != instance_id and delivery.accepts(i, stored) for i in self._waiting_for(stored)):
+            raise DeliveryConflict(f"event {event.source}/{event.id} satisfies other instances too")
         return Step(delivery.wait_seq, "event", event.type, stored.to_plain())
+
+    def waiting_candidates(self, event: EventInput) -> list[Instance]:
+        """Instances waiting for this type that the event may satisfy (read only; a hint)."""
+        provisional = StoredEvent(_AFTER_ALL, event.type, event.source, event.id, 0.0, event.data,
+                                  extensions=dict(event.extensions))
+        return self._waiting_for(provisional)
 
     def _insert_event(self, event: EventInput, now: float) -> Optional[StoredEvent]:
         """Store a new event; None when (source, id) was accepted before."""
