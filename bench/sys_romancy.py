@@ -42,6 +42,13 @@ def bench_pay(ctx: Any, order: int) -> dict:
     return {"begun": begun, "paid": event.data}
 
 
+@workflow("bench_order")
+def bench_order(ctx: Any, order: int) -> dict:
+    """The issue's W1/W2 shape exactly (nothing after the wait): for counting write transactions."""
+    begun = bench_begin.execute(ctx, order)
+    return {"begun": begun, "paid": wait_event(ctx, EVENT_TYPE).data}
+
+
 @workflow("bench_sleep")
 def bench_sleep(ctx: Any, order: int) -> int:
     """W3: sleep 1 s durably, record completion."""
@@ -156,7 +163,7 @@ def txcount(n: int, mode: str, folder: str) -> dict[str, Any]:
     try:
         warm_up(app)
         s0 = counter.snapshot()
-        ids = [app.start("bench_pay", i) for i in range(n)]
+        ids = [app.start("bench_order", i) for i in range(n)]
         s1 = counter.snapshot()
         for i, iid in enumerate(ids):
             app.send_event(EVENT_TYPE, _payload(i), instance=iid)
