@@ -1,4 +1,5 @@
-"""`romancy serve`: waitress for CloudEvents, a timer loop, a worker pool, and reload on save."""
+"""`romancy serve`: waitress for CloudEvents (its threads also run the instances events satisfy),
+a timer loop, and reload on save."""
 
 from __future__ import annotations
 

@@ -34,12 +34,6 @@ class Store(Protocol):
     ) -> Optional[tuple[Instance, list[Step]]]:
         """Lease a runnable instance to `owner`; None when someone else holds it or it is not runnable."""
 
-    def find_event(
-        self, instance: Instance, event_type: str, exclude: set[tuple[str, str]],
-        accepts: Callable[[StoredEvent], bool],
-    ) -> Optional[StoredEvent]:
-        """The earliest stored event after the instance started, of this type, for it, not in `exclude`."""
-
     def commit(
         self, instance_id: str, owner: str, steps: list[Step], transition: Transition, now: float,
         lease_until: float, accepts: Optional[Callable[[StoredEvent], bool]] = None,
