@@ -3,7 +3,6 @@ appends its item to a side-effect file, real `romancy` processes, and DB polling
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess

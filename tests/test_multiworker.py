@@ -10,7 +10,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 import requests
 
 from multiworker_support import Proc, Server, cloudevent, effect_counts, make_project, start_instances, wait_until

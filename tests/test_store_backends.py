@@ -234,7 +234,7 @@ def test_event_stored_before_the_wait_commits_satisfies_it(store: SqlStore) -> N
 
 def test_consumed_events_are_not_delivered_twice(store: SqlStore) -> None:
     new(store, "wf-1")
-    first = add(store, event(event_id="one"))
+    add(store, event(event_id="one"))
     second = add(store, event(event_id="two"))
     first_source = event(event_id="one").source
     instance = store.get("wf-1")
