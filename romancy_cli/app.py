@@ -5,16 +5,18 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from . import ids
 from .definitions import REGISTRY, Registry, WorkflowDefinition
 from .durations import Duration, to_seconds
 from .engine.clock import SystemClock
-from .engine.engine import Engine, TickResult
-from .engine.ports import Clock
 from .errors import NotFoundError, RomancyError
 from .records import EventInput, Instance, Step
+
+if TYPE_CHECKING:  # the engine is imported on first use: `romancy status` only reads the store
+    from .engine.engine import Engine, TickResult
+    from .engine.ports import Clock, Store
 
 
 @dataclass(frozen=True)
@@ -38,23 +40,24 @@ class App:
         self.lease_seconds = lease_seconds
         self.synchronous = synchronous
         self.registry = registry or REGISTRY
+        self._store: Optional[Store] = None
         self._engine: Optional[Engine] = None
 
     # -- lifecycle -----------------------------------------------------------------
 
     def initialize(self) -> "App":
-        if self._engine is None:
+        """Open the database (creating or migrating its schema)."""
+        if self._store is None:
             from .store import is_postgres, open_store
 
             options = {} if is_postgres(self.database) else {"synchronous": self.synchronous}
-            store = open_store(self.database, **options)
-            self._engine = Engine(store, self.registry, self.clock, self.worker_id, self.lease_seconds)
+            self._store = open_store(self.database, **options)
         return self
 
     def shutdown(self) -> None:
-        if self._engine is not None:
-            self._engine.store.close()
-            self._engine = None
+        if self._store is not None:
+            self._store.close()
+        self._store = self._engine = None
 
     def __enter__(self) -> "App":
         return self.initialize()
@@ -63,9 +66,17 @@ class App:
         self.shutdown()
 
     @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RomancyError("App is not initialized: call app.initialize() or use `with App(...)`")
+        return self._store
+
+    @property
     def engine(self) -> Engine:
         if self._engine is None:
-            raise RomancyError("App is not initialized: call app.initialize() or use `with App(...)`")
+            from .engine.engine import Engine
+
+            self._engine = Engine(self.store, self.registry, self.clock, self.worker_id, self.lease_seconds)
         return self._engine
 
     # -- operations ----------------------------------------------------------------
@@ -137,17 +148,17 @@ class App:
         return self.engine.cancel(instance_id, reason)
 
     def get(self, instance_id: str) -> Instance:
-        instance = self.engine.store.get(instance_id)
+        instance = self.store.get(instance_id)
         if instance is None:
             raise NotFoundError(f"no instance {instance_id!r}; `romancy status` lists instances")
         return instance
 
     def history(self, instance_id: str) -> list[Step]:
-        return self.engine.store.history(instance_id)
+        return self.store.history(instance_id)
 
     def list_instances(self, status: Optional[str] = None, workflow: Optional[str] = None,
                        limit: Optional[int] = None) -> list[Instance]:
-        return self.engine.store.list_instances(status, workflow, limit)
+        return self.store.list_instances(status, workflow, limit)
 
     def next_wake(self) -> Optional[float]:
-        return self.engine.store.next_wake()
+        return self.store.next_wake()

@@ -91,7 +91,7 @@ class Server:
 
     def _store_woke(self, timeout: float) -> bool:
         try:
-            return self.app.engine.store.wait_for_wake(timeout)
+            return self.app.store.wait_for_wake(timeout)
         except Exception:  # database gone: the next tick reports it; do not spin
             self.stopping.wait(timeout)
             return False
