@@ -160,5 +160,19 @@ class App:
                        limit: Optional[int] = None) -> list[Instance]:
         return self.store.list_instances(status, workflow, limit)
 
+    def wsgi_app(self, token: Optional[str] = None, max_body: int = 1024 * 1024) -> Any:
+        """This App's CloudEvents endpoint as a WSGI application, for any WSGI server (DESIGN §7).
+
+        Instances an event satisfies run in the server's thread once the 202 is sent; timers
+        need `romancy serve` or `romancy tick --loop` beside it. (Imported here, on demand: the
+        HTTP adapter calls App, not the other way round.)"""
+        from .http.wsgi import WsgiApp
+
+        return WsgiApp(self, self._run_delivered, token, max_body)
+
+    def _run_delivered(self, instance_ids: Any) -> None:
+        for instance_id in instance_ids:
+            self.engine.resume(instance_id)
+
     def next_wake(self) -> Optional[float]:
         return self.store.next_wake()

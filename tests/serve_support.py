@@ -49,13 +49,17 @@ class Running:
             return conn.execute(f"SELECT COUNT(*) FROM romancy_{table}").fetchone()[0]
 
     def wait_for(self, predicate: Callable[[], bool], limit: float = 20.0) -> bool:
-        """Poll until `predicate` holds; a liveness bound, not a timing assertion."""
-        deadline = time.monotonic() + limit
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.01)
-        return predicate()
+        return wait_for(predicate, limit)
+
+
+def wait_for(predicate: Callable[[], bool], limit: float = 20.0) -> bool:
+    """Poll until `predicate` holds; a liveness bound, not a timing assertion."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
 
 
 def run_server(db_path: Path, token: Optional[str] = None, max_body: Optional[int] = None,

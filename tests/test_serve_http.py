@@ -13,7 +13,7 @@ import requests
 from romancy_cli import App
 
 from ce_sdk import encode
-from serve_support import SIDE_EFFECTS, Running, run_server
+from serve_support import SIDE_EFFECTS, Running, run_server, wait_for
 
 CONFORMANCE = Path(__file__).parent / "conformance" / "cloudevents"
 STRUCTURED = {"Content-Type": "application/cloudevents+json"}
@@ -176,3 +176,23 @@ def test_load_2000_events_8_clients_none_lost(server: Running) -> None:
     assert server.rows("events") == count
     assert sorted(SIDE_EFFECTS) == sorted(f"L{i}" for i in range(count))
     assert {server.app.get(i).status for i in ids} == {"completed"}
+
+
+def test_app_wsgi_app_mounts_in_any_wsgi_server(tmp_path: Path) -> None:
+    import threading
+
+    from waitress.server import create_server
+
+    with App(str(tmp_path / "mounted.db")) as app:
+        server = create_server(app.wsgi_app(), host="127.0.0.1", port=0)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        try:
+            instance_id = app.start("serve_order", "ORD-W")
+            url = f"http://127.0.0.1:{server.effective_port}/"
+            response = requests.post(url, data=json.dumps(paid("ORD-W", "w1")), headers=STRUCTURED, timeout=10)
+            assert response.status_code == 202
+            assert wait_for(lambda: app.get(instance_id).status == "completed")
+            assert requests.get(url + f"instances/{instance_id}", timeout=10).json()["status"] == "completed"
+        finally:
+            server.close()
