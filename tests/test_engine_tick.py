@@ -77,8 +77,8 @@ def now_then_activity(ctx) -> str:
 def test_values_recorded_before_an_activity_are_committed_before_it_runs(sqlite_app):
     with traced(sqlite_app) as statements:
         instance_id = now_then_activity.start(sqlite_app)
-    # create; the recorded now() before the activity runs; the activity result with completion
-    assert statements.commits == 3
+    # the new instance with its recorded now(), before the activity runs; its result with completion
+    assert statements.commits == 2
     steps = sqlite_app.history(instance_id)
     assert [(s.kind, s.name) for s in steps] == [("now", "now"), ("activity", "t_tick_stamp")]
     assert sqlite_app.get(instance_id).output == STAMPS[0]

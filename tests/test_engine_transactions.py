@@ -1,8 +1,8 @@
 """DESIGN §8 "one transaction per step where possible; batch work in batched transactions":
 counts the write transactions SQLite sees, so a change that adds commits is noticed.
 
-Current numbers for the seed's payment workflow: start→wait = 2 (create instance, durable before
-its first activity runs; activity result + wait), deliver→complete = 1 (event + satisfied wait +
+Current numbers for the seed's payment workflow: start→wait = 2 (the instance, made durable just
+before its first activity runs; activity result + wait), deliver→complete = 1 (event + satisfied wait +
 completion: the run is replayed before its commit)."""
 
 from __future__ import annotations

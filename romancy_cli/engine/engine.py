@@ -17,7 +17,7 @@ from ..records import (FAILED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, CO
 from . import matching, replay
 from .context import WorkflowContext
 from .heartbeat import kept_alive
-from .ports import Clock, DeliveryConflict, LeaseLost, Store
+from .ports import Clock, DeliveryConflict, InstanceExists, LeaseLost, Store
 
 TICK_BATCH = 500
 
@@ -82,26 +82,27 @@ def _running_here(owner: str, instance_id: str) -> Iterator[bool]:
 
 
 class _Hooks:
-    """Answers a run's new steps from the store; flushes before each side effect after the first."""
+    """Answers a run's new steps from the store; commits before each side effect."""
 
-    def __init__(self, engine: "Engine", instance: Instance, pending: Optional[PendingDelivery] = None) -> None:
+    def __init__(self, engine: "Engine", instance: Instance, delivery: Optional[PendingDelivery] = None,
+                 create: bool = False) -> None:
         self.engine, self.instance = engine, instance
-        self.pending = pending
+        self._first: dict[str, Any] = {"delivery": delivery, "create": instance if create else None}
 
-    def take_pending(self) -> Optional[PendingDelivery]:
-        """The event this run replayed but has not stored yet: its first commit stores it."""
-        pending, self.pending = self.pending, None
-        return pending
+    def first_commit(self) -> dict[str, Any]:
+        """What this run's first commit must also write: the new instance, or the event replayed."""
+        first, self._first = self._first, {}
+        return first
 
     def now(self) -> float:
         return self.engine.clock.now()
 
     def before_side_effect(self, ctx: WorkflowContext) -> None:
-        # Commit what this run recorded first (results, now(), uuid4()), so a crash re-runs at most
-        # this one activity, and with the same inputs.
-        if ctx.new_steps or self.pending is not None:
+        # Commit what this run recorded first (the instance itself, results, now(), uuid4()), so a
+        # crash re-runs at most this one activity, and with the same inputs.
+        if ctx.new_steps or any(self._first.values()):
             self.engine._commit_steps(self.instance.instance_id, list(ctx.new_steps),
-                                      Transition(RUNNING, keep_lease=True), delivery=self.take_pending())
+                                      Transition(RUNNING, keep_lease=True), **self.first_commit())
             ctx.new_steps.clear()
 
     def failed_attempts(self, seq: int) -> int:
@@ -148,22 +149,33 @@ class Engine:
 
     def start(self, workflow: str, args: list[Any], kwargs: dict[str, Any],
               instance_id: Optional[str] = None) -> tuple[str, bool]:
-        """Create and run an instance until it waits or ends; an existing id starts nothing."""
+        """Create and run an instance until it waits or ends; an existing id starts nothing.
+
+        The instance is stored by the run's first commit: together with its first steps, or on its
+        own just before its first activity (so that a killed start is recovered)."""
         definition = self.registry.workflow(workflow)
         args, kwargs = definition.bind(tuple(args), kwargs)  # raises before anything is stored
+        iid = instance_id or ids.new_instance_id(workflow)
+        if instance_id is not None and self.store.get(iid) is not None:
+            return self._existing(iid, workflow)
         now, until = self._lease()
-        instance = Instance(
-            instance_id or ids.new_instance_id(workflow), workflow, RUNNING, args,
-            kwargs, now, now, lease_owner=self.owner, lease_until=until,
-        )
-        stored, created = self.store.create_instance(instance)
-        if not created and stored.workflow != workflow:
-            raise UsageError(f"instance {stored.instance_id} already exists and runs workflow "
-                             f"{stored.workflow!r}, not {workflow!r}; choose another --id")
-        if created:
-            with _running_here(self.owner, stored.instance_id):
-                self._drive(stored, [])
-        return stored.instance_id, created
+        # Events stored from here on count as received after the start, even before the instance
+        # row is committed: none is lost to the start→wait race.
+        instance = Instance(iid, workflow, RUNNING, args, kwargs, now, now, event_floor=self.store.start_floor(),
+                            lease_owner=self.owner, lease_until=until)
+        with _running_here(self.owner, iid):
+            try:
+                self._drive(instance, [], create=True)
+            except InstanceExists:
+                return self._existing(iid, workflow)
+        return iid, True
+
+    def _existing(self, instance_id: str, workflow: str) -> tuple[str, bool]:
+        existing = self.store.get(instance_id)
+        if existing is not None and existing.workflow != workflow:
+            raise UsageError(f"instance {instance_id} already exists and runs workflow "
+                             f"{existing.workflow!r}, not {workflow!r}; choose another --id")
+        return instance_id, False
 
     # -- resume ----------------------------------------------------------------
 
@@ -181,9 +193,10 @@ class Engine:
             instance, history = claimed
             return self._drive(instance, history)
 
-    def _drive(self, instance: Instance, history: list[Step], pending: Optional[PendingDelivery] = None) -> str:
+    def _drive(self, instance: Instance, history: list[Step], pending: Optional[PendingDelivery] = None,
+               create: bool = False) -> str:
         with kept_alive(self.lease_seconds, lambda: self._renew(instance.instance_id)):
-            return self._run_to_rest(instance, history, _Hooks(self, instance, pending))
+            return self._run_to_rest(instance, history, _Hooks(self, instance, pending, create))
 
     def _renew(self, instance_id: str) -> None:
         self.store.renew_lease(instance_id, self.owner, self.lease_clock.now() + self.lease_seconds)
@@ -192,13 +205,13 @@ class Engine:
         definition = self.registry.workflows.get(instance.workflow)
         if definition is None:
             return self._park(instance, f"workflow {instance.workflow!r} is not registered in this worker",
-                              hooks.take_pending())
+                              hooks.first_commit())
         while True:
             try:
                 # LeaseLost may also come from the flush before an activity, inside the run.
                 outcome, ctx = replay.run(definition, instance.instance_id, instance.args, instance.kwargs,
                                           history, hooks)
-                event = self._commit_outcome(instance, outcome, ctx, hooks.take_pending())
+                event = self._commit_outcome(instance, outcome, ctx, hooks)
             except LeaseLost:
                 current = self.store.get(instance.instance_id)
                 return current.status if current else FAILED
@@ -210,39 +223,39 @@ class Engine:
                              key=lambda step: step.seq)  # concurrent async activities record out of order
 
     def _commit_outcome(self, instance: Instance, outcome: replay.Outcome, ctx: WorkflowContext,
-                        delivery: Optional[PendingDelivery]) -> Optional[StoredEvent]:
-        iid = instance.instance_id
+                        hooks: _Hooks) -> Optional[StoredEvent]:
+        iid, first = instance.instance_id, hooks.first_commit()
         if isinstance(outcome, replay.Diverged):
-            self._park(instance, outcome.message, delivery)
+            self._park(instance, outcome.message, first)
             return None
         if isinstance(outcome, replay.Completed):
-            return self._commit_steps(iid, outcome.steps, Transition(COMPLETED, output=outcome.output),
-                                      delivery=delivery)
+            return self._commit_steps(iid, outcome.steps, Transition(COMPLETED, output=outcome.output), **first)
         if isinstance(outcome, replay.Failed):
-            return self._commit_steps(iid, outcome.steps, Transition(FAILED, error=outcome.error), delivery=delivery)
+            return self._commit_steps(iid, outcome.steps, Transition(FAILED, error=outcome.error), **first)
         wait = outcome.wait
         if wait.kind != "event":
-            return self._commit_steps(iid, outcome.steps, Transition(WAITING_FOR_TIMER, wait=wait), delivery=delivery)
+            return self._commit_steps(iid, outcome.steps, Transition(WAITING_FOR_TIMER, wait=wait), **first)
         event_type, match = wait.event_type or "", wait.match
         return self._commit_steps(
             iid, outcome.steps, Transition(WAITING_FOR_EVENT, wait=wait),
             accepts=lambda event: matching.satisfies(event, iid, event_type, match),
-            exclude=frozenset(consumed(ctx.history)), event_floor=instance.event_floor, delivery=delivery,
+            exclude=frozenset(consumed(ctx.history)),
+            event_floor=instance.event_floor, **first,
         )
 
     def _commit_steps(self, instance_id: str, steps: list[Step], transition: Transition,
                       accepts: Any = None, exclude: frozenset[tuple[str, str]] = frozenset(),
-                      event_floor: Optional[int] = None,
-                      delivery: Optional[PendingDelivery] = None) -> Optional[StoredEvent]:
+                      event_floor: Optional[int] = None, delivery: Optional[PendingDelivery] = None,
+                      create: Optional[Instance] = None) -> Optional[StoredEvent]:
         now, until = self._lease()
         return self.store.commit(instance_id, self.owner, steps, transition, now, until, accepts, exclude,
-                                 event_floor, delivery)
+                                 event_floor, delivery, create)
 
-    def _park(self, instance: Instance, message: str, delivery: Optional[PendingDelivery] = None) -> str:
+    def _park(self, instance: Instance, message: str, first: Optional[dict[str, Any]] = None) -> str:
         error = {"type": "NonDeterminismError", "message": message}
         try:
             self._commit_steps(instance.instance_id, [], Transition(RUNNING, error=error, parked=True),
-                               delivery=delivery)
+                               **(first or {}))
         except LeaseLost:
             pass
         return RUNNING

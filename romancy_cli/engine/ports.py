@@ -20,6 +20,10 @@ class DeliveryConflict(BaseException):
     satisfied another way. Nothing was written; deliver the event the ordinary way."""
 
 
+class InstanceExists(BaseException):
+    """A new instance's first commit found its id taken (a concurrent start of the same id)."""
+
+
 class Clock(Protocol):
     def now(self) -> float: ...
 
@@ -27,6 +31,9 @@ class Clock(Protocol):
 class Store(Protocol):
     def create_instance(self, instance: Instance) -> tuple[Instance, bool]:
         """Insert `instance` (leased as given) unless its id exists; returns (stored, created)."""
+
+    def start_floor(self) -> int:
+        """The newest stored event's seq; every event stored afterwards has a larger one."""
 
     def claim(
         self, instance_id: str, owner: str, now: float, lease_until: float,
@@ -38,14 +45,15 @@ class Store(Protocol):
         self, instance_id: str, owner: str, steps: list[Step], transition: Transition, now: float,
         lease_until: float, accepts: Optional[Callable[[StoredEvent], bool]] = None,
         exclude: frozenset[tuple[str, str]] = frozenset(), event_floor: Optional[int] = None,
-        delivery: Optional[PendingDelivery] = None,
+        delivery: Optional[PendingDelivery] = None, create: Optional[Instance] = None,
     ) -> Optional[StoredEvent]:
         """Record steps and the status change in one transaction; raise LeaseLost if not ours.
 
         For an event wait, the earliest stored event it accepts (received after `event_floor`, not
         in `exclude`) satisfies it in the same transaction and is returned; the instance then stays
         running and leased, and the caller replays with it. With `delivery`, the event is stored and
-        the instance's wait (still waiting) satisfied in the same transaction, or DeliveryConflict."""
+        the instance's wait (still waiting) satisfied in the same transaction, or DeliveryConflict.
+        With `create`, the instance is inserted first (its start floor read then), or InstanceExists."""
 
     def add_event(
         self, event: EventInput, now: float, owner: Optional[str], lease_until: float, accepts: Accepts

@@ -101,6 +101,12 @@ class PostgresStore(SqlStore):
     def _lock_event_floor(self) -> None:
         self.db.execute_sql("SELECT pg_advisory_xact_lock(%s, 1)", (_LOCK_FLOOR,))
 
+    def start_floor(self) -> int:
+        # Waits for events being stored to commit, so none commits later with a smaller seq.
+        with self.db.atomic():
+            self._lock_event_floor()
+            return super().start_floor()
+
     def _share_event_floor(self) -> None:
         self.db.execute_sql("SELECT pg_advisory_xact_lock_shared(%s, 1)", (_LOCK_FLOOR,))
 

@@ -15,7 +15,7 @@ from ..errors import NotFoundError, RomancyError
 from ..records import (CANCELLED, COMPLETED, RUNNING, TERMINAL, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Delivery,
                        EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition, Wait)
 from ..engine.matching import event_match_values, match_index
-from ..engine.ports import Accepts, DeliveryConflict, LeaseLost
+from ..engine.ports import Accepts, DeliveryConflict, InstanceExists, LeaseLost
 from .models import make_models
 from .queries import INSTANCE_COLUMNS, Queries
 
@@ -82,17 +82,28 @@ class SqlStore:
         try:
             with self._write():
                 self._lock_event_floor()
-                floor = self._one(self.q.max_event_seq)[0] or 0
-                self._run(self.q.insert_instance, (
-                    instance.instance_id, instance.workflow, instance.status, dumps(instance.args),
-                    dumps(instance.kwargs), instance.created_at, instance.updated_at, floor,
-                    instance.lease_owner, instance.lease_until, False))
-        except pw.IntegrityError:
+                instance = replace(instance, event_floor=self._one(self.q.max_event_seq)[0] or 0)
+                self._insert_instance(instance)
+        except InstanceExists:
             existing = self.get(instance.instance_id)
             if existing is None:
                 raise
             return existing, False
-        return replace(instance, event_floor=floor), True
+        return instance, True
+
+    def start_floor(self) -> int:
+        """The newest event's seq: events stored from now on have larger ones (see _lock_event_floor)."""
+        return self._one(self.q.max_event_seq)[0] or 0
+
+    def _insert_instance(self, instance: Instance) -> None:
+        """Insert inside the caller's transaction; InstanceExists when the id is taken."""
+        try:
+            self._run(self.q.insert_instance, (
+                instance.instance_id, instance.workflow, instance.status, dumps(instance.args),
+                dumps(instance.kwargs), instance.created_at, instance.updated_at, instance.event_floor,
+                instance.lease_owner, instance.lease_until, False))
+        except pw.IntegrityError:
+            raise InstanceExists(instance.instance_id) from None
 
     def get(self, instance_id: str) -> Optional[Instance]:
         row = self._one(self.q.get_instance, (instance_id,))
@@ -152,8 +163,11 @@ class SqlStore:
     def commit(self, instance_id: str, owner: str, steps: list[Step], transition: Transition, now: float,
                lease_until: float, accepts: Optional[Callable[[StoredEvent], bool]] = None,
                exclude: frozenset[tuple[str, str]] = frozenset(), event_floor: Optional[int] = None,
-               delivery: Optional[PendingDelivery] = None) -> Optional[StoredEvent]:
+               delivery: Optional[PendingDelivery] = None, create: Optional[Instance] = None,
+               ) -> Optional[StoredEvent]:
         with self._write():
+            if create is not None:
+                self._insert_instance(create)
             if delivery is not None:
                 steps = [self._store_delivered(instance_id, delivery, now)] + steps
             wait = transition.wait
