@@ -19,7 +19,8 @@ from .context import WorkflowContext
 from .heartbeat import kept_alive
 from .ports import Clock, DeliveryConflict, InstanceExists, LeaseLost, Store
 
-TICK_BATCH = 500
+FIRE_BATCH = 100  # timers fired per transaction: small, so that timers falling due meanwhile join soon
+RECOVER_BATCH = 500  # runnable instances looked at per tick
 
 
 @dataclass
@@ -299,13 +300,13 @@ class Engine:
         result = TickResult()
         while True:
             now, until = self._lease()
-            fired = self.store.fire_due(now, self.owner, until, TICK_BATCH)
+            fired = self.store.fire_due(now, self.owner, until, FIRE_BATCH)
             result.fired += fired
             for instance_id in fired:
                 self._note(result, instance_id, self.resume(instance_id))
-            if len(fired) < TICK_BATCH:
+            if len(fired) < FIRE_BATCH:
                 break
-        for instance in self.store.runnable(TICK_BATCH, include_parked=retry_parked):
+        for instance in self.store.runnable(RECOVER_BATCH, include_parked=retry_parked):
             if instance.instance_id not in result.resumed and self.recoverable(instance):
                 status = self.resume(instance.instance_id, retry_parked, instance.lease_owner)
                 self._note(result, instance.instance_id, status)

@@ -21,7 +21,8 @@ from .queries import INSTANCE_COLUMNS, Queries
 
 WAITING = (WAITING_FOR_EVENT, WAITING_FOR_TIMER)
 WAKE_POLL = 0.05
-_AFTER_ALL = 2**62  # a seq after every instance's start floor  # seconds between SQLite data_version checks in wait_for_wake
+_AFTER_ALL = 2**62  # a seq after every instance's start floor
+_STILL_RUNNING = Transition(RUNNING, keep_lease=True)  # seconds between SQLite data_version checks in wait_for_wake
 
 
 def _loads(text: Optional[str]) -> Any:
@@ -168,6 +169,8 @@ class SqlStore:
         with self._write():
             if create is not None:
                 self._insert_instance(create)
+                if not steps and transition == _STILL_RUNNING:
+                    return None  # inserted running and leased: nothing to update
             if delivery is not None:
                 steps = [self._store_delivered(instance_id, delivery, now)] + steps
             wait = transition.wait
