@@ -149,6 +149,12 @@ class TxCounter:
             return self.write_txns, self.begins
 
 
+def memory_result(n: int, before: int, after: int) -> dict[str, Any]:
+    """The memory row's fields from RSS before and after N instances were left waiting."""
+    return {"mem_n": n, "mem_growth_bytes": after - before,
+            "mem_per_10k_mib": (after - before) / n * 10_000 / 2**20}
+
+
 def per_instance(before: tuple[int, int], after: tuple[int, int], n: int) -> dict[str, float]:
     return {"write_txns": (after[0] - before[0]) / n, "begins": (after[1] - before[1]) / n}
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from dbos import DBOS
 
-from .common import (DONE, EVENT_TYPE, SLEEP_SECONDS, WARMUP, TxCounter, per_instance, rss_bytes,
-                     timer_metrics, version_of, wait_until)
+from .common import (DONE, EVENT_TYPE, SLEEP_SECONDS, WARMUP, memory_result, per_instance,
+                     rss_bytes, timer_metrics, TxCounter, version_of, wait_until)
 
 RECV_TIMEOUT = 3600.0
 
@@ -116,8 +116,7 @@ def memory(n: int, mode: str, folder: str) -> dict[str, Any]:
         _start_waiting(range(n))
         gc.collect()
         after = rss_bytes()
-        return {"mem_n": n, "mem_growth_bytes": after - before,
-                "mem_per_10k_mib": (after - before) / n * 10_000 / 2**20}
+        return memory_result(n, before, after)
     finally:
         DBOS.destroy()
 

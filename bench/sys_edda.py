@@ -16,8 +16,8 @@ from typing import Any
 from cloudevents.http import CloudEvent
 from edda import EddaApp, WorkflowContext, activity, sleep, wait_event, workflow
 
-from .common import (DONE, EVENT_TYPE, SLEEP_SECONDS, WARMUP, TxCounter, per_instance, rss_bytes,
-                     timer_metrics, version_of)
+from .common import (DONE, EVENT_TYPE, SLEEP_SECONDS, WARMUP, memory_result, per_instance,
+                     rss_bytes, timer_metrics, TxCounter, version_of)
 
 TIMER_POLL = 0.05
 logging.getLogger("edda").setLevel(logging.WARNING)
@@ -134,8 +134,7 @@ async def _memory(n: int, folder: str) -> dict[str, Any]:
             await edda_pay.start(order=i)
         gc.collect()
         after = rss_bytes()
-        return {"mem_n": n, "mem_growth_bytes": after - before,
-                "mem_per_10k_mib": (after - before) / n * 10_000 / 2**20}
+        return memory_result(n, before, after)
     finally:
         await app.shutdown()
 

@@ -13,8 +13,8 @@ from typing import Any, Optional
 
 from romancy_cli import App, activity, sleep, wait_event, workflow
 
-from .common import (DONE, EVENT_TYPE, SLEEP_SECONDS, WARMUP, TxCounter, percentile, per_instance,
-                     rss_bytes, timer_metrics, version_of, wait_until)
+from .common import (DONE, EVENT_TYPE, SLEEP_SECONDS, WARMUP, memory_result, per_instance,
+                     percentile, rss_bytes, timer_metrics, TxCounter, version_of, wait_until)
 
 # Serve's timer loop naps at most this long (romancy_cli.serve.MAX_NAP); mirrored in drive_timers.
 try:
@@ -150,8 +150,7 @@ def memory(n: int, mode: str, folder: str) -> dict[str, Any]:
             app.start("bench_pay", i)
         gc.collect()
         after = rss_bytes()
-        return {"mem_n": n, "mem_growth_bytes": after - before,
-                "mem_per_10k_mib": (after - before) / n * 10_000 / 2**20}
+        return memory_result(n, before, after)
     finally:
         app.shutdown()
 

@@ -395,12 +395,13 @@ def test_news_between_two_waits_is_not_missed(store: SqlStore, store_url: str) -
         other.close()
 
 
-def test_wait_for_wake_returns_soon_after_another_connection_delivers(store: SqlStore, store_url: str) -> None:
+def _woken_by(store: SqlStore, store_url: str, prepare: Any, act: Any) -> None:
+    """`store` waits for a wake-up; another connection prepares, then acts 0.3 s later."""
     other = open_store(store_url)
     try:
-        waiting(other, "wf-1")
+        prepare(other)
         store.listen()  # wake-ups count from here
-        timer = threading.Timer(0.3, _in_thread(other, lambda: add(other, event(), owner=None)))
+        timer = threading.Timer(0.3, _in_thread(other, lambda: act(other)))
         timer.start()
         start = time.monotonic()
         assert store.wait_for_wake(20) is True
@@ -408,21 +409,16 @@ def test_wait_for_wake_returns_soon_after_another_connection_delivers(store: Sql
         timer.join()
     finally:
         other.close()
+
+
+def test_wait_for_wake_returns_soon_after_another_connection_delivers(store: SqlStore, store_url: str) -> None:
+    _woken_by(store, store_url, lambda other: waiting(other, "wf-1"),
+              lambda other: add(other, event(), owner=None))
 
 
 def test_a_new_wake_time_wakes_a_waiting_worker(store: SqlStore, store_url: str) -> None:
-    other = open_store(store_url)
-    try:
-        new(other, "wf-1")
-        store.listen()
-        timer = threading.Timer(0.3, _in_thread(other, lambda: suspend(other, "wf-1", Wait("timer", 0, wake_at=NOW + 60))))
-        timer.start()
-        start = time.monotonic()
-        assert store.wait_for_wake(20) is True
-        assert time.monotonic() - start < 5
-        timer.join()
-    finally:
-        other.close()
+    _woken_by(store, store_url, lambda other: new(other, "wf-1"),
+              lambda other: suspend(other, "wf-1", Wait("timer", 0, wake_at=NOW + 60)))
 
 
 # -- concurrency -------------------------------------------------------------------------------
