@@ -228,7 +228,7 @@ def render(columns: list[Column], args: argparse.Namespace, command: str) -> str
              "(last completion − last due time)",
              "RSS row: fresh process, VmRSS after − before starting N waiting instances "
              "(scaled to 10,000 where N differs)",
-             "HTTP: Server of `romancy serve` in a subprocess, 8 client threads (requests.Session), "
+             "HTTP: Server of `romancy serve` in a subprocess, 8 client threads (keep-alive sockets, bench/http_client.py), "
              "structured CloudEvents targeted with romancyinstanceid (the ceiling row: the same clients "
              "on a route without database work); completion time is written by "
              "the workflow's last activity, so 202 → completed can be negative when the worker "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from romancy_cli import App, activity, sleep, wait_event, workflow
 
 from .common import (DONE, EVENT_TYPE, SLEEP_SECONDS, WARMUP, memory_result, per_instance,
                      percentile, rss_bytes, timer_metrics, TxCounter, version_of, wait_until)
+from .http_client import Connection
 
 # Serve's timer loop naps at most this long (romancy_cli.serve.MAX_NAP); mirrored in drive_timers.
 try:
@@ -179,23 +181,24 @@ def txcount(n: int, mode: str, folder: str) -> dict[str, Any]:
 CLIENT_THREADS = 8
 
 
-def _hammer(requests: Any, url: str, keys: list[str], call: Any,
+def _hammer(port: int, keys: list[str], call: Any,
             errors: Optional[list[str]] = None) -> dict[str, tuple[float, float]]:
-    """CLIENT_THREADS threads, a requests.Session each, one call per key; key -> (sent, answered)."""
+    """CLIENT_THREADS threads, a keep-alive connection each, one call per key; key -> (sent, answered)."""
     times: dict[str, tuple[float, float]] = {}
     ready = threading.Barrier(CLIENT_THREADS + 1)
 
     def client(part: list[str]) -> None:
-        session = requests.Session()
-        session.get(url + "health/live").raise_for_status()  # open the connection first
+        connection = Connection("127.0.0.1", port)
+        connection.request("GET", "/health/live")  # open the connection first
         ready.wait()
         for key in part:
             t0 = time.time()
-            response, expected = call(session, key)
+            (status, body), expected = call(connection, key)
             t1 = time.time()
-            if response.status_code != expected and errors is not None:
-                errors.append(f"{response.status_code} {response.text[:200]}")
+            if status != expected and errors is not None:
+                errors.append(f"{status} {body[:200]!r}")
             times[key] = (t0, t1)
+        connection.close()
 
     threads = [threading.Thread(target=client, args=(keys[k::CLIENT_THREADS],)) for k in range(CLIENT_THREADS)]
     for thread in threads:
@@ -208,8 +211,6 @@ def _hammer(requests: Any, url: str, keys: list[str], call: Any,
 
 def http(n: int, mode: str, folder: str) -> dict[str, Any]:
     """Events/s and latencies against `romancy serve`'s Server in a subprocess (bench.http_server)."""
-    import requests
-
     done_file = os.path.join(folder, "done.log")
     env = dict(os.environ, BENCH_DONE_FILE=done_file)
     server = subprocess.Popen(
@@ -223,20 +224,19 @@ def http(n: int, mode: str, folder: str) -> dict[str, Any]:
         _, port, id_file = line.split()
         with open(id_file) as handle:
             ids = handle.read().split()
-        url = f"http://127.0.0.1:{port}/"
         # The same clients against a route that touches no database: the ceiling of this
         # client + waitress on this machine, whatever the engine does.
-        pings = _hammer(requests, url, [f"ping-{i}" for i in range(n)], lambda session, key: (
-            session.get(url + "health/live"), 200))
+        pings = _hammer(int(port), [f"ping-{i}" for i in range(n)], lambda connection, key: (
+            connection.request("GET", "/health/live"), 200))
         headers = {"Content-Type": "application/cloudevents+json"}
 
-        def post(session: Any, iid: str) -> tuple[Any, int]:
+        def post(connection: Connection, iid: str) -> tuple[tuple[int, bytes], int]:
             body = {"specversion": "1.0", "type": EVENT_TYPE, "source": "bench",
                     "id": uuid.uuid4().hex, "romancyinstanceid": iid, "data": _payload(0)}
-            return session.post(url, json=body, headers=headers), 202
+            return connection.request("POST", "/", json.dumps(body).encode(), headers), 202
 
         errors: list[str] = []
-        sent = _hammer(requests, url, ids, post, errors)
+        sent = _hammer(int(port), ids, post, errors)
         if errors:
             raise RuntimeError(f"{len(errors)} events not accepted, e.g. {errors[0]}")
 
