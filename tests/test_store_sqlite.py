@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -214,3 +216,41 @@ def test_commit_of_an_event_wait_skips_consumed_and_earlier_events(sqlite_store)
                                 accepts=lambda e: True, exclude=frozenset({("svc", "used")}))
     assert event is None and early.seq < used.seq
     assert sqlite_store.get("wf-1").status == "waiting_for_event"
+
+
+# -- checkpoints off the commit path ---------------------------------------------------------
+
+
+def _checkpoint_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "romancy-checkpoint"]
+
+
+def test_a_pause_after_writes_copies_the_wal_into_the_database_file(tmp_path: Path):
+    path = tmp_path / "ckpt.db"
+    store = open_sqlite(str(path))
+    try:
+        before = path.stat().st_size
+        payload = ["x" * 4000]  # ~600 WAL frames in all: below SQLite's own checkpoint mark of 1000
+        for n in range(100):
+            store.create_instance(Instance(f"wf-{n}", "wf", "running", payload, {}, T0, T0))
+        deadline = time.monotonic() + 10
+        while path.stat().st_size < before + 100 * 4000 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert path.stat().st_size >= before + 100 * 4000, "the WAL was not checkpointed after the writes paused"
+        assert len(store.list_instances()) == 100
+    finally:
+        store.close()
+
+
+def test_reading_starts_no_checkpoint_thread_and_close_stops_it(tmp_path: Path):
+    path = tmp_path / "ckpt.db"
+    open_sqlite(str(path)).close()
+    threads_before = len(_checkpoint_threads())
+    store = open_sqlite(str(path))
+    store.list_instances()
+    store.get("nobody")
+    assert len(_checkpoint_threads()) == threads_before  # `romancy status` pays for no thread
+    store.create_instance(_instance())
+    assert len(_checkpoint_threads()) == threads_before + 1
+    store.close()
+    assert len(_checkpoint_threads()) == threads_before
