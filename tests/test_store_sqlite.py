@@ -254,3 +254,14 @@ def test_reading_starts_no_checkpoint_thread_and_close_stops_it(tmp_path: Path):
     assert len(_checkpoint_threads()) == threads_before + 1
     store.close()
     assert len(_checkpoint_threads()) == threads_before
+
+
+def test_with_synchronous_full_sqlite_checkpoints_itself(tmp_path: Path):
+    threads_before = len(_checkpoint_threads())
+    store = open_sqlite(str(tmp_path / "full.db"), synchronous="full")
+    try:
+        store.create_instance(_instance())
+        assert len(_checkpoint_threads()) == threads_before
+        assert store.db.execute_sql("PRAGMA wal_autocheckpoint").fetchone() == (1000,)
+    finally:
+        store.close()

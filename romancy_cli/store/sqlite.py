@@ -20,14 +20,18 @@ SYNCHRONOUS = ("off", "normal", "full", "extra")
 # longer grows with the number of waiting instances (measured: 0.4 MiB per 10,000 at 512 KiB).
 CACHE_KIB = 512
 # SQLite copies the WAL back into the database file (a checkpoint, with fsyncs) inside whichever
-# commit crosses wal_autocheckpoint pages, so one commit in ~200 stalled. A thread of the store
-# checkpoints instead, once a burst of writes pauses (measured on HTTP's accept + resume: commit
-# time per event 150 -> 96 us); the writers' own checkpoint stays, at a higher mark, as a bound
-# should that thread fall behind.
+# commit crosses wal_autocheckpoint pages, so one commit in ~200 stalled. With synchronous NORMAL
+# (or OFF) a thread of the store checkpoints instead, once a burst of writes pauses (measured on
+# HTTP's accept + resume: commit time per event 150 -> 96 us); the writers' own checkpoint stays,
+# at a higher mark, as a bound should that thread fall behind. With FULL every commit already
+# fsyncs the WAL, and a longer WAL made those fsyncs slower (W1 1,443 -> 923 starts/s): SQLite's
+# own checkpoints are kept there.
+BACKGROUND_CHECKPOINTS = ("off", "normal")
 CHECKPOINT_GAP = 0.05  # seconds without a commit of this process: the burst has ended
 CHECKPOINT_BACKLOG = 1000  # commits since the last checkpoint: checkpoint even while writes go on
 CHECKPOINT_IDLE = 5.0  # seconds: checkpoint anyway, for what other processes wrote
 AUTOCHECKPOINT_PAGES = 16384
+SQLITE_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
 
 log = logging.getLogger("romancy.store")
 
@@ -106,20 +110,22 @@ class SqliteStore(SqlStore):
     """Writers of this process queue on a lock before BEGIN IMMEDIATE: SQLite's own busy handler
     sleeps in steps of up to 25 ms, which showed as a 90 ms p99 under concurrent HTTP load."""
 
-    def __init__(self, db: pw.Database, location: str) -> None:
+    def __init__(self, db: pw.Database, location: str, background_checkpoints: bool = True) -> None:
         super().__init__(db, location)
         self._writer = threading.Lock()
-        self._checkpointer = _Checkpointer(db)
+        self._checkpointer = _Checkpointer(db) if background_checkpoints else None
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:
         with self._writer:
             with self.db.atomic():
                 yield
-            self._checkpointer.committed()
+            if self._checkpointer is not None:
+                self._checkpointer.committed()
 
     def close(self) -> None:
-        self._checkpointer.stop()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         super().close()
 
 
@@ -127,15 +133,16 @@ def open_sqlite(path: str, synchronous: str = "normal", busy_timeout: float = 30
     if synchronous not in SYNCHRONOUS:
         raise DatabaseError(f"invalid synchronous mode {synchronous!r}: use one of {', '.join(SYNCHRONOUS)}")
     _check_path(path)
+    background = synchronous in BACKGROUND_CHECKPOINTS
     db = pw.SqliteDatabase(
         path, lock_type="IMMEDIATE", check_same_thread=False,
         pragmas={"synchronous": synchronous, "busy_timeout": int(busy_timeout * 1000),
                  "cache_size": -CACHE_KIB,
-                 "wal_autocheckpoint": AUTOCHECKPOINT_PAGES},
+                 "wal_autocheckpoint": AUTOCHECKPOINT_PAGES if background else SQLITE_AUTOCHECKPOINT_PAGES},
     )
     try:
         db.connect(reuse_if_open=True)
-        store = SqliteStore(db, path)
+        store = SqliteStore(db, path, background)
         migrate(db, store.m, path, lock=lambda: None)
         # WAL is a property of the file: switch only once it is known to be ours, so a refused
         # (foreign or newer) file is left exactly as it was.
