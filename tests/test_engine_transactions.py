@@ -109,7 +109,12 @@ def test_due_timers_fire_in_one_batched_transaction(sqlite_app):
 def test_duplicate_event_takes_one_transaction_and_writes_nothing(sqlite_app, sqlite_rows):
     just_wait.start(sqlite_app)
     sqlite_app.send_event("t.tx.go", source="s", event_id="e")
+    tables = ("romancy_instances", "romancy_steps", "romancy_events")
+    before = [sqlite_rows(f"SELECT * FROM {table}") for table in tables]
     with traced(sqlite_app) as tx:
         assert sqlite_app.send_event("t.tx.go", source="s", event_id="e").duplicate
     assert tx.commits == 1
-    assert not [s for s in tx.log if s.startswith(("INSERT", "UPDATE", "DELETE"))]
+    assert [sqlite_rows(f"SELECT * FROM {table}") for table in tables] == before
+    # The event's insert is the only write statement, and it does nothing on a known (source, id).
+    writes = [s for s in tx.log if s.startswith(("INSERT", "UPDATE", "DELETE"))]
+    assert len(writes) == 1 and writes[0].startswith("INSERT INTO romancy_events") and "DO NOTHING" in writes[0]

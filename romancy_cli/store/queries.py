@@ -50,7 +50,7 @@ class Queries:
         self.insert_event = p(
             "INSERT INTO romancy_events (source, event_id, type, subject, time, data, data_content_type, "
             "data_schema, extensions, target, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "RETURNING seq")
+            "ON CONFLICT (source, event_id) DO NOTHING RETURNING seq")
         waiting = "status = ? AND wait_event_type = ? AND event_floor < ?"
         self.waiting_target = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE {waiting} "
                                 "AND instance_id = ?" + lock)

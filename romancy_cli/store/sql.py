@@ -191,7 +191,9 @@ class SqlStore:
         stored = self._insert_event(event, now)
         if stored is None:
             raise DeliveryConflict(f"event {event.source}/{event.id} was already accepted")
-        if any(i.instance_id != instance_id and delivery.accepts(i, stored) for i in self._waiting_for(stored)):
+        # An event addressed to this instance cannot satisfy another one: no need to look.
+        if stored.target != instance_id and any(
+                i.instance_id != instance_id and delivery.accepts(i, stored) for i in self._waiting_for(stored)):
             raise DeliveryConflict(f"event {event.source}/{event.id} satisfies other instances too")
         return Step(delivery.wait_seq, "event", event.type, stored.to_plain())
 
@@ -203,12 +205,13 @@ class SqlStore:
 
     def _insert_event(self, event: EventInput, now: float) -> Optional[StoredEvent]:
         """Store a new event; None when (source, id) was accepted before."""
-        if self._one(self.q.event_seq, (event.source, event.id)) is not None:
-            return None
-        seq = self._one(self.q.insert_event, (
+        row = self._one(self.q.insert_event, (
             event.source, event.id, event.type, event.subject, event.time, dumps(event.data),
             event.data_content_type, event.data_schema,
-            dumps(event.extensions) if event.extensions else None, event.target, now))[0]
+            dumps(event.extensions) if event.extensions else None, event.target, now))
+        if row is None:
+            return None
+        seq = row[0]
         return StoredEvent(seq, event.type, event.source, event.id, now, event.data, event.subject,
                            event.time, event.data_content_type, event.data_schema, dict(event.extensions))
 
