@@ -30,6 +30,7 @@ BACKGROUND_CHECKPOINTS = ("off", "normal")
 CHECKPOINT_GAP = 0.05  # seconds without a commit of this process: the burst has ended
 CHECKPOINT_BACKLOG = 1000  # commits since the last checkpoint: checkpoint even while writes go on
 CHECKPOINT_IDLE = 5.0  # seconds: checkpoint anyway, for what other processes wrote
+STOP_WAIT = 1.0  # seconds close() waits for a checkpoint in progress
 AUTOCHECKPOINT_PAGES = 16384
 SQLITE_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
 
@@ -83,10 +84,12 @@ class _Checkpointer:
                 return True
 
     def stop(self) -> None:
+        """Ends the thread, waiting at most STOP_WAIT: a checkpoint's fsync can take seconds on a
+        busy disk, and a process that exits in the middle of one leaves a valid WAL behind."""
         if self.thread is not None:
             self.stopping.set()
             self.due.set()
-            self.thread.join()
+            self.thread.join(STOP_WAIT)
             self.thread = None
 
 
