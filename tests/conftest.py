@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import sys
 from pathlib import Path
@@ -15,6 +16,11 @@ from romancy_cli import App, ManualClock
 TESTS = str(Path(__file__).resolve().parent)
 if TESTS not in sys.path:
     sys.path.insert(0, TESTS)
+
+# A test run started in the background by a non-interactive shell inherits SIGINT ignored, and so
+# would the `romancy` processes that tests interrupt with Ctrl-C: give them the default again.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # A fixed, round start time keeps timestamps in assertions readable (2023-11-14T22:13:20Z).
 CLOCK_START = 1_700_000_000.0
