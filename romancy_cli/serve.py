@@ -1,5 +1,5 @@
-"""`romancy serve`: waitress for CloudEvents (its threads also run the instances events satisfy),
-a timer loop, and reload on save."""
+"""`romancy serve`: waitress for CloudEvents (its threads also run the instances events satisfy,
+as many threads as serve_threads decides), a timer loop, and reload on save."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any, Iterable, Optional
 from .app import App
 from .http.wsgi import DEFAULT_MAX_BODY, WsgiApp
 from .records import WAITING_FOR_EVENT, WAITING_FOR_TIMER
+from .serve_threads import ElasticThreads
 
 log = logging.getLogger("romancy.serve")
 
@@ -30,10 +31,10 @@ class Server:
     def __init__(self, app: App, host: str = "127.0.0.1", port: int = 8001, workers: int = 4,
                  token: Optional[str] = None, max_body: int = DEFAULT_MAX_BODY) -> None:
         self.app = app
-        self.workers = workers
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.wsgi = WsgiApp(app, self.dispatch, token, max_body)
+        self.threads = ElasticThreads(self.wsgi, workers, self._resize)
         self.host, self.port = host, port
         self._http: Any = None
         self._timer = threading.Thread(target=self._timer_loop, name="romancy-timers", daemon=True)
@@ -103,9 +104,15 @@ class Server:
 
         # waitress's own limit answers in plain text; ours (checked first) answers in JSON.
         hard_limit = max(64 * 1024 * 1024, self.wsgi.max_body + 1)
-        self._http = create_server(self.wsgi, host=self.host, port=self.port, threads=self.workers,
+        self._http = create_server(self.threads, host=self.host, port=self.port, threads=1,
                                    max_request_body_size=hard_limit, ident="romancy")
         self.port = self._http.effective_port
+        # waitress warns of a queue whenever requests outnumber idle threads: with one thread
+        # under load that is every request, and expected.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+
+    def _resize(self, threads: int) -> None:
+        self._http.task_dispatcher.set_thread_count(threads)
 
     def start(self) -> None:
         """Serve from background threads (tests, embedding); close() stops."""
@@ -114,12 +121,14 @@ class Server:
         self._background = threading.Thread(target=self._http.run, name="romancy-http", daemon=True)
         self._background.start()
         self._timer.start()
+        self.threads.start()
 
     def serve_forever(self) -> None:
         """Run until SIGINT/SIGTERM; then stop accepting, finish in-flight work and return."""
         if self._http is None:
             self.bind()
         self._timer.start()
+        self.threads.start()
         previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         log.info("serving on http://%s:%s/", self.host, self.port)
         try:
@@ -135,6 +144,7 @@ class Server:
     def close(self) -> None:
         self.stopping.set()
         self.wake.set()
+        self.threads.stop()  # first, or it could grow the pool again
         if self._http is not None:
             self._http.task_dispatcher.shutdown()
             if self._background is not None:

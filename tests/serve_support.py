@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -24,6 +25,20 @@ def serve_order(ctx: Any, order_id: str) -> dict:
     event = wait_event(ctx, "order.paid", match={"order_id": order_id})
     record_payment.execute(ctx, order_id)
     return {"order_id": order_id, "amount": event.data.get("amount")}
+
+
+GATE = threading.Event()  # serve_gated's activity runs until a test sets it
+
+
+@activity("serve_wait_at_gate")
+def wait_at_gate(ctx: Any) -> bool:
+    return GATE.wait(30)
+
+
+@workflow("serve_gated")
+def serve_gated(ctx: Any) -> bool:
+    wait_event(ctx, "gate.open")
+    return wait_at_gate.execute(ctx)
 
 
 @workflow("serve_nap")

@@ -13,7 +13,7 @@ import requests
 from romancy_cli import App
 
 from ce_sdk import encode
-from serve_support import SIDE_EFFECTS, Running, run_server, wait_for
+from serve_support import GATE, SIDE_EFFECTS, Running, run_server, wait_for
 
 CONFORMANCE = Path(__file__).parent / "conformance" / "cloudevents"
 STRUCTURED = {"Content-Type": "application/cloudevents+json"}
@@ -196,3 +196,32 @@ def test_app_wsgi_app_mounts_in_any_wsgi_server(tmp_path: Path) -> None:
             assert requests.get(url + f"instances/{instance_id}", timeout=10).json()["status"] == "completed"
         finally:
             server.close()
+
+
+def _waitress_threads(server: Running) -> int:
+    """Threads of this server's waitress pool, less those told to stop."""
+    dispatcher = server.server._http.task_dispatcher
+    return len(dispatcher.threads) - dispatcher.stop_count
+
+
+def test_slow_activity_does_not_hold_up_other_requests(server: Running) -> None:
+    """One thread serves while requests are quick; a request still busy after GROW_AFTER (here
+    an activity run after its 202) gets a thread to stand in for it, and the pool shrinks back."""
+    GATE.clear()
+    gated = server.app.start("serve_gated")
+    quick = server.app.start("serve_order", "ORD-Q")
+    try:
+        assert _waitress_threads(server) == 1
+        gate = {"specversion": "1.0", "type": "gate.open", "source": "t", "id": "g1", "romancyinstanceid": gated}
+        assert post(server, gate).status_code == 202
+        assert server.wait_for(lambda: server.app.get(gated).status == "running")
+        assert requests.get(server.url + "health/live", timeout=10).status_code == 200
+        assert post(server, paid("ORD-Q", "q1")).status_code == 202
+        assert server.wait_for(lambda: server.app.get(quick).status == "completed")
+        assert server.app.get(gated).status == "running"
+        assert _waitress_threads(server) == 2
+    finally:
+        GATE.set()
+    assert server.wait_for(lambda: server.app.get(gated).status == "completed")
+    assert server.app.get(gated).output is True
+    assert server.wait_for(lambda: _waitress_threads(server) == 1)

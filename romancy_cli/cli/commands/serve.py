@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
             show_default=False)] = None,
         token: Annotated[Optional[str], typer.Option(
             "--token", help="Require `Authorization: Bearer TOKEN` on every request.", show_default=False)] = None,
-        workers: Annotated[int, typer.Option("--workers", help="Server threads: they answer requests, then run the instances events satisfied.")] = 4,
+        workers: Annotated[int, typer.Option("--workers", help="Most server threads: they answer requests, then run the instances events satisfied. One serves while requests are quick; each request busy for over 50 ms gets another.")] = 4,
     ) -> None:
         """Serve CloudEvents on POST /, fire timers on time and run instances, until Ctrl-C."""
         cli = state()
