@@ -12,7 +12,7 @@ from typing import Iterator
 
 import pytest
 
-from romancy_cli import App, sleep, wait_event, workflow
+from romancy_cli import App, activity, sleep, wait_event, workflow
 
 from example_modules import examples_registry, load_example
 
@@ -104,6 +104,36 @@ def test_due_timers_fire_in_one_batched_transaction(sqlite_app):
         result = sqlite_app.tick(advance="1m")
     assert len(result.fired) == 3 and set(result.resumed.values()) == {"completed"}
     assert tx.commits == 1 + 3  # one batch firing all timers, then one completion per instance
+    # The fired batch is read back in two statements (instances, histories), not two per instance.
+    per_instance_reads = [s for s in tx.log if s.startswith("SELECT") and "WHERE instance_id = " in s]
+    batch_reads = [s for s in tx.log if s.startswith("SELECT") and "WHERE instance_id IN (" in s]
+    assert per_instance_reads == [] and len(batch_reads) == 2
+
+
+LEASE_CLOCK: list = []  # the manual clock of the test below, for its activity to move
+
+
+@activity("t_tx_slow_step")
+def slow_step(ctx) -> str:
+    LEASE_CLOCK[0].advance("2m")  # longer than the lease: the rest of the batch must claim again
+    return "slow"
+
+
+@workflow("t_tx_sleep_then_slow")
+def sleep_then_slow(ctx) -> str:
+    sleep(ctx, "1m")
+    return slow_step.execute(ctx)
+
+
+def test_fired_instance_whose_lease_ran_out_meanwhile_is_claimed_again(sqlite_app, manual_clock):
+    LEASE_CLOCK[:] = [manual_clock]
+    first, second = sleep_then_slow.start(sqlite_app), sleep_then_slow.start(sqlite_app)
+    with traced(sqlite_app) as tx:
+        result = sqlite_app.tick(advance="1m")
+    assert result.resumed == {first: "completed", second: "completed"}
+    # The first ran on the lease of the fire; the second's lease had expired by its turn.
+    takes = [s for s in tx.log if s.startswith("UPDATE romancy_instances SET lease_owner")]
+    assert len(takes) == 1 and second in takes[0]
 
 
 def test_duplicate_event_takes_one_transaction_and_writes_nothing(sqlite_app, sqlite_rows):

@@ -272,6 +272,20 @@ def test_fire_due_fires_timers_timeouts_and_retries(store: SqlStore) -> None:
     assert store.next_wake() == NOW + 100
 
 
+def test_get_many_reads_a_batch_with_histories_in_the_order_given(store: SqlStore) -> None:
+    for name in ("a", "b", "c"):
+        new(store, name)
+    suspend(store, "b", Wait("timer", 1, wake_at=NOW + 1))
+    fired = store.fire_due(NOW + 1, "w2", NOW + 40, 10)
+    assert fired == ["b"]
+    batch = store.get_many(["c", "missing", "b", "a"])
+    assert [(i.instance_id, i.status, i.lease_owner) for i, _ in batch] == [
+        ("c", RUNNING, "w1"), ("b", RUNNING, "w2"), ("a", RUNNING, "w1")]
+    assert [history for _, history in batch] == [[], store.history("b"), []]
+    assert store.history("b") == [Step(1, "timer", "sleep", {"fired_at": NOW + 1})]
+    assert store.get_many([]) == []
+
+
 def test_fire_due_respects_the_batch_limit(store: SqlStore) -> None:
     for n in range(5):
         new(store, f"t{n}")

@@ -194,6 +194,14 @@ class Engine:
             instance, history = claimed
             return self._drive(instance, history)
 
+    def _run_fired(self, instance: Instance, history: list[Step]) -> Optional[str]:
+        """Run an instance that fire_due leased to this worker, as read with its batch. Once that
+        lease has run out (earlier instances of the batch ran long), it is claimed again instead."""
+        if instance.lease_owner != self.owner or (instance.lease_until or 0) < self.lease_clock.now():
+            return self.resume(instance.instance_id)
+        with _running_here(self.owner, instance.instance_id) as mine:
+            return self._drive(instance, history) if mine else None
+
     def _drive(self, instance: Instance, history: list[Step], pending: Optional[PendingDelivery] = None,
                create: bool = False) -> str:
         with kept_alive(self.lease_seconds, lambda: self._renew(instance.instance_id)):
@@ -302,8 +310,8 @@ class Engine:
             now, until = self._lease()
             fired = self.store.fire_due(now, self.owner, until, FIRE_BATCH)
             result.fired += fired
-            for instance_id in fired:
-                self._note(result, instance_id, self.resume(instance_id))
+            for instance, history in self.store.get_many(fired):
+                self._note(result, instance.instance_id, self._run_fired(instance, history))
             if len(fired) < FIRE_BATCH:
                 break
         for instance in self.store.runnable(RECOVER_BATCH, include_parked=retry_parked):

@@ -83,6 +83,14 @@ class Queries:
         return self._p(f"UPDATE romancy_instances SET {RUNNABLE_SET}{CLEAR_WAIT if clear_wait else ''} "
                        f"WHERE instance_id IN ({', '.join(['?'] * count)})")
 
+    def instances_in(self, count: int) -> str:
+        return self._p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances "
+                       f"WHERE instance_id IN ({', '.join(['?'] * count)})")
+
+    def histories_in(self, count: int) -> str:
+        return self._p(f"SELECT {STEP_COLUMNS} FROM romancy_steps "
+                       f"WHERE instance_id IN ({', '.join(['?'] * count)}) ORDER BY instance_id, seq")
+
     def match_clause(self, has_null: bool, pairs: int) -> str:
         """Ends `waiting_matched`: broadcast waits and/or waits whose match index equals the event's."""
         parts = (["wait_match_keys IS NULL"] if has_null else []) + \

@@ -114,6 +114,16 @@ class SqlStore:
         rows = self._run(self.q.history, (instance_id,)).fetchall()
         return [Step(seq, kind, name, json.loads(result)) for seq, kind, name, result in rows]
 
+    def get_many(self, instance_ids: list[str]) -> list[tuple[Instance, list[Step]]]:
+        if not instance_ids:
+            return []
+        instances = {row[0]: self._instance(row)
+                     for row in self._run(self.q.instances_in(len(instance_ids)), instance_ids).fetchall()}
+        histories: dict[str, list[Step]] = {iid: [] for iid in instances}
+        for iid, seq, kind, name, result in self._run(self.q.histories_in(len(instance_ids)), instance_ids):
+            histories[iid].append(Step(seq, kind, name, json.loads(result)))
+        return [(instances[iid], histories[iid]) for iid in instance_ids if iid in instances]
+
     def list_instances(self, status: Optional[str] = None, workflow: Optional[str] = None,
                        limit: Optional[int] = None) -> list[Instance]:
         I = self.m.Instance
