@@ -60,6 +60,8 @@ BAD_INPUTS = [
     (["status", "--status", "complete"], 2, "error: invalid --status 'complete': did you mean 'completed'?"),
     (["status", "--wait"], 2, "error: --wait needs an INSTANCE_ID"),
     (["status", "--limit", "0"], 2, "error: Invalid value for '--limit': 0 is smaller than the minimum 1."),
+    (["serve", "--no-reload", "--workers", "0"], 2,
+     "error: Invalid value for '--workers': 0 is smaller than the minimum 1."),
     (["start", "add", "1", "--bogus"], 2, "error: No such option: --bogus"),
     (["bogus"], 2, "error: No such command 'bogus'."),
 ]

@@ -196,3 +196,12 @@ def test_tick_loop_stops_on_sigterm_with_exit_0(project: Project) -> None:
     assert served.until(lambda: served.logged("Ctrl-C stops"))
     code, err = served.stop()
     assert code == 0 and "stopped" in err
+
+
+def test_serve_help_describes_each_option(project: Project) -> None:
+    result = project.run("serve", "--help", COLUMNS="200")
+    assert result.code == 0, result.stderr
+    help_text = " ".join((result.stdout + result.stderr).split())
+    for described in ("Address to bind", "Port (default 8001)", "Restart with new code",
+                      "Authorization: Bearer TOKEN", "Most server threads"):
+        assert described in help_text

@@ -1,6 +1,7 @@
-"""`romancy serve`: CloudEvents over HTTP, the timer loop and workers; reload on save."""
+"""`romancy serve`: CloudEvents over HTTP, the timer loop and workers; reload on save.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: with the hints postponed as strings, Typer ignored
+the options' Annotated help and limits (`serve --help` showed none, `--workers 0` was taken)."""
 
 import sys
 from typing import Annotated, Any, Optional
@@ -22,7 +23,7 @@ def register(app: typer.Typer) -> None:
             show_default=False)] = None,
         token: Annotated[Optional[str], typer.Option(
             "--token", help="Require `Authorization: Bearer TOKEN` on every request.", show_default=False)] = None,
-        workers: Annotated[int, typer.Option("--workers", help="Most server threads: they answer requests, then run the instances events satisfied. One serves while requests are quick; each request busy for over 50 ms gets another.")] = 4,
+        workers: Annotated[int, typer.Option("--workers", min=1, help="Most server threads: they answer requests, then run the instances events satisfied. One serves while requests are quick; each request busy for over 50 ms gets another.")] = 4,
     ) -> None:
         """Serve CloudEvents on POST /, fire timers on time and run instances, until Ctrl-C."""
         cli = state()
