@@ -202,6 +202,19 @@ def test_serve_help_describes_each_option(project: Project) -> None:
     result = project.run("serve", "--help", COLUMNS="200")
     assert result.code == 0, result.stderr
     help_text = " ".join((result.stdout + result.stderr).split())
-    for described in ("Address to bind", "Port (default 8001)", "Restart with new code",
+    for described in ("Address to bind", "Port (default 8001; 0 picks a free one)", "Restart with new code",
                       "Authorization: Bearer TOKEN", "Most server threads"):
         assert described in help_text
+
+
+def test_serve_port_0_listens_on_a_free_port_it_logs(project: Project) -> None:
+    import re
+
+    proc = project.popen("serve", "--no-reload", "--port", "0")
+    served = Served(project, proc, 0)
+    assert served.until(lambda: served.logged("serving on http://127.0.0.1:")), served.log
+    port = int(re.search(r"serving on http://127\.0\.0\.1:(\d+)/", served.log).group(1))
+    assert port not in (0, 8001)
+    assert requests.get(f"http://127.0.0.1:{port}/health/live", timeout=10).json() == {"status": "ok"}
+    code, _ = served.stop()
+    assert code == 0

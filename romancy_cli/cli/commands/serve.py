@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
     def serve(
         host: Annotated[Optional[str], typer.Option("--host", help="Address to bind (default 127.0.0.1).",
                                                     show_default=False)] = None,
-        port: Annotated[Optional[int], typer.Option("--port", help="Port (default 8001).", show_default=False)] = None,
+        port: Annotated[Optional[int], typer.Option("--port", help="Port (default 8001; 0 picks a free one).", show_default=False)] = None,
         reload: Annotated[Optional[bool], typer.Option(
             "--reload/--no-reload", help="Restart with new code when a workflow module or romancy.toml changes.",
             show_default=False)] = None,
@@ -29,7 +29,8 @@ def register(app: typer.Typer) -> None:
         cli = state()
         settings = cli.settings
         options = settings.serve
-        host, port = host or options.host, port or options.port
+        host = host or options.host
+        port = options.port if port is None else port  # 0: any free port, as the log line says
         token = token or options.token
         _configure_logging(cli.verbose)
         cli.load_workflows()
