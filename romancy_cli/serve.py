@@ -73,20 +73,30 @@ class Server:
 
     def _timer_loop(self) -> None:
         while not self.stopping.is_set():
+            began = time.monotonic()
             try:
                 next_wake = self.tick_once()
             except Exception:
                 log.exception("timer loop step failed")
                 next_wake = None
-            self._nap(MAX_NAP if next_wake is None else min(MAX_NAP, next_wake - time.time()))
+            self._nap(MAX_NAP if next_wake is None else min(MAX_NAP, next_wake - time.time()),
+                      store_after=began + WAKE_SLICE)
 
-    def _nap(self, seconds: float) -> None:
+    def _nap(self, seconds: float, store_after: float = 0.0) -> None:
         """Sleep until `seconds` pass, a worker here sets `wake`, or the store reports a change
-        from another connection (a timer or event written by another process)."""
+        from another connection (a timer or event written by another process). The store is
+        asked only from `store_after` on: every commit of this server's own threads is such a
+        change too, and under load the loop would otherwise tick back to back (~80 ticks/s
+        measured with 1,200 events/s)."""
         deadline = time.monotonic() + seconds
         while not (self.wake.is_set() or self.stopping.is_set()):
-            left = deadline - time.monotonic()
-            if left <= 0 or self._store_woke(min(left, WAKE_SLICE)):
+            now = time.monotonic()
+            left = deadline - now
+            if left <= 0:
+                break
+            if now < store_after:
+                self.wake.wait(min(left, store_after - now))
+            elif self._store_woke(min(left, WAKE_SLICE)):
                 break
         self.wake.clear()
 

@@ -225,3 +225,39 @@ def test_slow_activity_does_not_hold_up_other_requests(server: Running) -> None:
     assert server.wait_for(lambda: server.app.get(gated).status == "completed")
     assert server.app.get(gated).output is True
     assert server.wait_for(lambda: _waitress_threads(server) == 1)
+
+
+def test_commits_elsewhere_wake_the_timer_loop_at_most_every_wake_slice(tmp_path: Path) -> None:
+    """Another connection committing non-stop (here another App starting instances) is a hint for
+    the timer loop, not a reason to tick back to back; a timer it writes still fires."""
+    import time
+
+    from romancy_cli.serve import WAKE_SLICE, Server
+
+    class CountingServer(Server):
+        ticks = 0
+
+        def tick_once(self) -> Any:
+            CountingServer.ticks += 1
+            return super().tick_once()
+
+    db_path = tmp_path / "busy.db"
+    app = App(str(db_path)).initialize()
+    server = CountingServer(app, host="127.0.0.1", port=0)
+    server.start()
+    try:
+        with App(str(db_path)) as other:
+            time.sleep(0.2)  # the loop's first ticks, at start-up
+            before, began = CountingServer.ticks, time.monotonic()
+            starts = 0
+            while time.monotonic() - began < 1.0:
+                other.start("serve_order", f"B{starts}")
+                starts += 1
+            ticks, seconds = CountingServer.ticks - before, time.monotonic() - began
+            napper = other.start("serve_nap", 0.1)
+        assert starts > 50, starts
+        assert ticks <= seconds / WAKE_SLICE + 2, (ticks, seconds)
+        assert wait_for(lambda: app.get(napper).status == "completed")
+    finally:
+        server.close()
+        app.shutdown()
