@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -482,6 +483,10 @@ def test_cancel_sleeping_instance_never_fires(sqlite_app):
 def cancel_self(ctx, database: str) -> str:
     CALLS.append("cancel_self")
     with App(database=database, worker_id="operator") as operator:
+        # A new instance becomes visible once its first activity has run for grace.GRACE.
+        deadline = time.monotonic() + 10
+        while not operator.list_instances() and time.monotonic() < deadline:
+            time.sleep(0.005)
         operator.cancel(ctx.instance_id, "stopped mid-run")
     return "done"
 

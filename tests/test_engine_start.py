@@ -1,9 +1,15 @@
-"""A new instance is stored by its run's first commit: with its first steps, or alone just before
-its first activity (so a killed start is still recovered)."""
+"""A new instance is stored by its run's first commit: with its first steps, including the result of
+a quick first activity; alone, by the grace thread, once its first activity has run for
+grace.GRACE; or alone when the run is interrupted during that activity (so a killed start is still
+recovered)."""
 
 from __future__ import annotations
 
-from romancy_cli import App, sleep, wait_event, workflow
+import sqlite3
+import time
+
+from romancy_cli import App, activity, sleep, wait_event, workflow
+from romancy_cli.engine.grace import GRACE
 
 from test_engine_transactions import traced
 
@@ -54,3 +60,73 @@ def test_same_id_taken_during_the_first_run_returns_the_existing_instance(sqlite
     instance = sqlite_app.get("contested")  # the other start's instance, untouched by this one
     assert (instance.status, instance.lease_owner) == ("waiting_for_timer", None)
     assert sqlite_app.history("contested") == []
+
+
+SEEN: list = []  # what the slow activity saw of its own instance, from another connection
+
+
+def _rows(database: str) -> list[tuple]:
+    with sqlite3.connect(database) as conn:
+        return conn.execute("SELECT status, lease_owner FROM romancy_instances").fetchall()
+
+
+@activity("t_start_slow_step")
+def slow_step(ctx, database: str) -> str:
+    SEEN.append(_rows(database))  # at once: nothing stored yet
+    deadline = time.monotonic() + 10
+    while not _rows(database) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    SEEN.append(_rows(database))
+    return "slow"
+
+
+@workflow("t_start_slow_first")
+def slow_first(ctx, database: str) -> str:
+    return slow_step.execute(ctx, database) + wait_event(ctx, "t.start.go").type
+
+
+def test_instance_whose_first_activity_runs_long_is_stored_while_it_runs(sqlite_app, sqlite_path):
+    SEEN.clear()
+    with traced(sqlite_app) as statements:
+        began = time.monotonic()
+        instance_id = slow_first.start(sqlite_app, sqlite_path)
+        took = time.monotonic() - began
+    assert took >= GRACE
+    (status, owner), = SEEN[1]
+    assert SEEN[0] == [] and status == "running" and owner.endswith(":test-worker")
+    assert statements.commits == 1  # the result and the wait (the grace thread used its own connection)
+    assert sqlite_app.get(instance_id).status == "waiting_for_event"
+    assert sqlite_app.send_event("t.start.go").resumed == {instance_id: "completed"}
+    assert sqlite_app.get(instance_id).output == "slowt.start.go"
+
+
+INTERRUPT: list = []
+
+
+@activity("t_start_interrupted_step")
+def interrupted_step(ctx) -> str:
+    if INTERRUPT:
+        INTERRUPT.clear()
+        raise KeyboardInterrupt  # Ctrl-C, well within grace.GRACE
+    return "ran"
+
+
+@workflow("t_start_interrupted")
+def interrupted(ctx) -> str:
+    return interrupted_step.execute(ctx)
+
+
+def test_start_interrupted_during_its_first_activity_is_stored_and_recovered(sqlite_app, manual_clock):
+    INTERRUPT.append(True)
+    try:
+        interrupted.start(sqlite_app, instance_id="cut-short")
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("the interrupt did not reach the caller")
+    instance = sqlite_app.get("cut-short")
+    assert (instance.status, instance.lease_owner.endswith(":test-worker")) == ("running", True)
+    assert sqlite_app.history("cut-short") == []
+    manual_clock.advance("1m")  # past the lease, which this (live) process still holds
+    assert sqlite_app.tick().resumed == {"cut-short": "completed"}
+    assert sqlite_app.get("cut-short").output == "ran"

@@ -16,6 +16,7 @@ from ..records import (FAILED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, CO
                        EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition)
 from . import matching, replay
 from .context import WorkflowContext
+from .grace import after_grace, cancel as cancel_grace
 from .heartbeat import kept_alive
 from .ports import Clock, DeliveryConflict, InstanceExists, LeaseLost, Store
 
@@ -83,15 +84,28 @@ def _running_here(owner: str, instance_id: str) -> Iterator[bool]:
 
 
 class _Hooks:
-    """Answers a run's new steps from the store; commits before each side effect."""
+    """Answers a run's new steps from the store; commits before each side effect, except that the
+    run's first commit may wait for its first side effect to end (see before_side_effect)."""
 
     def __init__(self, engine: "Engine", instance: Instance, delivery: Optional[PendingDelivery] = None,
                  create: bool = False) -> None:
         self.engine, self.instance = engine, instance
         self._first: dict[str, Any] = {"delivery": delivery, "create": instance if create else None}
+        self._first_lock = threading.Lock()  # the run's thread and the grace thread both write it
+        self._first_error: Optional[BaseException] = None
+        self._grace: Optional[int] = None
 
     def first_commit(self) -> dict[str, Any]:
-        """What this run's first commit must also write: the new instance, or the event replayed."""
+        """What this run's next commit must also write: the new instance, or the event replayed
+        (nothing once written). Raises what writing it in the grace thread raised."""
+        with self._first_lock:
+            return self._claim_first()
+
+    def _claim_first(self) -> dict[str, Any]:
+        self._end_grace()
+        error, self._first_error = self._first_error, None
+        if error is not None:
+            raise error
         first, self._first = self._first, {}
         return first
 
@@ -100,11 +114,45 @@ class _Hooks:
 
     def before_side_effect(self, ctx: WorkflowContext) -> None:
         # Commit what this run recorded first (the instance itself, results, now(), uuid4()), so a
-        # crash re-runs at most this one activity, and with the same inputs.
-        if ctx.new_steps or any(self._first.values()):
+        # crash re-runs at most this one activity, and with the same inputs. A new instance with
+        # nothing else recorded yet waits instead, to be stored with the activity's result in one
+        # transaction, or by the grace thread once the activity has run for grace.GRACE.
+        if ctx.new_steps:
             self.engine._commit_steps(self.instance.instance_id, list(ctx.new_steps),
                                       Transition(RUNNING, keep_lease=True), **self.first_commit())
             ctx.new_steps.clear()
+            return
+        with self._first_lock:
+            if self._first.get("create") is not None:
+                if self._grace is None:
+                    self._grace = after_grace(self.write_first)
+            elif any(self._first.values()):  # an event: stored before the activity, so that a
+                # duplicate or a racing timeout stops this run before its side effect, not after
+                self.engine._commit_steps(self.instance.instance_id, [], Transition(RUNNING, keep_lease=True),
+                                          **self._claim_first())
+
+    def write_first(self) -> None:
+        """Write the new instance now, if still pending: from the grace thread, or when the run is
+        interrupted during its first activity (Ctrl-C), so that it is recovered later."""
+        with self._first_lock:
+            self._end_grace()
+            first, self._first = self._first, {}
+            if not any(first.values()):
+                return
+            try:
+                self.engine._commit_steps(self.instance.instance_id, [], Transition(RUNNING, keep_lease=True),
+                                          **first)
+            except BaseException as exc:  # noqa: BLE001 - the run raises it at its next commit
+                self._first_error = exc
+
+    def interrupted(self) -> None:
+        if self._grace is not None:
+            self.write_first()
+
+    def _end_grace(self) -> None:
+        if self._grace is not None:
+            cancel_grace(self._grace)
+            self._grace = None
 
     def failed_attempts(self, seq: int) -> int:
         wait = self.instance.wait
@@ -204,8 +252,15 @@ class Engine:
 
     def _drive(self, instance: Instance, history: list[Step], pending: Optional[PendingDelivery] = None,
                create: bool = False) -> str:
+        hooks = _Hooks(self, instance, pending, create)
         with kept_alive(self.lease_seconds, lambda: self._renew(instance.instance_id)):
-            return self._run_to_rest(instance, history, _Hooks(self, instance, pending, create))
+            try:
+                return self._run_to_rest(instance, history, hooks)
+            except (LeaseLost, DeliveryConflict, InstanceExists):
+                raise
+            except BaseException:  # interrupted (Ctrl-C, a crash) during its first activity: the
+                hooks.interrupted()  # instance is stored, to be recovered, as when it came first
+                raise
 
     def _renew(self, instance_id: str) -> None:
         self.store.renew_lease(instance_id, self.owner, self.lease_clock.now() + self.lease_seconds)
