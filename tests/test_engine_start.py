@@ -130,3 +130,23 @@ def test_start_interrupted_during_its_first_activity_is_stored_and_recovered(sql
     manual_clock.advance("1m")  # past the lease, which this (live) process still holds
     assert sqlite_app.tick().resumed == {"cut-short": "completed"}
     assert sqlite_app.get("cut-short").output == "ran"
+
+
+@activity("t_start_slow_step_pg")
+def slow_step_pg(ctx, url: str) -> bool:
+    with App(database=url, worker_id="observer") as observer:
+        deadline = time.monotonic() + 10
+        while not observer.list_instances() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return [i.status for i in observer.list_instances()] == ["running"]
+
+
+@workflow("t_start_slow_first_pg")
+def slow_first_pg(ctx, url: str) -> bool:
+    return slow_step_pg.execute(ctx, url)
+
+
+def test_on_postgresql_a_slow_first_activity_sees_its_instance_stored_by_the_grace_thread(pg_url):
+    with App(database=pg_url, worker_id="pg-starter") as app:
+        instance_id = slow_first_pg.start(app, pg_url)
+        assert (app.get(instance_id).status, app.get(instance_id).output) == ("completed", True)
