@@ -7,6 +7,7 @@ is replayed before its commit)."""
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -105,7 +106,7 @@ def test_due_timers_fire_in_one_batched_transaction(sqlite_app):
     with traced(sqlite_app) as tx:
         result = sqlite_app.tick(advance="1m")
     assert len(result.fired) == 3 and set(result.resumed.values()) == {"completed"}
-    assert tx.commits == 1 + 3  # one batch firing all timers, then one completion per instance
+    assert tx.commits == 2  # one firing all timers, one writing all their completions
     # The fired batch is read back in two statements (instances, histories), not two per instance.
     per_instance_reads = [s for s in tx.log if s.startswith("SELECT") and "WHERE instance_id = " in s]
     batch_reads = [s for s in tx.log if s.startswith("SELECT") and "WHERE instance_id IN (" in s]
@@ -150,3 +151,59 @@ def test_duplicate_event_takes_one_transaction_and_writes_nothing(sqlite_app, sq
     # The event's insert is the only write statement, and it does nothing on a known (source, id).
     writes = [s for s in tx.log if s.startswith(("INSERT", "UPDATE", "DELETE"))]
     assert len(writes) == 1 and writes[0].startswith("INSERT INTO romancy_events") and "DO NOTHING" in writes[0]
+
+
+OPERATOR_DB: list[str] = []
+
+
+@activity("t_tx_cancel_own")
+def cancel_own(ctx) -> str:
+    with App(database=OPERATOR_DB[0], worker_id="operator") as operator:
+        operator.cancel(ctx.instance_id, "cancelled while its completion waited for the batch")
+    return "ran"
+
+
+@workflow("t_tx_sleep_then_cancelled")
+def sleep_then_cancelled(ctx) -> str:
+    sleep(ctx, "1m")
+    return cancel_own.execute(ctx)
+
+
+def test_a_batch_writes_the_other_completions_when_one_instance_was_cancelled(sqlite_app, sqlite_path,
+                                                                                manual_clock):
+    OPERATOR_DB[:] = [sqlite_path]
+    cancelled = sleep_then_cancelled.start(sqlite_app)
+    manual_clock.advance("1s")
+    completed = just_sleep.start(sqlite_app)
+    result = sqlite_app.tick(advance="2m")
+    assert result.resumed == {cancelled: "cancelled", completed: "completed"}
+    assert sqlite_app.get(cancelled).error["message"] == "cancelled while its completion waited for the batch"
+    assert sqlite_app.history(cancelled)[-1].kind == "timer"  # its activity's result was not written
+    assert sqlite_app.get(completed).output == "woke"
+
+
+@activity("t_tx_wait_for_first")
+def wait_for_first(ctx, first: str) -> bool:
+    """Runs until the first instance of its batch shows completed to another connection."""
+    with App(database=OPERATOR_DB[0], worker_id="observer") as observer:
+        deadline = time.monotonic() + 5
+        while observer.get(first).status != "completed" and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return observer.get(first).status == "completed"
+
+
+@workflow("t_tx_sleep_then_wait_for_first")
+def sleep_then_wait_for_first(ctx, first: str) -> bool:
+    sleep(ctx, "1m")
+    return wait_for_first.execute(ctx, first)
+
+
+def test_a_slow_activity_in_a_batch_does_not_hold_back_completions_before_it(sqlite_app, sqlite_path,
+                                                                             manual_clock):
+    OPERATOR_DB[:] = [sqlite_path]
+    first = just_sleep.start(sqlite_app)
+    manual_clock.advance("1s")
+    slow = sleep_then_wait_for_first.start(sqlite_app, first)
+    result = sqlite_app.tick(advance="2m")
+    assert result.resumed == {first: "completed", slow: "completed"}
+    assert sqlite_app.get(slow).output is True  # the grace thread wrote the first one meanwhile

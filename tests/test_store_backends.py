@@ -286,6 +286,21 @@ def test_get_many_reads_a_batch_with_histories_in_the_order_given(store: SqlStor
     assert store.get_many([]) == []
 
 
+def test_commit_many_writes_each_outcome_it_still_holds_in_one_transaction(store: SqlStore) -> None:
+    for name in ("a", "b", "c"):
+        new(store, name)
+    store.cancel("b", "stopped", NOW)
+    step = Step(0, "activity", "x", {"value": 1})
+    lost = store.commit_many("w1", [("a", [step], Transition(COMPLETED, output=1)),
+                                    ("b", [step], Transition(COMPLETED, output=2)),
+                                    ("c", [], Transition(WAITING_FOR_TIMER, wait=Wait("timer", 1, wake_at=NOW + 9)))],
+                             NOW + 1, NOW + 31)
+    assert lost == ["b"]
+    assert (store.get("a").status, store.get("a").output, store.history("a")) == (COMPLETED, 1, [step])
+    assert (store.get("b").status, store.history("b")) == (CANCELLED, [])
+    assert (store.get("c").status, store.get("c").wait.wake_at) == (WAITING_FOR_TIMER, NOW + 9)
+
+
 def test_fire_due_respects_the_batch_limit(store: SqlStore) -> None:
     for n in range(5):
         new(store, f"t{n}")

@@ -16,6 +16,7 @@ from ..records import (FAILED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, CO
                        EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition)
 from . import matching, replay
 from .context import WorkflowContext
+from .batch import OutcomeBatch
 from .grace import after_grace, cancel as cancel_grace
 from .heartbeat import kept_alive
 from .ports import Clock, DeliveryConflict, InstanceExists, LeaseLost, Store
@@ -88,8 +89,8 @@ class _Hooks:
     run's first commit may wait for its first side effect to end (see before_side_effect)."""
 
     def __init__(self, engine: "Engine", instance: Instance, delivery: Optional[PendingDelivery] = None,
-                 create: bool = False) -> None:
-        self.engine, self.instance = engine, instance
+                 create: bool = False, batch: Optional[OutcomeBatch] = None) -> None:
+        self.engine, self.instance, self.batch = engine, instance, batch
         self._first: dict[str, Any] = {"delivery": delivery, "create": instance if create else None}
         self._first_lock = threading.Lock()  # the run's thread and the grace thread both write it
         self._first_error: Optional[BaseException] = None
@@ -242,17 +243,21 @@ class Engine:
             instance, history = claimed
             return self._drive(instance, history)
 
-    def _run_fired(self, instance: Instance, history: list[Step]) -> Optional[str]:
+    def _run_fired(self, instance: Instance, history: list[Step], batch: OutcomeBatch) -> Optional[str]:
         """Run an instance that fire_due leased to this worker, as read with its batch. Once that
         lease has run out (earlier instances of the batch ran long), it is claimed again instead."""
         if instance.lease_owner != self.owner or (instance.lease_until or 0) < self.lease_clock.now():
             return self.resume(instance.instance_id)
         with _running_here(self.owner, instance.instance_id) as mine:
-            return self._drive(instance, history) if mine else None
+            return self._drive(instance, history, batch=batch) if mine else None
+
+    def _write_outcomes(self, outcomes: list[tuple[str, list[Step], Transition]]) -> list[str]:
+        now, until = self._lease()
+        return self.store.commit_many(self.owner, outcomes, now, until)
 
     def _drive(self, instance: Instance, history: list[Step], pending: Optional[PendingDelivery] = None,
-               create: bool = False) -> str:
-        hooks = _Hooks(self, instance, pending, create)
+               create: bool = False, batch: Optional[OutcomeBatch] = None) -> str:
+        hooks = _Hooks(self, instance, pending, create, batch)
         with kept_alive(self.lease_seconds, lambda: self._renew(instance.instance_id)):
             try:
                 return self._run_to_rest(instance, history, hooks)
@@ -292,20 +297,20 @@ class Engine:
         if isinstance(outcome, replay.Diverged):
             self._park(instance, outcome.message, first)
             return None
-        if isinstance(outcome, replay.Completed):
-            return self._commit_steps(iid, outcome.steps, Transition(COMPLETED, output=outcome.output), **first)
-        if isinstance(outcome, replay.Failed):
-            return self._commit_steps(iid, outcome.steps, Transition(FAILED, error=outcome.error), **first)
-        wait = outcome.wait
-        if wait.kind != "event":
-            return self._commit_steps(iid, outcome.steps, Transition(WAITING_FOR_TIMER, wait=wait), **first)
-        event_type, match = wait.event_type or "", wait.match
-        return self._commit_steps(
-            iid, outcome.steps, Transition(WAITING_FOR_EVENT, wait=wait),
-            accepts=lambda event: matching.satisfies(event, iid, event_type, match),
-            exclude=frozenset(consumed(ctx.history)),
-            event_floor=instance.event_floor, **first,
-        )
+        if isinstance(outcome, replay.Suspended) and outcome.wait.kind == "event":
+            wait = outcome.wait
+            event_type, match = wait.event_type or "", wait.match
+            return self._commit_steps(
+                iid, outcome.steps, Transition(WAITING_FOR_EVENT, wait=wait),
+                accepts=lambda event: matching.satisfies(event, iid, event_type, match),
+                exclude=frozenset(consumed(ctx.history)),
+                event_floor=instance.event_floor, **first,
+            )
+        transition = _transition_at_rest(outcome)
+        if hooks.batch is not None and not any(first.values()):
+            hooks.batch.add(iid, outcome.steps, transition)  # type: ignore[union-attr]
+            return None
+        return self._commit_steps(iid, outcome.steps, transition, **first)  # type: ignore[union-attr]
 
     def _commit_steps(self, instance_id: str, steps: list[Step], transition: Transition,
                       accepts: Any = None, exclude: frozenset[tuple[str, str]] = frozenset(),
@@ -365,8 +370,15 @@ class Engine:
             now, until = self._lease()
             fired = self.store.fire_due(now, self.owner, until, FIRE_BATCH)
             result.fired += fired
-            for instance, history in self.store.get_many(fired):
-                self._note(result, instance.instance_id, self._run_fired(instance, history))
+            batch = OutcomeBatch(self._write_outcomes)
+            try:
+                for instance, history in self.store.get_many(fired):
+                    self._note(result, instance.instance_id, self._run_fired(instance, history, batch))
+            finally:
+                lost = batch.flush()
+            for instance_id in lost:  # cancelled or taken over meanwhile: say what it is now
+                current = self.store.get(instance_id)
+                result.resumed[instance_id] = current.status if current else FAILED
             if len(fired) < FIRE_BATCH:
                 break
         for instance in self.store.runnable(RECOVER_BATCH, include_parked=retry_parked):
@@ -393,6 +405,15 @@ class Engine:
 
     def cancel(self, instance_id: str, reason: str) -> Instance:
         return self.store.cancel(instance_id, reason, self.clock.now())
+
+
+def _transition_at_rest(outcome: replay.Outcome) -> Transition:
+    """Completed, failed, or sleeping on a timer or a retry."""
+    if isinstance(outcome, replay.Completed):
+        return Transition(COMPLETED, output=outcome.output)
+    if isinstance(outcome, replay.Failed):
+        return Transition(FAILED, error=outcome.error)
+    return Transition(WAITING_FOR_TIMER, wait=outcome.wait)  # type: ignore[union-attr]
 
 
 def _status_of(outcome: replay.Outcome) -> str:

@@ -63,6 +63,11 @@ class Store(Protocol):
     def waiting_candidates(self, event: EventInput) -> list[Instance]:
         """Instances waiting for `event`'s type that it may satisfy, read without locking."""
 
+    def commit_many(self, owner: str, outcomes: list[tuple[str, list[Step], Transition]], now: float,
+                    lease_until: float) -> list[str]:
+        """Record several runs' outcomes (steps and a transition each, no late-event check) in one
+        transaction; returns the instances not written because `owner` no longer held them."""
+
     def get_many(self, instance_ids: list[str]) -> list[tuple[Instance, list[Step]]]:
         """The instances that exist, in the order given, each with its history: for a batch, in
         two reads rather than two per instance."""

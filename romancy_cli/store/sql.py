@@ -194,6 +194,17 @@ class SqlStore:
             self._apply(instance_id, owner, steps, transition, now, lease_until, delivery)
             return event
 
+    def commit_many(self, owner: str, outcomes: list[tuple[str, list[Step], Transition]], now: float,
+                    lease_until: float) -> list[str]:
+        with self._write():
+            lost = []
+            for instance_id, steps, transition in outcomes:
+                try:
+                    self._apply(instance_id, owner, steps, transition, now, lease_until)
+                except LeaseLost:  # nothing of it written: the other outcomes still are
+                    lost.append(instance_id)
+            return lost
+
     def _store_delivered(self, instance_id: str, delivery: PendingDelivery, now: float) -> Step:
         event = delivery.event
         self._lock_event_type(event.type)
