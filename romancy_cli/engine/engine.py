@@ -120,8 +120,7 @@ class _Hooks:
         # nothing else recorded yet waits instead, to be stored with the activity's result in one
         # transaction, or by the grace thread once the activity has run for grace.GRACE.
         if ctx.new_steps:
-            self.engine._commit_steps(self.instance.instance_id, list(ctx.new_steps),
-                                      Transition(RUNNING, keep_lease=True), **self.first_commit())
+            self._commit_running(list(ctx.new_steps), self.first_commit())
             ctx.new_steps.clear()
             return
         with self._first_lock:
@@ -130,8 +129,10 @@ class _Hooks:
                     self._grace = after_grace(self.write_first)
             elif any(self._first.values()):  # an event: stored before the activity, so that a
                 # duplicate or a racing timeout stops this run before its side effect, not after
-                self.engine._commit_steps(self.instance.instance_id, [], Transition(RUNNING, keep_lease=True),
-                                          **self._claim_first())
+                self._commit_running([], self._claim_first())
+
+    def _commit_running(self, steps: list[Step], first: dict[str, Any]) -> None:
+        self.engine._commit_steps(self.instance.instance_id, steps, Transition(RUNNING, keep_lease=True), **first)
 
     def write_first(self) -> None:
         """Write the new instance now, if still pending: from the grace thread, or when the run is
@@ -142,8 +143,7 @@ class _Hooks:
             if not any(first.values()):
                 return
             try:
-                self.engine._commit_steps(self.instance.instance_id, [], Transition(RUNNING, keep_lease=True),
-                                          **first)
+                self._commit_running([], first)
             except BaseException as exc:  # noqa: BLE001 - the run raises it at its next commit
                 self._first_error = exc
 
@@ -243,6 +243,18 @@ class Engine:
                 return None
             instance, history = claimed
             return self._drive(instance, history)
+
+    def _run_fired_batch(self, fired: list[str], result: TickResult) -> None:
+        """Run what one fire_due leased to this worker; their outcomes at rest commit together."""
+        batch = OutcomeBatch(self._write_outcomes)
+        try:
+            for instance, history in self.store.get_many(fired):
+                self._note(result, instance.instance_id, self._run_fired(instance, history, batch))
+        finally:
+            lost = batch.flush()
+        for instance_id in lost:  # cancelled or taken over meanwhile: say what it is now
+            current = self.store.get(instance_id)
+            result.resumed[instance_id] = current.status if current else FAILED
 
     def _run_fired(self, instance: Instance, history: list[Step], batch: OutcomeBatch) -> Optional[str]:
         """Run an instance that fire_due leased to this worker, as read with its batch. Once that
@@ -371,15 +383,7 @@ class Engine:
             now, until = self._lease()
             fired = self.store.fire_due(now, self.owner, until, FIRE_BATCH)
             result.fired += fired
-            batch = OutcomeBatch(self._write_outcomes)
-            try:
-                for instance, history in self.store.get_many(fired):
-                    self._note(result, instance.instance_id, self._run_fired(instance, history, batch))
-            finally:
-                lost = batch.flush()
-            for instance_id in lost:  # cancelled or taken over meanwhile: say what it is now
-                current = self.store.get(instance_id)
-                result.resumed[instance_id] = current.status if current else FAILED
+            self._run_fired_batch(fired, result)
             if len(fired) < FIRE_BATCH:
                 break
         for instance in self.store.runnable(RECOVER_BATCH, include_parked=retry_parked):

@@ -20,9 +20,14 @@ from .models import make_models
 from .queries import INSTANCE_COLUMNS, Queries
 
 WAITING = (WAITING_FOR_EVENT, WAITING_FOR_TIMER)
-WAKE_POLL = 0.05
+WAKE_POLL = 0.05  # seconds between SQLite data_version checks in wait_for_wake
 _AFTER_ALL = 2**62  # a seq after every instance's start floor
-_STILL_RUNNING = Transition(RUNNING, keep_lease=True)  # seconds between SQLite data_version checks in wait_for_wake
+_STILL_RUNNING = Transition(RUNNING, keep_lease=True)
+
+
+def _step(row: Sequence[Any]) -> Step:
+    seq, kind, name, result = row
+    return Step(seq, kind, name, json.loads(result))
 
 
 def _loads(text: Optional[str]) -> Any:
@@ -111,8 +116,7 @@ class SqlStore:
         return self._instance(row) if row else None
 
     def history(self, instance_id: str) -> list[Step]:
-        rows = self._run(self.q.history, (instance_id,)).fetchall()
-        return [Step(seq, kind, name, json.loads(result)) for seq, kind, name, result in rows]
+        return [_step(row) for row in self._run(self.q.history, (instance_id,)).fetchall()]
 
     def get_many(self, instance_ids: list[str]) -> list[tuple[Instance, list[Step]]]:
         if not instance_ids:
@@ -120,8 +124,8 @@ class SqlStore:
         instances = {row[0]: self._instance(row)
                      for row in self._run(self.q.instances_in(len(instance_ids)), instance_ids).fetchall()}
         histories: dict[str, list[Step]] = {iid: [] for iid in instances}
-        for iid, seq, kind, name, result in self._run(self.q.histories_in(len(instance_ids)), instance_ids):
-            histories[iid].append(Step(seq, kind, name, json.loads(result)))
+        for row in self._run(self.q.histories_in(len(instance_ids)), instance_ids):
+            histories[row[0]].append(_step(row[1:]))
         return [(instances[iid], histories[iid]) for iid in instance_ids if iid in instances]
 
     def list_instances(self, status: Optional[str] = None, workflow: Optional[str] = None,
