@@ -24,6 +24,7 @@ from romancy_cli.errors import DatabaseError, NotFoundError, RomancyError, Unava
 from romancy_cli.records import (CANCELLED, COMPLETED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER,
                                  EventInput, Instance, Step, StoredEvent, Transition, Wait)
 from romancy_cli.store import open_store
+from romancy_cli.store.schema import SCHEMA_VERSION
 from romancy_cli.store.sql import SqlStore
 
 import pgserver
@@ -359,6 +360,67 @@ def test_reopening_keeps_data_and_a_newer_schema_is_refused(store_url: str) -> N
         open_store(store_url)
 
 
+# Version 1's layout: the same columns, full indexes, and on SQLite rowid tables.
+V1_INDEXES = (
+    'CREATE INDEX "romancy_instances_status_wake_at" ON "romancy_instances" ("status", "wake_at")',
+    'CREATE INDEX "romancy_instances_wait_event_type_status_wait_match_keys_2e67f6e" ON "romancy_instances" '
+    '("wait_event_type", "status", "wait_match_keys", "wait_match")',
+    'CREATE INDEX "romancy_instances_workflow_status" ON "romancy_instances" ("workflow", "status")',
+)
+V2_INDEXES = {"romancy_instances_due", "romancy_instances_waiting", "romancy_instances_running",
+              "romancy_instances_workflow"}
+
+
+def _as_version_1(store: SqlStore) -> None:
+    db = store.db
+    with db.atomic():
+        for name in V2_INDEXES:
+            db.execute_sql(f'DROP INDEX "{name}"')
+        if store_is_sqlite(store):
+            for table in ("romancy_instances", "romancy_steps"):
+                create = db.execute_sql("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+                db.execute_sql(f'ALTER TABLE "{table}" RENAME TO "{table}_v2"')
+                db.execute_sql(create.replace(" WITHOUT ROWID", ""))
+                db.execute_sql(f'INSERT INTO "{table}" SELECT * FROM "{table}_v2"')
+                db.execute_sql(f'DROP TABLE "{table}_v2"')
+        for statement in V1_INDEXES:
+            db.execute_sql(statement)
+        store.m.Meta.update(value="1").where(store.m.Meta.key == "schema_version").execute()
+
+
+def store_is_sqlite(store: SqlStore) -> bool:
+    return store.db.param == "?"
+
+
+def _instance_indexes(store: SqlStore) -> set[str]:
+    if store_is_sqlite(store):
+        sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'romancy_instances' AND sql IS NOT NULL"
+    else:
+        sql = "SELECT indexname FROM pg_indexes WHERE tablename = 'romancy_instances'"
+    return {row[0] for row in store.db.execute_sql(sql).fetchall() if not row[0].endswith("_pkey")}
+
+
+def test_a_version_1_database_is_migrated_and_its_instances_go_on(store_url: str) -> None:
+    RESERVED.clear()
+    clock = ManualClock(NOW)
+    with App(database=store_url, worker_id="v1", clock=clock) as app:
+        iid = app.start("backends_order", "ORD-1")
+        _as_version_1(app.store)
+        assert "romancy_instances_status_wake_at" in _instance_indexes(app.store)
+    with App(database=store_url, worker_id="v2", clock=clock) as app:
+        store = app.store
+        assert store.m.Meta.get(store.m.Meta.key == "schema_version").value == str(SCHEMA_VERSION)
+        assert _instance_indexes(store) == V2_INDEXES
+        if store_is_sqlite(store):
+            tables = dict(store.db.execute_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall())
+            assert tables["romancy_instances"].endswith("WITHOUT ROWID")
+            assert tables["romancy_steps"].endswith("WITHOUT ROWID")
+        assert [s.kind for s in app.history(iid)] == ["activity"]
+        assert app.send_event("backends.paid", {"order_id": "ORD-1", "amount": 2}).resumed == {iid: WAITING_FOR_TIMER}
+        assert app.tick(advance="11m").resumed == {iid: COMPLETED}
+    assert RESERVED == ["ORD-1"]
+
+
 # -- end to end through App --------------------------------------------------------------------
 
 RESERVED: list[str] = []
@@ -546,7 +608,7 @@ def test_first_opens_racing_create_the_schema_once(pg_url: str) -> None:
             opened.close()
 
     with ThreadPoolExecutor(5) as pool:
-        assert list(pool.map(open_one, range(5))) == [1] * 5
+        assert list(pool.map(open_one, range(5))) == [SCHEMA_VERSION] * 5
 
 
 def test_unreachable_server_is_one_clear_error() -> None:

@@ -265,3 +265,27 @@ def test_with_synchronous_full_sqlite_checkpoints_itself(tmp_path: Path):
         assert store.db.execute_sql("PRAGMA wal_autocheckpoint").fetchone() == (1000,)
     finally:
         store.close()
+
+
+def test_the_engine_queries_read_through_an_index(tmp_path: Path):
+    """Each query of a tick or a delivery reads one of the partial indexes or a primary key: none
+    reads every instance (the indexes hold only due, waiting and running ones)."""
+    store = open_sqlite(str(tmp_path / "plans.db"))
+    q = store.q
+    queries = {
+        "due": (q.due, ("a", "b", 1.0, 10)), "any_due": (q.any_due, ("a", "b", 1.0)),
+        "next_wake": (q.next_wake, ("a", "b")), "runnable": (q.runnable, (10,)),
+        "match_keys": (q.match_keys, ("w", "t", 5)),
+        "waiting_matched": (q.waiting_matched + q.match_clause(True, 1), ("w", "t", 5, "k", "m")),
+        "waiting_target": (q.waiting_target, ("w", "t", 5, "i")), "history": (q.history, ("i",)),
+    }
+    try:
+        plans = {name: [row[3] for row in store.db.execute_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall()]
+                 for name, (sql, params) in queries.items()}
+    finally:
+        store.close()
+    for name, plan in plans.items():
+        assert len(plan) == 1 and ("USING INDEX romancy_instances_" in plan[0] or "USING PRIMARY KEY" in plan[0]), \
+            (name, plan)
+    assert "romancy_instances_running" in plans["runnable"][0]
+    assert "romancy_instances_due" in plans["next_wake"][0]

@@ -6,8 +6,14 @@ from types import SimpleNamespace
 
 import peewee as pw
 
+from ..records import RUNNING
+
 
 def make_models(db: pw.Database) -> SimpleNamespace:
+    # SQLite: steps and instances are kept in their primary key's B-tree, without a rowid table
+    # beside it: one page fewer to write per step, one lookup fewer per read.
+    clustered = isinstance(db, pw.SqliteDatabase)
+
     class Base(pw.Model):
         class Meta:
             database = db
@@ -44,11 +50,7 @@ def make_models(db: pw.Database) -> SimpleNamespace:
 
         class Meta:
             table_name = "romancy_instances"
-            indexes = (
-                (("status", "wake_at"), False),
-                (("wait_event_type", "status", "wait_match_keys", "wait_match"), False),
-                (("workflow", "status"), False),
-            )
+            without_rowid = clustered
 
     class StepRow(Base):
         instance_id = pw.CharField()
@@ -60,6 +62,7 @@ def make_models(db: pw.Database) -> SimpleNamespace:
         class Meta:
             table_name = "romancy_steps"
             primary_key = pw.CompositeKey("instance_id", "seq")
+            without_rowid = clustered
 
     class EventRow(Base):
         seq = pw.BigAutoField()
@@ -82,5 +85,17 @@ def make_models(db: pw.Database) -> SimpleNamespace:
                 (("type", "seq"), False),
             )
 
+    _index_instances(InstanceRow)
     return SimpleNamespace(Meta=Meta, Instance=InstanceRow, Step=StepRow, Event=EventRow,
                            all=[Meta, InstanceRow, StepRow, EventRow])
+
+
+def _index_instances(row: type[pw.Model]) -> None:
+    """Partial indexes: each holds only the instances its queries look for (due, waiting for an
+    event, running), so that most status changes touch no index page, or one. Their queries name
+    what each index is limited to (queries.py), for SQLite and PostgreSQL to use them."""
+    row.add_index(row.index(row.wake_at, name="romancy_instances_due", where=row.wake_at.is_null(False)))
+    row.add_index(row.index(row.wait_event_type, row.status, row.wait_match_keys, row.wait_match,
+                            name="romancy_instances_waiting", where=row.wait_event_type.is_null(False)))
+    row.add_index(row.index(row.updated_at, name="romancy_instances_running", where=row.status == RUNNING))
+    row.add_index(row.index(row.workflow, name="romancy_instances_workflow"))

@@ -5,6 +5,8 @@ Placeholders are written `?` and turned into the driver's style by `Queries(para
 
 from __future__ import annotations
 
+from ..records import RUNNING
+
 INSTANCE_COLUMNS = (
     "instance_id, workflow, status, args, kwargs, created_at, updated_at, output, error, "
     "wait_kind, wait_seq, wait_event_type, wait_match, wake_at, wait_attempt, event_floor, parked, "
@@ -59,8 +61,11 @@ class Queries:
         self.due = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE status IN (?, ?) "
                      "AND wake_at <= ? ORDER BY wake_at LIMIT ?" + claim)
         self.any_due = p("SELECT 1 FROM romancy_instances WHERE status IN (?, ?) AND wake_at <= ? LIMIT 1")
-        self.next_wake = p("SELECT MIN(wake_at) FROM romancy_instances WHERE status IN (?, ?)")
-        self.runnable = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE status = ? "
+        # The partial indexes (models.py) hold rows with a wake_at, and running ones: these
+        # conditions say so, or the planners would not use them.
+        self.next_wake = p("SELECT MIN(wake_at) FROM romancy_instances WHERE status IN (?, ?) "
+                           "AND wake_at IS NOT NULL")
+        self.runnable = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE status = '{RUNNING}' "
                           "ORDER BY updated_at LIMIT ?")
         self.take_lease = p(
             "UPDATE romancy_instances SET lease_owner = ?, lease_until = ? WHERE instance_id IN ("

@@ -9,15 +9,39 @@ import peewee as pw
 
 from ..errors import DatabaseError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# Version 1's indexes on romancy_instances, replaced by partial ones in version 2.
+_V1_INDEXES = ("romancy_instances_status_wake_at", "romancy_instances_workflow_status",
+               "romancy_instances_wait_event_type_status_wait_match_keys_2e67f6e")
 
 
-def _create_v1(db: pw.Database, models: SimpleNamespace) -> None:
+def _create(db: pw.Database, models: SimpleNamespace) -> None:
+    """A new database gets the current schema at once."""
     db.create_tables(models.all, safe=True)
 
 
-# Version n is reached by MIGRATIONS[n]; add a function here for every schema change.
-MIGRATIONS: dict[int, Callable[[pw.Database, SimpleNamespace], None]] = {1: _create_v1}
+def _v2_partial_indexes(db: pw.Database, models: SimpleNamespace) -> None:
+    for name in _V1_INDEXES:
+        db.execute_sql(f'DROP INDEX IF EXISTS "{name}"')
+    if models.Instance._meta.without_rowid:  # SQLite: tables are rebuilt clustered on their key
+        for model in (models.Instance, models.Step):
+            _rebuild(db, model)
+    models.Instance._schema.create_indexes(safe=True)
+
+
+def _rebuild(db: pw.Database, model: type[pw.Model]) -> None:
+    """Recreate a table in its model's current form, rows included (SQLite cannot alter it)."""
+    table = model._meta.table_name
+    columns = ", ".join(f'"{field.column_name}"' for field in model._meta.sorted_fields)
+    db.execute_sql(f'ALTER TABLE "{table}" RENAME TO "{table}_old"')
+    model._schema.create_table(safe=False)
+    db.execute_sql(f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM "{table}_old"')
+    db.execute_sql(f'DROP TABLE "{table}_old"')
+
+
+# MIGRATIONS[n] brings a database from version n - 1 to n; add a function for every schema change.
+MIGRATIONS: dict[int, Callable[[pw.Database, SimpleNamespace], None]] = {2: _v2_partial_indexes}
 
 
 def stored_version(db: pw.Database, models: SimpleNamespace, location: str) -> int:
@@ -54,8 +78,11 @@ def migrate(db: pw.Database, models: SimpleNamespace, location: str, lock: Calla
         lock()
         version = stored_version(db, models, location)
         _refuse_newer(version, location)
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            MIGRATIONS[target](db, models)
+        if version == 0:
+            _create(db, models)
+        else:
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[target](db, models)
         # Delete + insert rather than REPLACE, which PostgreSQL does not have.
         models.Meta.delete().where(models.Meta.key == "schema_version").execute()
         models.Meta.insert(key="schema_version", value=str(SCHEMA_VERSION)).execute()

@@ -167,7 +167,7 @@ class SqlStore:
             return cursor.rowcount == 1
 
     def runnable(self, limit: int, include_parked: bool) -> list[Instance]:
-        instances = [self._instance(row) for row in self._run(self.q.runnable, (RUNNING, limit)).fetchall()]
+        instances = [self._instance(row) for row in self._run(self.q.runnable, (limit,)).fetchall()]
         return instances if include_parked else [i for i in instances if not i.parked]
 
     def next_wake(self) -> Optional[float]:
