@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
 
 from . import ids
 from .definitions import REGISTRY, Registry, WorkflowDefinition
@@ -105,7 +105,7 @@ class App:
         return self.accept(event, resume)
 
     def accept(self, event: EventInput, resume: bool = True,
-               dispatch: Optional[Callable[[tuple[str, ...]], None]] = None) -> SendResult:
+               dispatch: Optional[Callable[[tuple[Instance, ...]], None]] = None) -> SendResult:
         """Store an event. Satisfied instances run here (resume), are handed to `dispatch`
         (leased to this worker), or are left for any worker (resume=False)."""
         engine = self.engine
@@ -117,8 +117,8 @@ class App:
         delivery = engine.deliver(event, lease=resume or dispatch is not None)
         resumed: dict[str, str] = {}
         if dispatch is not None:
-            if delivery.delivered:
-                dispatch(delivery.delivered)
+            if delivery.leased:
+                dispatch(delivery.leased)
         elif resume:
             for instance_id in delivery.delivered:
                 status = engine.resume(instance_id)
@@ -170,9 +170,9 @@ class App:
 
         return WsgiApp(self, self._run_delivered, token, max_body)
 
-    def _run_delivered(self, instance_ids: Any) -> None:
-        for instance_id in instance_ids:
-            self.engine.resume(instance_id)
+    def _run_delivered(self, instances: Iterable[Instance]) -> None:
+        for instance in instances:
+            self.engine.run_leased(instance)
 
     def next_wake(self) -> Optional[float]:
         return self.store.next_wake()

@@ -126,6 +126,7 @@ class Delivery:
     seq: Optional[int]  # None when stored by a run's commit (engine.deliver_and_run)
     duplicate: bool
     delivered: tuple[str, ...] = ()
+    leased: tuple["Instance", ...] = ()  # the delivered instances as leased to the storing worker
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Optional
 
 from .app import App
 from .http.wsgi import DEFAULT_MAX_BODY, WsgiApp
-from .records import WAITING_FOR_EVENT, WAITING_FOR_TIMER
+from .records import WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance
 from .serve_threads import ElasticThreads
 
 log = logging.getLogger("romancy.serve")
@@ -43,15 +43,17 @@ class Server:
 
     # -- workers -------------------------------------------------------------------
 
-    def dispatch(self, instance_ids: Iterable[str]) -> None:
-        """Run instances an event satisfied; called by waitress's thread once the 202 is sent
-        (handing them to another pool cost a thread switch per event, measured slower)."""
-        for instance_id in instance_ids:
-            self._resume(instance_id)
+    def dispatch(self, instances: Iterable[Instance]) -> None:
+        """Run instances an event satisfied, as its delivery leased them to this worker; called by
+        waitress's thread once the 202 is sent (handing them to another pool cost a thread switch
+        per event, measured slower)."""
+        for instance in instances:
+            self._resume(instance)
 
-    def _resume(self, instance_id: str) -> None:
+    def _resume(self, instance: Instance) -> None:
+        instance_id = instance.instance_id
         try:
-            status = self.app.engine.resume(instance_id)
+            status = self.app.engine.run_leased(instance)
         except Exception:
             log.exception("resuming %s failed", instance_id)
             return

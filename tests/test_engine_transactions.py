@@ -14,6 +14,7 @@ from typing import Iterator
 import pytest
 
 from romancy_cli import App, activity, sleep, wait_event, workflow
+from romancy_cli.records import EventInput
 
 from example_modules import examples_registry, load_example
 
@@ -111,6 +112,48 @@ def test_due_timers_fire_in_one_batched_transaction(sqlite_app):
     per_instance_reads = [s for s in tx.log if s.startswith("SELECT") and "WHERE instance_id = " in s]
     batch_reads = [s for s in tx.log if s.startswith("SELECT") and "WHERE instance_id IN (" in s]
     assert per_instance_reads == [] and len(batch_reads) == 2
+
+
+@activity("t_tx_after_event")
+def after_event(ctx, event_id: str) -> str:
+    return f"done {event_id}"
+
+
+@workflow("t_tx_wait_then_activity")
+def wait_then_activity(ctx) -> str:
+    event = wait_event(ctx, "t.tx.handed")
+    return after_event.execute(ctx, event.id)
+
+
+def _hand_over(app: App, instance_id: str) -> tuple:
+    """An event accepted as HTTP does: stored and leased, its instances handed over to run next."""
+    handed: list = []
+    event = EventInput("t.tx.handed", "/tests", f"e-{instance_id}", extensions={"romancyinstanceid": instance_id})
+    app.accept(event, resume=False, dispatch=handed.extend)
+    return tuple(handed)
+
+
+def test_an_instance_handed_over_by_its_delivery_is_run_without_reading_it_back(sqlite_app):
+    instance_id = wait_then_activity.start(sqlite_app)
+    (handed,) = _hand_over(sqlite_app, instance_id)
+    assert (handed.instance_id, handed.status, handed.wait, handed.lease_owner) == (
+        instance_id, "running", None, sqlite_app.engine.owner)
+    with traced(sqlite_app) as tx:
+        assert sqlite_app.engine.run_leased(handed) == "completed"
+    reads = [s for s in tx.log if s.startswith("SELECT")]
+    assert len(reads) == 1 and reads[0].startswith("SELECT seq, kind, name, result FROM romancy_steps")
+    assert tx.commits == 1 and sqlite_app.get(instance_id).output == f"done e-{instance_id}"
+
+
+def test_an_instance_handed_over_after_its_lease_ran_out_is_claimed_again(sqlite_app, manual_clock):
+    instance_id = wait_then_activity.start(sqlite_app)
+    (handed,) = _hand_over(sqlite_app, instance_id)
+    manual_clock.advance("2m")  # past the 30 s lease: another worker may have taken it meanwhile
+    with traced(sqlite_app) as tx:
+        assert sqlite_app.engine.run_leased(handed) == "completed"
+    assert any(s.startswith("SELECT instance_id, workflow") for s in tx.log)  # read back, then claimed
+    assert any(s.startswith("UPDATE romancy_instances SET lease_owner") for s in tx.log)
+    assert sqlite_app.get(instance_id).status == "completed"
 
 
 LEASE_CLOCK: list = []  # the manual clock of the test below, for its activity to move

@@ -249,20 +249,26 @@ class Engine:
         batch = OutcomeBatch(self._write_outcomes)
         try:
             for instance, history in self.store.get_many(fired):
-                self._note(result, instance.instance_id, self._run_fired(instance, history, batch))
+                self._note(result, instance.instance_id, self.run_leased(instance, history, batch))
         finally:
             lost = batch.flush()
         for instance_id in lost:  # cancelled or taken over meanwhile: say what it is now
             current = self.store.get(instance_id)
             result.resumed[instance_id] = current.status if current else FAILED
 
-    def _run_fired(self, instance: Instance, history: list[Step], batch: OutcomeBatch) -> Optional[str]:
-        """Run an instance that fire_due leased to this worker, as read with its batch. Once that
-        lease has run out (earlier instances of the batch ran long), it is claimed again instead."""
+    def run_leased(self, instance: Instance, history: Optional[list[Step]] = None,
+                   batch: Optional[OutcomeBatch] = None) -> Optional[str]:
+        """Run an instance that this worker has just leased (fire_due, a delivery) as it was then,
+        without reading it back; its history is read unless given. Once that lease has run out
+        (earlier runs took long), the instance is claimed again instead."""
         if instance.lease_owner != self.owner or (instance.lease_until or 0) < self.lease_clock.now():
             return self.resume(instance.instance_id)
         with _running_here(self.owner, instance.instance_id) as mine:
-            return self._drive(instance, history, batch=batch) if mine else None
+            if not mine:
+                return None
+            if history is None:
+                history = self.store.history(instance.instance_id)
+            return self._drive(instance, history, batch=batch)
 
     def _write_outcomes(self, outcomes: list[tuple[str, list[Step], Transition]]) -> list[str]:
         now, until = self._lease()

@@ -10,13 +10,14 @@ from typing import Any, Callable, Iterable, Optional
 
 from ..app import App
 from ..errors import NotFoundError, RomancyError, UnavailableError, UsageError
+from ..records import Instance
 from .parsing import InvalidEvent, UnsupportedMediaType, parse_request
 
 log = logging.getLogger("romancy.http")
 
 DEFAULT_MAX_BODY = 1024 * 1024
 StartResponse = Callable[..., Any]
-Dispatch = Callable[[Iterable[str]], None]
+Dispatch = Callable[[Iterable[Instance]], None]
 
 _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
             405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
@@ -130,7 +131,7 @@ class WsgiApp:
             raise HttpError(400, str(exc), "InvalidEvent") from None
         except UnsupportedMediaType as exc:
             raise HttpError(415, str(exc), "UnsupportedMediaType") from None
-        delivered: list[str] = environ.setdefault(_DELIVERED, [])
+        delivered: list[Instance] = environ.setdefault(_DELIVERED, [])
         for event in events:
             result = self.app.accept(event, resume=False, dispatch=delivered.extend if self.dispatch else None)
             log.info("accepted %s %s from %s%s → %d instance(s)", event.type, event.id, event.source,

@@ -293,7 +293,9 @@ class SqlStore:
             self._satisfy(satisfied, stored, now, owner, lease_until)
             if satisfied and owner is None:  # runnable and unleased: some worker should take them
                 self.notify("runnable")
-        return Delivery(event.id, seq, False, tuple(i.instance_id for i in satisfied))
+        leased = tuple(replace(i, status=RUNNING, updated_at=now, wait=None, lease_owner=owner,
+                               lease_until=lease_until) for i in satisfied) if owner else ()
+        return Delivery(event.id, seq, False, tuple(i.instance_id for i in satisfied), leased)
 
     def _waiting_for(self, event: StoredEvent) -> list[Instance]:
         """Waiting instances this event may satisfy, found through the match index, not a scan."""
