@@ -46,14 +46,18 @@ def _object_to_plain(value: Any) -> Any:
     )
 
 
+_ENCODER = json.JSONEncoder(default=to_plain, separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: Any) -> str:
     """JSON text of `value`. What reaches the store is nearly always plain already, so json encodes it
     directly and calls to_plain only for what it cannot encode (a walk of every value was ~10 % of
-    a delivery); keys json refuses (tuples...) take the full to_plain path."""
+    a delivery); keys json refuses (tuples...) take the full to_plain path. One encoder serves
+    every call: json.dumps with options builds a new one each time."""
     try:
-        return json.dumps(value, default=to_plain, separators=(",", ":"), ensure_ascii=False)
+        return _ENCODER.encode(value)
     except TypeError:
-        return json.dumps(to_plain(value), separators=(",", ":"), ensure_ascii=False)
+        return _ENCODER.encode(to_plain(value))
 
 
 def loads(text: str | None) -> Any:

@@ -5,6 +5,8 @@ Placeholders are written `?` and turned into the driver's style by `Queries(para
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ..records import RUNNING
 
 INSTANCE_COLUMNS = (
@@ -80,22 +82,27 @@ class Queries:
     def _p(self, sql: str) -> str:
         return sql.replace("?", self.param) if self.param != "?" else sql
 
+    @lru_cache(maxsize=256)  # built once per shape, not per statement
     def insert_steps(self, count: int) -> str:
         return self._p(f"INSERT INTO romancy_steps ({STEP_COLUMNS}) VALUES "
                        + ", ".join(["(?, ?, ?, ?, ?)"] * count))
 
+    @lru_cache(maxsize=256)
     def make_runnable(self, count: int, clear_wait: bool) -> str:
         return self._p(f"UPDATE romancy_instances SET {RUNNABLE_SET}{CLEAR_WAIT if clear_wait else ''} "
                        f"WHERE instance_id IN ({', '.join(['?'] * count)})")
 
+    @lru_cache(maxsize=256)
     def instances_in(self, count: int) -> str:
         return self._p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances "
                        f"WHERE instance_id IN ({', '.join(['?'] * count)})")
 
+    @lru_cache(maxsize=256)
     def histories_in(self, count: int) -> str:
         return self._p(f"SELECT {STEP_COLUMNS} FROM romancy_steps "
                        f"WHERE instance_id IN ({', '.join(['?'] * count)}) ORDER BY instance_id, seq")
 
+    @lru_cache(maxsize=256)
     def match_clause(self, has_null: bool, pairs: int) -> str:
         """Ends `waiting_matched`: broadcast waits and/or waits whose match index equals the event's."""
         parts = (["wait_match_keys IS NULL"] if has_null else []) + \
