@@ -15,6 +15,7 @@ from .errors import NotFoundError, RomancyError
 from .records import EventInput, Instance, Step
 
 if TYPE_CHECKING:  # the engine is imported on first use: `romancy status` only reads the store
+    from .engine.batch import OutcomeBatch
     from .engine.engine import Engine, TickResult
     from .engine.ports import Clock, Store
 
@@ -105,16 +106,18 @@ class App:
         return self.accept(event, resume)
 
     def accept(self, event: EventInput, resume: bool = True,
-               dispatch: Optional[Callable[[tuple[Instance, ...]], None]] = None) -> SendResult:
+               dispatch: Optional[Callable[[tuple[Instance, ...]], None]] = None,
+               batch: Optional[OutcomeBatch] = None) -> SendResult:
         """Store an event. Satisfied instances run here (resume), are handed to `dispatch`
-        (leased to this worker), or are left for any worker (resume=False)."""
+        (leased to this worker), or are left for any worker (resume=False). Outcomes pending in
+        `batch` are written with the event."""
         engine = self.engine
         if resume and dispatch is None:
             direct = engine.deliver_and_run(event)
             if direct is not None:  # one transaction: event, satisfied wait and the run after it
                 delivery, status = direct
                 return SendResult(delivery.event_id, False, delivery.delivered, {delivery.delivered[0]: status})
-        delivery = engine.deliver(event, lease=resume or dispatch is not None)
+        delivery = engine.deliver(event, lease=resume or dispatch is not None, batch=batch)
         resumed: dict[str, str] = {}
         if dispatch is not None:
             if delivery.leased:

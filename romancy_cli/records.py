@@ -127,6 +127,7 @@ class Delivery:
     duplicate: bool
     delivered: tuple[str, ...] = ()
     leased: tuple["Instance", ...] = ()  # the delivered instances as leased to the storing worker
+    lost: tuple[str, ...] = ()  # instances whose settled outcomes (written with it) had lost their lease
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import time
 from typing import Any, Iterable, Optional
 
 from .app import App
+from .engine.batch import OutcomeBatch
 from .http.wsgi import DEFAULT_MAX_BODY, WsgiApp
 from .records import WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance
 from .serve_threads import ElasticThreads
@@ -33,7 +34,9 @@ class Server:
         self.app = app
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        self.wsgi = WsgiApp(app, self.dispatch, token, max_body)
+        # Runs resumed after events are written with the next event, or by _flush.
+        self.batch = OutcomeBatch(lambda outcomes: self.app.engine.write_outcomes(outcomes))
+        self.wsgi = WsgiApp(app, self.dispatch, token, max_body, self.batch)
         self.threads = ElasticThreads(self.wsgi, workers, self._resize)
         self.host, self.port = host, port
         self._http: Any = None
@@ -49,11 +52,22 @@ class Server:
         per event, measured slower)."""
         for instance in instances:
             self._resume(instance)
+        if not getattr(self._http.task_dispatcher, "queue", None):
+            self._flush()
+
+    def _flush(self) -> None:
+        try:
+            lost = self.batch.flush()
+        except Exception:
+            log.exception("writing completed runs failed")
+            return
+        for instance_id in lost:
+            log.info("%s was taken over by another worker before its run was written", instance_id)
 
     def _resume(self, instance: Instance) -> None:
         instance_id = instance.instance_id
         try:
-            status = self.app.engine.run_leased(instance)
+            status = self.app.engine.run_leased(instance, batch=self.batch)
         except Exception:
             log.exception("resuming %s failed", instance_id)
             return
@@ -167,7 +181,7 @@ class Server:
         for thread in (self._timer, self._background):
             if thread is not None and thread.is_alive():
                 thread.join(timeout=10)
-
+        self._flush()  # runs completed since the last write
 
     def _close_channels(self) -> None:
         # waitress's loop runs while any channel is open: idle keep-alive clients included.

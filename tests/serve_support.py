@@ -41,6 +41,22 @@ def serve_gated(ctx: Any) -> bool:
     return wait_at_gate.execute(ctx)
 
 
+REACHED = threading.Event()  # set by serve_until_queued's activity when it starts
+QUEUED: list[Callable[[], bool]] = []  # ...which then returns once QUEUED[0]() holds
+
+
+@activity("serve_until_queued")
+def until_queued(ctx: Any) -> str:
+    REACHED.set()
+    return "done" if wait_for(QUEUED[0], 10) else "gave up"
+
+
+@workflow("serve_queued")
+def serve_queued(ctx: Any) -> str:
+    wait_event(ctx, "queued.go")
+    return until_queued.execute(ctx)
+
+
 @workflow("serve_nap")
 def serve_nap(ctx: Any, seconds: float) -> str:
     sleep(ctx, seconds)

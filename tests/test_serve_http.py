@@ -13,7 +13,7 @@ import requests
 from romancy_cli import App
 
 from ce_sdk import encode
-from serve_support import GATE, SIDE_EFFECTS, Running, run_server, wait_for
+from serve_support import GATE, QUEUED, REACHED, SIDE_EFFECTS, Running, run_server, wait_for
 
 CONFORMANCE = Path(__file__).parent / "conformance" / "cloudevents"
 STRUCTURED = {"Content-Type": "application/cloudevents+json"}
@@ -143,6 +143,21 @@ def _closed_app(tmp_path: Path) -> App:
     app = App(str(tmp_path / "fault.db")).initialize()
     app.shutdown()
     return app
+
+
+def test_a_run_that_ended_is_written_before_its_instance_is_read(server: Running) -> None:
+    """The outcome of a run resumed by an event waits for the next event's transaction while
+    requests are queued; a read of the instance over HTTP writes it first."""
+    instance_id = server.app.start("serve_queued")
+    dispatcher = server.server._http.task_dispatcher
+    QUEUED[:] = [lambda: bool(dispatcher.queue)]  # the activity ends once the GET below is queued
+    REACHED.clear()
+    go = {"specversion": "1.0", "type": "queued.go", "source": "tests", "id": "q1",
+          "romancyinstanceid": instance_id}
+    assert post(server, go).status_code == 202
+    assert REACHED.wait(10)
+    response = requests.get(server.url + f"instances/{instance_id}", timeout=20)
+    assert (response.json()["status"], response.json()["output"]) == ("completed", "done")
 
 
 def test_health_endpoints(server: Running) -> None:

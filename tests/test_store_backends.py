@@ -247,6 +247,23 @@ def test_consumed_events_are_not_delivered_twice(store: SqlStore) -> None:
 # -- timers ------------------------------------------------------------------------------------
 
 
+def test_add_event_also_records_the_settled_outcomes_it_is_given(store: SqlStore) -> None:
+    new(store, "wf-done")
+    new(store, "wf-other", owner="w9")  # leased by another worker: its outcome is not ours to write
+    waiting(store, "wf-wait")
+    settled = [("wf-done", [Step(0, "activity", "a", {"n": 1})], Transition(COMPLETED, output=1)),
+               ("wf-other", [], Transition(COMPLETED, output=2))]
+    delivery = store.add_event(event(target="wf-wait"), NOW + 1, "w1", NOW + 1 + LEASE, matching.accepts, settled)
+    assert (delivery.delivered, delivery.lost) == (("wf-wait",), ("wf-other",))
+    done = store.get("wf-done")
+    assert (done.status, done.output, store.history("wf-done")) == (  # type: ignore[union-attr]
+        COMPLETED, 1, [Step(0, "activity", "a", {"n": 1})])
+    assert store.get("wf-other").status == RUNNING  # type: ignore[union-attr]
+    duplicate = store.add_event(event(target="wf-wait"), NOW + 2, "w1", NOW + 2 + LEASE, matching.accepts,
+                                [("wf-other", [], Transition(COMPLETED))])
+    assert duplicate.duplicate and duplicate.lost == ("wf-other",)
+
+
 def test_fire_due_fires_timers_timeouts_and_retries(store: SqlStore) -> None:
     new(store, "timer")
     suspend(store, "timer", Wait("timer", 2, wake_at=NOW + 10))

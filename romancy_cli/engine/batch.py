@@ -1,11 +1,11 @@
-"""The outcomes of the runs one tick fired, written together: one transaction for a batch of
-completions instead of one each.
+"""Outcomes of runs written together: the runs one tick fired, in one transaction instead of one
+each; the runs `serve` resumes after events, in the transaction of the next event it stores.
 
-A run's outcome joins the batch when nothing can come back from its commit: it completed, failed
+A run's outcome joins a batch when nothing can come back from its commit: it completed, failed
 or now sleeps (an event wait commits at once, as it may find its event already stored). Outcomes
-wait at most grace.GRACE for the batch to end: a slow activity of a later run does not hold them
-back longer. A crash before they are written leaves those instances leased to a dead process, to
-be recovered and their last activities run again, as activities are at-least-once.
+wait at most grace.GRACE to be written: a slow activity of a later run, or no next event, does not
+hold them back longer. A crash before they are written leaves those instances leased to a dead
+process, to be recovered and their last activities run again, as activities are at-least-once.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from __future__ import annotations
 import threading
 from typing import Callable, Optional
 
-from ..records import Step, Transition
 from .grace import after_grace, cancel as cancel_grace
-
-Outcome = tuple[str, list[Step], Transition]
+from ..records import Step, Transition
+from .ports import Outcome
 
 
 class OutcomeBatch:
@@ -34,14 +33,34 @@ class OutcomeBatch:
             if self._grace is None:
                 self._grace = after_grace(self._write_in_grace_thread)
 
+    def take(self) -> list[Outcome]:
+        """The pending outcomes, for another write of this worker to carry; it reports back with
+        carried()."""
+        with self._lock:
+            self._end_grace()
+            outcomes, self._outcomes = self._outcomes, []
+            return outcomes
+
+    def carried(self, outcomes: list[Outcome], lost: Optional[tuple[str, ...]]) -> None:
+        """What became of taken outcomes: written, `lost` their lease, or (None) not written, in
+        which case they are pending again."""
+        with self._lock:
+            if lost is not None:
+                self.lost += lost
+                return
+            self._outcomes[:0] = outcomes
+            if self._grace is None:
+                self._grace = after_grace(self._write_in_grace_thread)
+
     def flush(self) -> list[str]:
-        """Write what is pending; returns every instance of the batch whose lease was lost."""
+        """Write what is pending; returns the instances whose lease was lost since the last flush."""
         with self._lock:
             self._write_pending()
             error, self._error = self._error, None
+            lost, self.lost = self.lost, []
         if error is not None:
             raise error
-        return self.lost
+        return lost
 
     def _write_in_grace_thread(self) -> None:
         with self._lock:
@@ -50,10 +69,18 @@ class OutcomeBatch:
             except BaseException as exc:  # noqa: BLE001 - flush() raises it in the run's thread
                 self._error = exc
 
-    def _write_pending(self) -> None:
+    def _end_grace(self) -> None:
         if self._grace is not None:
             cancel_grace(self._grace)
             self._grace = None
+
+    def _write_pending(self) -> None:
+        self._end_grace()
         outcomes, self._outcomes = self._outcomes, []
-        if outcomes:
+        if not outcomes:
+            return
+        try:
             self.lost += self._write(outcomes)
+        except BaseException:  # kept, to be written by the next flush
+            self._outcomes[:0] = outcomes
+            raise

@@ -19,7 +19,7 @@ from .context import WorkflowContext
 from .batch import OutcomeBatch
 from .grace import after_grace, cancel as cancel_grace
 from .heartbeat import kept_alive
-from .ports import Clock, DeliveryConflict, InstanceExists, LeaseLost, Store
+from .ports import Clock, DeliveryConflict, InstanceExists, LeaseLost, Outcome, Store
 
 FIRE_BATCH = 100  # timers fired per transaction: small, so that timers falling due meanwhile join soon
 RECOVER_BATCH = 500  # runnable instances looked at per tick
@@ -246,7 +246,7 @@ class Engine:
 
     def _run_fired_batch(self, fired: list[str], result: TickResult) -> None:
         """Run what one fire_due leased to this worker; their outcomes at rest commit together."""
-        batch = OutcomeBatch(self._write_outcomes)
+        batch = OutcomeBatch(self.write_outcomes)
         try:
             for instance, history in self.store.get_many(fired):
                 self._note(result, instance.instance_id, self.run_leased(instance, history, batch))
@@ -270,7 +270,8 @@ class Engine:
                 history = self.store.history(instance.instance_id)
             return self._drive(instance, history, batch=batch)
 
-    def _write_outcomes(self, outcomes: list[tuple[str, list[Step], Transition]]) -> list[str]:
+    def write_outcomes(self, outcomes: list[Outcome]) -> list[str]:
+        """Record runs' outcomes in one transaction; returns those whose lease was lost."""
         now, until = self._lease()
         return self.store.commit_many(self.owner, outcomes, now, until)
 
@@ -373,13 +374,24 @@ class Engine:
                 return None
         return Delivery(event.id, None, False, (instance.instance_id,)), status
 
-    def deliver(self, event: EventInput, lease: bool = True) -> Delivery:
+    def deliver(self, event: EventInput, lease: bool = True, batch: Optional[OutcomeBatch] = None) -> Delivery:
         """Store an event and satisfy the waits it matches, in one transaction.
 
         With `lease`, the satisfied instances are leased to this worker, which should resume
-        them next; without, any worker may pick them up."""
+        them next; without, any worker may pick them up. The outcomes pending in `batch` are
+        written in the same transaction."""
         now, until = self._lease()
-        return self.store.add_event(event, now, self.owner if lease else None, until, matching.accepts)
+        settled = batch.take() if batch is not None and lease else []
+        try:
+            delivery = self.store.add_event(event, now, self.owner if lease else None, until, matching.accepts,
+                                            settled)
+        except BaseException:
+            if settled:
+                batch.carried(settled, None)  # type: ignore[union-attr]
+            raise
+        if settled:
+            batch.carried(settled, delivery.lost)  # type: ignore[union-attr]
+        return delivery
 
     def tick(self, retry_parked: bool = True) -> TickResult:
         """Fire what is due, then run runnable and recovered instances, and parked ones when

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Protocol
+from typing import Callable, Optional, Protocol, Sequence
 
 from ..records import Delivery, EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition
 
 Accepts = Callable[[Instance, StoredEvent], bool]
+Outcome = tuple[str, list[Step], Transition]  # a run at rest: its instance, new steps and transition
 
 
 class LeaseLost(BaseException):
@@ -56,15 +57,16 @@ class Store(Protocol):
         With `create`, the instance is inserted first (its start floor read then), or InstanceExists."""
 
     def add_event(
-        self, event: EventInput, now: float, owner: Optional[str], lease_until: float, accepts: Accepts
+        self, event: EventInput, now: float, owner: Optional[str], lease_until: float, accepts: Accepts,
+        settled: Sequence[Outcome] = (),
     ) -> Delivery:
-        """Store the event and satisfy every waiting instance it matches, in one transaction."""
+        """Store the event and satisfy every waiting instance it matches, in one transaction; with
+        an `owner`, also record `settled` as commit_many does (those it no longer held: `lost`)."""
 
     def waiting_candidates(self, event: EventInput) -> list[Instance]:
         """Instances waiting for `event`'s type that it may satisfy, read without locking."""
 
-    def commit_many(self, owner: str, outcomes: list[tuple[str, list[Step], Transition]], now: float,
-                    lease_until: float) -> list[str]:
+    def commit_many(self, owner: str, outcomes: Sequence[Outcome], now: float, lease_until: float) -> list[str]:
         """Record several runs' outcomes (steps and a transition each, no late-event check) in one
         transaction; returns the instances not written because `owner` no longer held them."""
 

@@ -6,12 +6,15 @@ import hmac
 import json
 import logging
 import re
-from typing import Any, Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 from ..app import App
 from ..errors import NotFoundError, RomancyError, UnavailableError, UsageError
 from ..records import Instance
 from .parsing import InvalidEvent, UnsupportedMediaType, parse_request
+
+if TYPE_CHECKING:
+    from ..engine.batch import OutcomeBatch
 
 log = logging.getLogger("romancy.http")
 
@@ -53,9 +56,10 @@ class WsgiApp:
     """`POST /` events; `GET /health/live|ready`; `GET /instances/{id}`; `POST /cancel/{id}`."""
 
     def __init__(self, app: App, dispatch: Optional[Dispatch] = None, token: Optional[str] = None,
-                 max_body: int = DEFAULT_MAX_BODY) -> None:
+                 max_body: int = DEFAULT_MAX_BODY, batch: Optional[OutcomeBatch] = None) -> None:
         self.app = app
         self.dispatch = dispatch
+        self.batch = batch  # outcomes of earlier runs, written with the next event
         self.token = token
         self.max_body = max_body
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., tuple[int, Any]]]] = [
@@ -133,10 +137,17 @@ class WsgiApp:
             raise HttpError(415, str(exc), "UnsupportedMediaType") from None
         delivered: list[Instance] = environ.setdefault(_DELIVERED, [])
         for event in events:
-            result = self.app.accept(event, resume=False, dispatch=delivered.extend if self.dispatch else None)
+            result = self.app.accept(event, resume=False, dispatch=delivered.extend if self.dispatch else None,
+                                     batch=self.batch)
             log.info("accepted %s %s from %s%s → %d instance(s)", event.type, event.id, event.source,
                      " (duplicate)" if result.duplicate else "", len(result.delivered))
         return 202, {"status": "accepted"}
+
+    def _settle(self) -> None:
+        """Runs that ended here are written before an instance is read or cancelled: a client
+        sees what its events led to."""
+        if self.batch is not None:
+            self.batch.flush()
 
     def live(self, environ: dict[str, Any]) -> tuple[int, Any]:
         return 200, {"status": "ok"}
@@ -151,6 +162,7 @@ class WsgiApp:
     def get_instance(self, environ: dict[str, Any], instance_id: str) -> tuple[int, Any]:
         from ..views import instance_view
 
+        self._settle()
         try:
             instance = self.app.get(instance_id)
         except NotFoundError as exc:
@@ -160,6 +172,7 @@ class WsgiApp:
     def cancel(self, environ: dict[str, Any], instance_id: str) -> tuple[int, Any]:
         from ..views import instance_view
 
+        self._settle()
         try:
             instance = self.app.cancel(instance_id, "cancelled over HTTP")
         except NotFoundError as exc:

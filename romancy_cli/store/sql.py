@@ -15,7 +15,7 @@ from ..errors import NotFoundError, RomancyError
 from ..records import (CANCELLED, COMPLETED, RUNNING, TERMINAL, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Delivery,
                        EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition, Wait)
 from ..engine.matching import event_match_values, match_index
-from ..engine.ports import Accepts, DeliveryConflict, InstanceExists, LeaseLost
+from ..engine.ports import Accepts, DeliveryConflict, InstanceExists, LeaseLost, Outcome
 from .models import make_models
 from .queries import INSTANCE_COLUMNS, Queries
 
@@ -198,16 +198,18 @@ class SqlStore:
             self._apply(instance_id, owner, steps, transition, now, lease_until, delivery)
             return event
 
-    def commit_many(self, owner: str, outcomes: list[tuple[str, list[Step], Transition]], now: float,
-                    lease_until: float) -> list[str]:
+    def commit_many(self, owner: str, outcomes: Sequence[Outcome], now: float, lease_until: float) -> list[str]:
         with self._write():
-            lost = []
-            for instance_id, steps, transition in outcomes:
-                try:
-                    self._apply(instance_id, owner, steps, transition, now, lease_until)
-                except LeaseLost:  # nothing of it written: the other outcomes still are
-                    lost.append(instance_id)
-            return lost
+            return self._apply_many(owner, outcomes, now, lease_until)
+
+    def _apply_many(self, owner: str, outcomes: Sequence[Outcome], now: float, lease_until: float) -> list[str]:
+        lost = []
+        for instance_id, steps, transition in outcomes:
+            try:
+                self._apply(instance_id, owner, steps, transition, now, lease_until)
+            except LeaseLost:  # nothing of it written: the other outcomes still are
+                lost.append(instance_id)
+        return lost
 
     def _store_delivered(self, instance_id: str, delivery: PendingDelivery, now: float) -> Step:
         event = delivery.event
@@ -280,22 +282,28 @@ class SqlStore:
         return None
 
     def add_event(self, event: EventInput, now: float, owner: Optional[str], lease_until: float,
-                  accepts: Accepts) -> Delivery:
+                  accepts: Accepts, settled: Sequence[Outcome] = ()) -> Delivery:
+        """`settled`: outcomes of runs of `owner`, written in the same transaction."""
         with self._write():
-            self._lock_event_type(event.type)
-            self._share_event_floor()
-            stored = self._insert_event(event, now)
-            if stored is None:
-                existing = self._one(self.q.event_seq, (event.source, event.id))
-                return Delivery(event.id, existing[0], duplicate=True)
-            seq = stored.seq
-            satisfied = [i for i in self._waiting_for(stored) if accepts(i, stored)]
-            self._satisfy(satisfied, stored, now, owner, lease_until)
-            if satisfied and owner is None:  # runnable and unleased: some worker should take them
-                self.notify("runnable")
+            delivery = self._add_event(event, now, owner, lease_until, accepts)
+            lost = self._apply_many(owner, settled, now, lease_until) if owner else []
+        return replace(delivery, lost=tuple(lost)) if lost else delivery
+
+    def _add_event(self, event: EventInput, now: float, owner: Optional[str], lease_until: float,
+                   accepts: Accepts) -> Delivery:
+        self._lock_event_type(event.type)
+        self._share_event_floor()
+        stored = self._insert_event(event, now)
+        if stored is None:
+            existing = self._one(self.q.event_seq, (event.source, event.id))
+            return Delivery(event.id, existing[0], duplicate=True)
+        satisfied = [i for i in self._waiting_for(stored) if accepts(i, stored)]
+        self._satisfy(satisfied, stored, now, owner, lease_until)
+        if satisfied and owner is None:  # runnable and unleased: some worker should take them
+            self.notify("runnable")
         leased = tuple(replace(i, status=RUNNING, updated_at=now, wait=None, lease_owner=owner,
                                lease_until=lease_until) for i in satisfied) if owner else ()
-        return Delivery(event.id, seq, False, tuple(i.instance_id for i in satisfied), leased)
+        return Delivery(event.id, stored.seq, False, tuple(i.instance_id for i in satisfied), leased)
 
     def _waiting_for(self, event: StoredEvent) -> list[Instance]:
         """Waiting instances this event may satisfy, found through the match index, not a scan."""
