@@ -4,6 +4,8 @@ would pull in (~0.1 s of every command), while workflow code can still import it
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg  # installed by the test extra: without it these tests would prove nothing
@@ -48,3 +50,29 @@ def uses_driver(ctx) -> str:
     result = project.run("run", "uses_driver")
     assert result.code == 0, result.stderr
     assert json.loads(result.stdout) == psycopg.__version__
+
+
+COMMANDS_IMPORTED = """
+import json, sys
+from romancy_cli.cli.main import run
+code = run(sys.argv[1:])
+print(json.dumps([code, sorted(m for m in sys.modules if m.startswith("romancy_cli.cli.commands."))]))
+"""
+
+
+def test_a_command_imports_only_its_own_command_module(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    # A database file named "start": that word may be an option's value, so its module is
+    # registered too; no other is.
+    proc = subprocess.run([sys.executable, "-c", COMMANDS_IMPORTED, "--database", "start", "status"],
+                          cwd=project.root, capture_output=True, text=True, timeout=60)
+    code, modules = json.loads(proc.stdout.splitlines()[-1])
+    assert code == 0, proc.stderr
+    assert modules == ["romancy_cli.cli.commands.start", "romancy_cli.cli.commands.status"]
+
+
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    result = make_project(tmp_path).run("--help")
+    assert result.code == 0
+    for command in ("init", "start", "run", "send-event", "status", "tick", "cancel", "workflows", "serve"):
+        assert f" {command} " in result.stdout, command

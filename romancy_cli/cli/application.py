@@ -1,10 +1,10 @@
 """The Typer app: global options and command registration.
 
-Commands live one group per module in `commands/`, each with `register(app)`. To add a command
-(for example `serve`), add a module there and its name to COMMAND_MODULES.
+Commands live one group per module in `commands/`, each with `register(app)`. To add a command,
+add a module there and the command's name to COMMANDS.
 """
 
-from typing import Annotated, Optional
+from typing import Annotated, Iterable, Optional
 
 import typer
 
@@ -12,7 +12,9 @@ from . import output
 from .common import ConfigOption, DatabaseOption, JsonOption, VerboseOption, WorkflowsOption, reflow
 from .state import state
 
-COMMAND_MODULES = ("init", "start", "events", "status", "tick", "cancel", "workflows", "serve")
+# command -> the module in commands/ that registers it
+COMMANDS = {"init": "init", "start": "start", "run": "start", "send-event": "events", "status": "status",
+            "tick": "tick", "cancel": "cancel", "workflows": "workflows", "serve": "serve"}
 
 app = typer.Typer(
     name="romancy",
@@ -52,11 +54,15 @@ def _global(
 app.callback(help=reflow(_global.__doc__))(_global)
 
 
-def _register_commands() -> None:
+def register(args: Iterable[str]) -> typer.Typer:
+    """The app with the commands named among `args` (all of them when none is): a command run
+    by name imports, and has Typer build, only its own module (~6 ms of each `romancy status`).
+    Every argument that names a command counts, in case an option's value is such a name."""
     import importlib
 
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"{__package__}.commands.{name}").register(app)
-
-
-_register_commands()
+    named = {COMMANDS[arg] for arg in args if arg in COMMANDS}
+    for module in dict.fromkeys(COMMANDS.values()):  # in this order in --help
+        if named and module not in named:
+            continue
+        importlib.import_module(f"{__package__}.commands.{module}").register(app)
+    return app

@@ -43,11 +43,11 @@ def version_line() -> str:
 def _invoke(argv: List[str]) -> int:
     from typer.main import get_command
 
-    from .application import app
+    from .application import register
 
     from .params import install
 
-    command = get_command(app)
+    command = get_command(register(argv))
     install(command)  # plain conversion for simple options: no pydantic import for `status`
     result = command.main(args=normalize_argv(argv), prog_name="romancy", standalone_mode=False)
     return result if isinstance(result, int) else OK

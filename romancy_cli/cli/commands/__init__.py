@@ -1,1 +1,1 @@
-"""One module per command group; each exposes `register(app)` (see cli/main.py COMMAND_MODULES)."""
+"""One module per command group; each exposes `register(app)` (see cli/application.py COMMANDS)."""
