@@ -232,7 +232,8 @@ def render(columns: list[Column], args: argparse.Namespace, command: str) -> str
              "structured CloudEvents targeted with romancyinstanceid (the ceiling row: the same clients "
              "on a route without database work); completion time is written by "
              "the workflow's last activity, so 202 → completed can be negative when the worker "
-             "finished before the client read the 202",
+             "finished before the client read the 202; the server writes the completion with the "
+             "next event's transaction (or at once when no request is queued)",
              "limit row: raw sqlite3, WAL, the column's synchronous mode, one ~300-byte insert + one "
              "update per transaction"]
     if "edda" in present:
