@@ -73,6 +73,8 @@ class Server:
             return
         if status is not None:
             log.info("resumed %s → %s", instance_id, status)
+        if status == WAITING_FOR_TIMER:
+            self._flush()  # its due time must be stored before the timer loop looks for it
         if status in (WAITING_FOR_TIMER, WAITING_FOR_EVENT):
             self.wake.set()  # it may now have the earliest due time
 

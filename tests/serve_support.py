@@ -57,6 +57,14 @@ def serve_queued(ctx: Any) -> str:
     return until_queued.execute(ctx)
 
 
+@workflow("serve_queued_then_sleep")
+def serve_queued_then_sleep(ctx: Any) -> str:
+    wait_event(ctx, "queued.go")
+    until_queued.execute(ctx)
+    sleep(ctx, 3600)
+    return "woke"
+
+
 @workflow("serve_nap")
 def serve_nap(ctx: Any, seconds: float) -> str:
     sleep(ctx, seconds)

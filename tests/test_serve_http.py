@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
@@ -158,6 +159,24 @@ def test_a_run_that_ended_is_written_before_its_instance_is_read(server: Running
     assert REACHED.wait(10)
     response = requests.get(server.url + f"instances/{instance_id}", timeout=20)
     assert (response.json()["status"], response.json()["output"]) == ("completed", "done")
+
+
+def test_a_run_that_goes_to_sleep_is_written_before_the_timer_loop_looks(server: Running) -> None:
+    """Its outcome does not wait for the next event, even with a request queued (here a probe,
+    which writes nothing): the timer loop, woken for it, must find its due time."""
+    instance_id = server.app.start("serve_queued_then_sleep")
+    dispatcher = server.server._http.task_dispatcher
+    QUEUED[:] = [lambda: bool(dispatcher.queue)]
+    REACHED.clear()
+    go = {"specversion": "1.0", "type": "queued.go", "source": "tests", "id": "q2",
+          "romancyinstanceid": instance_id}
+    assert post(server, go).status_code == 202
+    assert REACHED.wait(10)
+    assert requests.get(server.url + "health/live", timeout=20).status_code == 200  # queued meanwhile
+    with sqlite3.connect(server.db_path) as conn:
+        status, wake_at = conn.execute("SELECT status, wake_at FROM romancy_instances WHERE instance_id = ?",
+                                       (instance_id,)).fetchone()
+    assert status == "waiting_for_timer" and wake_at is not None
 
 
 def test_health_endpoints(server: Running) -> None:
