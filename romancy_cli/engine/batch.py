@@ -1,5 +1,6 @@
 """Outcomes of runs written together: the runs one tick fired, in one transaction instead of one
-each; the runs `serve` resumes after events, in the transaction of the next event it stores.
+each; the runs `serve` resumes after events, in the transaction of the next event it stores
+(serve.py says when it writes them sooner).
 
 A run's outcome joins a batch when nothing can come back from its commit: it completed, failed
 or now sleeps (an event wait commits at once, as it may find its event already stored). Outcomes
