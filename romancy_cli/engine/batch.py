@@ -14,8 +14,8 @@ from __future__ import annotations
 import threading
 from typing import Callable, Optional
 
+from ..records import Delivery, Step, Transition
 from .grace import after_grace, cancel as cancel_grace
-from ..records import Step, Transition
 from .ports import Outcome
 
 
@@ -34,24 +34,23 @@ class OutcomeBatch:
             if self._grace is None:
                 self._grace = after_grace(self._write_in_grace_thread)
 
-    def take(self) -> list[Outcome]:
-        """The pending outcomes, for another write of this worker to carry; it reports back with
-        carried()."""
+    def carry(self, deliver: Callable[[list[Outcome]], Delivery]) -> Delivery:
+        """Have a delivery of this worker write the pending outcomes in its transaction. If it
+        fails, they are pending again."""
         with self._lock:
             self._end_grace()
             outcomes, self._outcomes = self._outcomes, []
-            return outcomes
-
-    def carried(self, outcomes: list[Outcome], lost: Optional[tuple[str, ...]]) -> None:
-        """What became of taken outcomes: written, `lost` their lease, or (None) not written, in
-        which case they are pending again."""
+        try:
+            delivery = deliver(outcomes)
+        except BaseException:
+            with self._lock:
+                self._outcomes[:0] = outcomes
+                if self._outcomes and self._grace is None:
+                    self._grace = after_grace(self._write_in_grace_thread)
+            raise
         with self._lock:
-            if lost is not None:
-                self.lost += lost
-                return
-            self._outcomes[:0] = outcomes
-            if self._grace is None:
-                self._grace = after_grace(self._write_in_grace_thread)
+            self.lost += delivery.lost
+        return delivery
 
     def flush(self) -> list[str]:
         """Write what is pending; returns the instances whose lease was lost since the last flush."""

@@ -381,17 +381,10 @@ class Engine:
         them next; without, any worker may pick them up. The outcomes pending in `batch` are
         written in the same transaction."""
         now, until = self._lease()
-        settled = batch.take() if batch is not None and lease else []
-        try:
-            delivery = self.store.add_event(event, now, self.owner if lease else None, until, matching.accepts,
-                                            settled)
-        except BaseException:
-            if settled:
-                batch.carried(settled, None)  # type: ignore[union-attr]
-            raise
-        if settled:
-            batch.carried(settled, delivery.lost)  # type: ignore[union-attr]
-        return delivery
+        owner = self.owner if lease else None
+        if batch is None or owner is None:
+            return self.store.add_event(event, now, owner, until, matching.accepts)
+        return batch.carry(lambda settled: self.store.add_event(event, now, owner, until, matching.accepts, settled))
 
     def tick(self, retry_parked: bool = True) -> TickResult:
         """Fire what is due, then run runnable and recovered instances, and parked ones when
