@@ -87,7 +87,8 @@ def _running_here(owner: str, instance_id: str) -> Iterator[bool]:
 class _Hooks:
     """Answers a run's new steps from the store and commits before each side effect. Two waits: a
     new instance is stored with its first activity's result (see before_side_effect), and a run
-    fired by tick leaves its outcome at rest to `batch`, written with the others of its batch."""
+    given a `batch` (fired by tick, resumed by serve) leaves its outcome at rest there, to be
+    written with others."""
 
     def __init__(self, engine: "Engine", instance: Instance, delivery: Optional[PendingDelivery] = None,
                  create: bool = False, batch: Optional[OutcomeBatch] = None) -> None:
