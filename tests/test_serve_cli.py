@@ -147,13 +147,20 @@ def test_timer_and_event_from_other_processes_beside_serve(project: Project) -> 
         served.stop()
 
 
+def wait_for_reload(served: Served) -> None:
+    """Until the restarted server answers: the old process answers until it has stopped, and the
+    new one logs when it serves."""
+    assert served.until(lambda: served.logged("reloading")
+                        and "serving on" in served.log.split("reloading", 1)[1], limit=30)
+    assert served.until(lambda: requests.get(served.url + "health/live", timeout=1).ok)
+
+
 def test_reload_on_save_resumes_waiting_instance_with_new_code(project: Project) -> None:
     served = start_server(project, "--reload")
     try:
         instance_id = project.run("start", "shipment", "S3").stdout.strip()
         project.write("workflows.py", WORKFLOWS.format(VERSION="v2"))
-        assert served.until(lambda: served.logged("reloading"), limit=30)
-        assert served.until(lambda: requests.get(served.url + "health/live", timeout=1).ok)
+        wait_for_reload(served)
         event = {"specversion": "1.0", "type": "shipment.sent", "source": "t", "id": "r1",
                  "data": {"order_id": "S3"}}
         response = requests.post(served.url, json=event, headers={"Content-Type": "application/cloudevents+json"},
@@ -172,8 +179,7 @@ def test_reload_with_incompatible_change_parks_instance(project: Project) -> Non
     try:
         instance_id = project.run("start", "shipment", "S4").stdout.strip()
         project.write("workflows.py", BROKEN)
-        assert served.until(lambda: served.logged("reloading"), limit=30)
-        assert served.until(lambda: requests.get(served.url + "health/live", timeout=1).ok)
+        wait_for_reload(served)
         event = {"specversion": "1.0", "type": "shipment.sent", "source": "t", "id": "p1",
                  "data": {"order_id": "S4"}}
         requests.post(served.url, json=event, headers={"Content-Type": "application/cloudevents+json"}, timeout=10)
