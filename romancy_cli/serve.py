@@ -4,6 +4,7 @@ as many threads as serve_threads decides), a timer loop, and reload on save."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -195,9 +196,19 @@ def _raise_stop(signum: int, frame: Any) -> None:
     raise Stop()
 
 
+def _drop_bytecode(path: str) -> None:
+    """Python trusts a cached .pyc whose source has the same size and mtime in whole seconds: a
+    file saved again within the second it was imported would restart with its old code."""
+    import contextlib
+    import importlib.util
+
+    if path.endswith(".py"):
+        with contextlib.suppress(OSError, ValueError):
+            os.remove(importlib.util.cache_from_source(path))
+
+
 def watch_and_serve(command: list[str], files: list[str]) -> int:
     """Run `command` (a serve without reload) and restart it when one of `files` changes."""
-    import os
     import shlex
 
     import watchfiles
@@ -208,6 +219,8 @@ def watch_and_serve(command: list[str], files: list[str]) -> int:
     def changed(changes: set[tuple[Any, str]]) -> None:
         names = ", ".join(sorted({os.path.relpath(path) for _, path in changes}))
         log.warning("reloading: changed %s", names)
+        for _, path in changes:
+            _drop_bytecode(path)
 
     watchfiles.run_process(
         *folders, target=shlex.join(command), target_type="command", callback=changed,

@@ -75,8 +75,8 @@ class Project:
                               input=input, capture_output=True, text=True, timeout=timeout)
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
-    def popen(self, *args: str) -> subprocess.Popen:
-        return subprocess.Popen([romancy_executable(), *args], cwd=self.root, env=cli_env(),
+    def popen(self, *args: str, **env: str) -> subprocess.Popen:
+        return subprocess.Popen([romancy_executable(), *args], cwd=self.root, env=cli_env(**env),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def rows(self, sql: str, *params: Any) -> list[tuple]:
