@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from . import ids
 from .definitions import REGISTRY, Registry, WorkflowDefinition
@@ -15,7 +15,6 @@ from .errors import NotFoundError, RomancyError
 from .records import EventInput, Instance, Step
 
 if TYPE_CHECKING:  # the engine is imported on first use: `romancy status` only reads the store
-    from .engine.batch import OutcomeBatch
     from .engine.engine import Engine, TickResult
     from .engine.ports import Clock, Store
 
@@ -106,18 +105,16 @@ class App:
         return self.accept(event, resume)
 
     def accept(self, event: EventInput, resume: bool = True,
-               dispatch: Optional[Callable[[tuple[Instance, ...]], None]] = None,
-               batch: Optional[OutcomeBatch] = None) -> SendResult:
+               dispatch: Optional[Callable[[tuple[Instance, ...]], None]] = None) -> SendResult:
         """Store an event. Satisfied instances run here (resume), are handed to `dispatch`
-        (leased to this worker), or are left for any worker (resume=False). Outcomes pending in
-        `batch` are written with the event."""
+        (leased to this worker, for run_leased), or are left for any worker (resume=False)."""
         engine = self.engine
         if resume and dispatch is None:
             direct = engine.deliver_and_run(event)
             if direct is not None:  # one transaction: event, satisfied wait and the run after it
                 delivery, status = direct
                 return SendResult(delivery.event_id, False, delivery.delivered, {delivery.delivered[0]: status})
-        delivery = engine.deliver(event, lease=resume or dispatch is not None, batch=batch)
+        delivery = engine.deliver(event, lease=resume or dispatch is not None)
         resumed: dict[str, str] = {}
         if dispatch is not None:
             if delivery.leased:
@@ -163,19 +160,20 @@ class App:
                        limit: Optional[int] = None) -> list[Instance]:
         return self.store.list_instances(status, workflow, limit)
 
-    def wsgi_app(self, token: Optional[str] = None, max_body: int = 1024 * 1024) -> Any:
-        """This App's CloudEvents endpoint as a WSGI application, for any WSGI server (DESIGN §7).
-
-        Instances an event satisfies run in the server's thread once the 202 is sent; timers
-        need `romancy serve` or `romancy tick --loop` beside it. (Imported here, on demand: the
-        HTTP adapter calls App, not the other way round.)"""
-        from .http.wsgi import WsgiApp
-
-        return WsgiApp(self, self._run_delivered, token, max_body)
-
-    def _run_delivered(self, instances: Iterable[Instance]) -> None:
-        for instance in instances:
-            self.engine.run_leased(instance)
+    def run_leased(self, instance: Instance) -> Optional[str]:
+        """Run an instance as accept() leased it to this worker (for `dispatch`); returns its
+        status after, or None when another thread or worker has it."""
+        return self.engine.run_leased(instance)
 
     def next_wake(self) -> Optional[float]:
+        """When the earliest timer, timeout or retry falls due (epoch seconds), if any."""
         return self.store.next_wake()
+
+    def check_writable(self) -> None:
+        """Raise errors.StorageFault while the database cannot take writes (for readiness probes)."""
+        self.store.check_writable()
+
+    def wait_for_wake(self, timeout: float) -> bool:
+        """Block up to `timeout` seconds; True early when another connection or process may have
+        made work (an event, an earlier timer). A hint: call tick() to find out."""
+        return self.store.wait_for_wake(timeout)

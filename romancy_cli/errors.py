@@ -51,3 +51,16 @@ class ActivityError(RomancyError):
 
 class NonDeterminismError(RomancyError):
     """Replayed code called a different step than history recorded at that position."""
+
+
+class StorageFault(BaseException):
+    """The database could not do what was asked: locked past the busy timeout, disk full, read-only,
+    connection lost. A fault of the machinery, never a workflow's outcome: the run stops and its
+    instance keeps its last committed state, to be retried. A BaseException, so that a workflow's
+    own `except Exception` cannot swallow it by accident (the CLI exits 4, HTTP answers 503/507)."""
+
+    def __init__(self, message: str, kind: str = "unavailable") -> None:
+        super().__init__(message)
+        self.kind = kind  # "locked" | "disk_full" | "read_only" | "connection" | "unavailable"
+
+    retryable = True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 RUNNING = "running"
 WAITING_FOR_EVENT = "waiting_for_event"
@@ -127,16 +127,35 @@ class Delivery:
     duplicate: bool
     delivered: tuple[str, ...] = ()
     leased: tuple["Instance", ...] = ()  # the delivered instances as leased to the storing worker
-    lost: tuple[str, ...] = ()  # instances whose settled outcomes (written with it) had lost their lease
 
 
 @dataclass(frozen=True)
 class PendingDelivery:
     """An event a run already replayed into the wait at `wait_seq`; the run's first commit stores
-    the event and satisfies the wait together with what the run recorded after it."""
+    the event and satisfies the wait together with what the run recorded after it. When the event
+    also satisfies another waiting instance, the commit is refused and the event takes the
+    ordinary path, which delivers to every instance it satisfies."""
 
     event: EventInput
     wait_seq: int
-    # Does the event also satisfy this other waiting instance? Then the commit is refused and the
-    # event takes the ordinary path, which delivers to every instance it satisfies.
-    accepts: Callable[["Instance", "StoredEvent"], bool] = field(default=lambda _i, _e: False, compare=False)
+
+
+@dataclass(frozen=True)
+class Commit:
+    """What one write transaction records for a run: its new steps and status change and, while
+    the run has not been written yet, first the new instance (`create`) or the event it replayed
+    (`delivery`). For an event wait, an event already stored after `event_floor` and not among
+    `consumed` satisfies the wait in the same transaction (the store reports it)."""
+
+    instance_id: str
+    steps: list[Step]
+    transition: Transition
+    create: Optional[Instance] = None
+    delivery: Optional[PendingDelivery] = None
+    event_floor: int = 0
+    consumed: frozenset[tuple[str, str]] = frozenset()
+
+    @property
+    def waits_for_event(self) -> bool:
+        wait = self.transition.wait
+        return wait is not None and wait.kind == "event"

@@ -11,8 +11,9 @@ import time
 from typing import Any, Iterable, Optional
 
 from .app import App
-from .engine.batch import OutcomeBatch
-from .http.wsgi import DEFAULT_MAX_BODY, WsgiApp
+from .http import DEFAULT_MAX_BODY
+from .http.wsgi import WsgiApp
+from .errors import StorageFault
 from .records import WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance
 from .serve_threads import ElasticThreads
 
@@ -35,9 +36,7 @@ class Server:
         self.app = app
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        # Runs resumed after events are written with the next event, or by _flush.
-        self.batch = OutcomeBatch(lambda outcomes: self.app.engine.write_outcomes(outcomes))
-        self.wsgi = WsgiApp(app, self.dispatch, token, max_body, self.batch)
+        self.wsgi = WsgiApp(app, self.dispatch, token, max_body)
         self.threads = ElasticThreads(self.wsgi, workers, self._resize)
         self.host, self.port = host, port
         self._http: Any = None
@@ -53,29 +52,19 @@ class Server:
         per event, measured slower)."""
         for instance in instances:
             self._resume(instance)
-        if not getattr(self._http.task_dispatcher, "queue", None):
-            self._flush()
-
-    def _flush(self) -> None:
-        try:
-            lost = self.batch.flush()
-        except Exception:
-            log.exception("writing completed runs failed")
-            return
-        for instance_id in lost:
-            log.info("%s was taken over by another worker before its run was written", instance_id)
 
     def _resume(self, instance: Instance) -> None:
         instance_id = instance.instance_id
         try:
-            status = self.app.engine.run_leased(instance, batch=self.batch)
+            status = self.app.run_leased(instance)
+        except StorageFault as fault:  # the instance stays as last committed, to be recovered
+            log.error("resuming %s stopped by a database fault: %s", instance_id, fault)
+            return
         except Exception:
             log.exception("resuming %s failed", instance_id)
             return
         if status is not None:
             log.info("resumed %s → %s", instance_id, status)
-        if status == WAITING_FOR_TIMER:
-            self._flush()  # its due time must be stored before the timer loop looks for it
         if status in (WAITING_FOR_TIMER, WAITING_FOR_EVENT):
             self.wake.set()  # it may now have the earliest due time
 
@@ -95,6 +84,9 @@ class Server:
             began = time.monotonic()
             try:
                 next_wake = self.tick_once()
+            except StorageFault as fault:  # nothing is lost: the next tick retries
+                log.error("timer loop: %s", fault)
+                next_wake = None
             except Exception:
                 log.exception("timer loop step failed")
                 next_wake = None
@@ -121,8 +113,8 @@ class Server:
 
     def _store_woke(self, timeout: float) -> bool:
         try:
-            return self.app.store.wait_for_wake(timeout)
-        except Exception:  # database gone: the next tick reports it; do not spin
+            return self.app.wait_for_wake(timeout)
+        except (Exception, StorageFault):  # database gone: the next tick reports it; do not spin
             self.stopping.wait(timeout)
             return False
 
@@ -184,7 +176,6 @@ class Server:
         for thread in (self._timer, self._background):
             if thread is not None and thread.is_alive():
                 thread.join(timeout=10)
-        self._flush()  # runs completed since the last write
 
     def _close_channels(self) -> None:
         # waitress's loop runs while any channel is open: idle keep-alive clients included.

@@ -114,15 +114,14 @@ def test_broadcast_to_several_instances_takes_the_ordinary_path(sqlite_app):
 def test_commit_refuses_a_pending_event_that_satisfies_others_too(sqlite_app, sqlite_rows):
     import pytest
 
-    from romancy_cli.engine import matching
     from romancy_cli.engine.ports import DeliveryConflict
-    from romancy_cli.records import EventInput, PendingDelivery, Transition
+    from romancy_cli.records import Commit, EventInput, PendingDelivery, Transition
 
     first, second = pure.start(sqlite_app), pure.start(sqlite_app)
     wait_seq = sqlite_app.get(first).wait.seq
-    pending = PendingDelivery(EventInput("t.direct.go", "s", "both", {}), wait_seq, matching.accepts)
+    pending = PendingDelivery(EventInput("t.direct.go", "s", "both", {}), wait_seq)
     with pytest.raises(DeliveryConflict):
-        sqlite_app.engine.store.commit(first, "me", [], Transition("completed", output={}), 1.0, 31.0,
-                                       delivery=pending)
+        sqlite_app.engine.store.commit(Commit(first, [], Transition("completed", output={}), delivery=pending),
+                                       "me", 1.0, 31.0)
     assert _event_rows(sqlite_rows) == []
     assert {sqlite_app.get(i).status for i in (first, second)} == {"waiting_for_event"}

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from romancy_cli import App, activity, workflow
-from romancy_cli.engine.engine import owner_is_dead, owner_token
+from romancy_cli.engine.leases import owner_is_dead, owner_token
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:

@@ -9,7 +9,7 @@ import sqlite3
 import time
 
 from romancy_cli import App, activity, sleep, wait_event, workflow
-from romancy_cli.engine.grace import GRACE
+from romancy_cli.engine.hooks import GRACE
 
 from test_engine_transactions import traced
 

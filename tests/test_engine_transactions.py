@@ -14,7 +14,6 @@ from typing import Iterator
 import pytest
 
 from romancy_cli import App, activity, sleep, wait_event, workflow
-from romancy_cli.engine.batch import OutcomeBatch
 from romancy_cli.records import EventInput
 
 from example_modules import examples_registry, load_example
@@ -155,56 +154,6 @@ def test_an_instance_handed_over_after_its_lease_ran_out_is_claimed_again(sqlite
     assert any(s.startswith("SELECT instance_id, workflow") for s in tx.log)  # read back, then claimed
     assert any(s.startswith("UPDATE romancy_instances SET lease_owner") for s in tx.log)
     assert sqlite_app.get(instance_id).status == "completed"
-
-
-def _completed_into(app: App, batch: OutcomeBatch) -> str:
-    """An instance whose run after its event ended with its outcome left pending in `batch`."""
-    instance_id = wait_then_activity.start(app)
-    (handed,) = _hand_over(app, instance_id)
-    assert app.engine.run_leased(handed, batch=batch) == "completed"
-    assert app.get(instance_id).status == "running"  # not written yet
-    return instance_id
-
-
-def _event_for(instance_id: str, data: object = None) -> EventInput:
-    return EventInput("t.tx.handed", "/tests", f"e-{instance_id}", data, extensions={"romancyinstanceid": instance_id})
-
-
-def test_the_next_event_carries_the_outcomes_pending_before_it(sqlite_app):
-    batch = OutcomeBatch(sqlite_app.engine.write_outcomes)
-    first = _completed_into(sqlite_app, batch)
-    second = wait_then_activity.start(sqlite_app)
-    with traced(sqlite_app) as tx:
-        sqlite_app.accept(_event_for(second), resume=False, dispatch=list, batch=batch)
-    assert tx.commits == 1  # the event, its satisfied wait and the other run's completion
-    assert sqlite_app.get(first).status == "completed" and sqlite_app.get(first).output == f"done e-{first}"
-    assert sqlite_app.get(second).status == "running" and batch.flush() == []
-
-
-def test_a_carried_outcome_of_an_instance_cancelled_meanwhile_is_dropped(sqlite_app):
-    batch = OutcomeBatch(sqlite_app.engine.write_outcomes)
-    first = _completed_into(sqlite_app, batch)
-    sqlite_app.cancel(first, "changed my mind")
-    second = wait_then_activity.start(sqlite_app)
-    sqlite_app.accept(_event_for(second), resume=False, dispatch=list, batch=batch)
-    assert sqlite_app.get(first).status == "cancelled"
-    assert sqlite_app.get(second).status == "running"  # its event was stored all the same
-    assert batch.flush() == [first]
-
-
-def test_outcomes_carried_by_an_event_that_fails_stay_pending(sqlite_app, sqlite_rows):
-    batch = OutcomeBatch(sqlite_app.engine.write_outcomes)
-    first = _completed_into(sqlite_app, batch)
-    second = wait_then_activity.start(sqlite_app)
-    def tables() -> list:
-        return [sqlite_rows(f"SELECT * FROM {table} ORDER BY 1, 2")
-                for table in ("romancy_instances", "romancy_steps", "romancy_events")]
-
-    before = tables()
-    with pytest.raises(TypeError):  # data that is not JSON: the transaction is rolled back
-        sqlite_app.accept(_event_for(second, data=object()), resume=False, dispatch=list, batch=batch)
-    assert tables() == before
-    assert batch.flush() == [] and sqlite_app.get(first).status == "completed"
 
 
 LEASE_CLOCK: list = []  # the manual clock of the test below, for its activity to move

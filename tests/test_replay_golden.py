@@ -14,7 +14,7 @@ import pytest
 from romancy_cli import App
 from romancy_cli.definitions import WorkflowDefinition
 from romancy_cli.engine import replay
-from romancy_cli.records import RUNNING, Instance, Step, Transition
+from romancy_cli.records import RUNNING, Commit, Instance, Step, Transition
 
 from example_modules import examples_registry, load_example
 
@@ -81,10 +81,10 @@ def test_golden_history_resumes_from_a_sqlite_store(path: Path, tmp_path: Path, 
     with App(database=str(tmp_path / "golden.db"), worker_id="golden", registry=examples_registry()) as app:
         store = app.engine.store
         loader = "golden-loader"
-        store.create_instance(Instance("golden-1", golden["workflow"], RUNNING, golden["input"]["args"],
-                                       golden["input"]["kwargs"], NOW, NOW, lease_owner=loader,
-                                       lease_until=NOW + 30))
-        store.commit("golden-1", loader, steps, Transition(RUNNING), NOW, NOW + 30)  # as if left running
+        created = Instance("golden-1", golden["workflow"], RUNNING, golden["input"]["args"],
+                           golden["input"]["kwargs"], NOW, NOW, lease_owner=loader, lease_until=NOW + 30)
+        # as if left running, unleased, by an earlier worker
+        store.commit(Commit("golden-1", steps, Transition(RUNNING), create=created), loader, NOW, NOW + 30)
 
         assert app.tick(now=NOW).resumed == {"golden-1": golden["expect"]["status"]}
         instance = app.get("golden-1")

@@ -212,13 +212,15 @@ def test_load_2000_events_8_clients_none_lost(server: Running) -> None:
     assert {server.app.get(i).status for i in ids} == {"completed"}
 
 
-def test_app_wsgi_app_mounts_in_any_wsgi_server(tmp_path: Path) -> None:
+def test_wsgi_app_mounts_in_any_wsgi_server(tmp_path: Path) -> None:
     import threading
 
     from waitress.server import create_server
 
+    from romancy_cli.http import wsgi_app
+
     with App(str(tmp_path / "mounted.db")) as app:
-        server = create_server(app.wsgi_app(), host="127.0.0.1", port=0)
+        server = create_server(wsgi_app(app), host="127.0.0.1", port=0)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         try:

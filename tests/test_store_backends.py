@@ -18,10 +18,10 @@ from typing import Any, Iterator, Optional
 import pytest
 
 from romancy_cli import App, ManualClock, activity, sleep, wait_event, workflow
-from romancy_cli.engine import matching
-from romancy_cli.engine.ports import LeaseLost
-from romancy_cli.errors import DatabaseError, NotFoundError, RomancyError, UnavailableError, UsageError
-from romancy_cli.records import (CANCELLED, COMPLETED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER,
+from romancy_cli.engine.hooks import STILL_RUNNING
+from romancy_cli.engine.ports import InstanceExists, LeaseLost
+from romancy_cli.errors import DatabaseError, NotFoundError, RomancyError, StorageFault, UnavailableError, UsageError
+from romancy_cli.records import (CANCELLED, COMPLETED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Commit,
                                  EventInput, Instance, Step, StoredEvent, Transition, Wait)
 from romancy_cli.store import open_store
 from romancy_cli.store.schema import SCHEMA_VERSION
@@ -58,26 +58,24 @@ def pg_store(pg_url: str) -> Iterator[SqlStore]:
 
 
 def new(store: SqlStore, instance_id: str, owner: str = "w1", now: float = NOW) -> Instance:
-    instance = Instance(instance_id, "wf", RUNNING, ["a"], {"k": 1}, now, now,
+    instance = Instance(instance_id, "wf", RUNNING, ["a"], {"k": 1}, now, now, event_floor=store.start_floor(),
                         lease_owner=owner, lease_until=now + LEASE)
-    stored, created = store.create_instance(instance)
-    assert created
-    return stored
-
-
-def accepts_for(instance_id: str, event_type: str, match: Optional[dict] = None) -> Any:
-    return lambda event: matching.satisfies(event, instance_id, event_type, match)
+    assert store.commit(Commit(instance_id, [], STILL_RUNNING, create=instance), owner, now, now + LEASE) is None
+    return instance
 
 
 def suspend_on_event(store: SqlStore, instance_id: str, event_type: str, match: Optional[dict] = None,
-                     timeout_at: Optional[float] = None, owner: str = "w1", seq: int = 0) -> Optional[StoredEvent]:
+                     timeout_at: Optional[float] = None, owner: str = "w1", seq: int = 0,
+                     consumed: tuple[tuple[str, str], ...] = ()) -> Optional[StoredEvent]:
     wait = Wait("event", seq, event_type, match, timeout_at)
-    return store.commit(instance_id, owner, [], Transition(WAITING_FOR_EVENT, wait=wait), NOW, NOW + LEASE,
-                        accepts=accepts_for(instance_id, event_type, match), exclude=frozenset())
+    instance = store.get(instance_id)
+    assert instance is not None
+    return store.commit(Commit(instance_id, [], Transition(WAITING_FOR_EVENT, wait=wait),
+                               event_floor=instance.event_floor, consumed=frozenset(consumed)), owner, NOW, NOW + LEASE)
 
 
 def suspend(store: SqlStore, instance_id: str, wait: Wait, owner: str = "w1") -> None:
-    assert store.commit(instance_id, owner, [], Transition(WAITING_FOR_TIMER, wait=wait), NOW, NOW + LEASE) is None
+    assert store.commit(Commit(instance_id, [], Transition(WAITING_FOR_TIMER, wait=wait)), owner, NOW, NOW + LEASE) is None
 
 
 def waiting(store: SqlStore, instance_id: str, event_type: str = "order.paid", **kwargs: Any) -> None:
@@ -92,7 +90,7 @@ def event(event_type: str = "order.paid", event_id: str = "e1", data: Any = None
 
 
 def add(store: SqlStore, ev: EventInput, owner: Optional[str] = "w2") -> Any:
-    return store.add_event(ev, NOW + 1, owner, NOW + 1 + LEASE, matching.accepts)
+    return store.add_event(ev, NOW + 1, owner, NOW + 1 + LEASE)
 
 
 def event_steps(store: SqlStore, instance_id: str) -> list[Step]:
@@ -102,11 +100,11 @@ def event_steps(store: SqlStore, instance_id: str) -> list[Step]:
 # -- instances, leases, commits ----------------------------------------------------------------
 
 
-def test_create_is_idempotent(store: SqlStore) -> None:
+def test_a_taken_id_is_never_created_twice(store: SqlStore) -> None:
     first = new(store, "wf-1")
-    again, created = store.create_instance(Instance("wf-1", "other", RUNNING, ["b"], {}, NOW + 5, NOW + 5))
-    assert not created
-    assert (again.workflow, again.args, again.kwargs, again.lease_owner) == ("wf", ["a"], {"k": 1}, "w1")
+    other = Instance("wf-1", "other", RUNNING, ["b"], {}, NOW + 5, NOW + 5, lease_owner="w1", lease_until=NOW + 35)
+    with pytest.raises(InstanceExists):
+        store.commit(Commit("wf-1", [], STILL_RUNNING, create=other), "w1", NOW + 5, NOW + 35)
     assert store.get("wf-1") == first
     assert store.get("missing") is None
 
@@ -115,9 +113,8 @@ def test_event_floor_hides_events_from_before_the_start(store: SqlStore) -> None
     add(store, event(event_id="before"))
     instance = new(store, "wf-1")
     assert instance.event_floor >= 1
-    assert store.find_event(instance, "order.paid", set(), accepts_for("wf-1", "order.paid")) is None
-    add(store, event(event_id="after"))
-    found = store.find_event(instance, "order.paid", set(), accepts_for("wf-1", "order.paid"))
+    add(store, event(event_id="after"))  # stored while wf-1 runs, before it suspends
+    found = suspend_on_event(store, "wf-1", "order.paid")
     assert found is not None and found.id == "after"
 
 
@@ -135,7 +132,7 @@ def test_claim_respects_a_live_lease(store: SqlStore) -> None:
 
 def test_claim_skips_parked_and_not_running(store: SqlStore) -> None:
     new(store, "parked")
-    store.commit("parked", "w1", [], Transition(RUNNING, error={"type": "X", "message": "m"}, parked=True),
+    store.commit(Commit("parked", [], Transition(RUNNING, error={"type": "X", "message": "m"}, parked=True)), "w1",
                  NOW, NOW + LEASE)
     assert store.claim("parked", "w2", NOW, NOW + LEASE) is None
     assert store.claim("parked", "w2", NOW, NOW + LEASE, include_parked=True) is not None
@@ -146,7 +143,7 @@ def test_claim_skips_parked_and_not_running(store: SqlStore) -> None:
 def test_commit_records_steps_and_transition(store: SqlStore) -> None:
     new(store, "wf-1")
     steps = [Step(0, "activity", "charge", {"value": {"id": "PAY-1"}}), Step(1, "now", "now", NOW)]
-    assert store.commit("wf-1", "w1", steps, Transition(COMPLETED, output={"ok": True}), NOW + 1, NOW + 31) is None
+    assert store.commit(Commit("wf-1", steps, Transition(COMPLETED, output={"ok": True})), "w1", NOW + 1, NOW + 31) is None
     done = store.get("wf-1")
     assert done is not None
     assert (done.status, done.output, done.lease_owner, done.updated_at) == (COMPLETED, {"ok": True}, None, NOW + 1)
@@ -157,12 +154,12 @@ def test_commit_by_a_worker_that_lost_its_lease_raises(store: SqlStore) -> None:
     new(store, "wf-1", owner="w1")
     assert store.claim("wf-1", "w2", NOW + LEASE + 1, NOW + 100) is not None
     with pytest.raises(LeaseLost):
-        store.commit("wf-1", "w1", [Step(0, "activity", "a", {"value": 1})], Transition(COMPLETED), NOW, NOW)
+        store.commit(Commit("wf-1", [Step(0, "activity", "a", {"value": 1})], Transition(COMPLETED)), "w1", NOW, NOW)
     assert store.history("wf-1") == []  # the whole commit rolled back
     new(store, "wf-2")
     store.cancel("wf-2", "stop", NOW)
     with pytest.raises(LeaseLost):
-        store.commit("wf-2", "w1", [], Transition(COMPLETED), NOW, NOW)
+        store.commit(Commit("wf-2", [], Transition(COMPLETED)), "w1", NOW, NOW)
     assert store.get("wf-2").status == CANCELLED  # type: ignore[union-attr]
 
 
@@ -238,30 +235,11 @@ def test_consumed_events_are_not_delivered_twice(store: SqlStore) -> None:
     add(store, event(event_id="one"))
     second = add(store, event(event_id="two"))
     first_source = event(event_id="one").source
-    instance = store.get("wf-1")
-    assert instance is not None
-    got = store.find_event(instance, "order.paid", {(first_source, "one")}, accepts_for("wf-1", "order.paid"))
+    got = suspend_on_event(store, "wf-1", "order.paid", consumed=((first_source, "one"),))
     assert got is not None and got.seq == second.seq
 
 
 # -- timers ------------------------------------------------------------------------------------
-
-
-def test_add_event_also_records_the_settled_outcomes_it_is_given(store: SqlStore) -> None:
-    new(store, "wf-done")
-    new(store, "wf-other", owner="w9")  # leased by another worker: its outcome is not ours to write
-    waiting(store, "wf-wait")
-    settled = [("wf-done", [Step(0, "activity", "a", {"n": 1})], Transition(COMPLETED, output=1)),
-               ("wf-other", [], Transition(COMPLETED, output=2))]
-    delivery = store.add_event(event(target="wf-wait"), NOW + 1, "w1", NOW + 1 + LEASE, matching.accepts, settled)
-    assert (delivery.delivered, delivery.lost) == (("wf-wait",), ("wf-other",))
-    done = store.get("wf-done")
-    assert (done.status, done.output, store.history("wf-done")) == (  # type: ignore[union-attr]
-        COMPLETED, 1, [Step(0, "activity", "a", {"n": 1})])
-    assert store.get("wf-other").status == RUNNING  # type: ignore[union-attr]
-    duplicate = store.add_event(event(target="wf-wait"), NOW + 2, "w1", NOW + 2 + LEASE, matching.accepts,
-                                [("wf-other", [], Transition(COMPLETED))])
-    assert duplicate.duplicate and duplicate.lost == ("wf-other",)
 
 
 def test_fire_due_fires_timers_timeouts_and_retries(store: SqlStore) -> None:
@@ -309,10 +287,10 @@ def test_commit_many_writes_each_outcome_it_still_holds_in_one_transaction(store
         new(store, name)
     store.cancel("b", "stopped", NOW)
     step = Step(0, "activity", "x", {"value": 1})
-    lost = store.commit_many("w1", [("a", [step], Transition(COMPLETED, output=1)),
-                                    ("b", [step], Transition(COMPLETED, output=2)),
-                                    ("c", [], Transition(WAITING_FOR_TIMER, wait=Wait("timer", 1, wake_at=NOW + 9)))],
-                             NOW + 1, NOW + 31)
+    lost = store.commit_many([Commit("a", [step], Transition(COMPLETED, output=1)),
+                              Commit("b", [step], Transition(COMPLETED, output=2)),
+                              Commit("c", [], Transition(WAITING_FOR_TIMER, wait=Wait("timer", 1, wake_at=NOW + 9)))],
+                             "w1", NOW + 1, NOW + 31)
     assert lost == ["b"]
     assert (store.get("a").status, store.get("a").output, store.history("a")) == (COMPLETED, 1, [step])
     assert (store.get("b").status, store.history("b")) == (CANCELLED, [])
@@ -339,7 +317,7 @@ def test_runnable_and_next_wake(store: SqlStore) -> None:
     new(store, "run-1", now=NOW)
     new(store, "run-2", now=NOW + 1)
     new(store, "parked")
-    store.commit("parked", "w1", [], Transition(RUNNING, error={"type": "X", "message": "m"}, parked=True),
+    store.commit(Commit("parked", [], Transition(RUNNING, error={"type": "X", "message": "m"}, parked=True)), "w1",
                  NOW + 2, NOW + LEASE)
     new(store, "sleeps")
     suspend(store, "sleeps", Wait("timer", 0, wake_at=NOW + 60))
@@ -664,7 +642,7 @@ def test_a_dropped_connection_is_reopened(pg_store: SqlStore, pg_server: str) ->
     pid = pg_store.db.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
     with psycopg.connect(pg_server, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    with pytest.raises(Exception):
+    with pytest.raises(StorageFault, match="connection lost"):
         pg_store.get("wf-1")  # the query that finds the connection gone fails...
     assert pg_store.get("wf-1") is not None  # ...and the next one reconnects
 

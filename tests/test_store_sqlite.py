@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 import sqlite3
 import threading
 import time
@@ -11,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from romancy_cli import App
-from romancy_cli.engine.matching import accepts
-from romancy_cli.engine.ports import LeaseLost
+from romancy_cli.engine.hooks import STILL_RUNNING
+from romancy_cli.engine.ports import InstanceExists, LeaseLost
 from romancy_cli.errors import DatabaseError, UnavailableError
-from romancy_cli.records import EventInput, Instance, Step, Transition, Wait
+from romancy_cli.records import Commit, EventInput, Instance, Step, Transition, Wait
 from romancy_cli.store.schema import SCHEMA_VERSION
 from romancy_cli.store.sqlite import open_sqlite
 
@@ -143,18 +144,25 @@ def _instance(instance_id: str = "wf-1", owner: str = "me") -> Instance:
     return Instance(instance_id, "wf", "running", ["x"], {}, T0, T0, lease_owner=owner, lease_until=T0 + 30)
 
 
-def test_create_instance_is_idempotent(sqlite_store):
-    stored, created = sqlite_store.create_instance(_instance())
-    again, created_again = sqlite_store.create_instance(_instance(owner="other"))
-    assert (created, created_again) == (True, False)
-    assert again.lease_owner == "me" and again.args == ["x"]
+def _create(store, instance: Instance) -> None:
+    floor = store.start_floor()
+    instance = replace(instance, event_floor=floor)
+    store.commit(Commit(instance.instance_id, [], STILL_RUNNING, create=instance), instance.lease_owner, T0, T0 + 30)
+
+
+def test_a_new_instance_is_created_once(sqlite_store):
+    _create(sqlite_store, _instance())
+    with pytest.raises(InstanceExists):
+        _create(sqlite_store, _instance(owner="other"))
+    stored = sqlite_store.get("wf-1")
+    assert stored.lease_owner == "me" and stored.args == ["x"]
 
 
 def test_commit_records_steps_and_transition_in_one_go(sqlite_store):
-    sqlite_store.create_instance(_instance())
+    _create(sqlite_store, _instance())
     wait = Wait("timer", 1, wake_at=T0 + 60)
-    sqlite_store.commit("wf-1", "me", [Step(0, "activity", "a", {"value": 1})],
-                        Transition("waiting_for_timer", wait=wait), T0, T0 + 30)
+    sqlite_store.commit(Commit("wf-1", [Step(0, "activity", "a", {"value": 1})],
+                               Transition("waiting_for_timer", wait=wait)), "me", T0, T0 + 30)
     instance = sqlite_store.get("wf-1")
     assert (instance.status, instance.wait, instance.lease_owner) == ("waiting_for_timer", wait, None)
     assert sqlite_store.history("wf-1") == [Step(0, "activity", "a", {"value": 1})]
@@ -162,30 +170,30 @@ def test_commit_records_steps_and_transition_in_one_go(sqlite_store):
 
 
 def test_commit_by_a_worker_without_the_lease_is_refused(sqlite_store):
-    sqlite_store.create_instance(_instance())
+    _create(sqlite_store, _instance())
     with pytest.raises(LeaseLost):
-        sqlite_store.commit("wf-1", "intruder", [Step(0, "activity", "a", {"value": 1})],
-                            Transition("completed", output=1), T0, T0 + 30)
+        sqlite_store.commit(Commit("wf-1", [Step(0, "activity", "a", {"value": 1})],
+                                   Transition("completed", output=1)), "intruder", T0, T0 + 30)
     assert sqlite_store.history("wf-1") == []
     assert sqlite_store.get("wf-1").status == "running"
 
 
 def test_claim_respects_an_unexpired_lease(sqlite_store):
-    sqlite_store.create_instance(_instance(owner="holder"))
+    _create(sqlite_store, _instance(owner="holder"))
     assert sqlite_store.claim("wf-1", "other", T0 + 10, T0 + 40) is None
     claimed = sqlite_store.claim("wf-1", "other", T0 + 31, T0 + 61)
     assert claimed is not None and claimed[0].lease_owner == "other"
 
 
 def test_add_event_satisfies_waits_and_ignores_duplicates(sqlite_store):
-    sqlite_store.create_instance(_instance())
+    _create(sqlite_store, _instance())
     wait = Wait("event", 0, "paid", {"order_id": "A"})
-    sqlite_store.commit("wf-1", "me", [], Transition("waiting_for_event", wait=wait), T0, T0 + 30)
+    sqlite_store.commit(Commit("wf-1", [], Transition("waiting_for_event", wait=wait)), "me", T0, T0 + 30)
     other = EventInput("paid", "svc", "e0", {"order_id": "B"})
-    assert sqlite_store.add_event(other, T0, None, T0 + 30, accepts).delivered == ()
+    assert sqlite_store.add_event(other, T0, None, T0 + 30).delivered == ()
     event = EventInput("paid", "svc", "e1", {"order_id": "A"})
-    first = sqlite_store.add_event(event, T0, "me", T0 + 30, accepts)
-    again = sqlite_store.add_event(event, T0, "me", T0 + 30, accepts)
+    first = sqlite_store.add_event(event, T0, "me", T0 + 30)
+    again = sqlite_store.add_event(event, T0, "me", T0 + 30)
     assert (first.duplicate, first.delivered) == (False, ("wf-1",))
     assert (again.duplicate, again.delivered, again.seq) == (True, (), first.seq)
     assert [(s.seq, s.kind, s.result["id"]) for s in sqlite_store.history("wf-1")] == [(0, "event", "e1")]
@@ -193,13 +201,12 @@ def test_add_event_satisfies_waits_and_ignores_duplicates(sqlite_store):
 
 
 def test_commit_of_an_event_wait_takes_an_event_that_arrived_meanwhile(sqlite_store):
-    sqlite_store.create_instance(_instance())
-    arrived = sqlite_store.add_event(EventInput("paid", "svc", "e1", {"order_id": "A"}), T0, None, T0 + 30, accepts)
+    _create(sqlite_store, _instance())
+    arrived = sqlite_store.add_event(EventInput("paid", "svc", "e1", {"order_id": "A"}), T0, None, T0 + 30)
     assert arrived.delivered == ()  # the instance was still running toward its wait
 
     wait = Wait("event", 0, "paid", {"order_id": "A"}, wake_at=T0 + 60)
-    event = sqlite_store.commit("wf-1", "me", [], Transition("waiting_for_event", wait=wait), T0, T0 + 30,
-                                accepts=lambda e: e.data.get("order_id") == "A")
+    event = sqlite_store.commit(Commit("wf-1", [], Transition("waiting_for_event", wait=wait)), "me", T0, T0 + 30)
 
     assert event is not None and event.id == "e1"
     instance = sqlite_store.get("wf-1")
@@ -208,12 +215,13 @@ def test_commit_of_an_event_wait_takes_an_event_that_arrived_meanwhile(sqlite_st
 
 
 def test_commit_of_an_event_wait_skips_consumed_and_earlier_events(sqlite_store):
-    early = sqlite_store.add_event(EventInput("paid", "svc", "before-start", {}), T0, None, T0 + 30, accepts)
-    sqlite_store.create_instance(_instance())
-    used = sqlite_store.add_event(EventInput("paid", "svc", "used", {}), T0, None, T0 + 30, accepts)
+    early = sqlite_store.add_event(EventInput("paid", "svc", "before-start", {}), T0, None, T0 + 30)
+    _create(sqlite_store, _instance())
+    used = sqlite_store.add_event(EventInput("paid", "svc", "used", {}), T0, None, T0 + 30)
     wait = Wait("event", 1, "paid")
-    event = sqlite_store.commit("wf-1", "me", [], Transition("waiting_for_event", wait=wait), T0, T0 + 30,
-                                accepts=lambda e: True, exclude=frozenset({("svc", "used")}))
+    event = sqlite_store.commit(Commit("wf-1", [], Transition("waiting_for_event", wait=wait),
+                                       event_floor=sqlite_store.get("wf-1").event_floor,
+                                       consumed=frozenset({("svc", "used")})), "me", T0, T0 + 30)
     assert event is None and early.seq < used.seq
     assert sqlite_store.get("wf-1").status == "waiting_for_event"
 
@@ -232,7 +240,7 @@ def test_a_pause_after_writes_copies_the_wal_into_the_database_file(tmp_path: Pa
         before = path.stat().st_size
         payload = ["x" * 4000]  # ~600 WAL frames in all: below SQLite's own checkpoint mark of 1000
         for n in range(100):
-            store.create_instance(Instance(f"wf-{n}", "wf", "running", payload, {}, T0, T0))
+            _create(store, Instance(f"wf-{n}", "wf", "running", payload, {}, T0, T0, lease_owner="me"))
         deadline = time.monotonic() + 10
         while path.stat().st_size < before + 100 * 4000 and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -250,7 +258,7 @@ def test_reading_starts_no_checkpoint_thread_and_close_stops_it(tmp_path: Path):
     store.list_instances()
     store.get("nobody")
     assert len(_checkpoint_threads()) == threads_before  # `romancy status` pays for no thread
-    store.create_instance(_instance())
+    _create(store, _instance())
     assert len(_checkpoint_threads()) == threads_before + 1
     store.close()
     assert len(_checkpoint_threads()) == threads_before
@@ -260,7 +268,7 @@ def test_with_synchronous_full_sqlite_checkpoints_itself(tmp_path: Path):
     threads_before = len(_checkpoint_threads())
     store = open_sqlite(str(tmp_path / "full.db"), synchronous="full")
     try:
-        store.create_instance(_instance())
+        _create(store, _instance())
         assert len(_checkpoint_threads()) == threads_before
         assert store.db.execute_sql("PRAGMA wal_autocheckpoint").fetchone() == (1000,)
     finally:

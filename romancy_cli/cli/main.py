@@ -71,7 +71,7 @@ def normalize_argv(argv: List[str]) -> List[str]:
 def _report(exc: BaseException) -> int:
     import typer
 
-    from ..errors import RomancyError
+    from ..errors import RomancyError, StorageFault
 
     try:
         from typer._click.exceptions import ClickException  # Typer >= 0.2x vendors click
@@ -93,7 +93,7 @@ def _report(exc: BaseException) -> int:
         import traceback
 
         traceback.print_exception(exc)
-    if isinstance(exc, RomancyError):
+    if isinstance(exc, (RomancyError, StorageFault)):
         output.error(str(exc))
         return exit_code(exc)
     hint = "" if state().verbose else " (run with -v for the traceback)"

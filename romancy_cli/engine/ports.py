@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Protocol, Sequence
+from typing import Optional, Protocol, Sequence
 
-from ..records import Delivery, EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition
-
-Accepts = Callable[[Instance, StoredEvent], bool]
-Outcome = tuple[str, list[Step], Transition]  # a run at rest: its instance, new steps and transition
+from ..records import Commit, Delivery, EventInput, Instance, Step, StoredEvent
 
 
 class LeaseLost(BaseException):
     """A commit found the instance no longer leased to this worker (cancelled or recovered).
 
-    BaseException: it may surface inside user code (a flush before an activity) and must not be caught there."""
+    BaseException: it may surface inside user code (the commit before an activity) and must not be
+    caught there. Faults of the database itself are errors.StorageFault, likewise a BaseException."""
 
 
 class DeliveryConflict(BaseException):
@@ -30,9 +28,6 @@ class Clock(Protocol):
 
 
 class Store(Protocol):
-    def create_instance(self, instance: Instance) -> tuple[Instance, bool]:
-        """Insert `instance` (leased as given) unless its id exists; returns (stored, created)."""
-
     def start_floor(self) -> int:
         """The newest stored event's seq; every event stored afterwards has a larger one."""
 
@@ -42,33 +37,25 @@ class Store(Protocol):
     ) -> Optional[tuple[Instance, list[Step]]]:
         """Lease a runnable instance to `owner`; None when someone else holds it or it is not runnable."""
 
-    def commit(
-        self, instance_id: str, owner: str, steps: list[Step], transition: Transition, now: float,
-        lease_until: float, accepts: Optional[Callable[[StoredEvent], bool]] = None,
-        exclude: frozenset[tuple[str, str]] = frozenset(), event_floor: Optional[int] = None,
-        delivery: Optional[PendingDelivery] = None, create: Optional[Instance] = None,
-    ) -> Optional[StoredEvent]:
-        """Record steps and the status change in one transaction; raise LeaseLost if not ours.
+    def commit(self, commit: Commit, owner: str, now: float, lease_until: float) -> Optional[StoredEvent]:
+        """Write `commit` in one transaction; raise LeaseLost if the instance is not `owner`'s.
 
-        For an event wait, the earliest stored event it accepts (received after `event_floor`, not
-        in `exclude`) satisfies it in the same transaction and is returned; the instance then stays
-        running and leased, and the caller replays with it. With `delivery`, the event is stored and
-        the instance's wait (still waiting) satisfied in the same transaction, or DeliveryConflict.
-        With `create`, the instance is inserted first (its start floor read then), or InstanceExists."""
+        An event wait that an already stored event satisfies (see Commit) is satisfied at once: the
+        event is returned, the instance stays running and leased, and the caller replays with it.
+        A `delivery` is refused with DeliveryConflict (nothing written) when the event is a
+        duplicate, satisfies other instances too, or the wait was satisfied another way; a
+        `create` with InstanceExists when the id is taken."""
 
-    def add_event(
-        self, event: EventInput, now: float, owner: Optional[str], lease_until: float, accepts: Accepts,
-        settled: Sequence[Outcome] = (),
-    ) -> Delivery:
-        """Store the event and satisfy every waiting instance it matches, in one transaction; with
-        an `owner`, also record `settled` as commit_many does (those it no longer held: `lost`)."""
+    def add_event(self, event: EventInput, now: float, owner: Optional[str], lease_until: float) -> Delivery:
+        """Store the event and satisfy every waiting instance it matches, in one transaction; those
+        are leased to `owner`, or left for any worker when it is None."""
 
     def waiting_candidates(self, event: EventInput) -> list[Instance]:
         """Instances waiting for `event`'s type that it may satisfy, read without locking."""
 
-    def commit_many(self, owner: str, outcomes: Sequence[Outcome], now: float, lease_until: float) -> list[str]:
-        """Record several runs' outcomes (steps and a transition each, no late-event check) in one
-        transaction; returns the instances not written because `owner` no longer held them."""
+    def commit_many(self, commits: Sequence[Commit], owner: str, now: float, lease_until: float) -> list[str]:
+        """Write several runs at rest (no event waits, nothing first) in one transaction; returns
+        the instances not written because `owner` no longer held them."""
 
     def get_many(self, instance_ids: list[str]) -> list[tuple[Instance, list[Step]]]:
         """The instances that exist, in the order given, each with its history: for a batch, in
@@ -84,6 +71,9 @@ class Store(Protocol):
         """Instances in status running (leased or not), oldest first."""
 
     def next_wake(self) -> Optional[float]: ...
+
+    def check_writable(self) -> None:
+        """Raise errors.StorageFault while the database cannot take writes."""
 
     def cancel(self, instance_id: str, reason: str, now: float) -> Instance: ...
 

@@ -1,0 +1,27 @@
+"""The HTTP adapter: CloudEvents in, instance JSON out, over App."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable, Optional
+
+from ..records import Instance
+
+if TYPE_CHECKING:
+    from ..app import App
+    from .wsgi import WsgiApp
+
+DEFAULT_MAX_BODY = 1024 * 1024
+
+
+def wsgi_app(app: "App", token: Optional[str] = None, max_body: int = DEFAULT_MAX_BODY) -> "WsgiApp":
+    """`app`'s CloudEvents endpoint as a WSGI application, for any WSGI server (README, "romancy
+    serve"). Instances an event satisfies run in the server's thread once the 202 is sent; timers
+    need `romancy serve` or `romancy tick --loop` beside it."""
+    from .wsgi import WsgiApp
+
+    return WsgiApp(app, lambda instances: _run_each(app, instances), token, max_body)
+
+
+def _run_each(app: "App", instances: Iterable[Instance]) -> None:
+    for instance in instances:
+        app.run_leased(instance)

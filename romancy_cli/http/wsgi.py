@@ -8,23 +8,23 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
-from ..app import App
-from ..errors import NotFoundError, RomancyError, UnavailableError, UsageError
+from ..errors import NotFoundError, RomancyError, StorageFault, UnavailableError, UsageError
 from ..records import Instance
+from . import DEFAULT_MAX_BODY
 from .parsing import InvalidEvent, UnsupportedMediaType, parse_request
 
 if TYPE_CHECKING:
-    from ..engine.batch import OutcomeBatch
+    from ..app import App
 
 log = logging.getLogger("romancy.http")
 
-DEFAULT_MAX_BODY = 1024 * 1024
 StartResponse = Callable[..., Any]
 Dispatch = Callable[[Iterable[Instance]], None]
 
 _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
             405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
-            415: "Unsupported Media Type", 500: "Internal Server Error", 503: "Service Unavailable"}
+            415: "Unsupported Media Type", 500: "Internal Server Error", 503: "Service Unavailable",
+            507: "Insufficient Storage"}
 
 
 _DELIVERED = "romancy.delivered"  # environ key: instances a request's events satisfied
@@ -52,14 +52,18 @@ def _error_body(status: int, message: str, error_type: str) -> dict[str, Any]:
     return {"error": message, "error_type": error_type, "retryable": status >= 500}
 
 
+def fault_status(fault: StorageFault) -> int:
+    """507 for a full disk (RFC 4918), 503 for every other fault of the database: retry later."""
+    return 507 if fault.kind == "disk_full" else 503
+
+
 class WsgiApp:
     """`POST /` events; `GET /health/live|ready`; `GET /instances/{id}`; `POST /cancel/{id}`."""
 
-    def __init__(self, app: App, dispatch: Optional[Dispatch] = None, token: Optional[str] = None,
-                 max_body: int = DEFAULT_MAX_BODY, batch: Optional[OutcomeBatch] = None) -> None:
+    def __init__(self, app: "App", dispatch: Optional[Dispatch] = None, token: Optional[str] = None,
+                 max_body: int = DEFAULT_MAX_BODY) -> None:
         self.app = app
         self.dispatch = dispatch
-        self.batch = batch  # outcomes of earlier runs, written with the next event
         self.token = token
         self.max_body = max_body
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., tuple[int, Any]]]] = [
@@ -77,6 +81,10 @@ class WsgiApp:
         except HttpError as exc:
             status, headers = exc.status, exc.headers
             body = _error_body(exc.status, str(exc), exc.error_type)
+        except StorageFault as fault:  # nothing of this request was stored: the sender retries
+            log.warning("request failed: %s", fault)
+            status, headers = fault_status(fault), [("Retry-After", "1")]
+            body = _error_body(status, str(fault), "StorageFault")
         except Exception as exc:  # a fault of ours: the sender may retry
             log.exception("request failed")
             status, headers = 500, []
@@ -137,24 +145,19 @@ class WsgiApp:
             raise HttpError(415, str(exc), "UnsupportedMediaType") from None
         delivered: list[Instance] = environ.setdefault(_DELIVERED, [])
         for event in events:
-            result = self.app.accept(event, resume=False, dispatch=delivered.extend if self.dispatch else None,
-                                     batch=self.batch)
+            result = self.app.accept(event, resume=False, dispatch=delivered.extend if self.dispatch else None)
             log.info("accepted %s %s from %s%s → %d instance(s)", event.type, event.id, event.source,
                      " (duplicate)" if result.duplicate else "", len(result.delivered))
         return 202, {"status": "accepted"}
-
-    def _settle(self) -> None:
-        """Runs that ended here are written before an instance is read or cancelled: a client
-        sees what its events led to."""
-        if self.batch is not None:
-            self.batch.flush()
 
     def live(self, environ: dict[str, Any]) -> tuple[int, Any]:
         return 200, {"status": "ok"}
 
     def ready(self, environ: dict[str, Any]) -> tuple[int, Any]:
         try:
-            self.app.next_wake()
+            self.app.check_writable()
+        except StorageFault as fault:
+            raise HttpError(fault_status(fault), f"database cannot take writes: {fault}", "Unavailable") from None
         except Exception as exc:
             raise HttpError(503, f"database not reachable: {exc}", "Unavailable") from None
         return 200, {"status": "ok", "database": "reachable"}
@@ -162,7 +165,6 @@ class WsgiApp:
     def get_instance(self, environ: dict[str, Any], instance_id: str) -> tuple[int, Any]:
         from ..views import instance_view
 
-        self._settle()
         try:
             instance = self.app.get(instance_id)
         except NotFoundError as exc:
@@ -172,7 +174,6 @@ class WsgiApp:
     def cancel(self, environ: dict[str, Any], instance_id: str) -> tuple[int, Any]:
         from ..views import instance_view
 
-        self._settle()
         try:
             instance = self.app.cancel(instance_id, "cancelled over HTTP")
         except NotFoundError as exc:

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 from dataclasses import replace
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import peewee as pw
 
 from ..codec import dumps
-from ..errors import NotFoundError, RomancyError
-from ..records import (CANCELLED, COMPLETED, RUNNING, TERMINAL, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Delivery,
-                       EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition, Wait)
-from ..engine.matching import event_match_values, match_index
-from ..engine.ports import Accepts, DeliveryConflict, InstanceExists, LeaseLost, Outcome
+from ..errors import NotFoundError, RomancyError, StorageFault
+from ..records import (CANCELLED, COMPLETED, RUNNING, TERMINAL, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Commit,
+                       Delivery, EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition, Wait)
+from ..engine.matching import accepts, event_match_values, match_index, satisfies
+from ..engine.ports import DeliveryConflict, InstanceExists, LeaseLost
+from .faults import FAULTS, storage_fault, translated
 from .models import make_models
 from .queries import INSTANCE_COLUMNS, Queries
 
@@ -40,6 +42,7 @@ class SqlStore:
 
     LOCK_SQL = ""  # SQLite: BEGIN IMMEDIATE already serialises writers
     CLAIM_SQL = ""
+    BUSY_TIMEOUT = 30.0  # seconds a write waits for another process's lock (SQLite)
 
     def __init__(self, db: pw.Database, location: str) -> None:
         self.db = db
@@ -47,13 +50,34 @@ class SqlStore:
         self.m = make_models(db)
         self.q = Queries(db.param, self.LOCK_SQL, self.CLAIM_SQL)
         self._wake = threading.local()  # SQLite wait_for_wake: the data_version last seen per thread
+        self.last_fault: Optional[StorageFault] = None  # of the last write transaction, if it failed
 
-    def _write(self) -> Any:
-        """A write transaction (SQLite: BEGIN IMMEDIATE, PostgreSQL: READ COMMITTED)."""
-        return self.db.atomic()
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """A write transaction (SQLite: BEGIN IMMEDIATE, PostgreSQL: READ COMMITTED); a fault of
+        the database in it, its commit or its rollback raises StorageFault, nothing written."""
+        try:
+            with translated(self.location, self.BUSY_TIMEOUT):
+                with self.db.atomic():
+                    yield
+        except StorageFault as fault:
+            self.last_fault = fault
+            raise
+        self.last_fault = None
+
+    def check_writable(self) -> None:
+        """Raise StorageFault while writes fail: after a failed write, until a probe write succeeds."""
+        if self.last_fault is None:
+            self._one("SELECT 1")
+            return
+        with self._write():  # rewrites a row as it is: the smallest write that reaches the disk
+            self._run(f"UPDATE romancy_meta SET value = value WHERE key = {self.db.param}", ("schema_version",))
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.db.execute_sql(sql, params)
+        try:
+            return self.db.execute_sql(sql, params)
+        except FAULTS as exc:
+            raise storage_fault(exc, self.location, self.BUSY_TIMEOUT) from exc
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._run(sql, params).fetchone()
@@ -83,19 +107,6 @@ class SqlStore:
             self._run(self.q.insert_steps(len(rows)), [value for row in rows for value in row])
 
     # -- instances ---------------------------------------------------------------
-
-    def create_instance(self, instance: Instance) -> tuple[Instance, bool]:
-        try:
-            with self._write():
-                self._lock_event_floor()
-                instance = replace(instance, event_floor=self._one(self.q.max_event_seq)[0] or 0)
-                self._insert_instance(instance)
-        except InstanceExists:
-            existing = self.get(instance.instance_id)
-            if existing is None:
-                raise
-            return existing, False
-        return instance, True
 
     def start_floor(self) -> int:
         """The newest event's seq: events stored from now on have larger ones (see _lock_event_floor)."""
@@ -175,40 +186,31 @@ class SqlStore:
 
     # -- commits -----------------------------------------------------------------
 
-    def commit(self, instance_id: str, owner: str, steps: list[Step], transition: Transition, now: float,
-               lease_until: float, accepts: Optional[Callable[[StoredEvent], bool]] = None,
-               exclude: frozenset[tuple[str, str]] = frozenset(), event_floor: Optional[int] = None,
-               delivery: Optional[PendingDelivery] = None, create: Optional[Instance] = None,
-               ) -> Optional[StoredEvent]:
+    def commit(self, commit: Commit, owner: str, now: float, lease_until: float) -> Optional[StoredEvent]:
         with self._write():
-            if create is not None:
-                self._insert_instance(create)
-                if not steps and transition == _STILL_RUNNING:
+            if commit.create is not None:
+                self._insert_instance(commit.create)
+                if not commit.steps and commit.transition == _STILL_RUNNING:
                     return None  # inserted running and leased: nothing to update
-            if delivery is not None:
-                steps = [self._store_delivered(instance_id, delivery, now)] + steps
-            wait = transition.wait
-            event = None
-            if accepts is not None and wait is not None and wait.event_type is not None:
-                self._lock_event_type(wait.event_type)
-                event = self._late_event(instance_id, event_floor, wait.event_type, exclude, accepts)
-                if event is not None:
-                    steps = steps + [Step(wait.seq, "event", wait.event_type, event.to_plain())]
-                    transition = Transition(RUNNING, keep_lease=True)
-            self._apply(instance_id, owner, steps, transition, now, lease_until, delivery)
+            steps, transition = commit.steps, commit.transition
+            if commit.delivery is not None:
+                steps = [self._store_delivered(commit.instance_id, commit.delivery, now)] + steps
+            event = self._late_event(commit) if commit.waits_for_event else None
+            if event is not None:
+                wait = transition.wait
+                steps = steps + [Step(wait.seq, "event", wait.event_type or "", event.to_plain())]  # type: ignore[union-attr]
+                transition = _STILL_RUNNING
+            self._apply(commit.instance_id, owner, steps, transition, now, lease_until, commit.delivery)
             return event
 
-    def commit_many(self, owner: str, outcomes: Sequence[Outcome], now: float, lease_until: float) -> list[str]:
-        with self._write():
-            return self._apply_many(owner, outcomes, now, lease_until)
-
-    def _apply_many(self, owner: str, outcomes: Sequence[Outcome], now: float, lease_until: float) -> list[str]:
+    def commit_many(self, commits: Sequence[Commit], owner: str, now: float, lease_until: float) -> list[str]:
         lost = []
-        for instance_id, steps, transition in outcomes:
-            try:
-                self._apply(instance_id, owner, steps, transition, now, lease_until)
-            except LeaseLost:  # nothing of it written: the other outcomes still are
-                lost.append(instance_id)
+        with self._write():
+            for commit in commits:
+                try:
+                    self._apply(commit.instance_id, owner, commit.steps, commit.transition, now, lease_until)
+                except LeaseLost:  # nothing of it written: the other commits still are
+                    lost.append(commit.instance_id)
         return lost
 
     def _store_delivered(self, instance_id: str, delivery: PendingDelivery, now: float) -> Step:
@@ -220,7 +222,7 @@ class SqlStore:
             raise DeliveryConflict(f"event {event.source}/{event.id} was already accepted")
         # An event addressed to this instance cannot satisfy another one: no need to look.
         if stored.target != instance_id and any(
-                i.instance_id != instance_id and delivery.accepts(i, stored) for i in self._waiting_for(stored)):
+                i.instance_id != instance_id and accepts(i, stored) for i in self._waiting_for(stored)):
             raise DeliveryConflict(f"event {event.source}/{event.id} satisfies other instances too")
         return Step(delivery.wait_seq, "event", event.type, stored.to_plain())
 
@@ -242,15 +244,17 @@ class SqlStore:
         return StoredEvent(seq, event.type, event.source, event.id, now, event.data, event.subject,
                            event.time, event.data_content_type, event.data_schema, dict(event.extensions))
 
-    def _late_event(self, instance_id: str, floor: Optional[int], event_type: str,
-                    exclude: frozenset[tuple[str, str]],
-                    accepts: Callable[[StoredEvent], bool]) -> Optional[StoredEvent]:
-        if floor is None:
-            instance = self.get(instance_id)
-            if instance is None:
-                return None
-            floor = instance.event_floor
-        return self._first_event(instance_id, floor, event_type, exclude, accepts)
+    def _late_event(self, commit: Commit) -> Optional[StoredEvent]:
+        """The earliest stored event that satisfies the commit's event wait, if one arrived already."""
+        wait = commit.transition.wait
+        iid, event_type = commit.instance_id, wait.event_type or ""  # type: ignore[union-attr]
+        self._lock_event_type(event_type)
+        for row in self._run(self.q.find_events, (event_type, commit.event_floor, iid)):
+            if (row[2], row[3]) not in commit.consumed:
+                event = self._event(row)
+                if satisfies(event, iid, event_type, wait.match):  # type: ignore[union-attr]
+                    return event
+        return None
 
     def _apply(self, instance_id: str, owner: str, steps: list[Step], transition: Transition,
                now: float, lease_until: float, delivery: Optional[PendingDelivery] = None) -> None:
@@ -267,40 +271,18 @@ class SqlStore:
 
     # -- events ------------------------------------------------------------------
 
-    def find_event(self, instance: Instance, event_type: str, exclude: set[tuple[str, str]],
-                   accepts: Callable[[StoredEvent], bool]) -> Optional[StoredEvent]:
-        return self._first_event(instance.instance_id, instance.event_floor, event_type, exclude, accepts)
-
-    def _first_event(self, instance_id: str, floor: int, event_type: str, exclude: Iterable[tuple[str, str]],
-                     accepts: Callable[[StoredEvent], bool]) -> Optional[StoredEvent]:
-        cursor = self._run(self.q.find_events, (event_type, floor, instance_id))
-        for row in cursor:
-            if (row[2], row[3]) not in exclude:
-                event = self._event(row)
-                if accepts(event):
-                    return event
-        return None
-
-    def add_event(self, event: EventInput, now: float, owner: Optional[str], lease_until: float,
-                  accepts: Accepts, settled: Sequence[Outcome] = ()) -> Delivery:
-        """`settled`: outcomes of runs of `owner`, written in the same transaction."""
+    def add_event(self, event: EventInput, now: float, owner: Optional[str], lease_until: float) -> Delivery:
         with self._write():
-            delivery = self._add_event(event, now, owner, lease_until, accepts)
-            lost = self._apply_many(owner, settled, now, lease_until) if owner else []
-        return replace(delivery, lost=tuple(lost)) if lost else delivery
-
-    def _add_event(self, event: EventInput, now: float, owner: Optional[str], lease_until: float,
-                   accepts: Accepts) -> Delivery:
-        self._lock_event_type(event.type)
-        self._share_event_floor()
-        stored = self._insert_event(event, now)
-        if stored is None:
-            existing = self._one(self.q.event_seq, (event.source, event.id))
-            return Delivery(event.id, existing[0], duplicate=True)
-        satisfied = [i for i in self._waiting_for(stored) if accepts(i, stored)]
-        self._satisfy(satisfied, stored, now, owner, lease_until)
-        if satisfied and owner is None:  # runnable and unleased: some worker should take them
-            self.notify("runnable")
+            self._lock_event_type(event.type)
+            self._share_event_floor()
+            stored = self._insert_event(event, now)
+            if stored is None:
+                existing = self._one(self.q.event_seq, (event.source, event.id))
+                return Delivery(event.id, existing[0], duplicate=True)
+            satisfied = [i for i in self._waiting_for(stored) if accepts(i, stored)]
+            self._satisfy(satisfied, stored, now, owner, lease_until)
+            if satisfied and owner is None:  # runnable and unleased: some worker should take them
+                self.notify("runnable")
         leased = tuple(replace(i, status=RUNNING, updated_at=now, wait=None, lease_owner=owner,
                                lease_until=lease_until) for i in satisfied) if owner else ()
         return Delivery(event.id, stored.seq, False, tuple(i.instance_id for i in satisfied), leased)

@@ -121,7 +121,7 @@ class SqliteStore(SqlStore):
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:
         with self._writer:
-            with self.db.atomic():
+            with super()._write():
                 yield
             if self._checkpointer is not None:
                 self._checkpointer.committed()

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ...errors import UsageError
+from ...errors import StorageFault, UsageError
 from .. import output
 from ..common import command
 from ..inputs import duration, timestamp
@@ -61,7 +61,12 @@ def _loop(romancy: Any, every: float) -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a supervisor's stop is a Ctrl-C
     try:
         while True:
-            result = _tick_once(romancy, None, None)
+            try:
+                result = _tick_once(romancy, None, None)
+            except StorageFault as fault:  # nothing was lost: the next tick tries again
+                output.warn(f"{fault}; ticking again in {interval_text(every)}")
+                time.sleep(every)
+                continue
             if result.fired or result.resumed:
                 _report(result)
             wake = result.next_wake

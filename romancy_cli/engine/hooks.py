@@ -1,0 +1,124 @@
+"""What a run asks of the engine while it replays (the three calls of context.Hooks), and what
+its first commit must also write."""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable, Optional
+
+from ..records import RUNNING, Commit, Instance, PendingDelivery, Transition
+from .context import WorkflowContext
+from .deadlines import DEADLINES
+
+GRACE = 0.05  # seconds a new instance's first activity may run before the instance is written alone
+STILL_RUNNING = Transition(RUNNING, keep_lease=True)
+
+Write = Callable[[Commit], object]
+
+
+class FirstWrite:
+    """The new instance (`create`) or the replayed event (`delivery`) that the run's next commit
+    must write first, until one has. A new instance waits for its first activity, to be stored
+    with the activity's result in one transaction; an activity still running after GRACE gets it
+    written from the deadline thread, so that a process killed during the activity leaves the
+    instance to be recovered. If that write fails, the instance stays pending for the run's next
+    commit, which meets the same fault or succeeds."""
+
+    def __init__(self, instance_id: str, create: Optional[Instance], delivery: Optional[PendingDelivery],
+                 write: Write) -> None:
+        self.instance_id, self.create, self.delivery = instance_id, create, delivery
+        self._write = write
+        self._lock = threading.Lock()  # the run's thread and the deadline thread
+        self._grace: Optional[int] = None
+
+    def take(self) -> tuple[Optional[Instance], Optional[PendingDelivery]]:
+        """What the next commit writes first; nothing afterwards."""
+        with self._lock:
+            self._end_grace()
+            taken = self.create, self.delivery
+            self.create = self.delivery = None
+            return taken
+
+    def start_grace(self) -> None:
+        with self._lock:
+            if self.create is not None and self._grace is None:
+                self._grace = DEADLINES.after(GRACE, self.write_now)
+
+    def write_now(self) -> None:
+        """Write the new instance alone, if still pending: after GRACE, or when the run is
+        interrupted during its first activity (Ctrl-C), so that it is recovered later."""
+        with self._lock:
+            self._end_grace()
+            if self.create is None:
+                return
+            self._write(Commit(self.instance_id, [], STILL_RUNNING, create=self.create))
+            self.create = None
+
+    def interrupted(self) -> None:
+        if self._grace is not None:
+            self.write_now()
+
+    def _end_grace(self) -> None:
+        if self._grace is not None:
+            DEADLINES.cancel(self._grace)
+            self._grace = None
+
+
+class FiredBatch:
+    """The runs at rest that one tick fired, written together in one transaction: before the next
+    of them runs an activity (so a slow one holds no completion back) and at the end. A crash
+    before that leaves those instances leased to a dead process, to be recovered and their last
+    activities run again, as activities are at-least-once."""
+
+    def __init__(self, write_many: Callable[[list[Commit]], list[str]]) -> None:
+        self._write_many = write_many  # -> the instances not written (their lease was lost)
+        self._commits: list[Commit] = []
+        self.lost: list[str] = []  # cancelled or taken over before their run was written
+
+    def add(self, commit: Commit) -> None:
+        self._commits.append(commit)
+
+    def flush(self) -> None:
+        commits, self._commits = self._commits, []
+        if commits:
+            self.lost += self._write_many(commits)
+
+
+class RunHooks:
+    """context.Hooks for one run: the clock, attempts of retried activities, and the commit before
+    each side effect. A fault of that commit stops the run even if the workflow's code caught it."""
+
+    def __init__(self, instance: Instance, now: Callable[[], float], first: FirstWrite, write: Write,
+                 batch: Optional[FiredBatch] = None) -> None:
+        self.instance, self.first, self.batch = instance, first, batch
+        self._now, self._write = now, write
+        self.fault: Optional[BaseException] = None
+
+    def now(self) -> float:
+        return self._now()
+
+    def failed_attempts(self, seq: int) -> int:
+        wait = self.instance.wait
+        return wait.attempt if wait and wait.kind == "retry" and wait.seq == seq else 0
+
+    def before_side_effect(self, ctx: WorkflowContext) -> None:
+        # Commit what this run recorded first (results, now(), uuid4()), so a crash re-runs at most
+        # this one activity, and with the same inputs. A replayed event is stored before the
+        # activity too: a duplicate or a racing timeout then stops the run before its side effect.
+        try:
+            if self.batch is not None:
+                self.batch.flush()
+            if ctx.new_steps or self.first.delivery is not None:
+                create, delivery = self.first.take()
+                self._write(Commit(self.instance.instance_id, list(ctx.new_steps), STILL_RUNNING, create, delivery))
+                ctx.new_steps.clear()
+            else:
+                self.first.start_grace()
+        except BaseException as exc:
+            self.fault = exc
+            raise
+
+    def raise_fault(self) -> None:
+        """Re-raise a commit's fault that the workflow's own code swallowed (a bare `except:`)."""
+        if self.fault is not None:
+            raise self.fault
