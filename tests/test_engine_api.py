@@ -1,4 +1,4 @@
-"""DESIGN §2, the Python API as a user of the seed meets it: contexts, events, decoding, durations."""
+"""README "Writing workflows", the Python API as a user of the seed meets it: contexts, events, decoding, durations."""
 
 from __future__ import annotations
 

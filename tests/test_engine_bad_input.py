@@ -1,4 +1,4 @@
-"""DESIGN §10 at the API: every bad input is a clear error that leaves the database as it was."""
+"""At the API, every bad input is a clear error that leaves the database as it was."""
 
 from __future__ import annotations
 

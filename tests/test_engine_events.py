@@ -1,4 +1,4 @@
-"""DESIGN §4, events: delivery, the start→wait race, duplicates, matching, targeting, timeouts."""
+"""Events: delivery, the start→wait race, duplicates, matching, targeting, timeouts."""
 
 from __future__ import annotations
 

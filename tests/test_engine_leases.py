@@ -1,4 +1,5 @@
-"""DESIGN §3 leases and §4/§5 races: crashed workers are recovered, concurrent workers resume once.
+"""Leases and races (README "PostgreSQL and several workers"): crashed workers are recovered,
+concurrent workers resume once.
 
 The crash and race tests use real processes on one SQLite file (tests/workflows_fixture_runner.py)."""
 

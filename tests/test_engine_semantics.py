@@ -1,4 +1,4 @@
-"""DESIGN §3, durable execution semantics: one test (or a few) per rule, on a real SQLite file."""
+"""Durable execution semantics (README "Writing workflows"): one test (or a few) per rule, on a real SQLite file."""
 
 from __future__ import annotations
 

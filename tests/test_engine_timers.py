@@ -1,4 +1,4 @@
-"""DESIGN §5, timers, and the time-skipping helpers of romancy_cli.testing."""
+"""Timers, and the time-skipping helpers of romancy_cli.testing."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""DESIGN §8 "one transaction per step where possible; batch work in batched transactions":
-counts the write transactions SQLite sees, so a change that adds commits is noticed.
+"""The write transactions of README "Benchmarks" (where the time goes, by design): counts those
+SQLite sees, so a change that adds commits is noticed.
 
 Current numbers for the seed's payment workflow: start→wait = 1 (the instance, its quick first
 activity's result and the wait), deliver→complete = 1 (event + satisfied wait + completion: the run
