@@ -10,7 +10,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "App": "app", "SendResult": "app",
     "decode_event_data": "codec",
-    "RetryPolicy": "definitions", "activity": "definitions", "workflow": "definitions",
+    "Registry": "definitions", "RetryPolicy": "definitions", "activity": "definitions",
+    "workflow": "definitions",
     "ManualClock": "engine.clock",
     "ActivityContext": "engine.context", "ReceivedEvent": "engine.context",
     "WorkflowContext": "engine.context", "sleep": "engine.context", "wait_event": "engine.context",
@@ -20,7 +21,7 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "App", "SendResult", "workflow", "activity", "RetryPolicy", "wait_event", "sleep",
+    "App", "SendResult", "workflow", "activity", "Registry", "RetryPolicy", "wait_event", "sleep",
     "decode_event_data", "ReceivedEvent", "WorkflowContext", "ActivityContext", "ManualClock",
     "EventTimeout", "EventDataError", "ActivityError", "NonDeterminismError", "NotFoundError",
     "UsageError", "RomancyError", "__version__",

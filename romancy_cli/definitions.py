@@ -150,7 +150,8 @@ class ActivityDefinition(_Callable):
 
 
 class Registry:
-    """Definitions by name. Decorators fill the module-level default one."""
+    """Definitions by name. Decorators fill the module-level default one (what the CLI loads
+    workflow modules into), or the one given as `registry=`; an App runs what its registry holds."""
 
     def __init__(self) -> None:
         self.workflows: dict[str, WorkflowDefinition] = {}
@@ -181,12 +182,15 @@ def _check_context_parameter(fn: Callable[..., Any], kind: str) -> None:
         )
 
 
-def workflow(name: Any = None) -> Any:
-    """`@workflow`, `@workflow("name")` or `@workflow(name="name")`."""
+def workflow(name: Any = None, *, registry: Optional[Registry] = None) -> Any:
+    """`@workflow`, `@workflow("name")` or `@workflow(name="name")`; `registry=` defines it there
+    instead of in the default registry."""
+    target = REGISTRY if registry is None else registry
+
     def register(fn: Callable[..., Any], wf_name: Optional[str] = None) -> WorkflowDefinition:
         _check_context_parameter(fn, "workflow")
         definition = WorkflowDefinition(wf_name or fn.__name__, fn)
-        REGISTRY.workflows[definition.name] = definition
+        target.workflows[definition.name] = definition
         return definition
 
     if callable(name):
@@ -194,12 +198,16 @@ def workflow(name: Any = None) -> Any:
     return lambda fn: register(fn, name)
 
 
-def activity(name: Any = None, *, retry: Optional[RetryPolicy] = None) -> Any:
-    """`@activity`, `@activity("name")` or `@activity(retry=RetryPolicy(...))`."""
+def activity(name: Any = None, *, retry: Optional[RetryPolicy] = None,
+             registry: Optional[Registry] = None) -> Any:
+    """`@activity`, `@activity("name")` or `@activity(retry=RetryPolicy(...))`; `registry=` as
+    for `workflow`."""
+    target = REGISTRY if registry is None else registry
+
     def register(fn: Callable[..., Any], act_name: Optional[str] = None) -> ActivityDefinition:
         _check_context_parameter(fn, "activity")
         definition = ActivityDefinition(act_name or fn.__name__, fn, retry or NO_RETRY)
-        REGISTRY.activities[definition.name] = definition
+        target.activities[definition.name] = definition
         return definition
 
     if callable(name):

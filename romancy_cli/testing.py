@@ -8,6 +8,24 @@
             advance(app, "60s")                      # fires the sleep, runs the instance
             assert app.get(instance_id).status == "completed"
 
+Workflows defined in a test module can go into a Registry of their own, so their names need not
+be unique across modules and stay out of the default registry:
+
+    from romancy_cli import Registry, sleep, workflow
+
+    registry = Registry()
+
+    @workflow("nap", registry=registry)
+    def nap(ctx) -> str:
+        sleep(ctx, "1h")
+        return "rested"
+
+    def test_nap(tmp_path):
+        with temporary_app(tmp_path, registry=registry) as app:
+            instance_id = nap.start(app)
+            advance(app, "1h")
+            assert app.get(instance_id).output == "rested"
+
 Everything runs on a real SQLite file (WAL, locking and all), never an in-memory stand-in.
 """
 
@@ -33,7 +51,8 @@ PathLike = Union[str, "os.PathLike[str]"]
 def temporary_app(path: Optional[PathLike] = None, *, clock: Optional[Clock] = None,
                   registry: Optional[Registry] = None, worker_id: str = "test-worker",
                   lease_seconds: float = 30.0) -> Iterator[App]:
-    """An initialised App on a fresh SQLite file with a ManualClock (unless `clock` is given).
+    """An initialised App on a fresh SQLite file with a ManualClock (unless `clock` is given),
+    running the workflows of `registry` (by default those defined without `registry=`).
 
     `path` is a folder (the file `romancy.db` is created in it, e.g. pytest's tmp_path), a file
     path, or None for a temporary folder removed afterwards."""

@@ -39,9 +39,11 @@ def sqlite_path(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def sqlite_app(sqlite_path: str, manual_clock: ManualClock) -> Iterator[App]:
-    """An initialised App on a real SQLite file, driven by `manual_clock`."""
-    with App(database=sqlite_path, worker_id="test-worker", clock=manual_clock) as app:
+def sqlite_app(request: pytest.FixtureRequest, sqlite_path: str, manual_clock: ManualClock) -> Iterator[App]:
+    """An initialised App on a real SQLite file, driven by `manual_clock`, running the workflows
+    of the test module's `registry` (the default registry when the module has none)."""
+    registry = getattr(request.module, "registry", None)
+    with App(database=sqlite_path, worker_id="test-worker", clock=manual_clock, registry=registry) as app:
         yield app
 
 

@@ -170,7 +170,7 @@ def test_status_wait(project: Project) -> None:
 
 
 def test_json_shapes_are_pinned(project: Project) -> None:
-    """The public shapes of DESIGN §6; a change here is a change of public interface."""
+    """The shapes of README "JSON shapes (stable)"; a change here is a change of public interface."""
     instance_id = project.run("start", "order", "ORD-9", "--id", "pinned").stdout.strip()
     one = project.run("status", instance_id, "--json").json
     assert set(one) == INSTANCE_KEYS | {"history"}

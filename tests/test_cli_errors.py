@@ -1,5 +1,5 @@
-"""Every bad input of DESIGN §10 that reaches the CLI: one `error:` line saying what and where,
-the exit code of the table (2 input, 3 not found, 4 database), and the database as it was."""
+"""Every bad input that reaches the CLI: one `error:` line saying what and where, the exit code
+of README "Commands" (2 input, 3 not found, 4 database), and the database as it was."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """What a `romancy` command on SQLite imports at start-up: not the PostgreSQL driver that peewee
-would pull in (~0.1 s of every command), while workflow code can still import it."""
+would pull in (~0.1 s of every command), while workflow code can still import it; not pydantic,
+which Typer would import to convert option values (romancy_cli/cli/params.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sys
 from pathlib import Path
 
 import psycopg  # installed by the test extra: without it these tests would prove nothing
+import pytest
+import typer
 
 from cli_helpers import Project, make_project
 
@@ -76,3 +79,32 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
     assert result.code == 0
     for command in ("init", "start", "run", "send-event", "status", "tick", "cancel", "workflows", "serve"):
         assert f" {command} " in result.stdout, command
+
+
+def test_status_leaves_pydantic_unimported(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    assert project.run("start", "add", "1").code == 0
+    result = project.run("status", "--limit", "5", PYTHONPROFILEIMPORTTIME="1")
+    assert result.code == 0, result.stderr
+    assert "pydantic" not in _imported(result.stderr)
+
+
+PIN = "typer>=0.29,<0.30 in pyproject.toml"
+
+
+def test_typer_still_reads_the_private_attribute_params_py_sets() -> None:
+    from typer.main import get_command
+
+    from romancy_cli.cli.application import register
+    from romancy_cli.cli.params import install
+
+    command = get_command(register(["status"]))
+    status = command.commands["status"]
+    limit = next(param for param in status.params if param.name == "limit")
+    assert hasattr(limit, "_runtime_param"), (
+        f"Typer no longer has the private `_runtime_param` that romancy_cli/cli/params.py sets "
+        f"(tested with {PIN}): update params.py before widening the pin")
+    install(command)
+    ctx = status.context_class(status, info_name="status")
+    with pytest.raises(typer.BadParameter, match="'x' is not a valid integer"):
+        limit.process_value(ctx, "x")  # PlainParam's wording, not Typer's: Typer used the patch

@@ -1,4 +1,4 @@
-"""DESIGN §2, the Python API as a user of the seed meets it: contexts, events, decoding, durations."""
+"""README "Writing workflows", the Python API as a user of the seed meets it: contexts, events, decoding, durations."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from typing import Optional
 import pytest
 from typing_extensions import TypedDict
 
-from romancy_cli import (ActivityContext, EventDataError, ReceivedEvent, WorkflowContext, activity,
-                         decode_event_data, sleep, wait_event, workflow)
+from romancy_cli import (ActivityContext, EventDataError, ReceivedEvent, Registry, WorkflowContext,
+                         activity, decode_event_data, sleep, wait_event, workflow)
 from romancy_cli.durations import to_seconds
 from romancy_cli.records import EventInput
+
+registry = Registry()  # this module's workflows, so their names need only be unique here
 
 SEEN: list = []
 
@@ -29,8 +31,8 @@ def plain_named_activity(ctx: ActivityContext, value: str) -> str:
     return value.upper()
 
 
-@workflow
-def t_api_plain_named(ctx: WorkflowContext, value: str) -> dict:
+@workflow(registry=registry)  # no name: the function's
+def plain_named(ctx: WorkflowContext, value: str) -> dict:
     SEEN.append((ctx.instance_id, ctx.workflow_name, ctx.is_replaying))
     shouted = plain_named_activity.execute(ctx, value)
     event = wait_event(ctx, "t.api.event")
@@ -40,21 +42,38 @@ def t_api_plain_named(ctx: WorkflowContext, value: str) -> dict:
 
 def test_decorators_without_arguments_use_the_function_name(sqlite_app):
     assert plain_named_activity.name == "plain_named_activity"
-    assert t_api_plain_named.name == "t_api_plain_named"
-    assert sqlite_app.start("t_api_plain_named", "hi")
+    assert plain_named.name == "plain_named"
+    assert sqlite_app.start("plain_named", "hi")
+
+
+def test_definitions_given_a_registry_stay_out_of_the_default_one():
+    from romancy_cli.definitions import REGISTRY
+
+    own = Registry()
+
+    @activity("own_step", registry=own)
+    def own_step(ctx) -> None:
+        return None
+
+    @workflow("own_flow", registry=own)
+    def own_flow(ctx) -> None:
+        return None
+
+    assert (own.workflow("own_flow"), own.activities["own_step"]) == (own_flow, own_step)
+    assert "own_flow" not in REGISTRY.workflows and "own_step" not in REGISTRY.activities
 
 
 def test_contexts_carry_ids_attempt_and_idempotency_key(sqlite_app):
-    instance_id = t_api_plain_named.start(sqlite_app, "hi")
+    instance_id = plain_named.start(sqlite_app, "hi")
     (iid, name, replaying), actx = SEEN
-    assert (iid, name, replaying) == (instance_id, "t_api_plain_named", False)
+    assert (iid, name, replaying) == (instance_id, "plain_named", False)
     assert isinstance(actx, ActivityContext)
     assert (actx.instance_id, actx.activity_id, actx.attempt) == (instance_id, "0:plain_named_activity", 1)
     assert actx.idempotency_key == f"{instance_id}/0:plain_named_activity"
 
 
 def test_received_event_has_the_cloudevent_fields(sqlite_app):
-    instance_id = t_api_plain_named.start(sqlite_app, "hi")
+    instance_id = plain_named.start(sqlite_app, "hi")
     sqlite_app.accept(EventInput("t.api.event", "/sensors/7", "ev-7", {"temp": 21.5}, subject="room-1",
                                  time="2024-05-01T12:00:00Z", data_content_type="application/json",
                                  extensions={"traceparent": "00-abc", "romancyinstanceid": instance_id}))
@@ -121,7 +140,7 @@ def test_decode_event_data_accepts_pydantic_models():
 # -- durations -----------------------------------------------------------------------------------
 
 
-@workflow("t_api_timedelta_sleep")
+@workflow("timedelta_sleep", registry=registry)
 def timedelta_sleep(ctx) -> str:
     sleep(ctx, timedelta(minutes=90))
     return "done"

@@ -1,4 +1,4 @@
-"""DESIGN §10 at the API: every bad input is a clear error that leaves the database as it was."""
+"""At the API, every bad input is a clear error that leaves the database as it was."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from romancy_cli import App, NotFoundError, RetryPolicy, UsageError, wait_event, workflow
+from romancy_cli import App, NotFoundError, Registry, RetryPolicy, UsageError, wait_event, workflow
 from romancy_cli.durations import to_seconds
 from romancy_cli.errors import RomancyError, WorkflowDefinitionError
+
+registry = Registry()  # this module's workflows, so their names need only be unique here
 
 
 @dataclass
@@ -19,12 +21,12 @@ class Parcel:
     fragile: bool = False
 
 
-@workflow("t_bad_payment")
+@workflow("payment", registry=registry)
 def bad_payment(ctx, order_id: str, amount: float, parcel: Parcel) -> str:
     return f"{order_id}:{amount}:{parcel.weight}"
 
 
-@workflow("t_bad_timeout")
+@workflow("timeout", registry=registry)
 def bad_timeout(ctx, timeout: str) -> str:
     wait_event(ctx, "t.bad.never", timeout=timeout)
     return "unreachable"
@@ -51,15 +53,15 @@ def empty_after(sqlite_rows):
 def test_wrong_workflow_arguments_are_refused_before_anything_is_stored(sqlite_app, empty_after, args, kwargs,
                                                                         fragment):
     with pytest.raises(WorkflowDefinitionError) as caught:
-        sqlite_app.start("t_bad_payment", *args, **kwargs)
+        sqlite_app.start("payment", *args, **kwargs)
     message = str(caught.value)
-    assert "'t_bad_payment'" in message and fragment in message
+    assert "'payment'" in message and fragment in message
     assert "expected (order_id: str, amount: float, parcel: Parcel)" in message or "cannot" in message
 
 
 def test_value_that_is_not_json_data_is_refused(sqlite_app, empty_after):
     with pytest.raises(WorkflowDefinitionError, match="not JSON-serialisable"):
-        sqlite_app.start("t_bad_payment", "O1", 1.0, object())
+        sqlite_app.start("payment", "O1", 1.0, object())
 
 
 def test_checked_arguments_are_stored_as_converted(sqlite_app, sqlite_rows):
@@ -69,12 +71,12 @@ def test_checked_arguments_are_stored_as_converted(sqlite_app, sqlite_rows):
 
 
 def test_unknown_workflow_suggests_the_closest_name(sqlite_app, empty_after):
-    with pytest.raises(NotFoundError, match=r"unknown workflow 't_bad_paymnet': did you mean 't_bad_payment'\?"):
-        sqlite_app.start("t_bad_paymnet", "O1")
+    with pytest.raises(NotFoundError, match=r"unknown workflow 'paymnet': did you mean 'payment'\?"):
+        sqlite_app.start("paymnet", "O1")
 
 
 def test_unknown_workflow_without_close_match_lists_known_ones(sqlite_app, empty_after):
-    with pytest.raises(NotFoundError, match=r"unknown workflow 'zzzzzz' \(known: .*t_bad_payment"):
+    with pytest.raises(NotFoundError, match=r"unknown workflow 'zzzzzz' \(known: .*payment"):
         sqlite_app.start("zzzzzz")
 
 
@@ -111,14 +113,14 @@ def test_invalid_retry_interval_is_a_usage_error():
 
 
 def test_app_used_before_initialize_says_what_to_do(sqlite_path):
-    app = App(database=sqlite_path)
+    app = App(database=sqlite_path, registry=registry)
     with pytest.raises(RomancyError, match="call app.initialize"):
-        app.start("t_bad_payment", "O1", 1.0, {"weight": 1})
+        app.start("payment", "O1", 1.0, {"weight": 1})
 
 
 def test_workflow_without_context_parameter_is_refused():
     with pytest.raises(WorkflowDefinitionError, match="must take a context"):
-        @workflow("t_bad_no_ctx")
+        @workflow("no_ctx", registry=registry)
         def no_ctx() -> None:
             return None
 
@@ -127,7 +129,7 @@ class PlainOptions(typing.TypedDict):  # typing's, not typing_extensions'
     express: bool
 
 
-@workflow("t_bad_plain_typeddict")
+@workflow("plain_typeddict", registry=registry)
 def plain_typeddict(ctx, options: PlainOptions) -> bool:
     return options["express"]
 

@@ -3,26 +3,28 @@ it in one transaction (engine.deliver_and_run); anything unexpected falls back t
 
 from __future__ import annotations
 
-from romancy_cli import activity, wait_event, workflow
+from romancy_cli import Registry, activity, wait_event, workflow
 
 from test_engine_transactions import traced
+
+registry = Registry()  # this module's workflows, so their names need only be unique here
 
 EFFECTS: list[str] = []
 
 
-@activity("t_direct_effect")
+@activity("effect", registry=registry)
 def effect(ctx, value: str) -> str:
     EFFECTS.append(value)
     return value
 
 
-@workflow("t_direct_pure")
+@workflow("pure", registry=registry)
 def pure(ctx) -> dict:
     event = wait_event(ctx, "t.direct.go")
     return {"got": event.data}
 
 
-@workflow("t_direct_with_activity")
+@workflow("with_activity", registry=registry)
 def with_activity(ctx) -> str:
     event = wait_event(ctx, "t.direct.go")
     return effect.execute(ctx, event.data["value"])
@@ -77,7 +79,7 @@ def test_event_for_an_instance_that_no_longer_waits_is_stored_and_delivers_nothi
 def test_divergence_on_the_direct_path_parks_with_the_event_recorded(sqlite_app):
     instance_id = pure.start(sqlite_app)
 
-    @workflow("t_direct_pure")
+    @workflow("pure", registry=registry)
     def changed(ctx) -> dict:
         effect.execute(ctx, "not in history")
         return {}
@@ -85,14 +87,14 @@ def test_divergence_on_the_direct_path_parks_with_the_event_recorded(sqlite_app)
     try:
         sent = sqlite_app.send_event("t.direct.go", {}, instance=instance_id)
     finally:
-        workflow("t_direct_pure")(pure.fn)
+        workflow("pure", registry=registry)(pure.fn)
     instance = sqlite_app.get(instance_id)
     assert sent.resumed == {instance_id: "running"} and instance.parked
     assert [s.kind for s in sqlite_app.history(instance_id)] == ["event"]
     assert sqlite_app.tick().resumed == {instance_id: "completed"}
 
 
-@workflow("t_direct_matched")
+@workflow("matched", registry=registry)
 def matched(ctx, order: str) -> str:
     return wait_event(ctx, "t.direct.order", match={"order": order}).data["order"]
 

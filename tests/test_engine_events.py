@@ -1,4 +1,4 @@
-"""DESIGN §4, events: delivery, the start→wait race, duplicates, matching, targeting, timeouts."""
+"""Events: delivery, the start→wait race, duplicates, matching, targeting, timeouts."""
 
 from __future__ import annotations
 
@@ -6,41 +6,43 @@ from dataclasses import dataclass
 
 import pytest
 
-from romancy_cli import EventTimeout, decode_event_data, sleep, wait_event, workflow
+from romancy_cli import EventTimeout, Registry, decode_event_data, sleep, wait_event, workflow
+
+registry = Registry()  # this module's workflows, so their names need only be unique here
 
 
-@workflow("t_ev_sleep_then_wait")
+@workflow("sleep_then_wait", registry=registry)
 def sleep_then_wait(ctx, label: str) -> dict:
     sleep(ctx, "10s")  # the event is sent while the instance sleeps, before it reaches wait_event
     event = wait_event(ctx, "t.ev.ready")
     return {"label": label, "event": event.id, "data": event.data}
 
 
-@workflow("t_ev_wait")
+@workflow("wait", registry=registry)
 def wait_once(ctx) -> str:
     return wait_event(ctx, "t.ev.once").id
 
 
-@workflow("t_ev_wait_twice")
+@workflow("wait_twice", registry=registry)
 def wait_twice(ctx) -> list:
     first = wait_event(ctx, "t.ev.twice")
     second = wait_event(ctx, "t.ev.twice")
     return [first.id, second.id]
 
 
-@workflow("t_ev_payment")
+@workflow("payment", registry=registry)
 def payment(ctx, order_id: str) -> dict:
     event = wait_event(ctx, "t.ev.paid", match={"order_id": order_id})
     return event.data
 
 
-@workflow("t_ev_nested")
+@workflow("nested", registry=registry)
 def nested(ctx, order_id: str, region: str) -> str:
     event = wait_event(ctx, "t.ev.shipped", match={"order.id": order_id, "order.address.region": region})
     return event.id
 
 
-@workflow("t_ev_timeout")
+@workflow("timeout", registry=registry)
 def with_timeout(ctx) -> str:
     try:
         event = wait_event(ctx, "t.ev.approved", timeout="30s")
@@ -66,7 +68,7 @@ class Shipment:
     weight: float
 
 
-@workflow("t_ev_decode")
+@workflow("decode", registry=registry)
 def decode(ctx) -> float:
     event = wait_event(ctx, "t.ev.shipment")
     return decode_event_data(event.data, Shipment).weight
@@ -115,7 +117,7 @@ def test_event_received_before_instance_started_is_not_delivered(sqlite_app):
 
 
 def test_wait_consumes_earliest_deliverable_event(sqlite_app):
-    @workflow("t_ev_sleep_wait_twice")
+    @workflow("sleep_wait_twice", registry=registry)
     def sleep_wait_twice(ctx) -> list:
         sleep(ctx, "10s")
         return [wait_event(ctx, "t.ev.twice").id, wait_event(ctx, "t.ev.twice").id]
@@ -292,7 +294,7 @@ def test_decode_event_data_rejects_wrong_shapes(bad):
 LATE_SENT: list[str] = []
 
 
-@workflow("t_ev_late")
+@workflow("late", registry=registry)
 def late(ctx, database: str) -> str:
     try:
         return wait_event(ctx, "t.ev.late").id
@@ -302,7 +304,7 @@ def late(ctx, database: str) -> str:
             LATE_SENT.append("sent")
             from romancy_cli import App
 
-            with App(database=database, worker_id="sender") as sender:
+            with App(database=database, worker_id="sender", registry=registry) as sender:
                 assert sender.send_event("t.ev.late", event_id="meanwhile").delivered == ()
 
 

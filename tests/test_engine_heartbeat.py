@@ -5,26 +5,28 @@ from __future__ import annotations
 import threading
 import time
 
-from romancy_cli import App, activity, workflow
+from romancy_cli import App, Registry, activity, workflow
+
+registry = Registry()  # this module's workflows, so their names need only be unique here
 
 RUNS: list[str] = []
 
 
-@activity("t_hb_slow")
+@activity("slow", registry=registry)
 def slow(ctx) -> str:
     RUNS.append(ctx.instance_id)
     time.sleep(2.5)
     return "done"
 
 
-@workflow("t_hb_long")
+@workflow("long", registry=registry)
 def long_run(ctx) -> str:
     return slow.execute(ctx)
 
 
 def test_long_activity_lease_is_renewed_not_recovered(sqlite_path):
-    with App(sqlite_path, worker_id="busy", lease_seconds=1.2) as busy, \
-            App(sqlite_path, worker_id="other", lease_seconds=1.2) as other:
+    with App(sqlite_path, worker_id="busy", lease_seconds=1.2, registry=registry) as busy, \
+            App(sqlite_path, worker_id="other", lease_seconds=1.2, registry=registry) as other:
         started: list[str] = []
         runner = threading.Thread(target=lambda: started.append(long_run.start(busy)))
         runner.start()

@@ -1,4 +1,4 @@
-"""DESIGN §12: the engine never imports peewee, typer, rich, waitress or watchfiles."""
+"""README "Layout": the engine never imports peewee, typer, rich, waitress or watchfiles."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""DESIGN §3 leases and §4/§5 races: crashed workers are recovered, concurrent workers resume once.
+"""Leases and races (README "PostgreSQL and several workers"): crashed workers are recovered,
+concurrent workers resume once.
 
 The crash and race tests use real processes on one SQLite file (tests/workflows_fixture_runner.py)."""
 
@@ -16,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from romancy_cli import App, activity, workflow
+from romancy_cli import App, Registry, activity, workflow
 from romancy_cli.engine.leases import owner_is_dead, owner_token
+
+registry = Registry()  # this module's workflows, so their names need only be unique here
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
@@ -36,7 +39,7 @@ class SimulatedCrash(BaseException):
 CRASH_ONCE: list[bool] = []
 
 
-@activity("t_lease_work")
+@activity("work", registry=registry)
 def work(ctx) -> str:
     CALLS.append("work")
     if CRASH_ONCE:
@@ -45,7 +48,7 @@ def work(ctx) -> str:
     return "done"
 
 
-@workflow("t_lease_job")
+@workflow("job", registry=registry)
 def job(ctx) -> str:
     return work.execute(ctx)
 
@@ -57,11 +60,11 @@ def _reset():
 
 
 def _crashed_instance(path: str, clock, worker: str = "w1") -> str:
-    """Start t_lease_job under `worker` and crash inside its activity; returns the instance id."""
+    """Start `job` under `worker` and crash inside its activity; returns the instance id."""
     CRASH_ONCE.append(True)
-    with App(database=path, worker_id=worker, clock=clock) as crashed:
+    with App(database=path, worker_id=worker, clock=clock, registry=registry) as crashed:
         with pytest.raises(SimulatedCrash):
-            crashed.start("t_lease_job", instance_id="job-1")
+            crashed.start("job", instance_id="job-1")
     return "job-1"
 
 
@@ -95,7 +98,7 @@ def test_lease_of_dead_pid_on_this_host_recovered_by_tick_at_once(sqlite_path, m
         ("running", manual_clock.now() + 30)]
     _set_lease_owner(sqlite_path, f"{socket.gethostname()}:{_dead_pid()}:w1")  # held by a process now gone
 
-    with App(database=sqlite_path, worker_id="w2", clock=manual_clock) as recoverer:
+    with App(database=sqlite_path, worker_id="w2", clock=manual_clock, registry=registry) as recoverer:
         assert recoverer.tick().resumed == {instance_id: "completed"}  # no waiting for expiry
     assert CALLS == ["work", "work"]  # at-least-once: the crashed attempt ran, then the recovery
 
@@ -104,7 +107,7 @@ def test_lease_of_live_other_owner_recovered_only_after_expiry(sqlite_path, manu
     start = manual_clock.now()
     instance_id = _crashed_instance(sqlite_path, manual_clock, worker="w1")  # w1: alive (this process)
 
-    with App(database=sqlite_path, worker_id="w2", clock=manual_clock) as other:
+    with App(database=sqlite_path, worker_id="w2", clock=manual_clock, registry=registry) as other:
         assert other.tick().resumed == {}
         manual_clock.set(start + 29)
         assert other.tick().resumed == {}
@@ -120,7 +123,7 @@ def test_lease_on_another_host_waits_for_expiry(sqlite_path, manual_clock):
     start = manual_clock.now()
     instance_id = _crashed_instance(sqlite_path, manual_clock)
     _set_lease_owner(sqlite_path, "elsewhere.example:1:w9")
-    with App(database=sqlite_path, worker_id="w2", clock=manual_clock) as other:
+    with App(database=sqlite_path, worker_id="w2", clock=manual_clock, registry=registry) as other:
         manual_clock.set(start + 10)
         assert other.tick().resumed == {}
         manual_clock.set(start + 31)
@@ -130,7 +133,7 @@ def test_lease_on_another_host_waits_for_expiry(sqlite_path, manual_clock):
 def test_own_live_lease_is_left_to_its_thread_until_expiry(sqlite_path, manual_clock):
     start = manual_clock.now()
     instance_id = _crashed_instance(sqlite_path, manual_clock, worker="w1")
-    with App(database=sqlite_path, worker_id="w1", clock=manual_clock) as same:
+    with App(database=sqlite_path, worker_id="w1", clock=manual_clock, registry=registry) as same:
         assert same.tick().resumed == {}  # same owner token: another thread may be running it
         manual_clock.set(start + 31)
         assert same.tick().resumed == {instance_id: "completed"}
@@ -251,7 +254,7 @@ def test_tick_in_the_future_fires_timers_but_does_not_steal_live_leases(sqlite_p
     # `romancy tick --advance 1h` beside a running worker: time-skipping is for timers, while
     # leases stay judged by the real clock, or two processes would run one instance at once.
     instance_id = _crashed_instance(sqlite_path, manual_clock, worker="w1")  # w1 alive, lease 30 s
-    with App(database=sqlite_path, worker_id="w2", clock=manual_clock) as other:
+    with App(database=sqlite_path, worker_id="w2", clock=manual_clock, registry=registry) as other:
         assert other.tick(advance="1h").resumed == {}
         assert other.get(instance_id).lease_owner.endswith(":w1")
         manual_clock.advance("31s")
@@ -262,7 +265,7 @@ def test_tick_in_the_future_fires_timers_but_does_not_steal_live_leases(sqlite_p
 REENTRY: list = []  # [app, clock] for the activity below, then what its inner tick resumed
 
 
-@activity("t_lease_outlives")
+@activity("outlives", registry=registry)
 def outlives_its_lease(ctx) -> str:
     CALLS.append("outlives")
     if len(REENTRY) == 2:
@@ -272,7 +275,7 @@ def outlives_its_lease(ctx) -> str:
     return "done"
 
 
-@workflow("t_lease_long_run")
+@workflow("long_run", registry=registry)
 def long_run(ctx) -> str:
     return outlives_its_lease.execute(ctx)
 

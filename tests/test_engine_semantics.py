@@ -1,4 +1,4 @@
-"""DESIGN §3, durable execution semantics: one test (or a few) per rule, on a real SQLite file."""
+"""Durable execution semantics (README "Writing workflows"): one test (or a few) per rule, on a real SQLite file."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 import pytest
 
-from romancy_cli import (ActivityError, App, EventTimeout, RetryPolicy, activity, sleep, wait_event,
-                         workflow)
+from romancy_cli import (ActivityError, App, EventTimeout, Registry, RetryPolicy, activity, sleep,
+                         wait_event, workflow)
 from romancy_cli.errors import RomancyError
+
+registry = Registry()  # this module's workflows, so their names need only be unique here
 
 CALLS: list[str] = []
 
@@ -28,19 +30,19 @@ def _clear_calls():
 # -- workflows ---------------------------------------------------------------------
 
 
-@activity("t_sem_charge")
+@activity("charge", registry=registry)
 def charge(ctx, order_id: str) -> str:
     CALLS.append(f"charge:{order_id}")
     return f"CH-{order_id}"
 
 
-@activity("t_sem_ship")
+@activity("ship", registry=registry)
 def ship(ctx, order_id: str) -> str:
     CALLS.append(f"ship:{order_id}")
     return f"SH-{order_id}"
 
 
-@workflow("t_sem_order")
+@workflow("order", registry=registry)
 def order(ctx, order_id: str) -> dict:
     charged = charge.execute(ctx, order_id)
     event = wait_event(ctx, "t.sem.go", match={"order_id": order_id})
@@ -48,13 +50,13 @@ def order(ctx, order_id: str) -> dict:
     return {"charged": charged, "shipped": shipped, "event": event.id}
 
 
-@workflow("t_sem_explodes")
+@workflow("explodes", registry=registry)
 def explodes(ctx, order_id: str) -> str:
     charge.execute(ctx, order_id)
     raise ValueError(f"no stock for {order_id}")
 
 
-@workflow("t_sem_swallow")
+@workflow("swallow", registry=registry)
 def swallow(ctx) -> str:
     try:
         wait_event(ctx, "t.sem.never")
@@ -63,7 +65,7 @@ def swallow(ctx) -> str:
     return "got the event"
 
 
-@workflow("t_sem_swallow_sleep")
+@workflow("swallow_sleep", registry=registry)
 def swallow_sleep(ctx) -> str:
     try:
         sleep(ctx, "1h")
@@ -72,7 +74,7 @@ def swallow_sleep(ctx) -> str:
     return "slept"
 
 
-@workflow("t_sem_clock")
+@workflow("clock", registry=registry)
 def clock_workflow(ctx) -> list:
     moment = ctx.now()
     ident = ctx.uuid4()
@@ -101,13 +103,13 @@ def test_replay_activity_executed_once_across_suspend_and_resume(sqlite_app, sql
     instance = sqlite_app.get(instance_id)
     assert instance.output == {"charged": "CH-O1", "shipped": "SH-O1", "event": "go-1"}
     steps = sqlite_rows("SELECT seq, kind, name FROM romancy_steps WHERE instance_id = ? ORDER BY seq", instance_id)
-    assert steps == [(0, "activity", "t_sem_charge"), (1, "event", "t.sem.go"), (2, "activity", "t_sem_ship")]
+    assert steps == [(0, "activity", "charge"), (1, "event", "t.sem.go"), (2, "activity", "ship")]
 
 
 def test_recorded_step_result_is_returned_without_executing(sqlite_app):
     instance_id = order.start(sqlite_app, "O2")
     history = sqlite_app.history(instance_id)
-    assert [(s.kind, s.name, s.result) for s in history] == [("activity", "t_sem_charge", {"value": "CH-O2"})]
+    assert [(s.kind, s.name, s.result) for s in history] == [("activity", "charge", {"value": "CH-O2"})]
     sqlite_app.send_event("t.sem.go", {"order_id": "O2"})
     assert CALLS.count("charge:O2") == 1
 
@@ -116,12 +118,12 @@ def test_recorded_step_result_is_returned_without_executing(sqlite_app):
 
 
 def test_suspension_releases_the_process(sqlite_path, manual_clock, sqlite_rows):
-    with App(database=sqlite_path, worker_id="first", clock=manual_clock) as first:
+    with App(database=sqlite_path, worker_id="first", clock=manual_clock, registry=registry) as first:
         instance_id = order.start(first, "O3")
     # Nothing is left in the first process: a second App alone continues the instance.
     row = sqlite_rows("SELECT status, wait_kind, wait_event_type, wait_match, lease_owner FROM romancy_instances")
     assert row == [("waiting_for_event", "event", "t.sem.go", '{"order_id":"O3"}', None)]
-    with App(database=sqlite_path, worker_id="second", clock=manual_clock) as second:
+    with App(database=sqlite_path, worker_id="second", clock=manual_clock, registry=registry) as second:
         sent = second.send_event("t.sem.go", {"order_id": "O3"})
         assert sent.resumed == {instance_id: "completed"}
     assert CALLS == ["charge:O3", "ship:O3"]
@@ -177,8 +179,8 @@ def test_except_exception_cannot_swallow_sleep(sqlite_app):
 
 
 def test_idempotent_start_by_instance_id(sqlite_app, sqlite_rows):
-    first = sqlite_app.start_instance("t_sem_order", ["O7"], {}, instance_id="order-O7")
-    again = sqlite_app.start_instance("t_sem_order", ["other"], {}, instance_id="order-O7")
+    first = sqlite_app.start_instance("order", ["O7"], {}, instance_id="order-O7")
+    again = sqlite_app.start_instance("order", ["other"], {}, instance_id="order-O7")
     assert first == ("order-O7", True)
     assert again == ("order-O7", False)
     assert order.start(sqlite_app, "O7", instance_id="order-O7") == "order-O7"
@@ -188,27 +190,27 @@ def test_idempotent_start_by_instance_id(sqlite_app, sqlite_rows):
 
 def test_generated_instance_ids_are_prefixed_and_sort_by_creation(sqlite_app):
     ids = [order.start(sqlite_app, f"S{i}") for i in range(5)]
-    assert all(i.startswith("t_sem_order-") for i in ids)
+    assert all(i.startswith("order-") for i in ids)
     assert sorted(ids) == ids and len(set(ids)) == 5
 
 
 # -- non-determinism ------------------------------------------------------------------------
 
 
-@activity("t_sem_nd_a")
+@activity("nd_a", registry=registry)
 def nd_a(ctx) -> str:
     CALLS.append("a")
     return "a"
 
 
-@activity("t_sem_nd_b")
+@activity("nd_b", registry=registry)
 def nd_b(ctx) -> str:
     CALLS.append("b")
     return "b"
 
 
 def _register_nd(first):
-    @workflow("t_sem_nondeterministic")
+    @workflow("nondeterministic", registry=registry)
     def nondeterministic(ctx) -> str:
         value = first.execute(ctx)
         wait_event(ctx, "t.sem.nd")
@@ -227,7 +229,7 @@ def test_non_determinism_parked_then_resumed_after_fix(sqlite_app):
     assert sent.resumed == {instance_id: "running"}
     assert (instance.status, instance.parked) == ("running", True)
     assert instance.error["type"] == "NonDeterminismError"
-    assert "'t_sem_nd_a'" in instance.error["message"] and "'t_sem_nd_b'" in instance.error["message"]
+    assert "'nd_a'" in instance.error["message"] and "'nd_b'" in instance.error["message"]
     assert [s.kind for s in sqlite_app.history(instance_id)] == ["activity", "event"]  # not corrupted
 
     assert sqlite_app.tick().resumed == {instance_id: "running"}  # still broken: stays parked
@@ -241,7 +243,7 @@ def test_non_determinism_parked_then_resumed_after_fix(sqlite_app):
 
 
 def test_non_determinism_when_code_returns_before_recorded_steps(sqlite_app):
-    @workflow("t_sem_shrinks")
+    @workflow("shrinks", registry=registry)
     def shrinks(ctx) -> str:
         nd_a.execute(ctx)
         sleep(ctx, "10s")
@@ -249,7 +251,7 @@ def test_non_determinism_when_code_returns_before_recorded_steps(sqlite_app):
 
     instance_id = shrinks.start(sqlite_app)
 
-    @workflow("t_sem_shrinks")
+    @workflow("shrinks", registry=registry)
     def shrunk(ctx) -> str:
         return "short"
 
@@ -262,14 +264,14 @@ def test_non_determinism_when_code_returns_before_recorded_steps(sqlite_app):
 # -- async ----------------------------------------------------------------------------------
 
 
-@activity("t_sem_async_double")
+@activity("async_double", registry=registry)
 async def async_double(ctx, value: int) -> int:
     await asyncio.sleep(0)
     CALLS.append(f"double:{value}:{ctx.attempt}")
     return value * 2
 
 
-@workflow("t_sem_async")
+@workflow("async", registry=registry)
 async def async_workflow(ctx, value: int) -> dict:
     doubled = await async_double.execute(ctx, value)
     event = await wait_event(ctx, "t.sem.async", match={"value": value})
@@ -278,7 +280,7 @@ async def async_workflow(ctx, value: int) -> dict:
     return {"doubled": doubled, "both": list(both)}
 
 
-@workflow("t_sem_sync_calls_async")
+@workflow("sync_calls_async", registry=registry)
 def sync_calls_async(ctx, value: int) -> int:
     return async_double.execute(ctx, value)
 
@@ -327,13 +329,13 @@ class Quote:
     currency: str
 
 
-@activity("t_sem_quote")
+@activity("quote", registry=registry)
 def quote(ctx, order_in: OrderIn) -> Quote:
     CALLS.append(f"quote:{type(order_in).__name__}")
     return Quote(total=sum(i.quantity for i in order_in.items) * 2.5, currency="EUR")
 
 
-@workflow("t_sem_typed")
+@workflow("typed", registry=registry)
 def typed_workflow(ctx, order_in: OrderIn, options: Options) -> Quote:
     price = quote.execute(ctx, order_in)
     CALLS.append(f"types:{type(order_in).__name__}:{type(order_in.items[0]).__name__}:"
@@ -365,7 +367,7 @@ class Flaky(Exception):
 FLAKY_ATTEMPTS: list[tuple[int, str]] = []
 
 
-@activity("t_sem_flaky", retry=RetryPolicy(max_attempts=3, initial_interval="10s", backoff=2.0))
+@activity("flaky", retry=RetryPolicy(max_attempts=3, initial_interval="10s", backoff=2.0), registry=registry)
 def flaky(ctx, succeed_on: int) -> str:
     FLAKY_ATTEMPTS.append((ctx.attempt, ctx.idempotency_key))
     if ctx.attempt < succeed_on:
@@ -373,12 +375,12 @@ def flaky(ctx, succeed_on: int) -> str:
     return f"ok on {ctx.attempt}"
 
 
-@workflow("t_sem_retrying")
+@workflow("retrying", registry=registry)
 def retrying(ctx, succeed_on: int) -> str:
     return flaky.execute(ctx, succeed_on)
 
 
-@workflow("t_sem_retrying_caught")
+@workflow("retrying_caught", registry=registry)
 def retrying_caught(ctx, succeed_on: int) -> dict:
     try:
         return {"value": flaky.execute(ctx, succeed_on)}
@@ -419,7 +421,7 @@ def test_activity_error_when_attempts_exhausted(sqlite_app, manual_clock, attemp
     instance = sqlite_app.get(instance_id)
     assert instance.status == "failed"
     assert instance.error["type"] == "ActivityError"
-    assert "'t_sem_flaky' failed after 3 attempts: Flaky: attempt 3 failed" in instance.error["message"]
+    assert "'flaky' failed after 3 attempts: Flaky: attempt 3 failed" in instance.error["message"]
     assert len(attempts) == 3
     recorded = sqlite_app.history(instance_id)[0].result["error"]
     assert (recorded["type"], recorded["attempts"]) == ("Flaky", 3)
@@ -430,16 +432,16 @@ def test_activity_error_can_be_caught_by_the_workflow(sqlite_app, manual_clock, 
     instance_id = retrying_caught.start(sqlite_app, 99)
     sqlite_app.tick(now=start + 10)
     sqlite_app.tick(now=start + 30)
-    assert sqlite_app.get(instance_id).output == {"activity": "t_sem_flaky", "type": "Flaky", "attempts": 3}
+    assert sqlite_app.get(instance_id).output == {"activity": "flaky", "type": "Flaky", "attempts": 3}
 
 
-@activity("t_sem_refused", retry=RetryPolicy(max_attempts=5, non_retryable=(PermissionError,)))
+@activity("refused", retry=RetryPolicy(max_attempts=5, non_retryable=(PermissionError,)), registry=registry)
 def refused(ctx) -> str:
     CALLS.append(f"refused:{ctx.attempt}")
     raise PermissionError("card declined")
 
 
-@workflow("t_sem_non_retryable")
+@workflow("non_retryable", registry=registry)
 def non_retryable(ctx) -> dict:
     try:
         return {"value": refused.execute(ctx)}
@@ -479,10 +481,10 @@ def test_cancel_sleeping_instance_never_fires(sqlite_app):
     assert _status(sqlite_app, instance_id) == "cancelled"
 
 
-@activity("t_sem_cancel_self")
+@activity("cancel_self", registry=registry)
 def cancel_self(ctx, database: str) -> str:
     CALLS.append("cancel_self")
-    with App(database=database, worker_id="operator") as operator:
+    with App(database=database, worker_id="operator", registry=registry) as operator:
         # A new instance becomes visible once its first activity has run for grace.GRACE.
         deadline = time.monotonic() + 10
         while not operator.list_instances() and time.monotonic() < deadline:
@@ -491,7 +493,7 @@ def cancel_self(ctx, database: str) -> str:
     return "done"
 
 
-@workflow("t_sem_cancelled_mid_run")
+@workflow("cancelled_mid_run", registry=registry)
 def cancelled_mid_run(ctx, database: str) -> str:
     cancel_self.execute(ctx, database)
     ship.execute(ctx, "never")  # the flush before this side effect finds the instance cancelled
@@ -528,7 +530,7 @@ def test_now_and_uuid4_deterministic_across_replay(sqlite_app, manual_clock):
 # -- event timeout inside §3's statuses (full coverage in test_engine_events) ------------------
 
 
-@workflow("t_sem_timeout_uncaught")
+@workflow("timeout_uncaught", registry=registry)
 def timeout_uncaught(ctx) -> str:
     wait_event(ctx, "t.sem.late", timeout=30)
     return "arrived"
@@ -542,16 +544,14 @@ def test_uncaught_event_timeout_fails_the_instance(sqlite_app):
 
 
 def test_instance_of_workflow_not_loaded_in_this_worker_is_parked_not_failed(sqlite_path, manual_clock):
-    from romancy_cli.definitions import Registry
-
-    with App(database=sqlite_path, clock=manual_clock) as full:
+    with App(database=sqlite_path, clock=manual_clock, registry=registry) as full:
         instance_id = order.start(full, "P1")
     with App(database=sqlite_path, worker_id="partial", clock=manual_clock, registry=Registry()) as partial:
         sent = partial.send_event("t.sem.go", {"order_id": "P1"})
         assert sent.resumed == {instance_id: "running"}
         instance = partial.get(instance_id)
         assert (instance.status, instance.parked) == ("running", True)
-        assert "'t_sem_order' is not registered in this worker" in instance.error["message"]
-    with App(database=sqlite_path, clock=manual_clock) as full:
+        assert "'order' is not registered in this worker" in instance.error["message"]
+    with App(database=sqlite_path, clock=manual_clock, registry=registry) as full:
         assert full.tick().resumed == {instance_id: "completed"}
     assert CALLS == ["charge:P1", "ship:P1"]

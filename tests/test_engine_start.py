@@ -8,18 +8,20 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from romancy_cli import App, activity, sleep, wait_event, workflow
+from romancy_cli import App, Registry, activity, sleep, wait_event, workflow
 from romancy_cli.engine.hooks import GRACE
 
 from test_engine_transactions import traced
 
+registry = Registry()  # this module's workflows, so their names need only be unique here
 
-@workflow("t_start_wait_first")
+
+@workflow("wait_first", registry=registry)
 def wait_first(ctx, order: str) -> str:
     return wait_event(ctx, "t.start.go", match={"order": order}).data["order"]
 
 
-@workflow("t_start_pure")
+@workflow("pure", registry=registry)
 def pure(ctx, n: int) -> int:
     return n * 2
 
@@ -43,19 +45,19 @@ def test_instance_finishing_at_once_is_created_completed_in_one_transaction(sqli
 RACE: list[str] = []
 
 
-@workflow("t_start_racer")
+@workflow("racer", registry=registry)
 def racer(ctx, database: str) -> str:
     if not RACE:  # another process starts the same id while this first run is still going
         RACE.append("raced")
-        with App(database=database, worker_id="other") as other:
-            other.start_instance("t_start_racer", [database], {}, instance_id="contested")
+        with App(database=database, worker_id="other", registry=registry) as other:
+            other.start_instance("racer", [database], {}, instance_id="contested")
     sleep(ctx, "1h")
     return "mine"
 
 
 def test_same_id_taken_during_the_first_run_returns_the_existing_instance(sqlite_app, sqlite_path):
     RACE.clear()
-    instance_id, created = sqlite_app.start_instance("t_start_racer", [sqlite_path], {}, instance_id="contested")
+    instance_id, created = sqlite_app.start_instance("racer", [sqlite_path], {}, instance_id="contested")
     assert (instance_id, created) == ("contested", False)
     instance = sqlite_app.get("contested")  # the other start's instance, untouched by this one
     assert (instance.status, instance.lease_owner) == ("waiting_for_timer", None)
@@ -70,7 +72,7 @@ def _rows(database: str) -> list[tuple]:
         return conn.execute("SELECT status, lease_owner FROM romancy_instances").fetchall()
 
 
-@activity("t_start_slow_step")
+@activity("slow_step", registry=registry)
 def slow_step(ctx, database: str) -> str:
     SEEN.append(_rows(database))  # at once: nothing stored yet
     deadline = time.monotonic() + 10
@@ -80,7 +82,7 @@ def slow_step(ctx, database: str) -> str:
     return "slow"
 
 
-@workflow("t_start_slow_first")
+@workflow("slow_first", registry=registry)
 def slow_first(ctx, database: str) -> str:
     return slow_step.execute(ctx, database) + wait_event(ctx, "t.start.go").type
 
@@ -103,7 +105,7 @@ def test_instance_whose_first_activity_runs_long_is_stored_while_it_runs(sqlite_
 INTERRUPT: list = []
 
 
-@activity("t_start_interrupted_step")
+@activity("interrupted_step", registry=registry)
 def interrupted_step(ctx) -> str:
     if INTERRUPT:
         INTERRUPT.clear()
@@ -111,7 +113,7 @@ def interrupted_step(ctx) -> str:
     return "ran"
 
 
-@workflow("t_start_interrupted")
+@workflow("interrupted", registry=registry)
 def interrupted(ctx) -> str:
     return interrupted_step.execute(ctx)
 
@@ -132,21 +134,21 @@ def test_start_interrupted_during_its_first_activity_is_stored_and_recovered(sql
     assert sqlite_app.get("cut-short").output == "ran"
 
 
-@activity("t_start_slow_step_pg")
+@activity("slow_step_pg", registry=registry)
 def slow_step_pg(ctx, url: str) -> bool:
-    with App(database=url, worker_id="observer") as observer:
+    with App(database=url, worker_id="observer", registry=registry) as observer:
         deadline = time.monotonic() + 10
         while not observer.list_instances() and time.monotonic() < deadline:
             time.sleep(0.005)
         return [i.status for i in observer.list_instances()] == ["running"]
 
 
-@workflow("t_start_slow_first_pg")
+@workflow("slow_first_pg", registry=registry)
 def slow_first_pg(ctx, url: str) -> bool:
     return slow_step_pg.execute(ctx, url)
 
 
 def test_on_postgresql_a_slow_first_activity_sees_its_instance_stored_by_the_grace_thread(pg_url):
-    with App(database=pg_url, worker_id="pg-starter") as app:
+    with App(database=pg_url, worker_id="pg-starter", registry=registry) as app:
         instance_id = slow_first_pg.start(app, pg_url)
         assert (app.get(instance_id).status, app.get(instance_id).output) == ("completed", True)

@@ -5,23 +5,25 @@ from __future__ import annotations
 
 import pytest
 
-from romancy_cli import UsageError, activity, sleep, wait_event, workflow
+from romancy_cli import Registry, UsageError, activity, sleep, wait_event, workflow
 
 from test_engine_transactions import traced
 
+registry = Registry()  # this module's workflows, so their names need only be unique here
 
-@activity("t_tick_a")
+
+@activity("a", registry=registry)
 def tick_a(ctx) -> str:
     return "a"
 
 
-@activity("t_tick_b")
+@activity("b", registry=registry)
 def tick_b(ctx) -> str:
     return "b"
 
 
 def _register(first):
-    @workflow("t_tick_parkable")
+    @workflow("parkable", registry=registry)
     def parkable(ctx) -> str:
         value = first.execute(ctx)
         wait_event(ctx, "t.tick.go")
@@ -29,7 +31,7 @@ def _register(first):
     return parkable
 
 
-@workflow("t_tick_sleeper")
+@workflow("sleeper", registry=registry)
 def sleeper(ctx) -> str:
     sleep(ctx, "1h")
     return "rested"
@@ -59,7 +61,7 @@ def test_parked_instance_retried_only_when_asked(sqlite_app):
     assert sqlite_app.get(instance_id).output == "a"
 
 
-@activity("t_tick_stamp")
+@activity("stamp", registry=registry)
 def stamp(ctx, when: str) -> str:
     STAMPS.append(when)
     return when
@@ -68,7 +70,7 @@ def stamp(ctx, when: str) -> str:
 STAMPS: list[str] = []
 
 
-@workflow("t_tick_now_then_activity")
+@workflow("now_then_activity", registry=registry)
 def now_then_activity(ctx) -> str:
     when = ctx.now().isoformat()
     return stamp.execute(ctx, when)
@@ -80,12 +82,12 @@ def test_values_recorded_before_an_activity_are_committed_before_it_runs(sqlite_
     # the new instance with its recorded now(), before the activity runs; its result with completion
     assert statements.commits == 2
     steps = sqlite_app.history(instance_id)
-    assert [(s.kind, s.name) for s in steps] == [("now", "now"), ("activity", "t_tick_stamp")]
+    assert [(s.kind, s.name) for s in steps] == [("now", "now"), ("activity", "stamp")]
     assert sqlite_app.get(instance_id).output == STAMPS[0]
 
 
 def test_existing_id_under_another_workflow_is_refused(sqlite_app):
     sleeper.start(sqlite_app, instance_id="shared-id")
-    with pytest.raises(UsageError, match="runs workflow 't_tick_sleeper'"):
+    with pytest.raises(UsageError, match="runs workflow 'sleeper'"):
         now_then_activity.start(sqlite_app, instance_id="shared-id")
-    assert sqlite_app.get("shared-id").workflow == "t_tick_sleeper"
+    assert sqlite_app.get("shared-id").workflow == "sleeper"

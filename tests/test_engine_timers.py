@@ -1,4 +1,4 @@
-"""DESIGN §5, timers, and the time-skipping helpers of romancy_cli.testing."""
+"""Timers, and the time-skipping helpers of romancy_cli.testing."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from romancy_cli import App, ManualClock, RetryPolicy, UsageError, activity, sleep, wait_event, workflow
+from romancy_cli import (App, ManualClock, Registry, RetryPolicy, UsageError, activity, sleep, wait_event,
+                         workflow)
 from romancy_cli.testing import advance, run_until_idle, temporary_app
+
+registry = Registry()  # this module's workflows, so their names need only be unique here
 
 LOG: list[str] = []
 
@@ -17,21 +20,21 @@ def _clear_log():
     LOG.clear()
 
 
-@workflow("t_tm_nap")
+@workflow("nap", registry=registry)
 def nap(ctx, duration: str) -> str:
     LOG.append(f"run:{ctx.is_replaying}")
     sleep(ctx, duration)
     return f"woke after {duration}"
 
 
-@workflow("t_tm_two_naps")
+@workflow("two_naps", registry=registry)
 def two_naps(ctx) -> int:
     sleep(ctx, "1h")
     sleep(ctx, "1h")
     return 2
 
 
-@workflow("t_tm_zero")
+@workflow("zero", registry=registry)
 def zero(ctx) -> str:
     sleep(ctx, 0)
     return "no wait"
@@ -104,7 +107,7 @@ def test_invalid_advance_is_a_usage_error_naming_the_value(sqlite_app, bad):
 
 
 def test_temporary_app_uses_a_real_file_and_a_manual_clock(tmp_path: Path):
-    with temporary_app(tmp_path) as app:
+    with temporary_app(tmp_path, registry=registry) as app:
         assert isinstance(app.clock, ManualClock)
         instance_id = nap.start(app, "48h")
         assert advance(app, "47h") == {}
@@ -113,14 +116,14 @@ def test_temporary_app_uses_a_real_file_and_a_manual_clock(tmp_path: Path):
 
 
 def test_temporary_app_without_path_cleans_up():
-    with temporary_app() as app:
+    with temporary_app(registry=registry) as app:
         folder = Path(app.database).parent
         assert zero.start(app)
         assert Path(app.database).exists()
     assert not folder.exists()
 
 
-@activity("t_tm_eager_retry", retry=RetryPolicy(max_attempts=3, initial_interval=0))
+@activity("eager_retry", retry=RetryPolicy(max_attempts=3, initial_interval=0), registry=registry)
 def eager_retry(ctx) -> int:
     LOG.append(f"attempt:{ctx.attempt}")
     if ctx.attempt < 3:
@@ -128,14 +131,14 @@ def eager_retry(ctx) -> int:
     return ctx.attempt
 
 
-@workflow("t_tm_retry_now")
+@workflow("retry_now", registry=registry)
 def retry_now(ctx) -> int:
     return eager_retry.execute(ctx)
 
 
 def test_run_until_idle_drives_chains_of_due_work(tmp_path: Path):
     clock = ManualClock(1_000.0)
-    with temporary_app(tmp_path / "chain.db", clock=clock) as app:
+    with temporary_app(tmp_path / "chain.db", clock=clock, registry=registry) as app:
         instance_id = retry_now.start(app)
         assert app.get(instance_id).status == "waiting_for_timer"  # retry due at once
         assert run_until_idle(app) == {instance_id: "completed"}  # one tick per attempt
@@ -144,15 +147,15 @@ def test_run_until_idle_drives_chains_of_due_work(tmp_path: Path):
 
 
 def test_run_until_idle_stops_on_parked_instances(tmp_path: Path):
-    @workflow("t_tm_changing")
+    @workflow("changing", registry=registry)
     def changing(ctx) -> str:
         sleep(ctx, "1s")
         return "v1"
 
-    with temporary_app(tmp_path) as app:
+    with temporary_app(tmp_path, registry=registry) as app:
         instance_id = changing.start(app)
 
-        @workflow("t_tm_changing")
+        @workflow("changing", registry=registry)
         def changed(ctx) -> str:
             wait_event(ctx, "t.tm.other")
             return "v2"
@@ -162,6 +165,6 @@ def test_run_until_idle_stops_on_parked_instances(tmp_path: Path):
 
 
 def test_advance_needs_a_manual_clock(tmp_path: Path):
-    with App(database=str(tmp_path / "x.db")) as app:
+    with App(database=str(tmp_path / "x.db"), registry=registry) as app:
         with pytest.raises(UsageError, match="ManualClock"):
             advance(app, "1s")

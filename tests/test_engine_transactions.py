@@ -1,5 +1,5 @@
-"""DESIGN §8 "one transaction per step where possible; batch work in batched transactions":
-counts the write transactions SQLite sees, so a change that adds commits is noticed.
+"""The write transactions of README "Benchmarks" (where the time goes, by design): counts those
+SQLite sees, so a change that adds commits is noticed.
 
 Current numbers for the seed's payment workflow: start→wait = 1 (the instance, its quick first
 activity's result and the wait), deliver→complete = 1 (event + satisfied wait + completion: the run
@@ -13,10 +13,12 @@ from typing import Iterator
 
 import pytest
 
-from romancy_cli import App, activity, sleep, wait_event, workflow
+from romancy_cli import App, Registry, activity, sleep, wait_event, workflow
 from romancy_cli.records import EventInput
 
 from example_modules import examples_registry, load_example
+
+registry = Registry()  # this module's workflows, so their names need only be unique here
 
 
 class Statements:
@@ -59,12 +61,12 @@ def payment_app(sqlite_path, manual_clock):
         yield app
 
 
-@workflow("t_tx_wait")
+@workflow("wait", registry=registry)
 def just_wait(ctx) -> str:
     return wait_event(ctx, "t.tx.go").id
 
 
-@workflow("t_tx_sleep")
+@workflow("sleep", registry=registry)
 def just_sleep(ctx) -> str:
     sleep(ctx, "1m")
     return "woke"
@@ -114,12 +116,12 @@ def test_due_timers_fire_in_one_batched_transaction(sqlite_app):
     assert per_instance_reads == [] and len(batch_reads) == 2
 
 
-@activity("t_tx_after_event")
+@activity("after_event", registry=registry)
 def after_event(ctx, event_id: str) -> str:
     return f"done {event_id}"
 
 
-@workflow("t_tx_wait_then_activity")
+@workflow("wait_then_activity", registry=registry)
 def wait_then_activity(ctx) -> str:
     event = wait_event(ctx, "t.tx.handed")
     return after_event.execute(ctx, event.id)
@@ -159,13 +161,13 @@ def test_an_instance_handed_over_after_its_lease_ran_out_is_claimed_again(sqlite
 LEASE_CLOCK: list = []  # the manual clock of the test below, for its activity to move
 
 
-@activity("t_tx_slow_step")
+@activity("slow_step", registry=registry)
 def slow_step(ctx) -> str:
     LEASE_CLOCK[0].advance("2m")  # longer than the lease: the rest of the batch must claim again
     return "slow"
 
 
-@workflow("t_tx_sleep_then_slow")
+@workflow("sleep_then_slow", registry=registry)
 def sleep_then_slow(ctx) -> str:
     sleep(ctx, "1m")
     return slow_step.execute(ctx)
@@ -199,14 +201,14 @@ def test_duplicate_event_takes_one_transaction_and_writes_nothing(sqlite_app, sq
 OPERATOR_DB: list[str] = []
 
 
-@activity("t_tx_cancel_own")
+@activity("cancel_own", registry=registry)
 def cancel_own(ctx) -> str:
-    with App(database=OPERATOR_DB[0], worker_id="operator") as operator:
+    with App(database=OPERATOR_DB[0], worker_id="operator", registry=registry) as operator:
         operator.cancel(ctx.instance_id, "cancelled while its completion waited for the batch")
     return "ran"
 
 
-@workflow("t_tx_sleep_then_cancelled")
+@workflow("sleep_then_cancelled", registry=registry)
 def sleep_then_cancelled(ctx) -> str:
     sleep(ctx, "1m")
     return cancel_own.execute(ctx)
@@ -225,17 +227,17 @@ def test_a_batch_writes_the_other_completions_when_one_instance_was_cancelled(sq
     assert sqlite_app.get(completed).output == "woke"
 
 
-@activity("t_tx_wait_for_first")
+@activity("wait_for_first", registry=registry)
 def wait_for_first(ctx, first: str) -> bool:
     """Runs until the first instance of its batch shows completed to another connection."""
-    with App(database=OPERATOR_DB[0], worker_id="observer") as observer:
+    with App(database=OPERATOR_DB[0], worker_id="observer", registry=registry) as observer:
         deadline = time.monotonic() + 5
         while observer.get(first).status != "completed" and time.monotonic() < deadline:
             time.sleep(0.005)
         return observer.get(first).status == "completed"
 
 
-@workflow("t_tx_sleep_then_wait_for_first")
+@workflow("sleep_then_wait_for_first", registry=registry)
 def sleep_then_wait_for_first(ctx, first: str) -> bool:
     sleep(ctx, "1m")
     return wait_for_first.execute(ctx, first)

@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from romancy_cli import App
+from romancy_cli import App, Registry
 from romancy_cli.engine.hooks import STILL_RUNNING
 from romancy_cli.engine.ports import InstanceExists, LeaseLost
 from romancy_cli.errors import DatabaseError, UnavailableError
 from romancy_cli.records import Commit, EventInput, Instance, Step, Transition, Wait
 from romancy_cli.store.schema import SCHEMA_VERSION
 from romancy_cli.store.sqlite import open_sqlite
+
+registry = Registry()  # this module's workflows, so their names need only be unique here
 
 T0 = 1_700_000_000.0
 
@@ -57,17 +59,17 @@ def test_new_database_gets_schema_version_and_wal(tmp_path: Path):
 def test_reopening_keeps_instances_and_history(tmp_path: Path, manual_clock):
     from romancy_cli import wait_event, workflow
 
-    @workflow("t_store_reopen")
+    @workflow("reopen", registry=registry)
     def reopen(ctx) -> str:
         return wait_event(ctx, "t.store.reopen").id
 
     path = str(tmp_path / "keep.db")
-    with App(database=path, clock=manual_clock) as app:
+    with App(database=path, clock=manual_clock, registry=registry) as app:
         instance_id = reopen.start(app)
-    with App(database=path, clock=manual_clock) as app:
+    with App(database=path, clock=manual_clock, registry=registry) as app:
         assert app.get(instance_id).status == "waiting_for_event"
         app.send_event("t.store.reopen", event_id="later")
-    with App(database=path, clock=manual_clock) as app:
+    with App(database=path, clock=manual_clock, registry=registry) as app:
         assert app.get(instance_id).output == "later"
 
 

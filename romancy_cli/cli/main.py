@@ -73,11 +73,6 @@ def _report(exc: BaseException) -> int:
 
     from ..errors import RomancyError, StorageFault
 
-    try:
-        from typer._click.exceptions import ClickException  # Typer >= 0.2x vendors click
-    except ImportError:  # pragma: no cover - older Typer on top of click
-        from click.exceptions import ClickException
-
     if isinstance(exc, SystemExit):
         return exc.code if isinstance(exc.code, int) else FAILED
     if isinstance(exc, typer.Exit):
@@ -85,7 +80,7 @@ def _report(exc: BaseException) -> int:
     if isinstance(exc, (typer.Abort, KeyboardInterrupt)):
         output.error("interrupted")
         return INTERRUPTED
-    if isinstance(exc, ClickException):
+    if isinstance(exc, typer.TyperException):  # the base of the click exceptions Typer vendors
         return _usage(exc)
     if isinstance(exc, BrokenPipeError):
         return FAILED

@@ -4,6 +4,11 @@ Typer 0.29 converts every parameter value through a pydantic TypeAdapter that it
 use, which imports pydantic (50-70 ms) even for `romancy status` or `romancy status --help`. The
 CLI's parameters are all simple, so they get a plain converter here instead. Any other kind of
 parameter, or a Typer without these internals, keeps Typer's own conversion unchanged.
+
+No public hook avoids that import: `parser=` and every other annotation still go through a
+TypeAdapter. So this sets Typer's private `_runtime_param` on each parameter, and pyproject.toml
+pins the Typer minor series this was tested with; tests/test_cli_startup.py fails, naming the
+attribute and the pin, when a Typer in that range stops reading it.
 """
 
 from __future__ import annotations
@@ -63,7 +68,7 @@ class PlainParam:
 
 
 def _bad(message: str, param: Any, ctx: Any) -> Exception:
-    from typer._click.exceptions import BadParameter
+    from typer import BadParameter
 
     return BadParameter(message, ctx=ctx, param=param)
 
@@ -82,10 +87,8 @@ def install(command: Any) -> None:
 
 
 def _create_help_options(command: Any, parent: Any = None, name: str = "romancy") -> None:
-    from typer._click import Context
-
     settings = getattr(command, "context_settings", None) or {}
-    ctx = Context(command, parent=parent, info_name=name, **(settings if parent is None else {}))
+    ctx = command.context_class(command, parent=parent, info_name=name, **(settings if parent is None else {}))
     option = command.get_help_option(ctx)  # click caches it on the command for later contexts
     plain = _plain_for(option) if option is not None else None
     if plain is not None:
