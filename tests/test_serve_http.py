@@ -125,6 +125,35 @@ def test_token_required_when_set(tmp_path: Path) -> None:
         assert post(running, paid("T", "t3"), {**STRUCTURED, "Authorization": "Bearer s3cret"}).status_code == 202
 
 
+JSON_HINT = "NaN/Infinity is not allowed in JSON; use a finite number, null or a string"
+NON_FINITE_BODIES = [
+    (STRUCTURED, b'{"specversion": "1.0", "type": "t", "source": "s", "id": "1", "data": {"x": NaN}}',
+     f"body: $.data.x: {JSON_HINT}"),
+    (STRUCTURED, b'{"specversion": "1.0", "type": "t", "source": "s", "id": "1", "data": [1e999]}',
+     f"body: $.data[0]: {JSON_HINT}"),
+    ({"Content-Type": "application/cloudevents-batch+json"},
+     b'[{"specversion": "1.0", "type": "t", "source": "s", "id": "1", "data": {"ok": 1}},'
+     b' {"specversion": "1.0", "type": "t", "source": "s", "id": "2", "data": {"x": -Infinity}}]',
+     f"body: $[1].data.x: {JSON_HINT}"),
+    ({"Content-Type": "application/json", "ce-specversion": "1.0", "ce-id": "1", "ce-source": "s",
+      "ce-type": "t"}, b'{"x": {"y": Infinity}}', f"data: $.x.y: {JSON_HINT}"),
+    (STRUCTURED, b'{"specversion": "1.0", "type": "t", "source": "s", "id": "1", "data": '
+     + b"[" * 64 + b"]" * 64 + b"}", "body: JSON nested deeper than 64 levels; flatten the data"),
+    ({"Content-Type": "application/json", "ce-specversion": "1.0", "ce-id": "1", "ce-source": "s",
+      "ce-type": "t"}, b"[" * 100_000, "data: JSON nested deeper than 64 levels; flatten the data"),
+]
+
+
+@pytest.mark.parametrize("headers, body, message", NON_FINITE_BODIES,
+                         ids=["structured-nan", "structured-overflow", "batch", "binary", "deep", "binary-deep"])
+def test_nan_infinity_or_deep_json_gets_400_naming_the_field(server: Running, headers: dict[str, str],
+                                                             body: bytes, message: str) -> None:
+    response = post(server, body, headers)
+    assert response.status_code == 400
+    assert response.json() == {"error": message, "error_type": "InvalidEvent", "retryable": False}
+    assert server.rows("events") == 0
+
+
 def test_wrong_method_gets_405_and_unknown_path_404(server: Running) -> None:
     response = requests.get(server.url, timeout=10)
     assert response.status_code == 405 and response.headers["Allow"] == "POST"

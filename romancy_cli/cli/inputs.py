@@ -6,7 +6,6 @@ Every problem becomes a UsageError naming the option and what was wrong (exit co
 from __future__ import annotations
 
 import inspect
-import json
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -17,9 +16,13 @@ from ..errors import UsageError
 
 def read_json(value: str, option: str) -> Any:
     """`value` is JSON, `@path` (a file holding JSON) or `-` (JSON on stdin)."""
+    from ..jsonsafe import JsonValueError, loads
+
     text, origin = _read_source(value, option)
     try:
-        return json.loads(text)
+        return loads(text)
+    except JsonValueError as exc:
+        raise UsageError(f"{option}{origin}: {exc}") from None
     except ValueError as exc:
         line = getattr(exc, "lineno", None)
         col = getattr(exc, "colno", None)
@@ -67,6 +70,7 @@ def workflow_arguments(definition: Any, texts: list[str], given: Any) -> tuple[l
     """Positional strings converted by the workflow's type hints, plus `--input` (array or object),
     checked against the signature so a wrong call stores nothing."""
     args, kwargs = _combine(definition, texts, given)
+    _check_values(definition, args, kwargs)
     definition.bind(tuple(args), kwargs)  # types, as the engine will check them again
     return args, kwargs
 
@@ -88,6 +92,18 @@ def _combine(definition: Any, texts: list[str], given: Any) -> tuple[list[Any], 
     if isinstance(given, list):
         return list(given), {}
     return args, dict(given or {})
+
+
+def _check_values(definition: Any, args: list[Any], kwargs: dict[str, Any]) -> None:
+    """Values JSON cannot store, such as `inf` converted to a float parameter, are refused here."""
+    from ..jsonsafe import JsonValueError, check
+
+    named = [(_parameter_name(definition, index), value) for index, value in enumerate(args)]
+    for name, value in named + list(kwargs.items()):
+        try:
+            check(value, name)
+        except JsonValueError as exc:
+            raise UsageError(f"invalid argument {exc.path or name} for {definition.name!r}: {exc.reason}") from None
 
 
 def _check_count(definition: Any, positional: list[Any], kwargs: dict[str, Any]) -> None:

@@ -3,11 +3,11 @@ one instance with its history timeline, the workflow list. JSON shapes live in v
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime
 from typing import Any, Optional, Sequence
 
+from ..jsonsafe import dumps
 from ..records import (CANCELLED, COMPLETED, FAILED, RUNNING, TERMINAL, WAITING_FOR_EVENT,
                        WAITING_FOR_TIMER, Instance, Step)
 from .output import esc, say
@@ -25,7 +25,7 @@ def status_text(instance: Instance) -> str:
 
 
 def compact(value: Any, limit: int = 70) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = value if isinstance(value, str) else dumps(value, ensure_ascii=False, separators=(",", ":"))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

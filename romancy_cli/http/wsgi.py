@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import re
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 from ..app import App
 from ..errors import NotFoundError, RomancyError, UnavailableError, UsageError
+from ..jsonsafe import dumps
 from ..records import Instance
 from .parsing import InvalidEvent, UnsupportedMediaType, parse_request
 
@@ -81,7 +81,7 @@ class WsgiApp:
             log.exception("request failed")
             status, headers = 500, []
             body = _error_body(500, f"server error: {type(exc).__name__}: {exc}", "ServerError")
-        payload = json.dumps(body).encode()
+        payload = dumps(body).encode()
         start_response(f"{status} {_REASONS.get(status, '')}",
                        [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))] + headers)
         delivered = environ.get(_DELIVERED)

@@ -1,0 +1,123 @@
+"""Faults at the edges of the CLI: times, numbers and JSON that Python accepts but a workflow
+store cannot hold or show. Each is refused where it enters with one `error:` line and exit 2 (4
+for a database), leaving the database as it was; whatever is already stored is still shown."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from cli_helpers import Project, WORKFLOWS, make_project
+
+EXTRA = '''
+
+@workflow
+def waiter(ctx, timeout: str) -> str:
+    wait_event(ctx, "never.sent", timeout=timeout)
+    return "got it"
+
+
+@workflow
+def not_a_number(ctx) -> dict:
+    return {"ratio": float("nan")}
+
+
+@activity
+def infinite(ctx) -> float:
+    return float("inf")
+
+
+@workflow
+def uses_infinite(ctx) -> float:
+    return infinite.execute(ctx)
+'''
+
+TABLES = ("romancy_instances", "romancy_steps", "romancy_events", "romancy_meta")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    proj = make_project(tmp_path)
+    proj.write("workflows.py", WORKFLOWS + EXTRA)
+    return proj
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """One instance waiting for an event; the bad inputs must leave the database alone."""
+    proj = Project(tmp_path_factory.mktemp("bounds"))
+    proj.write("romancy.toml", 'database = "romancy.db"\nworkflows = ["workflows.py"]\n')
+    proj.write("workflows.py", WORKFLOWS + EXTRA)
+    assert proj.run("start", "order", "ORD-1").code == 0
+    return proj
+
+
+def snapshot(proj: Project) -> dict:
+    return {t: sorted(map(repr, proj.rows(f"SELECT * FROM {t}"))) for t in TABLES}
+
+
+def execute(proj: Project, sql: str, *params: object) -> None:
+    conn = sqlite3.connect(proj.db)
+    try:
+        conn.execute(sql, params)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+PAST_9999 = "ends after the year 9999; give a shorter duration"
+NOT_FINITE = "must be a finite number of seconds"
+NOW_HINT = "use RFC 3339 such as 2025-01-31T12:00:00Z, or epoch seconds from 0 to 253402300799 (year 9999)"
+JSON_HINT = "NaN/Infinity is not allowed in JSON; use a finite number, null or a string"
+DEEP = "JSON nested deeper than 64 levels; flatten the data"
+
+BAD_INPUTS = [
+    (["send-event", "t", "--data", '{"x": NaN}'], f"error: --data: $.x: {JSON_HINT}"),
+    (["send-event", "t", "--data", '{"x": [1, Infinity]}'], f"error: --data: $.x[1]: {JSON_HINT}"),
+    (["send-event", "t", "--data", '{"a b": {"y": -Infinity}}'], f'error: --data: $["a b"].y: {JSON_HINT}'),
+    (["send-event", "t", "--data", '[1e999]'], f"error: --data: $[0]: {JSON_HINT}"),
+    (["send-event", "t", "--data", "[" * 100_000], f"error: --data: {DEEP}"),
+    (["send-event", "t", "--data", "[" * 65 + "]" * 65], f"error: --data: {DEEP}"),
+    (["start", "add", "--input", '{"a": 1, "scale": NaN}'], f"error: --input: $.scale: {JSON_HINT}"),
+    (["start", "add", "--input", "[" * 100_000], f"error: --input: {DEEP}"),
+    (["start", "napper", "inf"], f"error: invalid argument seconds for 'napper': {JSON_HINT}"),
+    (["start", "napper", "NaN"], f"error: invalid argument seconds for 'napper': {JSON_HINT}"),
+    (["start", "add", "1", "2", "1e999"], f"error: invalid argument scale for 'add': {JSON_HINT}"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_INPUTS, ids=[" ".join(c[0])[:40] for c in BAD_INPUTS])
+def test_bad_time_or_number_is_one_line_exit_2_and_stores_nothing(seeded: Project, args: list[str],
+                                                                  message: str) -> None:
+    before = snapshot(seeded)
+    result = seeded.run(*args, timeout=60)
+    assert result.code == 2, result.stderr
+    assert result.error_line.startswith(message), result.error_line
+    assert result.stdout == ""
+    assert snapshot(seeded) == before
+
+
+def test_nesting_up_to_64_levels_is_accepted(project: Project) -> None:
+    deep = "[" * 64 + "]" * 64
+    result = project.run("--json", "send-event", "t", "--data", deep)
+    assert result.code == 0, result.stderr
+    assert json.loads(project.rows("SELECT data FROM romancy_events")[0][0]) == json.loads(deep)
+
+
+def test_workflow_results_that_are_not_json_fail_the_workflow(project: Project) -> None:
+    """NaN/Infinity returned by a workflow or an activity has no JSON form: the workflow fails
+    with a TypeError naming the value instead of storing text no JSON reader accepts."""
+    for name in ("not_a_number", "uses_infinite"):
+        result = project.run("start", name)
+        assert result.code == 1, result.stderr
+        shown = project.run("status", result.stdout.strip(), "--json")
+        assert shown.code == 0, shown.stderr
+        assert shown.json["status"] == "failed" and shown.json["error"]["type"] == "TypeError"
+        assert "has no JSON form" in shown.json["error"]["message"]
+    stored = [text for row in project.rows("SELECT output FROM romancy_instances UNION ALL "
+                                           "SELECT result FROM romancy_steps") for text in row if text]
+    for text in stored:
+        json.loads(text, parse_constant=pytest.fail)
