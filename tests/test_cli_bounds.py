@@ -75,6 +75,21 @@ JSON_HINT = "NaN/Infinity is not allowed in JSON; use a finite number, null or a
 DEEP = "JSON nested deeper than 64 levels; flatten the data"
 
 BAD_INPUTS = [
+    (["tick", "--advance", "3e11"], f"error: invalid --advance '3e11': {PAST_9999}"),
+    (["tick", "--advance", "2.53e11"], f"error: invalid --advance '2.53e11': {PAST_9999}"),
+    (["tick", "--advance", "9999999w"], f"error: invalid --advance '9999999w': {PAST_9999}"),
+    (["tick", "--advance", "inf"], f"error: invalid --advance 'inf': {NOT_FINITE}"),
+    (["tick", "--advance", "nan"], f"error: invalid --advance 'nan': {NOT_FINITE}"),
+    (["tick", "--advance", "-5"], "error: invalid --advance '-5': must not be negative"),
+    (["tick", "--advance", "１h"], "error: invalid --advance '１h': use a number of seconds or units"),
+    (["tick", "--advance", "１"], "error: invalid --advance '１': use a number of seconds or units"),
+    (["tick", "--now", "1e400"], f"error: invalid time '1e400' for --now: {NOW_HINT}"),
+    (["tick", "--now", "nan"], f"error: invalid time 'nan' for --now: {NOW_HINT}"),
+    (["tick", "--now", "10000-01-01T00:00:00Z"], "error: invalid time '10000-01-01T00:00:00Z' for --now"),
+    (["tick", "--loop", "--interval", "1e10"],
+     "error: invalid --interval '1e10': at most 7d (604800 seconds)"),
+    (["tick", "--loop", "--interval", "inf"], f"error: invalid --interval 'inf': {NOT_FINITE}"),
+    (["status", "x", "--wait", "--timeout", "1e300"], f"error: invalid --timeout '1e300': {PAST_9999}"),
     (["send-event", "t", "--data", '{"x": NaN}'], f"error: --data: $.x: {JSON_HINT}"),
     (["send-event", "t", "--data", '{"x": [1, Infinity]}'], f"error: --data: $.x[1]: {JSON_HINT}"),
     (["send-event", "t", "--data", '{"a b": {"y": -Infinity}}'], f'error: --data: $["a b"].y: {JSON_HINT}'),
@@ -107,6 +122,23 @@ def test_nesting_up_to_64_levels_is_accepted(project: Project) -> None:
     assert json.loads(project.rows("SELECT data FROM romancy_events")[0][0]) == json.loads(deep)
 
 
+def test_durations_in_workflow_code_are_refused_as_the_workflow_failure(project: Project) -> None:
+    """sleep() and wait_event(timeout=...) check their durations too; the bad call fails the
+    workflow with the reason, and nothing unshowable is stored."""
+    cases = [(("napper", "1e300"), "invalid sleep duration 1e+300: " + PAST_9999),
+             (("waiter", "１h"), "invalid timeout '１h': use a number of seconds or units"),
+             (("waiter", "9999999w"), "invalid timeout '9999999w': " + PAST_9999)]
+    for args, message in cases:
+        result = project.run("start", *args)
+        assert result.code == 1, result.stderr
+        shown = project.run("status", result.stdout.strip(), "--json")
+        assert shown.code == 0, shown.stderr
+        assert shown.json["status"] == "failed"
+        assert shown.json["error"]["type"] == "UsageError"
+        assert shown.json["error"]["message"].startswith(message)
+    assert project.rows("SELECT COUNT(*) FROM romancy_instances WHERE wake_at IS NOT NULL") == [(0,)]
+
+
 def test_workflow_results_that_are_not_json_fail_the_workflow(project: Project) -> None:
     """NaN/Infinity returned by a workflow or an activity has no JSON form: the workflow fails
     with a TypeError naming the value instead of storing text no JSON reader accepts."""
@@ -121,3 +153,38 @@ def test_workflow_results_that_are_not_json_fail_the_workflow(project: Project) 
                                            "SELECT result FROM romancy_steps") for text in row if text]
     for text in stored:
         json.loads(text, parse_constant=pytest.fail)
+
+
+def test_times_and_numbers_out_of_range_in_the_database_are_still_shown(project: Project) -> None:
+    """Rows written by something else (or an older version) hold times datetime cannot show and
+    NaN/Infinity. JSON shows such a time as its raw epoch seconds when it is finite and as null
+    when not, and a stored NaN/Infinity value as null (as JSON.stringify does): the output stays
+    strict JSON. The table and detail views print the raw number marked "(out of range)"."""
+    napping = project.run("start", "napper").stdout.strip()
+    done = project.run("start", "add", "1").stdout.strip()
+    execute(project, "UPDATE romancy_instances SET updated_at = 3e11, wake_at = 1e300 WHERE instance_id = ?",
+            napping)
+    execute(project, "INSERT INTO romancy_steps (instance_id, seq, kind, name, result) VALUES (?, 5, 'timer', "
+            "'sleep', '{\"fired_at\": Infinity}')", napping)
+    execute(project, "UPDATE romancy_instances SET updated_at = ?, output = '{\"sum\": NaN}' "
+            "WHERE instance_id = ?", float("inf"), done)
+
+    one = project.run("--json", "status", napping)
+    assert one.code == 0, one.stderr
+    json.loads(one.stdout, parse_constant=pytest.fail)
+    assert one.json["updated_at"] == 3e11
+    assert one.json["waiting"] == {"timer_due_at": 1e300}
+    assert one.json["history"][-1]["result"] == {"fired_at": None}
+    listed = project.run("--json", "status")
+    assert listed.code == 0, listed.stderr
+    json.loads(listed.stdout, parse_constant=pytest.fail)
+    by_id = {i["instance_id"]: i for i in listed.json}
+    assert by_id[done]["updated_at"] is None and by_id[done]["output"] == {"sum": None}
+
+    table = project.run("status")
+    assert table.code == 0, table.stderr
+    assert "3e+11 (out of range)" in table.stderr and "1e+300 (out of range)" in table.stderr
+    for instance_id in (napping, done):
+        detail = project.run("status", instance_id)
+        assert detail.code == 0, detail.stderr
+        assert "(out of range)" in detail.stderr and "Traceback" not in detail.stderr

@@ -154,6 +154,18 @@ def test_nan_infinity_or_deep_json_gets_400_naming_the_field(server: Running, he
     assert server.rows("events") == 0
 
 
+def test_instance_with_nan_or_out_of_range_time_stored_is_strict_json(server: Running) -> None:
+    """What another program wrote is still served: NaN as null, a time past 9999 as epoch seconds."""
+    instance_id = server.app.start("serve_order", "ORD-NAN")
+    with sqlite3.connect(server.db_path) as conn:
+        conn.execute("UPDATE romancy_instances SET updated_at = 3e11, wake_at = ?, args = '[NaN]' "
+                     "WHERE instance_id = ?", (float("inf"), instance_id))
+    response = requests.get(f"{server.url}instances/{instance_id}", timeout=10)
+    assert response.status_code == 200
+    body = json.loads(response.text, parse_constant=pytest.fail)
+    assert body["updated_at"] == 3e11 and body["input"]["args"] == [None]
+
+
 def test_wrong_method_gets_405_and_unknown_path_404(server: Running) -> None:
     response = requests.get(server.url, timeout=10)
     assert response.status_code == 405 and response.headers["Allow"] == "POST"

@@ -45,25 +45,55 @@ def _read_source(value: str, option: str) -> tuple[str, str]:
     return value, ""
 
 
-def duration(value: Optional[str], option: str) -> Optional[float]:
+def duration(value: Optional[str], option: str, maximum: Optional[float] = None) -> Optional[float]:
+    """Seconds in `value` (None stays None); `maximum` bounds options such as --interval that
+    become sleeps, which the OS cannot take beyond a few centuries."""
     if value is None:
         return None
-    from ..durations import to_seconds
+    from ..durations import describe, to_seconds
 
+    seconds = to_seconds(value, option)
+    if maximum is not None and seconds > maximum:
+        raise UsageError(f"invalid {option} {value!r}: at most {describe(maximum)} ({maximum:g} seconds)")
+    return seconds
+
+
+def later(value: Optional[str], option: str) -> Optional[float]:
+    """A duration from now, such as --advance: the time it leads to must be before the year 10000."""
+    if value is None:
+        return None
+    import time
+
+    from ..durations import deadline, to_seconds
+
+    deadline(time.time(), value, option)
     return to_seconds(value, option)
 
 
 def timestamp(value: str, option: str) -> float:
-    """RFC 3339 / ISO 8601 (a time without offset is local time), or epoch seconds."""
+    """RFC 3339 / ISO 8601 (a time without offset is local time), or epoch seconds; between 1970
+    and the end of the year 9999, the times romancy can store and show."""
+    from ..durations import MAX_EPOCH
+
+    epoch = _epoch(value)
+    if epoch is None or not 0 <= epoch <= MAX_EPOCH:
+        raise UsageError(f"invalid time {value!r} for {option}: use RFC 3339 such as "
+                         f"2025-01-31T12:00:00Z, or epoch seconds from 0 to {MAX_EPOCH:.0f} (year 9999)")
+    return epoch
+
+
+def _epoch(value: str) -> Optional[float]:
+    text = value.strip()
+    if not text.isascii():
+        return None
     try:
-        return float(value)
+        return float(text)
     except ValueError:
         pass
     try:
-        return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise UsageError(f"invalid time {value!r} for {option}: use RFC 3339 such as "
-                         "2025-01-31T12:00:00Z, or epoch seconds") from None
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def workflow_arguments(definition: Any, texts: list[str], given: Any) -> tuple[list[Any], dict[str, Any]]:
