@@ -188,3 +188,16 @@ def test_times_and_numbers_out_of_range_in_the_database_are_still_shown(project:
         detail = project.run("status", instance_id)
         assert detail.code == 0, detail.stderr
         assert "(out of range)" in detail.stderr and "Traceback" not in detail.stderr
+
+
+def test_a_huge_limit_lists_everything(project: Project) -> None:
+    """--limit beyond what a database integer holds means "all of them" rather than an overflow."""
+    first = project.run("start", "add", "1").stdout.strip()
+    second = project.run("start", "add", "2").stdout.strip()
+    for args in (["--json", "status"], ["status"]):
+        result = project.run(*args, "--limit", "100000000000000000000")
+        assert result.code == 0, result.stderr
+        if args[0] == "--json":
+            assert {i["instance_id"] for i in result.json} == {first, second}
+        else:
+            assert first in result.stderr and second in result.stderr
