@@ -201,3 +201,16 @@ def test_a_huge_limit_lists_everything(project: Project) -> None:
             assert {i["instance_id"] for i in result.json} == {first, second}
         else:
             assert first in result.stderr and second in result.stderr
+
+
+@pytest.mark.parametrize("version", ["abc", "-1", "0", "", "２"])
+def test_unreadable_schema_version_is_refused_untouched(project: Project, version: str) -> None:
+    assert project.run("start", "add", "1").code == 0
+    execute(project, "UPDATE romancy_meta SET value = ? WHERE key = 'schema_version'", version)
+    before = snapshot(project)
+    for args in (["start", "add", "2"], ["status"]):
+        result = project.run(*args)
+        assert result.code == 4, result.stderr
+        assert result.error_line == (f"error: {project.db} has an unreadable romancy schema version {version!r}; "
+                                     "point `database` at a new file or restore this one from a backup")
+    assert snapshot(project) == before
