@@ -125,6 +125,17 @@ def test_token_required_when_set(tmp_path: Path) -> None:
         assert post(running, paid("T", "t3"), {**STRUCTURED, "Authorization": "Bearer s3cret"}).status_code == 202
 
 
+def test_bearer_scheme_is_case_insensitive(tmp_path: Path) -> None:
+    """RFC 9110 11.1: the authentication scheme is matched case-insensitively; the token is not."""
+    for running in run_server(tmp_path / "scheme.db", token="s3cret"):
+        for i, given in enumerate(("bearer s3cret", "BEARER s3cret", "Bearer   s3cret")):
+            response = post(running, paid("T", f"s{i}"), {**STRUCTURED, "Authorization": given})
+            assert response.status_code == 202, given
+        for given in ("bearer S3CRET", "Basic s3cret", "Bearers3cret", "bearer"):
+            assert post(running, paid("T", "x"), {**STRUCTURED, "Authorization": given}).status_code == 401
+        assert running.rows("events") == 3
+
+
 JSON_HINT = "NaN/Infinity is not allowed in JSON; use a finite number, null or a string"
 NON_FINITE_BODIES = [
     (STRUCTURED, b'{"specversion": "1.0", "type": "t", "source": "s", "id": "1", "data": {"x": NaN}}',

@@ -109,8 +109,10 @@ class WsgiApp:
     def _authorize(self, environ: dict[str, Any]) -> None:
         if self.token is None:
             return
-        given = environ.get("HTTP_AUTHORIZATION", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+        scheme, _, credentials = environ.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
+        # RFC 9110 11.1: the scheme is case-insensitive, and one or more spaces may follow it.
+        given = credentials.lstrip(" ") if scheme.lower() == "bearer" else ""
+        if not hmac.compare_digest(given.encode(), self.token.encode()):
             raise HttpError(401, "missing or wrong bearer token: send `Authorization: Bearer <token>`",
                             "Unauthorized", [("WWW-Authenticate", "Bearer")])
 
