@@ -6,6 +6,7 @@ import dataclasses
 import enum
 import inspect
 import json
+import math
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -19,8 +20,12 @@ _PLAIN = (str, int, float, bool, type(None))
 
 
 def to_plain(value: Any) -> Any:
-    """A JSON-compatible copy of `value`: dataclasses, enums, tuples and models become plain data."""
+    """A JSON-compatible copy of `value`: dataclasses, enums, tuples and models become plain data.
+    NaN and Infinity raise TypeError, like any other value JSON cannot hold: a workflow returning
+    one fails with the reason instead of storing text that no strict JSON reader accepts."""
     if isinstance(value, _PLAIN):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise TypeError(f"{value!r} has no JSON form: return a finite number, None or a string")
         return value
     if isinstance(value, dict):
         return {str(k): to_plain(v) for k, v in value.items()}
@@ -46,7 +51,7 @@ def _object_to_plain(value: Any) -> Any:
     )
 
 
-_ENCODER = json.JSONEncoder(default=to_plain, separators=(",", ":"), ensure_ascii=False)
+_ENCODER = json.JSONEncoder(default=to_plain, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def dumps(value: Any) -> str:
@@ -56,7 +61,7 @@ def dumps(value: Any) -> str:
     every call: json.dumps with options builds a new one each time."""
     try:
         return _ENCODER.encode(value)
-    except TypeError:
+    except (TypeError, ValueError):  # ValueError: NaN/Infinity, which to_plain names as TypeError
         return _ENCODER.encode(to_plain(value))
 
 

@@ -2,7 +2,8 @@
 `tick --json`, `workflows --json`, and the HTTP layer's GET /instances/{id}.
 
 These shapes are a public interface; change them only compatibly (add keys, never rename).
-Times are RFC 3339 UTC strings with milliseconds.
+Times are RFC 3339 UTC strings with milliseconds; a stored time datetime cannot show stays its
+epoch seconds (null when NaN/Infinity), see `engine.clock.iso`.
 """
 
 from __future__ import annotations

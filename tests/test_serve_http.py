@@ -125,6 +125,58 @@ def test_token_required_when_set(tmp_path: Path) -> None:
         assert post(running, paid("T", "t3"), {**STRUCTURED, "Authorization": "Bearer s3cret"}).status_code == 202
 
 
+def test_bearer_scheme_is_case_insensitive(tmp_path: Path) -> None:
+    """RFC 9110 11.1: the authentication scheme is matched case-insensitively; the token is not."""
+    for running in run_server(tmp_path / "scheme.db", token="s3cret"):
+        for i, given in enumerate(("bearer s3cret", "BEARER s3cret", "Bearer   s3cret")):
+            response = post(running, paid("T", f"s{i}"), {**STRUCTURED, "Authorization": given})
+            assert response.status_code == 202, given
+        for given in ("bearer S3CRET", "Basic s3cret", "Bearers3cret", "bearer"):
+            assert post(running, paid("T", "x"), {**STRUCTURED, "Authorization": given}).status_code == 401
+        assert running.rows("events") == 3
+
+
+JSON_HINT = "NaN/Infinity is not allowed in JSON; use a finite number, null or a string"
+NON_FINITE_BODIES = [
+    (STRUCTURED, b'{"specversion": "1.0", "type": "t", "source": "s", "id": "1", "data": {"x": NaN}}',
+     f"body: $.data.x: {JSON_HINT}"),
+    (STRUCTURED, b'{"specversion": "1.0", "type": "t", "source": "s", "id": "1", "data": [1e999]}',
+     f"body: $.data[0]: {JSON_HINT}"),
+    ({"Content-Type": "application/cloudevents-batch+json"},
+     b'[{"specversion": "1.0", "type": "t", "source": "s", "id": "1", "data": {"ok": 1}},'
+     b' {"specversion": "1.0", "type": "t", "source": "s", "id": "2", "data": {"x": -Infinity}}]',
+     f"body: $[1].data.x: {JSON_HINT}"),
+    ({"Content-Type": "application/json", "ce-specversion": "1.0", "ce-id": "1", "ce-source": "s",
+      "ce-type": "t"}, b'{"x": {"y": Infinity}}', f"data: $.x.y: {JSON_HINT}"),
+    (STRUCTURED, b'{"specversion": "1.0", "type": "t", "source": "s", "id": "1", "data": '
+     + b"[" * 64 + b"]" * 64 + b"}", "body: JSON nested deeper than 64 levels; flatten the data"),
+    ({"Content-Type": "application/json", "ce-specversion": "1.0", "ce-id": "1", "ce-source": "s",
+      "ce-type": "t"}, b"[" * 100_000, "data: JSON nested deeper than 64 levels; flatten the data"),
+]
+
+
+@pytest.mark.parametrize("headers, body, message", NON_FINITE_BODIES,
+                         ids=["structured-nan", "structured-overflow", "batch", "binary", "deep", "binary-deep"])
+def test_nan_infinity_or_deep_json_gets_400_naming_the_field(server: Running, headers: dict[str, str],
+                                                             body: bytes, message: str) -> None:
+    response = post(server, body, headers)
+    assert response.status_code == 400
+    assert response.json() == {"error": message, "error_type": "InvalidEvent", "retryable": False}
+    assert server.rows("events") == 0
+
+
+def test_instance_with_nan_or_out_of_range_time_stored_is_strict_json(server: Running) -> None:
+    """What another program wrote is still served: NaN as null, a time past 9999 as epoch seconds."""
+    instance_id = server.app.start("serve_order", "ORD-NAN")
+    with sqlite3.connect(server.db_path) as conn:
+        conn.execute("UPDATE romancy_instances SET updated_at = 3e11, wake_at = ?, args = '[NaN]' "
+                     "WHERE instance_id = ?", (float("inf"), instance_id))
+    response = requests.get(f"{server.url}instances/{instance_id}", timeout=10)
+    assert response.status_code == 200
+    body = json.loads(response.text, parse_constant=pytest.fail)
+    assert body["updated_at"] == 3e11 and body["input"]["args"] == [None]
+
+
 def test_wrong_method_gets_405_and_unknown_path_404(server: Running) -> None:
     response = requests.get(server.url, timeout=10)
     assert response.status_code == 405 and response.headers["Allow"] == "POST"

@@ -6,7 +6,6 @@ Every problem becomes a UsageError naming the option and what was wrong (exit co
 from __future__ import annotations
 
 import inspect
-import json
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -17,9 +16,13 @@ from ..errors import UsageError
 
 def read_json(value: str, option: str) -> Any:
     """`value` is JSON, `@path` (a file holding JSON) or `-` (JSON on stdin)."""
+    from ..jsonsafe import JsonValueError, loads
+
     text, origin = _read_source(value, option)
     try:
-        return json.loads(text)
+        return loads(text)
+    except JsonValueError as exc:
+        raise UsageError(f"{option}{origin}: {exc}") from None
     except ValueError as exc:
         line = getattr(exc, "lineno", None)
         col = getattr(exc, "colno", None)
@@ -42,31 +45,62 @@ def _read_source(value: str, option: str) -> tuple[str, str]:
     return value, ""
 
 
-def duration(value: Optional[str], option: str) -> Optional[float]:
+def duration(value: Optional[str], option: str, maximum: Optional[float] = None) -> Optional[float]:
+    """Seconds in `value` (None stays None); `maximum` bounds options such as --interval that
+    become sleeps, which the OS cannot take beyond a few centuries."""
     if value is None:
         return None
-    from ..durations import to_seconds
+    from ..durations import describe, to_seconds
 
+    seconds = to_seconds(value, option)
+    if maximum is not None and seconds > maximum:
+        raise UsageError(f"invalid {option} {value!r}: at most {describe(maximum)} ({maximum:g} seconds)")
+    return seconds
+
+
+def later(value: Optional[str], option: str) -> Optional[float]:
+    """A duration from now, such as --advance: the time it leads to must be before the year 10000."""
+    if value is None:
+        return None
+    import time
+
+    from ..durations import deadline, to_seconds
+
+    deadline(time.time(), value, option)
     return to_seconds(value, option)
 
 
 def timestamp(value: str, option: str) -> float:
-    """RFC 3339 / ISO 8601 (a time without offset is local time), or epoch seconds."""
+    """RFC 3339 / ISO 8601 (a time without offset is local time), or epoch seconds; between 1970
+    and the end of the year 9999, the times romancy can store and show."""
+    from ..durations import MAX_EPOCH
+
+    epoch = _epoch(value)
+    if epoch is None or not 0 <= epoch <= MAX_EPOCH:
+        raise UsageError(f"invalid time {value!r} for {option}: use RFC 3339 such as "
+                         f"2025-01-31T12:00:00Z, or epoch seconds from 0 to {MAX_EPOCH:.0f} (year 9999)")
+    return epoch
+
+
+def _epoch(value: str) -> Optional[float]:
+    text = value.strip()
+    if not text.isascii():
+        return None
     try:
-        return float(value)
+        return float(text)
     except ValueError:
         pass
     try:
-        return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise UsageError(f"invalid time {value!r} for {option}: use RFC 3339 such as "
-                         "2025-01-31T12:00:00Z, or epoch seconds") from None
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def workflow_arguments(definition: Any, texts: list[str], given: Any) -> tuple[list[Any], dict[str, Any]]:
     """Positional strings converted by the workflow's type hints, plus `--input` (array or object),
     checked against the signature so a wrong call stores nothing."""
     args, kwargs = _combine(definition, texts, given)
+    _check_values(definition, args, kwargs)
     definition.bind(tuple(args), kwargs)  # types, as the engine will check them again
     return args, kwargs
 
@@ -88,6 +122,18 @@ def _combine(definition: Any, texts: list[str], given: Any) -> tuple[list[Any], 
     if isinstance(given, list):
         return list(given), {}
     return args, dict(given or {})
+
+
+def _check_values(definition: Any, args: list[Any], kwargs: dict[str, Any]) -> None:
+    """Values JSON cannot store, such as `inf` converted to a float parameter, are refused here."""
+    from ..jsonsafe import JsonValueError, check
+
+    named = [(_parameter_name(definition, index), value) for index, value in enumerate(args)]
+    for name, value in named + list(kwargs.items()):
+        try:
+            check(value, name)
+        except JsonValueError as exc:
+            raise UsageError(f"invalid argument {exc.path or name} for {definition.name!r}: {exc.reason}") from None
 
 
 def _check_count(definition: Any, positional: list[Any], kwargs: dict[str, Any]) -> None:

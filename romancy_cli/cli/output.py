@@ -5,7 +5,6 @@ rich is imported only when something human is printed, so data-only paths stay l
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any, Optional
@@ -53,8 +52,10 @@ def dumps(value: Any, pretty: Optional[bool] = None) -> str:
     """Indented on a terminal, one line in a pipe (one JSON document per line for --watch)."""
     if pretty is None:
         pretty = sys.stdout.isatty()
-    return json.dumps(value, ensure_ascii=False, indent=2 if pretty else None,
-                      separators=None if pretty else (",", ":"))
+    from ..jsonsafe import dumps as strict_dumps
+
+    return strict_dumps(value, ensure_ascii=False, indent=2 if pretty else None,
+                        separators=None if pretty else (",", ":"))
 
 
 def print_json(value: Any, pretty: Optional[bool] = None) -> None:

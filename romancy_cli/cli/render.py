@@ -3,11 +3,11 @@ one instance with its history timeline, the workflow list. JSON shapes live in v
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime
 from typing import Any, Optional, Sequence
 
+from ..jsonsafe import dumps
 from ..records import (CANCELLED, COMPLETED, FAILED, RUNNING, TERMINAL, WAITING_FOR_EVENT,
                        WAITING_FOR_TIMER, Instance, Step)
 from .output import esc, say
@@ -25,7 +25,7 @@ def status_text(instance: Instance) -> str:
 
 
 def compact(value: Any, limit: int = 70) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = value if isinstance(value, str) else dumps(value, ensure_ascii=False, separators=(",", ":"))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -35,7 +35,9 @@ def when(epoch: Optional[float]) -> str:
         return "-"
     from ..durations import describe
 
-    moment = datetime.fromtimestamp(epoch)
+    moment = _local(epoch)
+    if moment is None:
+        return f"{epoch:g} (out of range)"
     today = datetime.now().date() == moment.date()
     stamp = moment.strftime("%H:%M:%S" if today else "%Y-%m-%d %H:%M:%S")
     delta = epoch - time.time()
@@ -44,6 +46,14 @@ def when(epoch: Optional[float]) -> str:
     else:
         relative = f"in {describe(delta)}" if delta >= 0 else f"{describe(-delta)} ago"
     return f"{stamp} ({relative})"
+
+
+def _local(epoch: float) -> Optional[datetime]:
+    """Local time, or None for a stored time datetime cannot show (NaN, Infinity, year 10000+)."""
+    try:
+        return datetime.fromtimestamp(epoch)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 # -- progress lines -----------------------------------------------------------------
@@ -90,6 +100,8 @@ def outcome_line(instance: Instance) -> str:
 def _until(epoch: Optional[float]) -> str:
     from ..durations import describe
 
+    if epoch is not None and _local(epoch) is None:
+        return when(epoch)
     return describe(max(0.0, (epoch or 0) - time.time()))
 
 

@@ -12,7 +12,7 @@ from typing import Any, Awaitable, Callable, Optional, Protocol, Union
 
 from ..codec import convert, to_plain
 from ..definitions import ActivityDefinition
-from ..durations import Duration, to_seconds
+from ..durations import Duration, deadline, to_seconds
 from ..errors import ActivityError, EventTimeout
 from ..records import Step, Wait
 from .clock import to_datetime
@@ -190,12 +190,13 @@ class WorkflowContext:
         return self.record("activity", definition.name, {"error": error}, seq)
 
     def _wait_event(self, event_type: str, timeout: Optional[Duration], match: Optional[dict]) -> Any:
-        deadline = to_seconds(timeout, "timeout") if timeout is not None else None
+        if timeout is not None:
+            to_seconds(timeout, "timeout")  # a bad timeout fails the run also when replayed
         match = to_plain(match) if match else None
         step = self._next("event", event_type)
         if step is None:
             # The suspending commit delivers an event that is already stored, in its transaction.
-            wake_at = self._hooks.now() + deadline if deadline is not None else None
+            wake_at = deadline(self._hooks.now(), timeout, "timeout") if timeout is not None else None
             raise Suspend(Wait("event", self.cursor - 1, event_type, match, wake_at))
         return self._await_or_value(lambda: _received(step))
 
@@ -204,7 +205,8 @@ class WorkflowContext:
         step = self._next("timer", "sleep")
         if step is None:
             if seconds > 0:
-                raise Suspend(Wait("timer", self.cursor - 1, wake_at=self._hooks.now() + seconds))
+                wake_at = deadline(self._hooks.now(), duration, "sleep duration")
+                raise Suspend(Wait("timer", self.cursor - 1, wake_at=wake_at))
             self.record("timer", "sleep", {"fired_at": self._hooks.now()})
         return self._await_or_value(lambda: None)
 

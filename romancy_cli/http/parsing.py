@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, Mapping, Optional
 from urllib.parse import unquote_to_bytes
 
+from romancy_cli.jsonsafe import JsonValueError, loads
 from romancy_cli.records import EventInput
 
 
@@ -288,15 +289,11 @@ def _decode_text(raw: bytes, content_type: Optional[str], what: str) -> str:
 
 def _parse_json(text: str, what: str) -> Any:
     try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise InvalidEvent(f"{what}: JSON nested too deeply") from None
+        return loads(text)
+    except JsonValueError as exc:
+        raise InvalidEvent(f"{what}: {exc}") from None
     except ValueError as exc:
         raise InvalidEvent(f"{what}: malformed JSON: {exc}") from None
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _event_input(attributes: dict[str, Any], data: Any) -> EventInput:

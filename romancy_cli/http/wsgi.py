@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import re
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 from ..errors import NotFoundError, RomancyError, StorageFault, UnavailableError, UsageError
+from ..jsonsafe import dumps
 from ..records import Instance
 from . import DEFAULT_MAX_BODY
 from .parsing import InvalidEvent, UnsupportedMediaType, parse_request
@@ -89,7 +89,7 @@ class WsgiApp:
             log.exception("request failed")
             status, headers = 500, []
             body = _error_body(500, f"server error: {type(exc).__name__}: {exc}", "ServerError")
-        payload = json.dumps(body).encode()
+        payload = dumps(body).encode()
         start_response(f"{status} {_REASONS.get(status, '')}",
                        [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))] + headers)
         delivered = environ.get(_DELIVERED)
@@ -117,8 +117,10 @@ class WsgiApp:
     def _authorize(self, environ: dict[str, Any]) -> None:
         if self.token is None:
             return
-        given = environ.get("HTTP_AUTHORIZATION", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+        scheme, _, credentials = environ.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
+        # RFC 9110 11.1: the scheme is case-insensitive, and one or more spaces may follow it.
+        given = credentials.lstrip(" ") if scheme.lower() == "bearer" else ""
+        if not hmac.compare_digest(given.encode(), self.token.encode()):
             raise HttpError(401, "missing or wrong bearer token: send `Authorization: Bearer <token>`",
                             "Unauthorized", [("WWW-Authenticate", "Bearer")])
 

@@ -57,7 +57,15 @@ def stored_version(db: pw.Database, models: SimpleNamespace, location: str) -> i
     row = models.Meta.get_or_none(models.Meta.key == "schema_version")
     if row is None:
         raise DatabaseError(f"{location} has no romancy schema version; it was not created by romancy-cli")
-    return int(row.value)
+    return _version_number(row.value, location)
+
+
+def _version_number(value: str, location: str) -> int:
+    """Versions are written as ASCII digits from 1 up; anything else was not written by romancy."""
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
+        raise DatabaseError(f"{location} has an unreadable romancy schema version {value!r}; "
+                            "point `database` at a new file or restore this one from a backup")
+    return int(value)
 
 
 def _refuse_newer(version: int, location: str) -> None:

@@ -13,6 +13,7 @@ from ..inputs import duration
 from ..state import state
 
 DEFAULT_TABLE_LIMIT = 50
+MAX_LIMIT = 2**63 - 1  # the largest LIMIT a database integer holds; any more means all of them
 POLL_SECONDS = 0.2
 WATCH_SECONDS = 1.0
 
@@ -45,6 +46,7 @@ def register(app: typer.Typer) -> None:
         `--wait` only watches: timers fire when something ticks (`romancy tick`, `serve`, `run`)."""
         seconds = duration(timeout, "--timeout")
         _check(status_filter, wait, instance_id)
+        limit = None if limit is None else min(limit, MAX_LIMIT)
         if wait is not None:
             _wait(instance_id or "", wait, seconds)
         elif watch:

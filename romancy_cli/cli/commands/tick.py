@@ -9,10 +9,11 @@ import typer
 from ...errors import StorageFault, UsageError
 from .. import output
 from ..common import command
-from ..inputs import duration, timestamp
+from ..inputs import duration, later, timestamp
 from ..state import state, user_output
 
 DEFAULT_INTERVAL = "5s"
+MAX_INTERVAL = 7 * 86400.0  # the longest sleep of --loop: more is a typo, and the OS refuses centuries
 
 
 def register(app: typer.Typer) -> None:
@@ -35,9 +36,9 @@ def register(app: typer.Typer) -> None:
         nothing was due; a workflow that fails is reported in the summary, not as an error."""
         if advance is not None and now is not None:
             raise UsageError("give --advance or --now, not both")
-        shift = duration(advance, "--advance")
+        shift = later(advance, "--advance")
         at = timestamp(now, "--now") if now is not None else None
-        every = duration(interval, "--interval") or 0.0
+        every = duration(interval, "--interval", MAX_INTERVAL) or 0.0
         if loop and (shift is not None or at is not None):
             raise UsageError("--loop runs on the real clock; it cannot be combined with --advance or --now")
         cli = state()
