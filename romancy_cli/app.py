@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from . import ids
 from .definitions import REGISTRY, Registry, WorkflowDefinition
-from .durations import Duration, to_seconds
+from .durations import Duration, deadline
 from .engine.clock import SystemClock
 from .errors import NotFoundError, RomancyError
 from .records import EventInput, Instance, Step
@@ -33,13 +33,18 @@ class App:
 
     def __init__(self, database: str = "romancy.db", worker_id: Optional[str] = None, *,
                  clock: Optional[Clock] = None, lease_seconds: float = 30.0,
-                 synchronous: str = "normal", registry: Optional[Registry] = None) -> None:
+                 synchronous: str = "normal", registry: Optional[Registry] = None,
+                 busy_timeout: float = 30.0, only_database: bool = False) -> None:
         self.database = database
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.clock = clock or SystemClock()
         self.lease_seconds = lease_seconds
         self.synchronous = synchronous
+        self.busy_timeout = busy_timeout  # SQLite: seconds a write waits for another process's lock
         self.registry = registry or REGISTRY
+        # This process opens no other database (a `romancy` command): a SQLite one may then import
+        # peewee without the PostgreSQL drivers it would load at start-up (psycopg: ~0.1 s).
+        self.only_database = only_database
         self._store: Optional[Store] = None
         self._engine: Optional[Engine] = None
 
@@ -48,9 +53,12 @@ class App:
     def initialize(self) -> "App":
         """Open the database (creating or migrating its schema)."""
         if self._store is None:
-            from .store import is_postgres, open_store
+            from .store import import_for_sqlite_only, is_postgres, open_store
 
-            options = {} if is_postgres(self.database) else {"synchronous": self.synchronous}
+            sqlite = not is_postgres(self.database)
+            if sqlite and self.only_database:
+                import_for_sqlite_only()
+            options = {"synchronous": self.synchronous, "busy_timeout": self.busy_timeout} if sqlite else {}
             self._store = open_store(self.database, **options)
         return self
 
@@ -132,7 +140,7 @@ class App:
         parked instances are retried too unless `retry_parked` is False."""
         engine = self.engine
         if advance is not None:
-            now = engine.clock.now() + to_seconds(advance, "advance")
+            now = deadline(engine.clock.now(), advance, "advance")
         if now is not None:
             engine = engine.shifted(now)
         return engine.tick(retry_parked)

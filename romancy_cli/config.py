@@ -31,7 +31,7 @@ ENV_DATABASE = "ROMANCY_DATABASE"
 ENV_WORKFLOWS = "ROMANCY_WORKFLOWS"
 ENV_WORKER_ID = "ROMANCY_WORKER_ID"
 
-TOP_KEYS = ("database", "workflows", "worker_id", "lease_seconds", "synchronous", "serve")
+TOP_KEYS = ("database", "workflows", "worker_id", "lease_seconds", "synchronous", "busy_timeout", "serve")
 SERVE_KEYS = ("host", "port", "reload", "token", "max_body")
 
 
@@ -53,6 +53,7 @@ class Settings:
     worker_id: Optional[str] = None
     lease_seconds: float = 30.0
     synchronous: str = "normal"
+    busy_timeout: float = 30.0
     serve: ServeSettings = field(default_factory=ServeSettings)
     source: Optional[Path] = None  # the file the settings came from, None when defaults only
     root: Path = field(default_factory=Path.cwd)  # folder relative paths resolve against
@@ -143,6 +144,7 @@ def _from_table(table: dict[str, Any], path: Optional[Path], root: Path) -> Sett
         worker_id=_string(table, "worker_id", where),
         lease_seconds=_lease(table, where),
         synchronous=_synchronous(table, where),
+        busy_timeout=_seconds_setting(table, "busy_timeout", 30.0, where),
         serve=_serve(serve_table, where),
         source=path,
         root=root,
@@ -175,9 +177,13 @@ def _workflow_list(value: Any, where: str) -> Optional[list[str]]:
 
 
 def _lease(table: dict[str, Any], where: str) -> float:
-    value = table.get("lease_seconds", 30.0)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise UsageError(f"{where}: `lease_seconds` must be a positive number, got {value!r}")
+    return _seconds_setting(table, "lease_seconds", 30.0, where)
+
+
+def _seconds_setting(table: dict[str, Any], key: str, default: float, where: str) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 86400:
+        raise UsageError(f"{where}: `{key}` must be a positive number of seconds (at most 86400), got {value!r}")
     return float(value)
 
 

@@ -3,7 +3,7 @@
 
 These shapes are a public interface; change them only compatibly (add keys, never rename).
 Times are RFC 3339 UTC strings with milliseconds; a stored time datetime cannot show stays its
-epoch seconds (null when NaN/Infinity), see `engine.clock.iso`.
+epoch seconds (null when NaN/Infinity), see `times.iso`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Optional, Sequence
 
-from .engine.clock import iso
+from .times import iso
 from .records import WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, Step
 
 INSTANCE_KEYS = ("instance_id", "workflow", "status", "input", "output", "error", "created_at",

@@ -27,9 +27,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from .main import version_line
-
-        output.data(version_line())
+        output.data(output.version_line())
         raise typer.Exit()
 
 

@@ -24,7 +24,7 @@ def run(argv: List[str]) -> int:
     reset()
     output.reset()
     if argv == ["--version"]:
-        output.data(version_line())
+        output.data(output.version_line())
         return OK
     try:
         return _invoke(argv)
@@ -32,12 +32,6 @@ def run(argv: List[str]) -> int:
         return _report(exc)
     finally:
         _close()
-
-
-def version_line() -> str:
-    from .. import __version__
-
-    return f"romancy {__version__}"
 
 
 def _invoke(argv: List[str]) -> int:

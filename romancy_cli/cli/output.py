@@ -26,6 +26,12 @@ def console() -> Any:
     return _console
 
 
+def version_line() -> str:
+    from .. import __version__
+
+    return f"romancy {__version__}"
+
+
 def reset() -> None:
     global _console
     _console = None

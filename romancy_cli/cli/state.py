@@ -59,13 +59,11 @@ class CliState:
     def app(self) -> "App":
         if self._app is None:
             from ..app import App
-            from ..store import import_for_sqlite_only, is_postgres
 
             settings = self.settings
-            if not is_postgres(settings.database):
-                import_for_sqlite_only()
             app = App(database=settings.database, worker_id=settings.worker_id,
-                      lease_seconds=settings.lease_seconds, synchronous=settings.synchronous)
+                      lease_seconds=settings.lease_seconds, synchronous=settings.synchronous,
+                      busy_timeout=settings.busy_timeout, only_database=True)
             self._app = app.initialize()
         return self._app
 

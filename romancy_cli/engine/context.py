@@ -15,7 +15,7 @@ from ..definitions import ActivityDefinition
 from ..durations import Duration, deadline, to_seconds
 from ..errors import ActivityError, EventTimeout
 from ..records import Step, Wait
-from .clock import to_datetime
+from ..times import to_datetime
 
 
 class Suspend(BaseException):

@@ -42,7 +42,7 @@ class SqlStore:
 
     LOCK_SQL = ""  # SQLite: BEGIN IMMEDIATE already serialises writers
     CLAIM_SQL = ""
-    BUSY_TIMEOUT = 30.0  # seconds a write waits for another process's lock (SQLite)
+    busy_timeout = 30.0  # seconds a write waits for another process's lock (SQLite)
 
     def __init__(self, db: pw.Database, location: str) -> None:
         self.db = db
@@ -57,7 +57,7 @@ class SqlStore:
         """A write transaction (SQLite: BEGIN IMMEDIATE, PostgreSQL: READ COMMITTED); a fault of
         the database in it, its commit or its rollback raises StorageFault, nothing written."""
         try:
-            with translated(self.location, self.BUSY_TIMEOUT):
+            with translated(self.location, self.busy_timeout):
                 with self.db.atomic():
                     yield
         except StorageFault as fault:
@@ -77,7 +77,7 @@ class SqlStore:
         try:
             return self.db.execute_sql(sql, params)
         except FAULTS as exc:
-            raise storage_fault(exc, self.location, self.BUSY_TIMEOUT) from exc
+            raise storage_fault(exc, self.location, self.busy_timeout) from exc
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._run(sql, params).fetchone()

@@ -113,8 +113,10 @@ class SqliteStore(SqlStore):
     """Writers of this process queue on a lock before BEGIN IMMEDIATE: SQLite's own busy handler
     sleeps in steps of up to 25 ms, which showed as a 90 ms p99 under concurrent HTTP load."""
 
-    def __init__(self, db: pw.Database, location: str, background_checkpoints: bool = True) -> None:
+    def __init__(self, db: pw.Database, location: str, background_checkpoints: bool = True,
+                 busy_timeout: float = 30.0) -> None:
         super().__init__(db, location)
+        self.busy_timeout = busy_timeout
         self._writer = threading.Lock()
         self._checkpointer = _Checkpointer(db) if background_checkpoints else None
 
@@ -145,7 +147,7 @@ def open_sqlite(path: str, synchronous: str = "normal", busy_timeout: float = 30
     )
     try:
         db.connect(reuse_if_open=True)
-        store = SqliteStore(db, path, background)
+        store = SqliteStore(db, path, background, busy_timeout)
         migrate(db, store.m, path, lock=lambda: None)
         # WAL is a property of the file: switch only once it is known to be ours, so a refused
         # (foreign or newer) file is left exactly as it was.
