@@ -11,6 +11,7 @@ import time
 from typing import Any, Iterable, Optional
 
 from .app import App
+from .config import ServeSettings
 from .engine.batch import OutcomeBatch
 from .http.wsgi import DEFAULT_MAX_BODY, WsgiApp
 from .records import WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance
@@ -31,7 +32,9 @@ class Stop(KeyboardInterrupt):
 
 class Server:
     def __init__(self, app: App, host: str = "127.0.0.1", port: int = 8001, workers: int = 4,
-                 token: Optional[str] = None, max_body: int = DEFAULT_MAX_BODY) -> None:
+                 token: Optional[str] = None, max_body: int = DEFAULT_MAX_BODY,
+                 connection_limit: int = ServeSettings.connection_limit,
+                 channel_timeout: int = ServeSettings.channel_timeout) -> None:
         self.app = app
         self.wake = threading.Event()
         self.stopping = threading.Event()
@@ -40,6 +43,7 @@ class Server:
         self.wsgi = WsgiApp(app, self.dispatch, token, max_body, self.batch)
         self.threads = ElasticThreads(self.wsgi, workers, self._resize)
         self.host, self.port = host, port
+        self.connection_limit, self.channel_timeout = connection_limit, channel_timeout
         self._http: Any = None
         self._timer = threading.Thread(target=self._timer_loop, name="romancy-timers", daemon=True)
         self._background: Optional[threading.Thread] = None
@@ -129,12 +133,8 @@ class Server:
     # -- lifecycle -----------------------------------------------------------------
 
     def bind(self) -> None:
-        from waitress.server import create_server
-
-        # waitress's own limit answers in plain text; ours (checked first) answers in JSON.
-        hard_limit = max(64 * 1024 * 1024, self.wsgi.max_body + 1)
-        self._http = create_server(self.threads, host=self.host, port=self.port, threads=1,
-                                   max_request_body_size=hard_limit, ident="romancy")
+        self._http = create_http(self.threads, self.host, self.port, self.wsgi.max_body,
+                                 self.connection_limit, self.channel_timeout)
         self.port = self._http.effective_port
         # waitress warns of a queue whenever requests outnumber idle threads: with one thread
         # under load that is every request, and expected.
@@ -190,6 +190,24 @@ class Server:
         # waitress's loop runs while any channel is open: idle keep-alive clients included.
         for channel in list(self._http._map.values()):
             channel.close()
+
+
+def create_http(wsgi: Any, host: str, port: int, max_body: int, connection_limit: int,
+                channel_timeout: int) -> Any:
+    """A bound waitress server with one thread; raises OSError when the address is taken."""
+    from waitress.server import create_server
+
+    # waitress's own limit answers in plain text; ours (checked first) answers in JSON.
+    hard_limit = max(64 * 1024 * 1024, max_body + 1)
+    return create_server(
+        wsgi, host=host, port=port, threads=1, max_request_body_size=hard_limit, ident="romancy",
+        connection_limit=connection_limit, channel_timeout=channel_timeout,
+        # Idle clients are looked for this often, so one is closed within 1.5 timeouts.
+        cleanup_interval=max(1, channel_timeout // 2),
+        # select() cannot watch descriptors numbered over 1023; a limit of 1000 connections
+        # plus the database's files goes past that.
+        asyncore_use_poll=True,
+    )
 
 
 def _raise_stop(signum: int, frame: Any) -> None:

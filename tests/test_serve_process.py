@@ -1,0 +1,95 @@
+"""`romancy serve` as a robust process: idle clients, secrets, start-up failures, its watcher's
+death and broken code saved while it runs. Real `romancy serve` processes on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import requests
+
+from cli_helpers import Project
+from test_serve_cli import WORKFLOWS, start_server
+
+CE_JSON = {"Content-Type": "application/cloudevents+json"}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Project]:
+    project = Project(tmp_path)
+    project.write("romancy.toml", 'database = "romancy.db"\nworkflows = ["workflows.py"]\n')
+    project.write("workflows.py", WORKFLOWS.format(VERSION="v1"))
+    yield project
+
+
+def event(event_id: str, order_id: str) -> dict:
+    return {"specversion": "1.0", "type": "shipment.sent", "source": "t", "id": event_id,
+            "data": {"order_id": order_id}}
+
+
+def idle_connections(url_port: int, count: int) -> list[socket.socket]:
+    """Clients that connect and send nothing."""
+    return [socket.create_connection(("127.0.0.1", url_port), timeout=5) for _ in range(count)]
+
+
+def port_of(url: str) -> int:
+    return int(url.rstrip("/").rsplit(":", 1)[1])
+
+
+def test_idle_clients_over_waitress_default_limit_do_not_lock_out_an_event(project: Project) -> None:
+    served = start_server(project, "--no-reload")
+    idle = idle_connections(port_of(served.url), 150)  # waitress's own default limit is 100
+    try:
+        began = time.monotonic()
+        answer = requests.post(served.url, json=event("idle-1", "I1"), headers=CE_JSON, timeout=10)
+        assert answer.status_code == 202 and time.monotonic() - began < 10
+        assert project.rows("SELECT COUNT(*) FROM romancy_events")[0][0] == 1
+    finally:
+        for sock in idle:
+            sock.close()
+        served.stop()
+
+
+def test_idle_connection_is_closed_after_channel_timeout_from_config(project: Project) -> None:
+    project.write("romancy.toml", 'database = "romancy.db"\nworkflows = ["workflows.py"]\n'
+                                  "[serve]\nchannel_timeout = 1\n")
+    served = start_server(project, "--no-reload")
+    try:
+        sock, = idle_connections(port_of(served.url), 1)
+        began = time.monotonic()
+        sock.settimeout(10)
+        assert sock.recv(1) == b""  # closed by the server, not timed out here
+        assert 0.9 <= time.monotonic() - began < 10
+        sock.close()
+    finally:
+        served.stop()
+
+
+def test_channel_timeout_flag_overrides_config(project: Project) -> None:
+    project.write("romancy.toml", 'database = "romancy.db"\nworkflows = ["workflows.py"]\n'
+                                  "[serve]\nchannel_timeout = 300\nconnection_limit = 50\n")
+    served = start_server(project, "--no-reload", "--channel-timeout", "1")
+    try:
+        sock, = idle_connections(port_of(served.url), 1)
+        sock.settimeout(10)
+        assert sock.recv(1) == b""
+        sock.close()
+    finally:
+        served.stop()
+
+
+@pytest.mark.parametrize("args, toml, named", [
+    (("--channel-timeout", "0"), "", "'--channel-timeout': 0 is smaller than the minimum 1"),
+    (("--connection-limit", "0"), "", "'--connection-limit': 0 is smaller than the minimum 1"),
+    ((), "[serve]\nchannel_timeout = 0\n", "`serve.channel_timeout` must be a positive whole number"),
+    ((), '[serve]\nconnection_limit = "many"\n', "`serve.connection_limit` must be a positive whole number"),
+])
+def test_bad_connection_settings_exit_2_with_one_line(project: Project, args: tuple, toml: str,
+                                                       named: str) -> None:
+    project.write("romancy.toml", 'database = "romancy.db"\nworkflows = ["workflows.py"]\n' + toml)
+    result = project.run("serve", "--no-reload", "--port", "0", *args, timeout=20)
+    assert result.code == 2, result.stderr
+    assert named in result.stderr and "Traceback" not in result.stderr
