@@ -30,6 +30,7 @@ ENV_CONFIG = "ROMANCY_CONFIG"
 ENV_DATABASE = "ROMANCY_DATABASE"
 ENV_WORKFLOWS = "ROMANCY_WORKFLOWS"
 ENV_WORKER_ID = "ROMANCY_WORKER_ID"
+ENV_SERVE_TOKEN = "ROMANCY_SERVE_TOKEN"
 
 TOP_KEYS = ("database", "workflows", "worker_id", "lease_seconds", "synchronous", "serve")
 SERVE_KEYS = ("host", "port", "reload", "token", "max_body", "connection_limit", "channel_timeout")
@@ -258,6 +259,8 @@ def _apply_overrides(settings: Settings, database: Optional[str], workflows: Opt
         changes["workflows"] = tuple(resolve_workflow(m, cwd) for m in modules)
     if env.get(ENV_WORKER_ID):
         changes["worker_id"] = env[ENV_WORKER_ID]
+    if env.get(ENV_SERVE_TOKEN):
+        changes["serve"] = replace(settings.serve, token=env[ENV_SERVE_TOKEN])
     return replace(settings, **changes) if changes else settings
 
 

@@ -225,12 +225,14 @@ def _drop_bytecode(path: str) -> None:
             os.remove(importlib.util.cache_from_source(path))
 
 
-def watch_and_serve(command: list[str], files: list[str]) -> int:
-    """Run `command` (a serve without reload) and restart it when one of `files` changes."""
+def watch_and_serve(command: list[str], files: list[str], env: dict[str, str]) -> int:
+    """Run `command` (a serve without reload) with `env` added to its environment, and restart it
+    when one of `files` changes."""
     import shlex
 
     import watchfiles
 
+    os.environ.update(env)  # run_process starts the command with this process's environment
     watched = {os.path.abspath(f) for f in files}
     folders = sorted({os.path.dirname(f) for f in watched})
 

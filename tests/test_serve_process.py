@@ -93,3 +93,36 @@ def test_bad_connection_settings_exit_2_with_one_line(project: Project, args: tu
     result = project.run("serve", "--no-reload", "--port", "0", *args, timeout=20)
     assert result.code == 2, result.stderr
     assert named in result.stderr and "Traceback" not in result.stderr
+
+
+def children_of(pid: int) -> list[int]:
+    """Processes whose parent is `pid`, from /proc/*/stat (its 4th field)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def test_reload_child_gets_token_and_database_from_environment_not_argv(project: Project) -> None:
+    served = start_server(project, "--reload", "--token", "s3cret")
+    try:
+        child, = children_of(served.proc.pid)
+        argv = cmdline(child)
+        assert "serve" in argv and "--no-reload" in argv
+        assert "s3cret" not in argv and "--token" not in argv
+        assert "--database" not in argv and "romancy.db" not in argv
+        assert requests.post(served.url, json=event("t-1", "T1"), headers=CE_JSON, timeout=10).status_code == 401
+        authorized = {**CE_JSON, "Authorization": "Bearer s3cret"}
+        assert requests.post(served.url, json=event("t-2", "T2"), headers=authorized, timeout=10).status_code == 202
+    finally:
+        code, _ = served.stop()
+    assert code == 0

@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
             "--reload/--no-reload", help="Restart with new code when a workflow module or romancy.toml changes.",
             show_default=False)] = None,
         token: Annotated[Optional[str], typer.Option(
-            "--token", help="Require `Authorization: Bearer TOKEN` on every request.", show_default=False)] = None,
+            "--token", help="Require `Authorization: Bearer TOKEN` on every request (env ROMANCY_SERVE_TOKEN keeps it out of the process list).", show_default=False)] = None,
         workers: Annotated[int, typer.Option("--workers", min=1, help="Most server threads: they answer requests, then run the instances events satisfied. One serves while requests are quick; each request busy for over 50 ms gets another.")] = 4,
         connection_limit: Annotated[Optional[int], typer.Option(
             "--connection-limit", min=1, help="Most open client connections; more wait to be accepted (default 1000).",
@@ -68,6 +68,7 @@ def _bind(server: Any) -> None:
 
 
 def _serve_with_reload(options: ServeSettings, workers: int) -> None:
+    from ...config import ENV_DATABASE, ENV_SERVE_TOKEN
     from ...loader import loaded_files
     from ...serve import watch_and_serve
 
@@ -76,17 +77,20 @@ def _serve_with_reload(options: ServeSettings, workers: int) -> None:
     if settings.source is not None:
         files.append(str(settings.source))
     child = [sys.executable, "-m", "romancy_cli", "serve", "--no-reload", "--host", options.host,
-             "--port", str(options.port), "--workers", str(workers), "--database", settings.database,
+             "--port", str(options.port), "--workers", str(workers),
              "--connection-limit", str(options.connection_limit), "--channel-timeout", str(options.channel_timeout)]
     if settings.source is not None:
         child += ["--config", str(settings.source)]
     for spec in settings.workflows:
         child += ["--workflows", spec]
-    if options.token:
-        child += ["--token", options.token]
     if state().verbose:
         child.append("-v")
-    watch_and_serve(child, files)
+    # Any local user can read a process's arguments, only its owner its environment: the
+    # database URL may hold a password.
+    secrets = {ENV_DATABASE: settings.database}
+    if options.token:
+        secrets[ENV_SERVE_TOKEN] = options.token
+    watch_and_serve(child, files, secrets)
 
 
 def _configure_logging(verbose: int) -> None:
