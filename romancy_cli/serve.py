@@ -23,6 +23,10 @@ log = logging.getLogger("romancy.serve")
 MAX_NAP = 1.0
 # The loop also checks its in-process wake flag this often while it waits on the store.
 WAKE_SLICE = 0.05
+# The reload watcher looks this often (ms) whether its server has ended by itself.
+CHILD_POLL_MS = 200
+# Seconds a server stopped for a reload gets to finish what is in flight before SIGKILL.
+STOP_TIMEOUT = 10
 
 
 class Stop(KeyboardInterrupt):
@@ -226,24 +230,56 @@ def _drop_bytecode(path: str) -> None:
 
 
 def watch_and_serve(command: list[str], files: list[str], env: dict[str, str]) -> int:
-    """Run `command` (a serve without reload) with `env` added to its environment, and restart it
-    when one of `files` changes."""
-    import shlex
+    """Run `command` (a serve without reload) with `env` added to its environment and restart it
+    when one of `files` changes. Returns 0 after SIGINT/SIGTERM, or the server's exit code when
+    it ends by itself (it could not open the database or the port): a supervisor must see that
+    nothing serves, not a watcher that waits for a change."""
+    import subprocess
 
     import watchfiles
 
-    os.environ.update(env)  # run_process starts the command with this process's environment
     watched = {os.path.abspath(f) for f in files}
     folders = sorted({os.path.dirname(f) for f in watched})
-
-    def changed(changes: set[tuple[Any, str]]) -> None:
-        names = ", ".join(sorted({os.path.relpath(path) for _, path in changes}))
-        log.warning("reloading: changed %s", names)
-        for _, path in changes:
-            _drop_bytecode(path)
-
-    watchfiles.run_process(
-        *folders, target=shlex.join(command), target_type="command", callback=changed,
-        watch_filter=lambda _change, path: os.path.abspath(path) in watched, sigint_timeout=10,
-    )
+    child_env = {**os.environ, **env}
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    child = subprocess.Popen(command, env=child_env)
+    try:
+        for changes in watchfiles.watch(*folders, watch_filter=lambda _change, path: os.path.abspath(path) in watched,
+                                        rust_timeout=CHILD_POLL_MS, yield_on_timeout=True):
+            if child.poll() is not None:
+                return _exit_code(child.returncode)
+            if changes:
+                _log_reload(changes)
+                _stop(child)
+                child = subprocess.Popen(command, env=child_env)
+    except KeyboardInterrupt:  # SIGINT, or SIGTERM through _raise_stop
+        pass
+    finally:
+        _stop(child)
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _log_reload(changes: set[tuple[Any, str]]) -> None:
+    log.warning("reloading: changed %s", ", ".join(sorted({os.path.relpath(path) for _, path in changes})))
+    for _, path in changes:
+        _drop_bytecode(path)
+
+
+def _stop(child: Any) -> None:
+    """SIGTERM, time to finish what is in flight, then SIGKILL."""
+    import subprocess
+
+    if child.poll() is not None:
+        return
+    child.terminate()
+    try:
+        child.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+def _exit_code(returncode: int) -> int:
+    """A server killed by a signal ends its watcher as a shell reports it: 128 + the signal."""
+    return returncode if returncode >= 0 else 128 - returncode

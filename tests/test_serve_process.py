@@ -126,3 +126,20 @@ def test_reload_child_gets_token_and_database_from_environment_not_argv(project:
     finally:
         code, _ = served.stop()
     assert code == 0
+
+
+def test_reload_exits_4_when_its_server_cannot_open_the_database(project: Project) -> None:
+    project.write("bad.db", "not a database\n")
+    result = project.run("serve", "--reload", "--port", "0", "--database", "bad.db", timeout=30)
+    assert result.code == 4, result.stderr
+    assert "not a SQLite database" in result.error_line
+
+
+def test_reload_exits_4_when_the_port_is_taken(project: Project) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = project.run("serve", "--reload", "--port", str(port), timeout=30)
+    assert result.code == 4, result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in result.error_line

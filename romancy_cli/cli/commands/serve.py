@@ -90,7 +90,9 @@ def _serve_with_reload(options: ServeSettings, workers: int) -> None:
     secrets = {ENV_DATABASE: settings.database}
     if options.token:
         secrets[ENV_SERVE_TOKEN] = options.token
-    watch_and_serve(child, files, secrets)
+    code = watch_and_serve(child, files, secrets)
+    if code:
+        raise typer.Exit(code)  # the server has said why, in its one error line
 
 
 def _configure_logging(verbose: int) -> None:
