@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from typing import Any, Iterable, Optional
@@ -27,6 +28,9 @@ WAKE_SLICE = 0.05
 CHILD_POLL_MS = 200
 # Seconds a server stopped for a reload gets to finish what is in flight before SIGKILL.
 STOP_TIMEOUT = 10
+# The pid of the reload watcher, in the environment of the server it starts.
+ENV_WATCHER = "ROMANCY_SERVE_WATCHER"
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 class Stop(KeyboardInterrupt):
@@ -240,7 +244,7 @@ def watch_and_serve(command: list[str], files: list[str], env: dict[str, str]) -
 
     watched = {os.path.abspath(f) for f in files}
     folders = sorted({os.path.dirname(f) for f in watched})
-    child_env = {**os.environ, **env}
+    child_env = {**os.environ, **env, ENV_WATCHER: str(os.getpid())}
     previous = signal.signal(signal.SIGTERM, _raise_stop)
     child = subprocess.Popen(command, env=child_env)
     try:
@@ -258,6 +262,19 @@ def watch_and_serve(command: list[str], files: list[str], env: dict[str, str]) -
         _stop(child)
         signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def die_with_watcher(watcher_pid: int) -> bool:
+    """Have Linux send this server SIGTERM when its reload watcher dies, even by SIGKILL: an
+    orphaned server would keep the port from the next `romancy serve`. False when the watcher
+    is already gone (it died before the request took effect)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            log.warning("cannot ask to end with the reload watcher: %s", os.strerror(ctypes.get_errno()))
+    return os.getppid() == watcher_pid
 
 
 def _log_reload(changes: set[tuple[Any, str]]) -> None:

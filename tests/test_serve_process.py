@@ -3,6 +3,8 @@ death and broken code saved while it runs. Real `romancy serve` processes on 127
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import time
 from pathlib import Path
@@ -108,6 +110,15 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def alive(pid: int) -> bool:
+    """Running: neither gone nor a zombie (an orphan's new parent may not reap it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 def cmdline(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
 
@@ -143,3 +154,29 @@ def test_reload_exits_4_when_the_port_is_taken(project: Project) -> None:
         result = project.run("serve", "--reload", "--port", str(port), timeout=30)
     assert result.code == 4, result.stderr
     assert f"cannot listen on 127.0.0.1:{port}" in result.error_line
+
+
+def can_bind(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress does
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_server_dies_with_its_killed_watcher_and_frees_the_port(project: Project) -> None:
+    served = start_server(project, "--reload")
+    child, = children_of(served.proc.pid)
+    port = port_of(served.url)
+    try:
+        served.proc.kill()
+        served.proc.wait(timeout=10)
+        assert served.until(lambda: can_bind(port), limit=15)
+        assert served.until(lambda: not alive(child), limit=15)
+    finally:
+        if alive(child):
+            os.kill(child, signal.SIGKILL)
+        served.proc.stderr.close()
+        served.proc.stdout.close()

@@ -3,6 +3,7 @@
 No `from __future__ import annotations` here: with the hints postponed as strings, Typer ignored
 the options' Annotated help and limits (`serve --help` showed none, `--workers 0` was taken)."""
 
+import os
 import sys
 from dataclasses import replace
 from typing import Annotated, Any, Optional
@@ -34,6 +35,7 @@ def register(app: typer.Typer) -> None:
             show_default=False)] = None,
     ) -> None:
         """Serve CloudEvents on POST /, fire timers on time and run instances, until Ctrl-C."""
+        _end_with_watcher()
         cli = state()
         options = _resolve(cli.settings.serve, host=host, port=port, token=token,
                            connection_limit=connection_limit, channel_timeout=channel_timeout)
@@ -49,6 +51,15 @@ def register(app: typer.Typer) -> None:
                         channel_timeout=options.channel_timeout)
         _bind(server)
         server.serve_forever()
+
+
+def _end_with_watcher() -> None:
+    """A server started by `serve --reload` ends when its watcher does, however that ends."""
+    from ...serve import ENV_WATCHER, die_with_watcher
+
+    watcher = os.environ.get(ENV_WATCHER)
+    if watcher and not die_with_watcher(int(watcher)):
+        raise typer.Exit(0)
 
 
 def _resolve(options: ServeSettings, **flags: Any) -> ServeSettings:
