@@ -3,6 +3,7 @@ as many threads as serve_threads decides), a timer loop, and reload on save."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -198,6 +199,48 @@ class Server:
         # waitress's loop runs while any channel is open: idle keep-alive clients included.
         for channel in list(self._http._map.values()):
             channel.close()
+
+
+class HoldingServer:
+    """What a reloaded server serves while its workflow modules fail to import: events are
+    stored (202) and wait, with the instances they satisfy, for the server that starts once the
+    code is fixed and saved; `/health/ready` answers 503 with the import error. Nothing runs:
+    without its code an instance would fail for good."""
+
+    def __init__(self, app: App, error: str, options: ServeSettings) -> None:
+        self.error, self.host, self.port, self.options = error, options.host, options.port, options
+        self.wsgi = WsgiApp(app, None, options.token, options.max_body)
+        self._http: Any = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "GET" and environ.get("PATH_INFO") == "/health/ready":
+            body = json.dumps({"error": self.error, "error_type": "WorkflowImportError", "retryable": True}).encode()
+            start_response("503 Service Unavailable", [("Content-Type", "application/json"),
+                                                       ("Content-Length", str(len(body)))])
+            return [body]
+        return self.wsgi(environ, start_response)
+
+    def bind(self) -> None:
+        options = self.options
+        self._http = create_http(self, self.host, self.port, options.max_body, options.connection_limit,
+                                 options.channel_timeout)
+        self.port = self._http.effective_port
+
+    def serve_forever(self) -> None:
+        previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        log.error("%s; fix it and save: the server restarts with it", self.error)
+        log.warning("serving on http://%s:%s/ without workflows: events are stored and run once "
+                    "the code imports", self.host, self.port)
+        try:
+            self._http.run()
+        except Stop:
+            pass
+        finally:
+            log.info("shutting down")
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self._http.task_dispatcher.shutdown()
+            self._http.close()
 
 
 def create_http(wsgi: Any, host: str, port: int, max_body: int, connection_limit: int,

@@ -180,3 +180,37 @@ def test_server_dies_with_its_killed_watcher_and_frees_the_port(project: Project
             os.kill(child, signal.SIGKILL)
         served.proc.stderr.close()
         served.proc.stdout.close()
+
+
+SYNTAX_ERROR = WORKFLOWS.format(VERSION="v2").replace("def shipment(ctx, order_id: str) -> str:",
+                                                      "def shipment(ctx, order_id: str) -> str")
+
+
+def test_reload_with_broken_code_stores_events_until_fixed(project: Project) -> None:
+    served = start_server(project, "--reload")
+    try:
+        instance_id = project.run("start", "shipment", "S5").stdout.strip()
+        project.write("workflows.py", SYNTAX_ERROR)
+        line = SYNTAX_ERROR.splitlines().index("def shipment(ctx, order_id: str) -> str") + 1
+        where = f"{project.root / 'workflows.py'}:{line}"
+
+        def not_ready() -> bool:
+            answer = requests.get(served.url + "health/ready", timeout=2)
+            return answer.status_code == 503 and where in answer.json()["error"]
+
+        assert served.until(not_ready), served.log
+        assert served.logged(where) and "SyntaxError" in served.log
+        assert requests.get(served.url + "health/live", timeout=5).status_code == 200
+        answer = requests.post(served.url, json=event("b-1", "S5"), headers=CE_JSON, timeout=10)
+        assert answer.status_code == 202
+        assert project.rows("SELECT COUNT(*) FROM romancy_events WHERE event_id = 'b-1'")[0][0] == 1
+        assert project.status_of(instance_id) != "completed"
+
+        project.write("workflows.py", WORKFLOWS.format(VERSION="v3"))
+        project.wait_for_status(instance_id, "completed", timeout=30)
+        output = project.rows("SELECT output FROM romancy_instances WHERE instance_id = ?", instance_id)[0][0]
+        assert output == '"v3:S5"'
+        assert requests.get(served.url + "health/ready", timeout=5).status_code == 200
+    finally:
+        code, _ = served.stop()
+    assert code == 0

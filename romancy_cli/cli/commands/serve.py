@@ -11,6 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ...config import ServeSettings
+from ...loader import WorkflowImportError
 from ..common import command
 from ..state import state
 
@@ -35,12 +36,18 @@ def register(app: typer.Typer) -> None:
             show_default=False)] = None,
     ) -> None:
         """Serve CloudEvents on POST /, fire timers on time and run instances, until Ctrl-C."""
-        _end_with_watcher()
+        watched = _end_with_watcher()
         cli = state()
         options = _resolve(cli.settings.serve, host=host, port=port, token=token,
                            connection_limit=connection_limit, channel_timeout=channel_timeout)
         _configure_logging(cli.verbose)
-        cli.load_workflows()
+        try:
+            cli.load_workflows()
+        except WorkflowImportError as exc:
+            if not watched:
+                raise
+            _hold(options, str(exc))
+            return
         if options.reload if reload is None else reload:
             _serve_with_reload(options, workers)
             return
@@ -53,13 +60,24 @@ def register(app: typer.Typer) -> None:
         server.serve_forever()
 
 
-def _end_with_watcher() -> None:
-    """A server started by `serve --reload` ends when its watcher does, however that ends."""
+def _end_with_watcher() -> bool:
+    """A server started by `serve --reload` ends when its watcher does, however that ends.
+    True for such a server."""
     from ...serve import ENV_WATCHER, die_with_watcher
 
-    watcher = os.environ.get(ENV_WATCHER)
+    watcher = os.environ.pop(ENV_WATCHER, None)  # not for processes its workflows start
     if watcher and not die_with_watcher(int(watcher)):
         raise typer.Exit(0)
+    return watcher is not None
+
+
+def _hold(options: ServeSettings, error: str) -> None:
+    """Code saved broken: keep storing events until the watcher restarts this server with a fix."""
+    from ...serve import HoldingServer
+
+    server = HoldingServer(state().app(), error, options)
+    _bind(server)
+    server.serve_forever()
 
 
 def _resolve(options: ServeSettings, **flags: Any) -> ServeSettings:
