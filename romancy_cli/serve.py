@@ -209,12 +209,13 @@ class HoldingServer:
 
     def __init__(self, app: App, error: str, options: ServeSettings) -> None:
         self.error, self.host, self.port, self.options = error, options.host, options.port, options
-        self.wsgi = WsgiApp(app, None, options.token, options.max_body)
+        self.wsgi = WsgiApp(app, token=options.token, max_body=options.max_body)
         self._http: Any = None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") == "GET" and environ.get("PATH_INFO") == "/health/ready":
-            body = json.dumps({"error": self.error, "error_type": "WorkflowImportError", "retryable": True}).encode()
+            body = json.dumps({"error": self.error, "error_type": "WorkflowImportError",
+                               "retryable": True}).encode()
             start_response("503 Service Unavailable", [("Content-Type", "application/json"),
                                                        ("Content-Length", str(len(body)))])
             return [body]
@@ -291,7 +292,7 @@ def watch_and_serve(command: list[str], files: list[str], env: dict[str, str]) -
     previous = signal.signal(signal.SIGTERM, _raise_stop)
     child = subprocess.Popen(command, env=child_env)
     try:
-        for changes in watchfiles.watch(*folders, watch_filter=lambda _change, path: os.path.abspath(path) in watched,
+        for changes in watchfiles.watch(*folders, watch_filter=lambda _, path: os.path.abspath(path) in watched,
                                         rust_timeout=CHILD_POLL_MS, yield_on_timeout=True):
             if child.poll() is not None:
                 return _exit_code(child.returncode)
