@@ -214,3 +214,10 @@ def test_reload_with_broken_code_stores_events_until_fixed(project: Project) -> 
     finally:
         code, _ = served.stop()
     assert code == 0
+
+
+def test_broken_code_at_start_still_exits_2(project: Project) -> None:
+    project.write("workflows.py", SYNTAX_ERROR)
+    result = project.run("serve", "--reload", "--port", "0", timeout=30)
+    assert result.code == 2, result.stderr
+    assert "workflows.py:" in result.error_line and "SyntaxError" in result.error_line
