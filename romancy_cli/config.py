@@ -30,9 +30,10 @@ ENV_CONFIG = "ROMANCY_CONFIG"
 ENV_DATABASE = "ROMANCY_DATABASE"
 ENV_WORKFLOWS = "ROMANCY_WORKFLOWS"
 ENV_WORKER_ID = "ROMANCY_WORKER_ID"
+ENV_SERVE_TOKEN = "ROMANCY_SERVE_TOKEN"
 
 TOP_KEYS = ("database", "workflows", "worker_id", "lease_seconds", "synchronous", "busy_timeout", "serve")
-SERVE_KEYS = ("host", "port", "reload", "token", "max_body")
+SERVE_KEYS = ("host", "port", "reload", "token", "max_body", "connection_limit", "channel_timeout")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ class ServeSettings:
     reload: bool = True
     token: Optional[str] = None
     max_body: int = 1024 * 1024
+    # waitress's own defaults (100 connections, idle ones kept 120 s) let 100 clients that send
+    # nothing lock every other client out for two minutes.
+    connection_limit: int = 1000
+    channel_timeout: int = 15
 
 
 @dataclass(frozen=True)
@@ -202,13 +207,22 @@ def _serve(table: dict[str, Any], where: str) -> ServeSettings:
     reload = table.get("reload", defaults.reload)
     if not isinstance(reload, bool):
         raise UsageError(f"{where}: `serve.reload` must be true or false, got {reload!r}")
-    max_body = table.get("max_body", defaults.max_body)
-    if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body <= 0:
-        raise UsageError(f"{where}: `serve.max_body` must be a positive number of bytes, got {max_body!r}")
     return ServeSettings(
         host=_string(table, "host", where, "serve.") or defaults.host, port=port, reload=reload,
-        token=_string(table, "token", where, "serve."), max_body=max_body,
+        token=_string(table, "token", where, "serve."),
+        max_body=_positive(table, "max_body", defaults.max_body, where, "number of bytes"),
+        connection_limit=_positive(table, "connection_limit", defaults.connection_limit, where,
+                                   "whole number of connections"),
+        channel_timeout=_positive(table, "channel_timeout", defaults.channel_timeout, where,
+                                  "whole number of seconds"),
     )
+
+
+def _positive(table: dict[str, Any], key: str, default: int, where: str, what: str) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise UsageError(f"{where}: `serve.{key}` must be a positive {what}, got {value!r}")
+    return value
 
 
 # -- paths --------------------------------------------------------------------------
@@ -251,6 +265,8 @@ def _apply_overrides(settings: Settings, database: Optional[str], workflows: Opt
         changes["workflows"] = tuple(resolve_workflow(m, cwd) for m in modules)
     if env.get(ENV_WORKER_ID):
         changes["worker_id"] = env[ENV_WORKER_ID]
+    if env.get(ENV_SERVE_TOKEN):
+        changes["serve"] = replace(settings.serve, token=env[ENV_SERVE_TOKEN])
     return replace(settings, **changes) if changes else settings
 
 

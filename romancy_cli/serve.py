@@ -3,17 +3,20 @@ as many threads as serve_threads decides), a timer loop, and reload on save."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from typing import Any, Iterable, Optional
 
 from .app import App
+from .config import ServeSettings
+from .errors import StorageFault
 from .http import DEFAULT_MAX_BODY
 from .http.wsgi import WsgiApp
-from .errors import StorageFault
 from .records import WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance
 from .serve_threads import ElasticThreads
 
@@ -23,6 +26,13 @@ log = logging.getLogger("romancy.serve")
 MAX_NAP = 1.0
 # The loop also checks its in-process wake flag this often while it waits on the store.
 WAKE_SLICE = 0.05
+# The reload watcher looks this often (ms) whether its server has ended by itself.
+CHILD_POLL_MS = 200
+# Seconds a server stopped for a reload gets to finish what is in flight before SIGKILL.
+STOP_TIMEOUT = 10
+# The pid of the reload watcher, in the environment of the server it starts.
+ENV_WATCHER = "ROMANCY_SERVE_WATCHER"
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 class Stop(KeyboardInterrupt):
@@ -32,13 +42,16 @@ class Stop(KeyboardInterrupt):
 
 class Server:
     def __init__(self, app: App, host: str = "127.0.0.1", port: int = 8001, workers: int = 4,
-                 token: Optional[str] = None, max_body: int = DEFAULT_MAX_BODY) -> None:
+                 token: Optional[str] = None, max_body: int = DEFAULT_MAX_BODY,
+                 connection_limit: int = ServeSettings.connection_limit,
+                 channel_timeout: int = ServeSettings.channel_timeout) -> None:
         self.app = app
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.wsgi = WsgiApp(app, self.dispatch, token, max_body)
         self.threads = ElasticThreads(self.wsgi, workers, self._resize)
         self.host, self.port = host, port
+        self.connection_limit, self.channel_timeout = connection_limit, channel_timeout
         self._http: Any = None
         self._timer = threading.Thread(target=self._timer_loop, name="romancy-timers", daemon=True)
         self._background: Optional[threading.Thread] = None
@@ -121,12 +134,8 @@ class Server:
     # -- lifecycle -----------------------------------------------------------------
 
     def bind(self) -> None:
-        from waitress.server import create_server
-
-        # waitress's own limit answers in plain text; ours (checked first) answers in JSON.
-        hard_limit = max(64 * 1024 * 1024, self.wsgi.max_body + 1)
-        self._http = create_server(self.threads, host=self.host, port=self.port, threads=1,
-                                   max_request_body_size=hard_limit, ident="romancy")
+        self._http = create_http(self.threads, self.host, self.port, self.wsgi.max_body,
+                                 self.connection_limit, self.channel_timeout)
         self.port = self._http.effective_port
         # waitress warns of a queue whenever requests outnumber idle threads: with one thread
         # under load that is every request, and expected.
@@ -183,6 +192,67 @@ class Server:
             channel.close()
 
 
+class HoldingServer:
+    """What a reloaded server serves while its workflow modules fail to import: events are
+    stored (202) and wait, with the instances they satisfy, for the server that starts once the
+    code is fixed and saved; `/health/ready` answers 503 with the import error. Nothing runs:
+    without its code an instance would fail for good."""
+
+    def __init__(self, app: App, error: str, options: ServeSettings) -> None:
+        self.error, self.host, self.port, self.options = error, options.host, options.port, options
+        self.wsgi = WsgiApp(app, token=options.token, max_body=options.max_body)
+        self._http: Any = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "GET" and environ.get("PATH_INFO") == "/health/ready":
+            body = json.dumps({"error": self.error, "error_type": "WorkflowImportError",
+                               "retryable": True}).encode()
+            start_response("503 Service Unavailable", [("Content-Type", "application/json"),
+                                                       ("Content-Length", str(len(body)))])
+            return [body]
+        return self.wsgi(environ, start_response)
+
+    def bind(self) -> None:
+        options = self.options
+        self._http = create_http(self, self.host, self.port, options.max_body, options.connection_limit,
+                                 options.channel_timeout)
+        self.port = self._http.effective_port
+
+    def serve_forever(self) -> None:
+        previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        log.error("%s; fix it and save: the server restarts with it", self.error)
+        log.warning("serving on http://%s:%s/ without workflows: events are stored and run once "
+                    "the code imports", self.host, self.port)
+        try:
+            self._http.run()
+        except Stop:
+            pass
+        finally:
+            log.info("shutting down")
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self._http.task_dispatcher.shutdown()
+            self._http.close()
+
+
+def create_http(wsgi: Any, host: str, port: int, max_body: int, connection_limit: int,
+                channel_timeout: int) -> Any:
+    """A bound waitress server with one thread; raises OSError when the address is taken."""
+    from waitress.server import create_server
+
+    # waitress's own limit answers in plain text; ours (checked first) answers in JSON.
+    hard_limit = max(64 * 1024 * 1024, max_body + 1)
+    return create_server(
+        wsgi, host=host, port=port, threads=1, max_request_body_size=hard_limit, ident="romancy",
+        connection_limit=connection_limit, channel_timeout=channel_timeout,
+        # Idle clients are looked for this often, so one is closed within 1.5 timeouts.
+        cleanup_interval=max(1, channel_timeout // 2),
+        # select() cannot watch descriptors numbered over 1023; a limit of 1000 connections
+        # plus the database's files goes past that.
+        asyncore_use_poll=True,
+    )
+
+
 def _raise_stop(signum: int, frame: Any) -> None:
     raise Stop()
 
@@ -198,23 +268,70 @@ def _drop_bytecode(path: str) -> None:
             os.remove(importlib.util.cache_from_source(path))
 
 
-def watch_and_serve(command: list[str], files: list[str]) -> int:
-    """Run `command` (a serve without reload) and restart it when one of `files` changes."""
-    import shlex
+def watch_and_serve(command: list[str], files: list[str], env: dict[str, str]) -> int:
+    """Run `command` (a serve without reload) with `env` added to its environment and restart it
+    when one of `files` changes. Returns 0 after SIGINT/SIGTERM, or the server's exit code when
+    it ends by itself (it could not open the database or the port): a supervisor must see that
+    nothing serves, not a watcher that waits for a change."""
+    import subprocess
 
     import watchfiles
 
     watched = {os.path.abspath(f) for f in files}
     folders = sorted({os.path.dirname(f) for f in watched})
-
-    def changed(changes: set[tuple[Any, str]]) -> None:
-        names = ", ".join(sorted({os.path.relpath(path) for _, path in changes}))
-        log.warning("reloading: changed %s", names)
-        for _, path in changes:
-            _drop_bytecode(path)
-
-    watchfiles.run_process(
-        *folders, target=shlex.join(command), target_type="command", callback=changed,
-        watch_filter=lambda _change, path: os.path.abspath(path) in watched, sigint_timeout=10,
-    )
+    child_env = {**os.environ, **env, ENV_WATCHER: str(os.getpid())}
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    child = subprocess.Popen(command, env=child_env)
+    try:
+        for changes in watchfiles.watch(*folders, watch_filter=lambda _, path: os.path.abspath(path) in watched,
+                                        rust_timeout=CHILD_POLL_MS, yield_on_timeout=True):
+            if child.poll() is not None:
+                return _exit_code(child.returncode)
+            if changes:
+                _log_reload(changes)
+                _stop(child)
+                child = subprocess.Popen(command, env=child_env)
+    except KeyboardInterrupt:  # SIGINT, or SIGTERM through _raise_stop
+        pass
+    finally:
+        _stop(child)
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def die_with_watcher(watcher_pid: int) -> bool:
+    """Have Linux send this server SIGTERM when its reload watcher dies, even by SIGKILL: an
+    orphaned server would keep the port from the next `romancy serve`. False when the watcher
+    is already gone (it died before the request took effect)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            log.warning("cannot ask to end with the reload watcher: %s", os.strerror(ctypes.get_errno()))
+    return os.getppid() == watcher_pid
+
+
+def _log_reload(changes: set[tuple[Any, str]]) -> None:
+    log.warning("reloading: changed %s", ", ".join(sorted({os.path.relpath(path) for _, path in changes})))
+    for _, path in changes:
+        _drop_bytecode(path)
+
+
+def _stop(child: Any) -> None:
+    """SIGTERM, time to finish what is in flight, then SIGKILL."""
+    import subprocess
+
+    if child.poll() is not None:
+        return
+    child.terminate()
+    try:
+        child.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+def _exit_code(returncode: int) -> int:
+    """A server killed by a signal ends its watcher as a shell reports it: 128 + the signal."""
+    return returncode if returncode >= 0 else 128 - returncode

@@ -115,3 +115,17 @@ def test_loader_imports_files_folders_and_modules(tmp_path: Path) -> None:
             REGISTRY.workflows.pop(name, None)
         for name in ("first_cfgtest", "helper_cfgtest", "pkg_cfgtest", "pkg_cfgtest.flows"):
             sys.modules.pop(name, None)
+
+
+def test_serve_connection_settings_default_and_from_file(tmp_path: Path) -> None:
+    defaults = load_settings(env={}, cwd=tmp_path).serve
+    assert (defaults.connection_limit, defaults.channel_timeout) == (1000, 15)
+    (tmp_path / "romancy.toml").write_text("[serve]\nconnection_limit = 20\nchannel_timeout = 3\n")
+    serve = load_settings(env={}, cwd=tmp_path).serve
+    assert (serve.connection_limit, serve.channel_timeout) == (20, 3)
+
+
+def test_serve_token_from_environment_over_file(tmp_path: Path) -> None:
+    (tmp_path / "romancy.toml").write_text('[serve]\ntoken = "from-file"\n')
+    assert load_settings(env={}, cwd=tmp_path).serve.token == "from-file"
+    assert load_settings(env={"ROMANCY_SERVE_TOKEN": "from-env"}, cwd=tmp_path).serve.token == "from-env"

@@ -3,11 +3,15 @@
 No `from __future__ import annotations` here: with the hints postponed as strings, Typer ignored
 the options' Annotated help and limits (`serve --help` showed none, `--workers 0` was taken)."""
 
+import os
 import sys
+from dataclasses import replace
 from typing import Annotated, Any, Optional
 
 import typer
 
+from ...config import ServeSettings
+from ...loader import WorkflowImportError
 from ..common import command
 from ..state import state
 
@@ -22,26 +26,64 @@ def register(app: typer.Typer) -> None:
             "--reload/--no-reload", help="Restart with new code when a workflow module or romancy.toml changes.",
             show_default=False)] = None,
         token: Annotated[Optional[str], typer.Option(
-            "--token", help="Require `Authorization: Bearer TOKEN` on every request.", show_default=False)] = None,
+            "--token", help="Require `Authorization: Bearer TOKEN` on every request (env ROMANCY_SERVE_TOKEN keeps it out of the process list).", show_default=False)] = None,
         workers: Annotated[int, typer.Option("--workers", min=1, help="Most server threads: they answer requests, then run the instances events satisfied. One serves while requests are quick; each request busy for over 50 ms gets another.")] = 4,
+        connection_limit: Annotated[Optional[int], typer.Option(
+            "--connection-limit", min=1, help="Most open client connections; more wait to be accepted (default 1000).",
+            show_default=False)] = None,
+        channel_timeout: Annotated[Optional[int], typer.Option(
+            "--channel-timeout", min=1, help="Seconds before a connection with no request in progress is closed (default 15).",
+            show_default=False)] = None,
     ) -> None:
         """Serve CloudEvents on POST /, fire timers on time and run instances, until Ctrl-C."""
+        watched = _end_with_watcher()
         cli = state()
-        settings = cli.settings
-        options = settings.serve
-        host = host or options.host
-        port = options.port if port is None else port  # 0: any free port, as the log line says
-        token = token or options.token
+        options = _resolve(cli.settings.serve, host=host, port=port, token=token,
+                           connection_limit=connection_limit, channel_timeout=channel_timeout)
         _configure_logging(cli.verbose)
-        cli.load_workflows()
+        try:
+            cli.load_workflows()
+        except WorkflowImportError as exc:
+            if not watched:
+                raise
+            _hold(options, str(exc))
+            return
         if options.reload if reload is None else reload:
-            _serve_with_reload(host, port, token, workers)
+            _serve_with_reload(options, workers)
             return
         from ...serve import Server
 
-        server = Server(cli.app(), host=host, port=port, workers=workers, token=token, max_body=options.max_body)
+        server = Server(cli.app(), host=options.host, port=options.port, workers=workers, token=options.token,
+                        max_body=options.max_body, connection_limit=options.connection_limit,
+                        channel_timeout=options.channel_timeout)
         _bind(server)
         server.serve_forever()
+
+
+def _end_with_watcher() -> bool:
+    """A server started by `serve --reload` ends when its watcher does, however that ends.
+    True for such a server."""
+    from ...serve import ENV_WATCHER, die_with_watcher
+
+    watcher = os.environ.pop(ENV_WATCHER, None)  # not for processes its workflows start
+    if watcher and not die_with_watcher(int(watcher)):
+        raise typer.Exit(0)
+    return watcher is not None
+
+
+def _hold(options: ServeSettings, error: str) -> None:
+    """Code saved broken: keep storing events until the watcher restarts this server with a fix."""
+    from ...serve import HoldingServer
+
+    server = HoldingServer(state().app(), error, options)
+    _bind(server)
+    server.serve_forever()
+
+
+def _resolve(options: ServeSettings, **flags: Any) -> ServeSettings:
+    """The file's [serve] settings with the flags given on the command line (port 0 included:
+    any free port, as the log line says)."""
+    return replace(options, **{key: value for key, value in flags.items() if value is not None})
 
 
 def _bind(server: Any) -> None:
@@ -54,7 +96,8 @@ def _bind(server: Any) -> None:
                                "choose another --port or stop the other server") from None
 
 
-def _serve_with_reload(host: str, port: int, token: Optional[str], workers: int) -> None:
+def _serve_with_reload(options: ServeSettings, workers: int) -> None:
+    from ...config import ENV_DATABASE, ENV_SERVE_TOKEN
     from ...loader import loaded_files
     from ...serve import watch_and_serve
 
@@ -62,17 +105,23 @@ def _serve_with_reload(host: str, port: int, token: Optional[str], workers: int)
     files = loaded_files()
     if settings.source is not None:
         files.append(str(settings.source))
-    child = [sys.executable, "-m", "romancy_cli", "serve", "--no-reload", "--host", host, "--port", str(port),
-             "--workers", str(workers), "--database", settings.database]
+    child = [sys.executable, "-m", "romancy_cli", "serve", "--no-reload", "--host", options.host,
+             "--port", str(options.port), "--workers", str(workers),
+             "--connection-limit", str(options.connection_limit), "--channel-timeout", str(options.channel_timeout)]
     if settings.source is not None:
         child += ["--config", str(settings.source)]
     for spec in settings.workflows:
         child += ["--workflows", spec]
-    if token:
-        child += ["--token", token]
     if state().verbose:
         child.append("-v")
-    watch_and_serve(child, files)
+    # Any local user can read a process's arguments, only its owner its environment: the
+    # database URL may hold a password.
+    secrets = {ENV_DATABASE: settings.database}
+    if options.token:
+        secrets[ENV_SERVE_TOKEN] = options.token
+    code = watch_and_serve(child, files, secrets)
+    if code:
+        raise typer.Exit(code)  # the server has said why, in its one error line
 
 
 def _configure_logging(verbose: int) -> None:
