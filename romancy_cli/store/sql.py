@@ -25,6 +25,8 @@ WAITING = (WAITING_FOR_EVENT, WAITING_FOR_TIMER)
 WAKE_POLL = 0.05  # seconds between SQLite data_version checks in wait_for_wake
 _AFTER_ALL = 2**62  # a seq after every instance's start floor
 _STILL_RUNNING = Transition(RUNNING, keep_lease=True)
+# check_writable's probe: a write of this size must fit where the writes that failed did not.
+_PROBE_KEY, _PROBE_BYTES = "write_probe", 64 * 1024
 
 
 def _step(row: Sequence[Any]) -> Step:
@@ -70,8 +72,10 @@ class SqlStore:
         if self.last_fault is None:
             self._one("SELECT 1")
             return
-        with self._write():  # rewrites a row as it is: the smallest write that reaches the disk
-            self._run(f"UPDATE romancy_meta SET value = value WHERE key = {self.db.param}", ("schema_version",))
+        param = self.db.param
+        with self._write():  # the pages of a typical event or step, allocated and freed at once
+            self._run(f"INSERT INTO romancy_meta (key, value) VALUES ({param}, {param})", (_PROBE_KEY, " " * _PROBE_BYTES))
+            self._run(f"DELETE FROM romancy_meta WHERE key = {param}", (_PROBE_KEY,))
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
         try:

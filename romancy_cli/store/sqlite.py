@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import threading
 from typing import Iterator, Optional
 
 import peewee as pw
 
-from ..errors import DatabaseError, UnavailableError
+from ..errors import DatabaseError, StorageFault, UnavailableError
 from .schema import migrate
 from .sql import SqlStore
 
@@ -33,6 +34,7 @@ CHECKPOINT_IDLE = 5.0  # seconds: checkpoint anyway, for what other processes wr
 STOP_WAIT = 1.0  # seconds close() waits for a checkpoint in progress
 AUTOCHECKPOINT_PAGES = 16384
 SQLITE_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
+FULL_BELOW = 64 * 1024  # free bytes under which a failed open is blamed on a full disk
 
 log = logging.getLogger("romancy.store")
 
@@ -134,6 +136,13 @@ class SqliteStore(SqlStore):
         super().close()
 
 
+def _disk_full(path: str) -> bool:
+    try:
+        return shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free < FULL_BELOW
+    except OSError:
+        return False
+
+
 def open_sqlite(path: str, synchronous: str = "normal", busy_timeout: float = 30.0) -> SqlStore:
     if synchronous not in SYNCHRONOUS:
         raise DatabaseError(f"invalid synchronous mode {synchronous!r}: use one of {', '.join(SYNCHRONOUS)}")
@@ -154,6 +163,8 @@ def open_sqlite(path: str, synchronous: str = "normal", busy_timeout: float = 30
         db.execute_sql("PRAGMA journal_mode=wal")
     except pw.DatabaseError as exc:
         db.close()
+        if _disk_full(path):  # SQLite says only "disk I/O error" when its WAL index finds no room
+            raise StorageFault(f"disk full: cannot open database {path}; free space and retry", "disk_full") from None
         raise DatabaseError(f"cannot open database {path}: {exc}") from None
     except BaseException:  # a refused (foreign or newer) database: do not leak the connection
         db.close()

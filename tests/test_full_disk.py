@@ -1,0 +1,92 @@
+"""README "When the database fails": a full disk, for real. The database lives on a small tmpfs
+that the test fills up; a write that finds no room is answered with 507 (HTTP) or exit 4 (CLI),
+stores nothing, and `/health/ready` says so until space is freed. Mounting needs root, as in CI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import requests
+
+from cli_helpers import Project
+from serve_support import Running, run_server
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root (CI runs as root)")
+
+STRUCTURED = {"Content-Type": "application/cloudevents+json"}
+MAX_EVENTS = 400  # bound: a 1 MiB disk is full long before
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def fill(disk: Path) -> Path:
+    """Take every free byte of `disk` with a file; removing it frees the room again."""
+    filler = disk / "filler"
+    with open(filler, "wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 4096)
+        except OSError:  # ENOSPC: full
+            pass
+    return filler
+
+
+def event(n: int) -> str:
+    return json.dumps({"specversion": "1.0", "type": "disk.filler", "source": "/tests", "id": f"e{n}",
+                       "data": {"n": n, "pad": "x" * 2000}})
+
+
+def post_until_refused(server: Running) -> tuple[int, requests.Response]:
+    for n in range(MAX_EVENTS):
+        response = requests.post(server.url, data=event(n), headers=STRUCTURED, timeout=30)
+        if response.status_code != 202:
+            return n, response
+    raise AssertionError(f"{MAX_EVENTS} events fitted on a full 1 MiB disk")
+
+
+def test_a_full_disk_gets_507_retryable_and_ready_fails_until_space_is_freed(small_disk: Path) -> None:
+    with contextmanager(run_server)(small_disk / "romancy.db") as running:
+        assert requests.post(running.url, data=event(-1), headers=STRUCTURED, timeout=30).status_code == 202
+        filler = fill(small_disk)
+        refused, response = post_until_refused(running)
+        body = response.json()
+        assert response.status_code == 507, body
+        assert body["retryable"] is True and body["error"].startswith("disk full: cannot write database")
+        assert "rollback" not in body["error"]
+        stored_before = running.rows("events")
+        ready = requests.get(running.url + "health/ready", timeout=30)
+        assert ready.status_code == 507 and "disk full" in ready.json()["error"]
+
+        filler.unlink()
+        assert requests.get(running.url + "health/ready", timeout=30).status_code == 200
+        again = requests.post(running.url, data=event(refused), headers=STRUCTURED, timeout=30)
+        assert again.status_code == 202
+        assert running.rows("events") == stored_before + 1
+
+
+def test_send_event_on_a_full_disk_exits_4_naming_the_cause(small_disk: Path, tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    project.write("romancy.toml", f'database = "{small_disk / "romancy.db"}"\nworkflows = []\n')
+    assert project.run("send-event", "disk.filler", "--data", "{}").code == 0
+    fill(small_disk)
+    results = [project.run("send-event", "disk.filler", "--data", json.dumps({"pad": "x" * 4000}))
+               for _ in range(40)]
+    refused = [r for r in results if r.code != 0]
+    assert refused, "every event fitted on a full disk"
+    assert {r.code for r in refused} == {4}
+    assert all(r.error_line.startswith("error: disk full: cannot ") for r in refused), refused[0].stderr
