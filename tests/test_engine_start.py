@@ -1,6 +1,6 @@
 """A new instance is stored by its run's first commit: with its first steps, including the result of
-a quick first activity; alone, by the grace thread, once its first activity has run for
-grace.GRACE; or alone when the run is interrupted during that activity (so a killed start is still
+a quick first activity; alone, by the deadline thread (engine/deadlines.py), once its first activity has run for
+hooks.GRACE; or alone when the run is interrupted during that activity (so a killed start is still
 recovered)."""
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def test_instance_whose_first_activity_runs_long_is_stored_while_it_runs(sqlite_
     assert took >= GRACE
     (status, owner), = SEEN[1]
     assert SEEN[0] == [] and status == "running" and owner.endswith(":test-worker")
-    assert statements.commits == 1  # the result and the wait (the grace thread used its own connection)
+    assert statements.commits == 1  # the result and the wait (the deadline thread used its own connection)
     assert sqlite_app.get(instance_id).status == "waiting_for_event"
     assert sqlite_app.send_event("t.start.go").resumed == {instance_id: "completed"}
     assert sqlite_app.get(instance_id).output == "slowt.start.go"

@@ -251,4 +251,4 @@ def test_a_slow_activity_in_a_batch_does_not_hold_back_completions_before_it(sql
     slow = sleep_then_wait_for_first.start(sqlite_app, first)
     result = sqlite_app.tick(advance="2m")
     assert result.resumed == {first: "completed", slow: "completed"}
-    assert sqlite_app.get(slow).output is True  # the grace thread wrote the first one meanwhile
+    assert sqlite_app.get(slow).output is True  # the deadline thread wrote the first one meanwhile

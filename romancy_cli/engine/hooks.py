@@ -65,23 +65,49 @@ class FirstWrite:
 
 
 class FiredBatch:
-    """The runs at rest that one tick fired, written together in one transaction: before the next
-    of them runs an activity (so a slow one holds no completion back) and at the end. A crash
-    before that leaves those instances leased to a dead process, to be recovered and their last
-    activities run again, as activities are at-least-once."""
+    """The runs at rest that one tick fired, written together in one transaction: at the end, or
+    once the first of them has waited GRACE (from the deadline thread), so that a slow activity
+    later in the batch holds no completion back. A crash before that leaves those instances leased
+    to a dead process, to be recovered and their last activities run again (at-least-once). If
+    the deadline thread's write fails, the commits stay pending for flush(), which meets the same
+    fault or succeeds."""
 
     def __init__(self, write_many: Callable[[list[Commit]], list[str]]) -> None:
         self._write_many = write_many  # -> the instances not written (their lease was lost)
         self._commits: list[Commit] = []
+        self._lock = threading.Lock()  # the run's thread and the deadline thread
+        self._grace: Optional[int] = None
         self.lost: list[str] = []  # cancelled or taken over before their run was written
 
     def add(self, commit: Commit) -> None:
-        self._commits.append(commit)
+        with self._lock:
+            self._commits.append(commit)
+            if self._grace is None:
+                self._grace = DEADLINES.after(GRACE, self._flush_late)
 
     def flush(self) -> None:
+        with self._lock:
+            if self._grace is not None:
+                DEADLINES.cancel(self._grace)
+            self._write_pending()
+
+    def _flush_late(self) -> None:
+        with self._lock:
+            try:
+                self._write_pending()
+            except BaseException:  # noqa: BLE001 - still pending: flush() writes or raises them
+                pass
+
+    def _write_pending(self) -> None:
+        self._grace = None
         commits, self._commits = self._commits, []
-        if commits:
+        if not commits:
+            return
+        try:
             self.lost += self._write_many(commits)
+        except BaseException:
+            self._commits[:0] = commits
+            raise
 
 
 class RunHooks:
@@ -106,8 +132,6 @@ class RunHooks:
         # this one activity, and with the same inputs. A replayed event is stored before the
         # activity too: a duplicate or a racing timeout then stops the run before its side effect.
         try:
-            if self.batch is not None:
-                self.batch.flush()
             if ctx.new_steps or self.first.delivery is not None:
                 create, delivery = self.first.take()
                 self._write(Commit(self.instance.instance_id, list(ctx.new_steps), STILL_RUNNING, create, delivery))
