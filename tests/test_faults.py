@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import random
+import signal
 import sqlite3
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +34,7 @@ from romancy_cli.errors import StorageFault
 from romancy_cli.http.wsgi import WsgiApp
 
 import pgserver
+from cli_helpers import make_project
 from conftest import CLOCK_START
 
 registry = Registry()
@@ -342,3 +347,92 @@ def test_the_walk_covers_every_commit_point_of_each_scenario(tmp_path: Path) -> 
     assert counts == {"start_waiting": 1, "start_activities_first": 2, "targeted_delivery": 2,
                       "broadcast_delivery": 3, "resumed_two_activities": 3, "timer_fires": 3,
                       "retried_activity": 3, "cancel": 1, "http_accept": 1}
+
+
+# -- SIGKILL at random points of real `romancy send-event` and `romancy tick` processes ---------------
+
+KILLED_WORKFLOWS = '''
+import os
+import time
+from romancy_cli import activity, sleep, wait_event, workflow
+
+LOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "effects.log")
+
+
+@activity
+def note(ctx, label: str) -> str:
+    with open(LOG, "a") as log:
+        log.write(ctx.idempotency_key + "\\n")
+    time.sleep(0.02)  # a side effect that takes a while: kills land between it and its record
+    return label
+
+
+@workflow
+def paid_then_nap(ctx, order: str) -> str:
+    wait_event(ctx, "kill.paid", match={"order": order})
+    note.execute(ctx, "paid")
+    sleep(ctx, "1m")
+    note.execute(ctx, "rested")
+    return order
+'''
+ORDERS = [f"O{n}" for n in range(20)]
+KILL_WINDOW = 0.08  # seconds after the process opened the database: about its life from there
+
+
+def opened(pid: int, path: Path) -> bool:
+    """Whether process `pid` has the database file open (False once it has exited)."""
+    folder = Path(f"/proc/{pid}/fd")
+    try:
+        return any(os.readlink(fd) == str(path) for fd in folder.iterdir())
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def kill_midway(project: Any, rng: random.Random, *args: str) -> bool:
+    """Run `romancy ARGS`, SIGKILL it a random moment after it opened the database; True when
+    the signal ended it (False: it had finished first)."""
+    proc = project.popen(*args)
+    try:
+        deadline = time.monotonic() + 20
+        while proc.poll() is None and not opened(proc.pid, project.db.resolve()):
+            assert time.monotonic() < deadline, "the command never opened the database"
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0, KILL_WINDOW))
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=20)
+    return proc.returncode == -signal.SIGKILL
+
+
+def paid_event(order: str) -> list[str]:
+    return ["send-event", "kill.paid", "--data", json.dumps({"order": order}), "--id", f"ev-{order}"]
+
+
+def tick_until_completed(project: Any) -> None:
+    for advance in ("10m", "1h", "1d"):
+        assert project.run("tick", "--advance", advance).code == 0
+        if {status for (status,) in project.rows("SELECT status FROM romancy_instances")} == {"completed"}:
+            return
+
+
+def test_sigkilled_send_event_and_tick_lose_nothing_and_record_each_step_once(tmp_path: Path) -> None:
+    project, rng = make_project(tmp_path), random.Random(20231114)
+    project.write("workflows.py", KILLED_WORKFLOWS)
+    ids = [project.run("start", "paid_then_nap", order, "--id", f"k-{order}").stdout.strip() for order in ORDERS]
+    assert ids == [f"k-{order}" for order in ORDERS]
+    killed = sum(kill_midway(project, rng, *paid_event(order)) for order in ORDERS)
+    killed += sum(kill_midway(project, rng, "tick", "--advance", "2m") for _ in range(20))
+    assert killed >= 1
+    for order in ORDERS:  # the sender retries what it did not see acknowledged: a duplicate is harmless
+        assert project.run(*paid_event(order)).code == 0
+    tick_until_completed(project)
+
+    assert project.rows("SELECT DISTINCT status FROM romancy_instances") == [("completed",)]
+    events = project.rows("SELECT event_id, count(*) FROM romancy_events GROUP BY source, event_id")
+    assert sorted(events) == sorted((f"ev-{order}", 1) for order in ORDERS)
+    steps = project.rows("SELECT instance_id, seq, kind, count(*) FROM romancy_steps GROUP BY instance_id, seq")
+    assert sorted(steps) == sorted((i, seq, kind, 1) for i in ids
+                                   for seq, kind in enumerate(("event", "activity", "timer", "activity")))
+    runs = Counter((project.root / "effects.log").read_text().split())
+    assert set(runs) == {f"{i}/{seq}:note" for i in ids for seq in (1, 3)}
+    assert max(runs.values()) <= 1 + killed  # at least once; again only after a kill
