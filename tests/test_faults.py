@@ -98,6 +98,16 @@ def then_two(ctx: Any, order: str) -> list:
     return [effect.execute(ctx, "a"), effect.execute(ctx, "b")]
 
 
+@workflow("swallower", registry=registry)
+def swallower(ctx: Any, order: str) -> str:
+    wait_event(ctx, "paid", match={"order": order})
+    effect.execute(ctx, "a")
+    try:
+        return effect.execute(ctx, "b")
+    except BaseException:  # the commit before "b" failing must not become this outcome
+        return "swallowed"
+
+
 @workflow("sleeper", registry=registry)
 def sleeper(ctx: Any) -> list:
     sleep(ctx, "1m")
@@ -270,6 +280,8 @@ SCENARIOS = [
              lambda app: app.send_event("go", event_id="ev-b")),
     Scenario("resumed_two_activities", lambda app: app.start("then_two", "m-1", instance_id="m-1"),
              lambda app: app.send_event("paid", {"order": "m-1"}, event_id="ev-m")),
+    Scenario("workflow_catches_everything", lambda app: app.start("swallower", "w-1", instance_id="w-1"),
+             lambda app: app.send_event("paid", {"order": "w-1"}, event_id="ev-w")),
     Scenario("timer_fires", lambda app: app.start("sleeper", instance_id="z-1"),
              lambda app: app.tick(advance="1m")),
     Scenario("retried_activity", nothing, start_and_retry),
@@ -316,8 +328,8 @@ def drive(app: App, clock: ManualClock) -> None:
 
 
 def final_state(app: App) -> dict[str, Any]:
-    return {i.instance_id: (i.status, [(s.seq, s.kind, s.name, s.result if s.kind == "activity" else None)
-                                       for s in app.history(i.instance_id)])
+    return {i.instance_id: (i.status, i.output, [(s.seq, s.kind, s.name, s.result if s.kind == "activity" else None)
+                                                 for s in app.history(i.instance_id)])
             for i in app.list_instances()}
 
 
@@ -351,7 +363,7 @@ def run(scenario: Scenario, backend: Backend, fail_at: Optional[int] = None) -> 
 def test_a_fault_at_every_commit_point_stops_cleanly_and_recovers(scenario: Scenario, backend: Backend) -> None:
     reference = run(scenario, backend)
     assert reference.commits >= 1
-    assert {status for status, _ in reference.final.values()} <= set(TERMINAL)
+    assert {status for status, _, _ in reference.final.values()} <= set(TERMINAL)
     for n in range(1, reference.commits + 1):
         outcome = run(scenario, backend, fail_at=n)
         assert outcome.final == reference.final, f"fault at transaction {n}"
@@ -368,7 +380,7 @@ def test_the_walk_covers_every_commit_point_of_each_scenario(tmp_path: Path) -> 
     counts = {s.name: run(s, sqlite).commits for s in SCENARIOS}
     assert counts == {"start_waiting": 1, "start_activities_first": 2, "start_slow_first_activity": 2,
                       "targeted_delivery": 2,
-                      "broadcast_delivery": 3, "resumed_two_activities": 3, "timer_fires": 3,
+                      "broadcast_delivery": 3, "resumed_two_activities": 3, "workflow_catches_everything": 3, "timer_fires": 3,
                       "retried_activity": 3, "cancel": 1, "http_accept": 1}
 
 
