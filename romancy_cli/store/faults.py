@@ -7,7 +7,6 @@ about the data or bugs, and pass unchanged.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Iterator, Optional
 
 import peewee as pw
@@ -64,12 +63,3 @@ def _chain(exc: Optional[BaseException]) -> Iterator[BaseException]:
 def _first_line(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
-
-
-@contextlib.contextmanager
-def translated(where: str, busy_timeout: float = 30.0) -> Iterator[None]:
-    """Raise a StorageFault for a fault of the database met inside the block."""
-    try:
-        yield
-    except FAULTS as exc:
-        raise storage_fault(exc, where, busy_timeout) from exc

@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from dataclasses import replace
-from typing import Any, Iterable, Iterator, Optional, Sequence
+from typing import Any, ContextManager, Iterator, Optional, Sequence
 
 import peewee as pw
 
@@ -17,7 +17,7 @@ from ..records import (CANCELLED, COMPLETED, RUNNING, TERMINAL, WAITING_FOR_EVEN
                        Delivery, EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition, Wait)
 from ..engine.matching import accepts, event_match_values, match_index, satisfies
 from ..engine.ports import DeliveryConflict, InstanceExists, LeaseLost
-from .faults import FAULTS, storage_fault, translated
+from .faults import FAULTS, storage_fault
 from .models import make_models
 from .queries import INSTANCE_COLUMNS, Queries
 
@@ -53,19 +53,27 @@ class SqlStore:
         self.q = Queries(db.param, self.LOCK_SQL, self.CLAIM_SQL)
         self._wake = threading.local()  # SQLite wait_for_wake: the data_version last seen per thread
         self.last_fault: Optional[StorageFault] = None  # of the last write transaction, if it failed
+        self._writer: ContextManager[Any] = contextlib.nullcontext()  # SQLite: this process's writers queue here
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:
         """A write transaction (SQLite: BEGIN IMMEDIATE, PostgreSQL: READ COMMITTED); a fault of
         the database in it, its commit or its rollback raises StorageFault, nothing written."""
-        try:
-            with translated(self.location, self.busy_timeout):
+        with self._writer:
+            try:
                 with self.db.atomic():
                     yield
-        except StorageFault as fault:
-            self.last_fault = fault
-            raise
-        self.last_fault = None
+            except FAULTS as exc:
+                self.last_fault = storage_fault(exc, self.location, self.busy_timeout)
+                raise self.last_fault from exc
+            except StorageFault as fault:
+                self.last_fault = fault
+                raise
+            self.last_fault = None
+            self._committed()
+
+    def _committed(self) -> None:
+        """Called after each write transaction of this process (SQLite: the checkpointer counts it)."""
 
     def check_writable(self) -> None:
         """Raise StorageFault while writes fail: after a failed write, until a probe write succeeds."""

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
 import threading
-from typing import Iterator, Optional
+from typing import Optional
 
 import peewee as pw
 
@@ -122,13 +121,9 @@ class SqliteStore(SqlStore):
         self._writer = threading.Lock()
         self._checkpointer = _Checkpointer(db) if background_checkpoints else None
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[None]:
-        with self._writer:
-            with super()._write():
-                yield
-            if self._checkpointer is not None:
-                self._checkpointer.committed()
+    def _committed(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
 
     def close(self) -> None:
         if self._checkpointer is not None:
