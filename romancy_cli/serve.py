@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from .app import App
 from .config import ServeSettings
@@ -159,17 +159,8 @@ class Server:
             self.bind()
         self._timer.start()
         self.threads.start()
-        previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         log.info("serving on http://%s:%s/", self.host, self.port)
-        try:
-            self._http.run()  # returns after Stop (waitress swallows KeyboardInterrupt)
-        except Stop:
-            pass
-        finally:
-            log.info("shutting down")
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            self.close()
+        run_until_signal(self._http, self.close)
 
     def close(self) -> None:
         self.stopping.set()
@@ -219,20 +210,28 @@ class HoldingServer:
         self.port = self._http.effective_port
 
     def serve_forever(self) -> None:
-        previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         log.error("%s; fix it and save: the server restarts with it", self.error)
         log.warning("serving on http://%s:%s/ without workflows: events are stored and run once "
                     "the code imports", self.host, self.port)
-        try:
-            self._http.run()
-        except Stop:
-            pass
-        finally:
-            log.info("shutting down")
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            self._http.task_dispatcher.shutdown()
-            self._http.close()
+        run_until_signal(self._http, self.close)
+
+    def close(self) -> None:
+        self._http.task_dispatcher.shutdown()
+        self._http.close()
+
+
+def run_until_signal(http: Any, close: Callable[[], None]) -> None:
+    """Run waitress's loop until SIGINT/SIGTERM, then put the handlers back and call `close`."""
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        http.run()  # returns after Stop (waitress swallows KeyboardInterrupt)
+    except Stop:
+        pass
+    finally:
+        log.info("shutting down")
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        close()
 
 
 def create_http(wsgi: Any, host: str, port: int, max_body: int, connection_limit: int,

@@ -8,23 +8,14 @@ import signal
 import socket
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
 
 from cli_helpers import Project
-from test_serve_cli import WORKFLOWS, start_server
+from test_serve_cli import WORKFLOWS, project, start_server  # noqa: F401 - project is a fixture
 
 CE_JSON = {"Content-Type": "application/cloudevents+json"}
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Iterator[Project]:
-    project = Project(tmp_path)
-    project.write("romancy.toml", 'database = "romancy.db"\nworkflows = ["workflows.py"]\n')
-    project.write("workflows.py", WORKFLOWS.format(VERSION="v1"))
-    yield project
 
 
 def event(event_id: str, order_id: str) -> dict:
