@@ -131,11 +131,23 @@ class SqliteStore(SqlStore):
         super().close()
 
 
-def _disk_full(path: str) -> bool:
+def _open_failure(path: str, exc: BaseException) -> BaseException:
+    """Why a file could not be opened. SQLite says only "disk I/O error" or "unable to open
+    database file" when its WAL files find no room or cannot be written: look for those causes."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if _free_bytes(folder) < FULL_BELOW:
+        return StorageFault(f"disk full: cannot open database {path}; free space and retry", "disk_full")
+    if not all(os.access(p, os.W_OK) for p in (folder, path) if os.path.exists(p)):
+        return StorageFault(f"database file is read-only: {path}; make it (and its folder) writable and retry",
+                            "read_only")
+    return DatabaseError(f"cannot open database {path}: {exc}")
+
+
+def _free_bytes(folder: str) -> int:
     try:
-        return shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free < FULL_BELOW
+        return shutil.disk_usage(folder).free
     except OSError:
-        return False
+        return FULL_BELOW
 
 
 def open_sqlite(path: str, synchronous: str = "normal", busy_timeout: float = 30.0) -> SqlStore:
@@ -158,9 +170,7 @@ def open_sqlite(path: str, synchronous: str = "normal", busy_timeout: float = 30
         db.execute_sql("PRAGMA journal_mode=wal")
     except pw.DatabaseError as exc:
         db.close()
-        if _disk_full(path):  # SQLite says only "disk I/O error" when its WAL index finds no room
-            raise StorageFault(f"disk full: cannot open database {path}; free space and retry", "disk_full") from None
-        raise DatabaseError(f"cannot open database {path}: {exc}") from None
+        raise _open_failure(path, exc) from None
     except BaseException:  # a refused (foreign or newer) database: do not leak the connection
         db.close()
         raise

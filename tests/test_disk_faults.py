@@ -1,4 +1,4 @@
-"""README "When the database fails": a full disk, for real. The database lives on a small tmpfs
+"""README "When the database fails": a full disk and a read-only file, for real. The database lives on a small tmpfs
 that the test fills up; a write that finds no room is answered with 507 (HTTP) or exit 4 (CLI),
 stores nothing, and `/health/ready` says so until space is freed. Mounting needs root, as in CI."""
 
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,3 +91,17 @@ def test_send_event_on_a_full_disk_exits_4_naming_the_cause(small_disk: Path, tm
     assert refused, "every event fitted on a full disk"
     assert {r.code for r in refused} == {4}
     assert all(r.error_line.startswith("error: disk full: cannot ") for r in refused), refused[0].stderr
+
+
+def test_a_read_only_database_exits_4_naming_it_and_nothing_changes(small_disk: Path, tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    database = small_disk / "romancy.db"
+    project.write("romancy.toml", f'database = "{database}"\nworkflows = []\n')
+    assert project.run("send-event", "disk.filler", "--data", "{}").code == 0
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    sent = project.run("send-event", "disk.filler", "--data", "{}")
+    assert sent.code == 4 and sent.stdout == ""
+    assert "read-only" in sent.error_line and str(database) in sent.error_line
+    subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM romancy_events").fetchone() == (1,)
