@@ -90,4 +90,29 @@ def advance(app: App, duration: Duration) -> dict[str, str]:
     return run_until_idle(app)
 
 
-__all__ = ["temporary_app", "run_until_idle", "advance", "ManualClock"]
+class TestApp(App):
+    """An App for tests (the `romancy_app` fixture of the pytest plugin): a ManualClock, and helpers
+    to skip time and check what instances did."""
+
+    __test__ = False  # a class named Test* that pytest must not collect
+
+    def advance(self, duration: Duration) -> dict[str, str]:
+        """Skip `duration` of time and run what falls due: `romancy_app.advance("48h")`."""
+        return advance(self, duration)
+
+    def run_until_idle(self) -> dict[str, str]:
+        return run_until_idle(self)
+
+    def steps(self, instance_id: str) -> list[tuple[str, str]]:
+        """The instance's history as (kind, name) pairs, e.g. [("activity", "charge"), ("event", "paid")]."""
+        return [(step.kind, step.name) for step in self.history(instance_id)]
+
+    def assert_status(self, instance_id: str, status: str) -> None:
+        """Fail with the instance's error and wait when it is not in `status`."""
+        instance = self.get(instance_id)
+        if instance.status != status:
+            raise AssertionError(f"{instance_id} is {instance.status}, not {status}; error: {instance.error}; "
+                                 f"waiting: {instance.wait}; steps: {self.steps(instance_id)}")
+
+
+__all__ = ["temporary_app", "run_until_idle", "advance", "ManualClock", "TestApp"]

@@ -44,8 +44,17 @@ def _rebuild(db: pw.Database, model: type[pw.Model]) -> None:
 MIGRATIONS: dict[int, Callable[[pw.Database, SimpleNamespace], None]] = {2: _v2_partial_indexes}
 
 
+def _tables(db: pw.Database) -> set[str]:
+    """The tables where romancy's would be: on PostgreSQL, the first schema of the search_path
+    (peewee looks in `public` otherwise), so a URL with `options=-csearch_path=NAME` keeps romancy
+    in a schema of its own."""
+    if isinstance(db, pw.PostgresqlDatabase):
+        return set(db.get_tables(schema=db.execute_sql("SELECT current_schema()").fetchone()[0]))
+    return set(db.get_tables())
+
+
 def stored_version(db: pw.Database, models: SimpleNamespace, location: str) -> int:
-    tables = set(db.get_tables())
+    tables = _tables(db)
     if models.Meta._meta.table_name not in tables:
         foreign = sorted(t for t in tables if not t.startswith("romancy_"))
         if foreign:
