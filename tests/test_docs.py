@@ -117,3 +117,48 @@ def test_the_api_reference_covers_every_public_name() -> None:
     missing = [name for name in romancy_cli.__all__
                if name != "__version__" and not re.search(rf"^::: romancy_cli\.[\w.]*\b{name}$", reference, re.M)]
     assert missing == []
+
+
+LONG_RUNNING = ("run", "serve")  # foreground commands: they must start; the test then stops them
+
+
+def quick_start() -> list[tuple[str, list[str]]]:
+    """README's Quick start: (command, the output lines shown under it)."""
+    block = next(b for b in blocks(ROOT / "README.md", "console") if "romancy start payment_workflow" in b
+                 and b.lstrip().startswith("$ "))
+    steps: list[tuple[str, list[str]]] = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:].split("#")[0].split("|")[0].strip(), []))
+        elif line.strip():
+            steps[-1][1].append(line.split("#")[0].strip())
+    return steps
+
+
+def _shown(expected: str) -> str:
+    """A shown output line as a pattern: `...` stands for what differs from run to run."""
+    return re.escape(expected).replace(re.escape("..."), ".*")
+
+
+def test_the_quick_start_runs_as_shown(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copy(ROOT / "romancy.toml", tmp_path)
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    romancy = str(Path(sys.executable).parent / "romancy")
+    instance_id = ""
+    for command, shown in quick_start():
+        argv = [romancy, *shlex.split(command.replace("payment_workflow-01...", instance_id))[1:]]
+        if argv[1] in LONG_RUNNING:
+            process = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            with pytest.raises(subprocess.TimeoutExpired):
+                process.wait(timeout=1.5)  # still running: it started
+            process.terminate()
+            process.wait(timeout=15)
+            continue
+        ran = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert ran.returncode == 0, f"{command}: {ran.stderr}"
+        instance_id = instance_id or ran.stdout.strip()
+        output = (ran.stdout + ran.stderr).splitlines()
+        for expected in shown:
+            assert any(re.fullmatch(_shown(expected), line.strip()) for line in output), (command, expected, output)
