@@ -54,7 +54,7 @@ class Step:
     """One recorded durable call. `result` is plain JSON."""
 
     seq: int
-    kind: str  # "activity" | "event" | "timer" | "now" | "uuid4"
+    kind: str  # "activity" | "event" | "timer" | "now" | "uuid4" | "patch"
     name: str
     result: Any
 

@@ -29,6 +29,9 @@ class Divergence(BaseException):
     """Replayed code called a different step than history holds; becomes NonDeterminismError."""
 
 
+PATCH = "patch"  # the kind of the step `patched` records
+
+
 class Hooks(Protocol):
     """What a run needs from the engine when it reaches a step that history does not hold."""
 
@@ -104,7 +107,38 @@ class WorkflowContext:
             step = self.record("uuid4", "uuid4", str(uuid.uuid4()))
         return uuid.UUID(step.result)
 
+    def patched(self, patch_id: str) -> bool:
+        """True where this run takes the code added under `patch_id`: when it first reaches this
+        point (recorded as a step) or replays a history that recorded it. False when replaying a
+        history recorded before the patch existed; that takes no step, so the old history's
+        positions still line up with the old branch."""
+        run = self._markers_at_cursor()
+        for offset, step in enumerate(run):
+            if step.name == patch_id:  # markers before it belong to patches retired since
+                self.cursor += offset + 1
+                return True
+        if self.cursor + len(run) < len(self.history):
+            return False
+        self.cursor += len(run)
+        return self._first_patch(patch_id)
+
+    def _first_patch(self, patch_id: str) -> bool:
+        self.cursor += 1
+        self.record(PATCH, patch_id, True)
+        return True
+
+    def _markers_at_cursor(self) -> list[Step]:
+        end = self.cursor
+        while end < len(self.history) and self.history[end].kind == PATCH:
+            end += 1
+        return self.history[self.cursor:end]
+
+    def _skip_markers(self) -> None:
+        # A marker the code no longer asks for is a retired patch: the code kept is its new branch.
+        self.cursor += len(self._markers_at_cursor())
+
     def _next(self, kind: str, name: str) -> Optional[Step]:
+        self._skip_markers()
         seq = self.cursor
         self.cursor += 1
         if seq >= len(self.history):
@@ -126,6 +160,7 @@ class WorkflowContext:
 
     def check_finished(self) -> None:
         """A run that ends before using all of history diverged from it."""
+        self._skip_markers()
         if self.cursor < len(self.history):
             step = self.history[self.cursor]
             raise Divergence(
