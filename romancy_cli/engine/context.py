@@ -26,7 +26,17 @@ class Suspend(BaseException):
 
 
 class Divergence(BaseException):
-    """Replayed code called a different step than history holds; becomes NonDeterminismError."""
+    """Replayed code called a different step than history holds; becomes NonDeterminismError.
+
+    `called` is the (kind, name) the code calls at `seq` instead, None when it returns there."""
+
+    def __init__(self, seq: int, recorded: tuple[str, Optional[str]], called: Optional[tuple[str, str]]) -> None:
+        self.seq, self.recorded, self.called = seq, recorded, called
+        kind, name = recorded
+        held = f"{kind} {name!r}" if name is not None else kind
+        does = f"calls {called[0]} {called[1]!r}" if called is not None else "returns before calling it"
+        super().__init__(f"step {seq}: history recorded {held} but the code now {does}; "
+                         "revert the change or finish old instances first")
 
 
 PATCH = "patch"  # the kind of the step `patched` records
@@ -145,10 +155,7 @@ class WorkflowContext:
             return None
         step = self.history[seq]
         if step.kind != kind or step.name != name:
-            raise Divergence(
-                f"step {seq}: history recorded {step.kind} {step.name!r} but the code now calls "
-                f"{kind} {name!r}; revert the change or finish old instances first"
-            )
+            raise Divergence(seq, (step.kind, step.name), (kind, name))
         return step
 
     def record(self, kind: str, name: str, result: Any, seq: Optional[int] = None) -> Step:
@@ -163,10 +170,7 @@ class WorkflowContext:
         self._skip_markers()
         if self.cursor < len(self.history):
             step = self.history[self.cursor]
-            raise Divergence(
-                f"step {self.cursor}: history recorded {step.kind} {step.name!r} but the code now "
-                f"returns before calling it; revert the change or finish old instances first"
-            )
+            raise Divergence(self.cursor, (step.kind, step.name), None)
 
     def _await_or_value(self, compute: Callable[[], Any]) -> Any:
         if not self.is_async:
