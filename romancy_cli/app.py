@@ -12,7 +12,7 @@ from .definitions import REGISTRY, Registry, WorkflowDefinition
 from .durations import Duration, deadline
 from .engine.clock import SystemClock
 from .errors import NotFoundError, RomancyError
-from .records import EventInput, Instance, Step
+from .records import EventInput, Instance, Misfit, Step
 
 if TYPE_CHECKING:  # the engine is imported on first use: `romancy status` only reads the store
     from .engine.engine import Engine, TickResult
@@ -154,6 +154,17 @@ class App:
 
     def cancel(self, instance_id: str, reason: str = "cancelled by user") -> Instance:
         return self.engine.cancel(instance_id, reason)
+
+    def check_replay(self, workflow: Optional[str] = None, instance_id: Optional[str] = None,
+                     include_ended: bool = False) -> tuple[int, list[Misfit]]:
+        """Replay recorded histories against the registered code, writing nothing and running no
+        activity: (instances checked, those a resume would park). Ended instances only when
+        `include_ended`."""
+        from .engine.check import check
+
+        if instance_id is not None:
+            self.get(instance_id)
+        return check(self.store, self.registry, workflow, instance_id, include_ended)
 
     def get(self, instance_id: str) -> Instance:
         instance = self.store.get(instance_id)

@@ -54,7 +54,7 @@ class Step:
     """One recorded durable call. `result` is plain JSON."""
 
     seq: int
-    kind: str  # "activity" | "event" | "timer" | "now" | "uuid4"
+    kind: str  # "activity" | "event" | "timer" | "now" | "uuid4" | "patch"
     name: str
     result: Any
 
@@ -159,3 +159,16 @@ class Commit:
     def waits_for_event(self) -> bool:
         wait = self.transition.wait
         return wait is not None and wait.kind == "event"
+
+
+@dataclass(frozen=True)
+class Misfit:
+    """An instance whose recorded history the current code no longer replays (`replay --check`):
+    at `step` history holds `recorded` (kind, name) and the code calls `called` instead, or
+    returns there (None). `step` is None when the workflow is not registered at all."""
+
+    instance: Instance
+    step: Optional[int]
+    recorded: Optional[tuple[str, Optional[str]]]
+    called: Optional[tuple[str, str]]
+    message: str

@@ -1,5 +1,5 @@
 """The public JSON shapes, in one place: `status --json`, `start --json`, `send-event --json`,
-`tick --json`, `workflows --json`, and the HTTP layer's GET /instances/{id}.
+`tick --json`, `workflows --json`, `replay --check --json`, and the HTTP layer's GET /instances/{id}.
 
 These shapes are a public interface; change them only compatibly (add keys, never rename).
 Times are RFC 3339 UTC strings with milliseconds; a stored time datetime cannot show stays its
@@ -12,7 +12,7 @@ import inspect
 from typing import Any, Optional, Sequence
 
 from .times import iso
-from .records import WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, Step
+from .records import WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, Misfit, Step
 
 INSTANCE_KEYS = ("instance_id", "workflow", "status", "input", "output", "error", "created_at",
                  "updated_at", "waiting", "parked")
@@ -56,6 +56,22 @@ def waiting_view(instance: Instance) -> Optional[dict[str, Any]]:
 
 def step_view(step: Step) -> dict[str, Any]:
     return {"step": step.seq, "kind": step.kind, "name": step.name, "result": step.result}
+
+
+def check_view(checked: int, misfits: Sequence[Misfit]) -> dict[str, Any]:
+    """`replay --check --json`: how many instances were replayed and those that would be parked."""
+    return {"checked": checked, "would_park": [misfit_view(m) for m in misfits]}
+
+
+def misfit_view(misfit: Misfit) -> dict[str, Any]:
+    return {"instance_id": misfit.instance.instance_id, "workflow": misfit.instance.workflow,
+            "status": misfit.instance.status, "step": misfit.step,
+            "recorded": _step_call(misfit.recorded), "new": _step_call(misfit.called),
+            "message": misfit.message}
+
+
+def _step_call(call: Optional[tuple[str, Optional[str]]]) -> Optional[dict[str, Optional[str]]]:
+    return {"kind": call[0], "name": call[1]} if call is not None else None
 
 
 def start_view(instance: Instance, created: bool) -> dict[str, Any]:

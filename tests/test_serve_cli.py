@@ -185,6 +185,7 @@ def test_reload_with_incompatible_change_parks_instance(project: Project) -> Non
         instance_id = project.run("start", "shipment", "S4").stdout.strip()
         project.write("workflows.py", BROKEN)
         wait_for_reload(served)
+        assert served.until(lambda: served.logged(f"1 waiting instance no longer fits: {instance_id} (step 0:"))
         event = {"specversion": "1.0", "type": "shipment.sent", "source": "t", "id": "p1",
                  "data": {"order_id": "S4"}}
         requests.post(served.url, json=event, headers={"Content-Type": "application/cloudevents+json"}, timeout=10)

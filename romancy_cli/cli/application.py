@@ -14,7 +14,7 @@ from .state import state
 
 # command -> the module in commands/ that registers it
 COMMANDS = {"init": "init", "start": "start", "run": "start", "send-event": "events", "status": "status",
-            "tick": "tick", "cancel": "cancel", "workflows": "workflows", "serve": "serve"}
+            "tick": "tick", "cancel": "cancel", "workflows": "workflows", "replay": "replay", "serve": "serve"}
 
 app = typer.Typer(
     name="romancy",

@@ -73,6 +73,8 @@ def step_line(step: Step) -> str:
                 f"  {esc(compact(result.get('data')))}[/]")
     if step.kind == "timer":
         return "  [green]⏱[/] slept"
+    if step.kind == "patch":
+        return f"  [dim]· took patch {esc(step.name)}[/]"
     return f"  [dim]· {esc(step.kind)} {esc(compact(step.result))}[/]"
 
 

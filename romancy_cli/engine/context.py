@@ -26,7 +26,20 @@ class Suspend(BaseException):
 
 
 class Divergence(BaseException):
-    """Replayed code called a different step than history holds; becomes NonDeterminismError."""
+    """Replayed code called a different step than history holds; becomes NonDeterminismError.
+
+    `called` is the (kind, name) the code calls at `seq` instead, None when it returns there."""
+
+    def __init__(self, seq: int, recorded: tuple[str, Optional[str]], called: Optional[tuple[str, str]]) -> None:
+        self.seq, self.recorded, self.called = seq, recorded, called
+        kind, name = recorded
+        held = f"{kind} {name!r}" if name is not None else kind
+        does = f"calls {called[0]} {called[1]!r}" if called is not None else "returns before calling it"
+        super().__init__(f"step {seq}: history recorded {held} but the code now {does}; "
+                         "revert the change or finish old instances first")
+
+
+PATCH = "patch"  # the kind of the step `patched` records
 
 
 class Hooks(Protocol):
@@ -104,17 +117,45 @@ class WorkflowContext:
             step = self.record("uuid4", "uuid4", str(uuid.uuid4()))
         return uuid.UUID(step.result)
 
+    def patched(self, patch_id: str) -> bool:
+        """True where this run takes the code added under `patch_id`: when it first reaches this
+        point (recorded as a step) or replays a history that recorded it. False when replaying a
+        history recorded before the patch existed; that takes no step, so the old history's
+        positions still line up with the old branch."""
+        run = self._markers_at_cursor()
+        for offset, step in enumerate(run):
+            if step.name == patch_id:  # markers before it belong to patches retired since
+                self.cursor += offset + 1
+                return True
+        if self.cursor + len(run) < len(self.history):
+            return False
+        self.cursor += len(run)
+        return self._first_patch(patch_id)
+
+    def _first_patch(self, patch_id: str) -> bool:
+        self.cursor += 1
+        self.record(PATCH, patch_id, True)
+        return True
+
+    def _markers_at_cursor(self) -> list[Step]:
+        end = self.cursor
+        while end < len(self.history) and self.history[end].kind == PATCH:
+            end += 1
+        return self.history[self.cursor:end]
+
+    def _skip_markers(self) -> None:
+        # A marker the code no longer asks for is a retired patch: the code kept is its new branch.
+        self.cursor += len(self._markers_at_cursor())
+
     def _next(self, kind: str, name: str) -> Optional[Step]:
+        self._skip_markers()
         seq = self.cursor
         self.cursor += 1
         if seq >= len(self.history):
             return None
         step = self.history[seq]
         if step.kind != kind or step.name != name:
-            raise Divergence(
-                f"step {seq}: history recorded {step.kind} {step.name!r} but the code now calls "
-                f"{kind} {name!r}; revert the change or finish old instances first"
-            )
+            raise Divergence(seq, (step.kind, step.name), (kind, name))
         return step
 
     def record(self, kind: str, name: str, result: Any, seq: Optional[int] = None) -> Step:
@@ -126,12 +167,10 @@ class WorkflowContext:
 
     def check_finished(self) -> None:
         """A run that ends before using all of history diverged from it."""
+        self._skip_markers()
         if self.cursor < len(self.history):
             step = self.history[self.cursor]
-            raise Divergence(
-                f"step {self.cursor}: history recorded {step.kind} {step.name!r} but the code now "
-                f"returns before calling it; revert the change or finish old instances first"
-            )
+            raise Divergence(self.cursor, (step.kind, step.name), None)
 
     def _await_or_value(self, compute: Callable[[], Any]) -> Any:
         if not self.is_async:

@@ -36,7 +36,11 @@ class Failed:
 class Diverged:
     """Non-determinism: nothing from this run is kept; the instance is parked."""
 
-    message: str
+    signal: Divergence
+
+    @property
+    def message(self) -> str:
+        return str(self.signal)
 
 
 Outcome = Union[Completed, Suspended, Failed, Diverged]
@@ -58,7 +62,7 @@ def replay(definition: WorkflowDefinition, ctx: WorkflowContext, args: list[Any]
     except Suspend as signal:
         return Suspended(ctx.new_steps, signal.wait)
     except Divergence as signal:
-        return Diverged(str(signal))
+        return Diverged(signal)
     except Exception as exc:
         return Failed(ctx.new_steps, error_record(exc))
     try:

@@ -51,6 +51,8 @@ def register(app: typer.Typer) -> None:
         if options.reload if reload is None else reload:
             _serve_with_reload(options, workers)
             return
+        if watched:
+            _log_misfits()
         from ...serve import Server
 
         server = Server(cli.app(), host=options.host, port=options.port, workers=workers, token=options.token,
@@ -69,6 +71,20 @@ def _end_with_watcher() -> bool:
     if watcher and not die_with_watcher(int(watcher)):
         raise typer.Exit(0)
     return watcher is not None
+
+
+def _log_misfits() -> None:
+    """A server the watcher (re)started names the unfinished instances its code no longer
+    replays, as `replay --check` would, before its first tick parks them."""
+    import logging
+
+    _, misfits = state().app().check_replay()
+    if misfits:
+        count = len(misfits)
+        which = "; ".join(f"{m.instance.instance_id} ({m.message})" for m in misfits)
+        logging.getLogger("romancy.serve").warning(
+            "%d waiting instance%s no longer %s: %s", count, "" if count == 1 else "s",
+            "fits" if count == 1 else "fit", which)
 
 
 def _hold(options: ServeSettings, error: str) -> None:
