@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import Project, make_project
+from cli_helpers import WORKFLOWS, Project, make_project
 
 
 @pytest.fixture
@@ -74,6 +74,29 @@ def test_event_resumes_the_waiting_instance(project: Project) -> None:
     assert shown["output"] == {"order_id": "ORD-1", "status": "paid", "amount": 99.99}
     assert [s["kind"] for s in shown["history"]] == ["activity", "event"]
     assert shown["history"][1]["result"]["subject"] == "ORD-1"
+
+
+TWICE = """
+
+@workflow
+def twice(ctx) -> str:
+    print("body ran")
+    wait_event(ctx, "go")
+    wait_event(ctx, "go")
+    return "done"
+"""
+
+
+def test_duplicate_event_does_not_run_the_workflow_body(project: Project) -> None:
+    project.write("workflows.py", WORKFLOWS + TWICE)
+    instance_id = project.run("start", "twice").stdout.strip()
+    first = project.run("send-event", "go", "--id", "e-1")
+    assert "body ran" in first.stderr and f"{instance_id} → waiting_for_event" in first.stderr
+    duplicate = project.run("send-event", "go", "--id", "e-1")
+    assert duplicate.code == 0, duplicate.stderr
+    assert "body ran" not in duplicate.stderr
+    assert "duplicate event (source romancy-cli, id e-1)" in duplicate.stderr
+    assert project.counts()["romancy_steps"] == 1
 
 
 def test_targeted_event_no_resume_then_tick(project: Project) -> None:

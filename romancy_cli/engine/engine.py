@@ -227,7 +227,9 @@ class Engine:
         now = self.clock.now()
         candidates = [i for i in self.store.waiting_candidates(event)
                       if matching.accepts(i, _provisional(event, i, now))]
-        if len(candidates) != 1:
+        # A duplicate would be refused at the commit, but only after replaying the workflow with
+        # it: its body (prints, logs) must not run for an event that is applied once already.
+        if len(candidates) != 1 or self.store.event_stored(event.source, event.id):
             return None
         instance = candidates[0]
         received = _provisional(event, instance, now)

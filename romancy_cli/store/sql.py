@@ -238,6 +238,9 @@ class SqlStore:
             raise DeliveryConflict(f"event {event.source}/{event.id} satisfies other instances too")
         return Step(delivery.wait_seq, "event", event.type, stored.to_plain())
 
+    def event_stored(self, source: str, event_id: str) -> bool:
+        return self._one(self.q.event_seq, (source, event_id)) is not None
+
     def waiting_candidates(self, event: EventInput) -> list[Instance]:
         """Instances waiting for this type that the event may satisfy (read only; a hint)."""
         provisional = StoredEvent(_AFTER_ALL, event.type, event.source, event.id, 0.0, event.data,
