@@ -16,7 +16,7 @@ def project(tmp_path: Path) -> Project:
 
 
 INSTANCE_KEYS = {"instance_id", "workflow", "status", "input", "output", "error", "created_at",
-                 "updated_at", "waiting", "parked"}
+                 "updated_at", "waiting"}
 
 
 def test_start_prints_the_id_alone_and_progress_on_stderr(project: Project) -> None:
@@ -97,6 +97,20 @@ def test_duplicate_event_does_not_run_the_workflow_body(project: Project) -> Non
     assert "body ran" not in duplicate.stderr
     assert "duplicate event (source romancy-cli, id e-1)" in duplicate.stderr
     assert project.counts()["romancy_steps"] == 1
+
+
+def test_parked_is_one_status_in_tables_filters_and_json(project: Project) -> None:
+    project.write("workflows.py", WORKFLOWS + TWICE)
+    instance_id = project.run("start", "twice").stdout.strip()
+    project.write("workflows.py", WORKFLOWS + TWICE.replace('wait_event(ctx, "go")\n', 'sleep(ctx, 1)\n', 1))
+    sent = project.run("send-event", "go")
+    assert f"{instance_id} → parked" in sent.stderr
+    listed = project.run("status", "--status", "parked", "--json").json
+    assert [(i["instance_id"], i["status"]) for i in listed] == [(instance_id, "parked")]
+    assert "parked" not in listed[0]
+    assert project.run("status", "--status", "running", "--json").json == []
+    assert f"{instance_id}  twice     parked" in project.run("status").stderr
+    assert project.rows("SELECT status, parked FROM romancy_instances") == [("running", 1)]
 
 
 def test_targeted_event_no_resume_then_tick(project: Project) -> None:
@@ -198,7 +212,7 @@ def test_json_shapes_are_pinned(project: Project) -> None:
     one = project.run("status", instance_id, "--json").json
     assert set(one) == INSTANCE_KEYS | {"history"}
     assert one["input"] == {"args": ["ORD-9"], "kwargs": {}}
-    assert one["output"] is None and one["error"] is None and one["parked"] is False
+    assert one["output"] is None and one["error"] is None and one["status"] == "waiting_for_event"
     assert set(one["waiting"]) == {"event_type", "timeout_at"}
     assert one["waiting"]["event_type"] == "payment.completed"
     for key in ("created_at", "updated_at"):

@@ -111,7 +111,7 @@ def complete_instance(incomplete: str) -> list[str]:
 
 
 def complete_status(incomplete: str) -> list[str]:
-    from ..records import STATUSES
+    from ..records import SHOWN_STATUSES as STATUSES
 
     return [s for s in STATUSES if s.startswith(incomplete)]
 

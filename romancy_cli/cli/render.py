@@ -10,6 +10,7 @@ from typing import Any, Optional, Sequence
 from ..jsonsafe import dumps
 from ..records import (CANCELLED, COMPLETED, FAILED, RUNNING, TERMINAL, WAITING_FOR_EVENT,
                        WAITING_FOR_TIMER, Instance, Step)
+from ..views import shown_status
 from .output import esc, say
 
 STATUS_STYLE = {
@@ -19,7 +20,7 @@ STATUS_STYLE = {
 
 
 def status_text(instance: Instance) -> str:
-    label = "parked" if instance.parked else instance.status
+    label = shown_status(instance)
     style = "red" if instance.parked else STATUS_STYLE.get(instance.status, "")
     return f"[{style}]{esc(label)}[/]" if style else esc(label)
 

@@ -8,7 +8,7 @@ from typing import Any, Optional
 from .. import ids
 from ..definitions import Registry
 from ..errors import StorageFault, UsageError
-from ..records import (FAILED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, Commit, Delivery,
+from ..records import (FAILED, PARKED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, Commit, Delivery,
                        EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition)
 from . import matching, replay
 from .context import WorkflowContext
@@ -216,7 +216,7 @@ class Engine:
                                delivery))
         except LeaseLost:
             pass
-        return RUNNING
+        return PARKED
 
     # -- events, timers, cancel ------------------------------------------------
 
@@ -304,7 +304,7 @@ def _status_of(outcome: replay.Outcome) -> str:
         return FAILED
     if isinstance(outcome, replay.Suspended):
         return WAITING_FOR_EVENT if outcome.wait.kind == "event" else WAITING_FOR_TIMER
-    return RUNNING
+    return PARKED  # Diverged
 
 
 __all__ = ["Engine", "TickResult"]

@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _check(status_filter: Optional[str], wait: Optional[str], instance_id: Optional[str]) -> None:
-    from ...records import STATUSES
+    from ...records import SHOWN_STATUSES as STATUSES
 
     for option, value, allowed in (("--status", status_filter, STATUSES),
                                    ("--wait", wait, (*STATUSES, "terminal"))):
@@ -109,6 +109,7 @@ def _show_one(instance: Any) -> None:
 def _wait(instance_id: str, target: str, timeout: Optional[float]) -> None:
     """Poll until reached (exit 0), ended otherwise or timed out (exit 1); then show the instance."""
     from ...records import TERMINAL
+    from ...views import shown_status
 
     deadline = None if timeout is None else time.monotonic() + timeout
     instance = get_instance(instance_id)
@@ -120,7 +121,7 @@ def _wait(instance_id: str, target: str, timeout: Optional[float]) -> None:
         if deadline is not None and time.monotonic() >= deadline:
             _show_one(instance)
             output.error(f"timed out after {timeout:g}s waiting for {instance_id} to be {target} "
-                         f"(it is {instance.status})")
+                         f"(it is {shown_status(instance)})")
             raise typer.Exit(FAILED)
         time.sleep(POLL_SECONDS)
         instance = state().app().get(instance_id)
@@ -129,8 +130,9 @@ def _wait(instance_id: str, target: str, timeout: Optional[float]) -> None:
 
 def _reached(instance: Any, target: str) -> bool:
     from ...records import TERMINAL
+    from ...views import shown_status
 
-    return instance.status in TERMINAL if target == "terminal" else instance.status == target
+    return instance.status in TERMINAL if target == "terminal" else shown_status(instance) == target
 
 
 def _watch(instance_id: Optional[str], status_filter: Optional[str], workflow: Optional[str],
