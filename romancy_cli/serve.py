@@ -128,7 +128,10 @@ class Server:
             if now < store_after:
                 self.wake.wait(min(left, store_after - now))
             elif self._store_woke(min(left, WAKE_SLICE)):
+                log.debug("timer loop woken: another connection wrote work")
                 break
+        if self.wake.is_set():
+            log.debug("timer loop woken: a worker here set an earlier due time")
         self.wake.clear()
 
     def _store_woke(self, timeout: float) -> bool:

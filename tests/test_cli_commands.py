@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from cli_helpers import WORKFLOWS, Project, make_project
+from cli_helpers import WORKFLOWS, Project, cli_env, make_project, romancy_executable
 
 
 @pytest.fixture
@@ -109,7 +110,7 @@ def test_parked_is_one_status_in_tables_filters_and_json(project: Project) -> No
     assert [(i["instance_id"], i["status"]) for i in listed] == [(instance_id, "parked")]
     assert "parked" not in listed[0]
     assert project.run("status", "--status", "running", "--json").json == []
-    assert f"{instance_id}  twice     parked" in project.run("status").stderr
+    assert f"{instance_id}  twice     parked" in project.run("status").stdout
     assert project.rows("SELECT status, parked FROM romancy_instances") == [("running", 1)]
 
 
@@ -169,10 +170,10 @@ def test_failed_workflow_exits_1_and_status_shows_the_error(project: Project) ->
     instance_id = result.stdout.strip()
     assert "ValueError: kaput" in result.error_line
     detail = project.run("status", instance_id)
-    assert "error     ValueError: kaput" in detail.stderr
-    assert "Traceback" not in detail.stderr
+    assert "error     ValueError: kaput" in detail.stdout
+    assert "Traceback" not in detail.stdout + detail.stderr
     verbose = project.run("status", instance_id, "-v")
-    assert 'raise ValueError(message)' in verbose.stderr
+    assert 'raise ValueError(message)' in verbose.stdout
 
 
 def test_status_table_filters_and_empty_database(tmp_path, project: Project) -> None:
@@ -182,13 +183,45 @@ def test_status_table_filters_and_empty_database(tmp_path, project: Project) -> 
     project.run("start", "napper")
     project.run("start", "add", "1")
     table = project.run("status")
-    assert table.stdout == ""
-    assert "INSTANCE" in table.stderr and "waiting_for_timer" in table.stderr and "timer " in table.stderr
+    assert table.stderr == ""
+    assert "INSTANCE" in table.stdout and "waiting_for_timer" in table.stdout and "timer " in table.stdout
     only = project.run("status", "--status", "completed", "--json").json
     assert [i["workflow"] for i in only] == ["add"]
     by_workflow = project.run("status", "--workflow", "napper", "--json").json
     assert [i["workflow"] for i in by_workflow] == ["napper"]
     assert len(project.run("status", "--limit", "1", "--json").json) == 1
+
+
+def test_tables_in_a_pipe_are_plain_columns_on_stdout(project: Project) -> None:
+    napping = project.run("start", "napper").stdout.strip()
+    done = project.run("start", "add", "1").stdout.strip()
+    command = f"{romancy_executable()} status | grep waiting"
+    piped = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=project.root, capture_output=True,
+                           text=True, env={k: v for k, v in cli_env().items() if k != "NO_COLOR"}, timeout=30)
+    assert piped.returncode == 0, piped.stderr
+    [line] = piped.stdout.splitlines()
+    assert line.split()[:3] == [napping, "napper", "waiting_for_timer"]
+    assert "\x1b[" not in piped.stdout and line == line.rstrip()
+    assert done not in piped.stdout
+    workflows = project.run("workflows")
+    assert workflows.stdout.splitlines()[0].split() == ["WORKFLOW", "PARAMETERS", "SOURCE"]
+
+
+def test_jsonl_lists_one_object_per_line(project: Project) -> None:
+    ids = [project.run("start", "add", str(n)).stdout.strip() for n in (1, 2)]
+    lines = project.run("status", "--jsonl").stdout.splitlines()
+    assert [json.loads(line)["instance_id"] for line in lines] == ids[::-1]
+    assert set(json.loads(lines[0])) == INSTANCE_KEYS
+    names = [json.loads(line)["name"] for line in project.run("workflows", "--jsonl").stdout.splitlines()]
+    assert names == ["add", "boom", "napper", "norm", "order"]
+
+
+def test_verbose_shows_romancy_debug_lines_not_sql(project: Project) -> None:
+    once = project.run("start", "add", "1", "-v")
+    assert "debug: romancy.engine: committed add-" in once.stderr
+    assert "SELECT" not in once.stderr
+    twice = project.run("start", "add", "1", "-vv")
+    assert "debug: peewee: " in twice.stderr
 
 
 def test_status_wait(project: Project) -> None:

@@ -76,8 +76,8 @@ def test_workflows_lists_parameters_and_source(project: Project) -> None:
     assert add["source"] == str(project.root / "workflows.py")
     assert add["doc"] == "Adds numbers."
     table = project.run("workflows")
-    assert table.stdout == ""
-    assert "napper" in table.stderr and "seconds: float = 3600.0" in table.stderr
+    assert table.stderr == ""
+    assert "napper" in table.stdout and "seconds: float = 3600.0" in table.stdout
 
 
 def test_completion_of_commands_and_workflows(project: Project) -> None:

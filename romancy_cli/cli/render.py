@@ -1,5 +1,5 @@
-"""Human views on stderr (rich): progress after start/send-event/tick, the instance table,
-one instance with its history timeline, the workflow list. JSON shapes live in views.py."""
+"""Human views (rich): progress after start/send-event/tick on stderr; the instance table, one
+instance with its history timeline and the workflow list on stdout. JSON shapes live in views.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..jsonsafe import dumps
 from ..records import (CANCELLED, COMPLETED, FAILED, RUNNING, TERMINAL, WAITING_FOR_EVENT,
                        WAITING_FOR_TIMER, Instance, Step)
 from ..views import shown_status
-from .output import esc, say
+from .output import Cell, esc, say, show, table
 
 STATUS_STYLE = {
     RUNNING: "yellow", WAITING_FOR_EVENT: "cyan", WAITING_FOR_TIMER: "cyan",
@@ -20,9 +20,12 @@ STATUS_STYLE = {
 
 
 def status_text(instance: Instance) -> str:
-    label = shown_status(instance)
-    style = "red" if instance.parked else STATUS_STYLE.get(instance.status, "")
+    label, style = status_cell(instance)
     return f"[{style}]{esc(label)}[/]" if style else esc(label)
+
+
+def status_cell(instance: Instance) -> tuple[str, str]:
+    return shown_status(instance), "red" if instance.parked else STATUS_STYLE.get(instance.status, "")
 
 
 def compact(value: Any, limit: int = 70) -> str:
@@ -119,15 +122,9 @@ def instance_table(instances: Sequence[Instance], limited: bool) -> None:
     if not instances:
         say("[dim]no instances[/]")
         return
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("INSTANCE", "WORKFLOW", "STATUS", "WAITING FOR", "UPDATED"):
-        table.add_column(column, no_wrap=column != "WAITING FOR")
-    for instance in instances:
-        table.add_row(esc(instance.instance_id), esc(instance.workflow), status_text(instance),
-                      waiting_text(instance), when(instance.updated_at))
-    say(table)
+    rows: list[list[Cell]] = [[instance.instance_id, instance.workflow, status_cell(instance),
+                               waiting_text(instance), when(instance.updated_at)] for instance in instances]
+    table(("INSTANCE", "WORKFLOW", "STATUS", "WAITING FOR", "UPDATED"), rows)
     if limited:
         say(f"[dim]showing the newest {len(instances)}; use --limit N for more[/]")
 
@@ -138,28 +135,28 @@ def waiting_text(instance: Instance) -> str:
         return ""
     if wait.kind == "event":
         timeout = f" (timeout {_until(wait.wake_at)})" if wait.wake_at else ""
-        return esc(f"{wait.event_type}{timeout}")
+        return f"{wait.event_type}{timeout}"
     label = "retry" if wait.kind == "retry" else "timer"
-    return esc(f"{label} {when(wait.wake_at)}")
+    return f"{label} {when(wait.wake_at)}"
 
 
 def instance_detail(instance: Instance, history: Sequence[Step], verbose: int) -> None:
-    say(f"[bold]{esc(instance.instance_id)}[/]  {status_text(instance)}")
-    say(f"  workflow  {esc(instance.workflow)}")
-    say(f"  input     {esc(compact(_input(instance), 200))}")
-    say(f"  created   {esc(when(instance.created_at))}")
-    say(f"  updated   {esc(when(instance.updated_at))}")
+    show(f"[bold]{esc(instance.instance_id)}[/]  {status_text(instance)}")
+    show(f"  workflow  {esc(instance.workflow)}")
+    show(f"  input     {esc(compact(_input(instance), 200))}")
+    show(f"  created   {esc(when(instance.created_at))}")
+    show(f"  updated   {esc(when(instance.updated_at))}")
     if instance.status == COMPLETED:
-        say(f"  output    {esc(compact(instance.output, 500))}")
+        show(f"  output    {esc(compact(instance.output, 500))}")
     if instance.error:
-        say(f"  error     [red]{esc(instance.error.get('type', ''))}: {esc(instance.error.get('message', ''))}[/]")
+        show(f"  error     [red]{esc(instance.error.get('type', ''))}: {esc(instance.error.get('message', ''))}[/]")
         if verbose and instance.error.get("traceback"):
-            say(f"[dim]{esc(instance.error['traceback'].rstrip())}[/]")
-    say("  history" if history else "  history   [dim](no steps recorded)[/]")
+            show(f"[dim]{esc(instance.error['traceback'].rstrip())}[/]")
+    show("  history" if history else "  history   [dim](no steps recorded)[/]")
     for step in history:
-        say(f"  {step.seq:>3}" + step_line(step)[1:])
+        show(f"  {step.seq:>3}" + step_line(step)[1:])
     if instance.status not in TERMINAL:
-        say(outcome_line(instance))
+        show(outcome_line(instance))
 
 
 def _input(instance: Instance) -> Any:
@@ -172,11 +169,5 @@ def workflow_table(rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         say("[dim]no workflows registered; check `workflows` in romancy.toml or pass --workflows[/]")
         return
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("WORKFLOW", "PARAMETERS", "SOURCE"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(esc(row["name"]), esc(row["signature"] or "-"), f"[dim]{esc(row['source'])}[/]")
-    say(table)
+    table(("WORKFLOW", "PARAMETERS", "SOURCE"),
+          [[row["name"], row["signature"] or "-", (row["source"], "dim")] for row in rows])
