@@ -11,15 +11,12 @@ import importlib
 import importlib.util
 import os
 import sys
-import traceback
 import zlib
 from pathlib import Path
 from types import ModuleType
 from typing import Iterable, Optional
 
-from .errors import UsageError
-
-_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+from .errors import UsageError, user_location
 
 
 class WorkflowImportError(UsageError):
@@ -102,18 +99,7 @@ def describe_import_error(exc: BaseException, what: str) -> str:
 def _user_location(exc: BaseException) -> Optional[str]:
     if isinstance(exc, SyntaxError) and exc.filename and not exc.filename.startswith("<"):
         return f"{exc.filename}:{exc.lineno}"
-    frames = traceback.extract_tb(exc.__traceback__)
-    user = [f for f in frames if _is_user_frame(f.filename)]
-    if not user:
-        return None
-    frame = user[-1]  # the innermost frame in user code is where the fault is
-    return f"{frame.filename}:{frame.lineno}"
-
-
-def _is_user_frame(filename: str) -> bool:
-    if filename.startswith("<") or filename.startswith(_PACKAGE_DIR):
-        return False
-    return os.sep + "importlib" + os.sep not in filename
+    return user_location(exc)
 
 
 def _short_message(exc: BaseException) -> str:

@@ -41,11 +41,13 @@ def instance_view(instance: Instance, history: Optional[Sequence[Step]] = None) 
     return view
 
 
-def error_view(error: Optional[dict[str, Any]]) -> Optional[dict[str, str]]:
-    """`{type, message}`; the traceback stays out of the public shape (`status -v` shows it)."""
+def error_view(error: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """`{type, message, where}`: `where` is the user's `path:line` that raised, or null; the
+    traceback stays out of the public shape (`status -v` shows it)."""
     if not error:
         return None
-    return {"type": str(error.get("type", "Error")), "message": str(error.get("message", ""))}
+    return {"type": str(error.get("type", "Error")), "message": str(error.get("message", "")),
+            "where": error.get("where")}
 
 
 def waiting_view(instance: Instance) -> Optional[dict[str, Any]]:

@@ -176,6 +176,39 @@ def test_failed_workflow_exits_1_and_status_shows_the_error(project: Project) ->
     assert 'raise ValueError(message)' in verbose.stdout
 
 
+BOOM_LINE = WORKFLOWS.splitlines().index("    raise ValueError(message)") + 1
+FLAKY = """
+
+@activity
+def flaky(ctx) -> int:
+    raise RuntimeError("card declined")
+
+
+@workflow
+def charges(ctx) -> int:
+    wait_event(ctx, "go")
+    return flaky.execute(ctx)
+"""
+
+
+def test_failures_point_at_the_users_file_and_line(project: Project) -> None:
+    project.write("workflows.py", WORKFLOWS + FLAKY)
+    started = project.run("start", "boom", "kaput")
+    assert started.error_line.endswith(f"ValueError: kaput (at workflows.py:{BOOM_LINE})")
+    detail = project.run("status", started.stdout.strip())
+    assert f"error     ValueError: kaput (at workflows.py:{BOOM_LINE})" in detail.stdout
+    flaky_line = (WORKFLOWS + FLAKY).splitlines().index('    raise RuntimeError("card declined")') + 1
+    instance_id = project.run("start", "charges").stdout.strip()
+    sent = project.run("send-event", "go")
+    assert f"✗ {instance_id}: ActivityError: " in sent.stderr
+    assert f"RuntimeError: card declined (at workflows.py:{flaky_line})" in sent.stderr
+    shown = project.run("status", instance_id, "--json").json
+    assert shown["error"]["where"] == f"{project.root / 'workflows.py'}:{flaky_line}"
+    ran = project.run("--config", "proj/romancy.toml", "run", "boom", "x", cwd=project.root.parent)
+    assert ran.code == 1
+    assert ran.error_line.endswith(f"ValueError: x (at proj/workflows.py:{BOOM_LINE})")
+
+
 def test_status_table_filters_and_empty_database(tmp_path, project: Project) -> None:
     empty = project.run("status", "--json")
     assert empty.code == 0 and empty.json == []
@@ -263,4 +296,4 @@ def test_json_shapes_are_pinned(project: Project) -> None:
     ticked = project.run("tick", "--json").json
     assert set(ticked) == {"fired", "resumed", "next_due_at"}
     failed = project.run("start", "boom", "x", "--json")
-    assert failed.json["error"] == {"type": "ValueError", "message": "x"}
+    assert failed.json["error"] == {"type": "ValueError", "message": "x", "where": f"{project.root / 'workflows.py'}:{BOOM_LINE}"}

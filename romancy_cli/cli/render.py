@@ -3,6 +3,7 @@ instance with its history timeline and the workflow list on stdout. JSON shapes 
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime
 from typing import Any, Optional, Sequence
@@ -31,6 +32,15 @@ def status_cell(instance: Instance) -> tuple[str, str]:
 def compact(value: Any, limit: int = 70) -> str:
     text = value if isinstance(value, str) else dumps(value, ensure_ascii=False, separators=(",", ":"))
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def where_text(error: Optional[dict[str, Any]]) -> str:
+    """' (at workflows.py:5)': where the user's code raised, relative to here when below it."""
+    where = (error or {}).get("where")
+    if not where:
+        return ""
+    relative = os.path.relpath(where)
+    return f" (at {relative if not relative.startswith('..') else where})"
 
 
 def when(epoch: Optional[float]) -> str:
@@ -67,7 +77,8 @@ def step_line(step: Step) -> str:
     result = step.result if isinstance(step.result, dict) else {}
     if step.kind == "activity" and "error" in result:
         error = result["error"] or {}
-        return f"  [red]✗[/] {esc(step.name)} failed: {esc(error.get('type'))}: {esc(error.get('message'))}"
+        return (f"  [red]✗[/] {esc(step.name)} failed: {esc(error.get('type'))}: {esc(error.get('message'))}"
+                f"{esc(where_text(error))}")
     if step.kind == "activity":
         return f"  [green]✓[/] {esc(step.name)}  [dim]{esc(compact(result.get('value', step.result)))}[/]"
     if step.kind == "event" and result.get("timeout"):
@@ -90,7 +101,8 @@ def outcome_line(instance: Instance) -> str:
         return f"  [green]✔ completed[/] → {esc(compact(instance.output, 200))}"
     if instance.status in (FAILED, CANCELLED):
         error = instance.error or {}
-        return f"  [red]✗ {instance.status}[/]: {esc(error.get('type', ''))}: {esc(error.get('message', ''))}"
+        return (f"  [red]✗ {instance.status}[/]: {esc(error.get('type', ''))}: {esc(error.get('message', ''))}"
+                f"{esc(where_text(error))}")
     if instance.status == WAITING_FOR_EVENT and wait is not None:
         timeout = f" (timeout {esc(_until(wait.wake_at))})" if wait.wake_at else ""
         match = f" matching {esc(compact(wait.match))}" if wait.match else ""
@@ -149,7 +161,8 @@ def instance_detail(instance: Instance, history: Sequence[Step], verbose: int) -
     if instance.status == COMPLETED:
         show(f"  output    {esc(compact(instance.output, 500))}")
     if instance.error:
-        show(f"  error     [red]{esc(instance.error.get('type', ''))}: {esc(instance.error.get('message', ''))}[/]")
+        show(f"  error     [red]{esc(instance.error.get('type', ''))}: {esc(instance.error.get('message', ''))}[/]"
+             f"{esc(where_text(instance.error))}")
         if verbose and instance.error.get("traceback"):
             show(f"[dim]{esc(instance.error['traceback'].rstrip())}[/]")
     show("  history" if history else "  history   [dim](no steps recorded)[/]")

@@ -88,9 +88,20 @@ def _describe(result: Any, event_type: str, source: str, no_resume: bool) -> Non
         return
     if result.resumed:
         say(f"  resumed {_count(len(result.resumed))}:" + _list(result.resumed))
+        _failures([iid for iid, status in result.resumed.items() if status == "failed"])
     busy = [iid for iid in result.delivered if iid not in result.resumed]
     if busy:
         say(f"  delivered to {_count(len(busy))} another worker is running:" + _list({i: "running" for i in busy}))
+
+
+def _failures(instance_ids: list) -> None:
+    """Why each resumed instance failed, at the user's line that raised."""
+    from ..render import where_text
+
+    for instance_id in instance_ids:
+        error = state().app().get(instance_id).error or {}
+        output.say(f"  [red]✗[/] {output.esc(instance_id)}: {output.esc(error.get('type'))}: "
+                   f"{output.esc(error.get('message'))}{output.esc(where_text(error))}")
 
 
 def _count(n: int) -> str:
