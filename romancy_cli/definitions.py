@@ -169,7 +169,7 @@ class Registry:
         if close:
             return f"{message}: did you mean {close[0]!r}?"
         known = ", ".join(sorted(self.workflows)) or "none registered"
-        return f"{message} (known: {known}); check the `workflows` setting in romancy.toml"
+        return f"{message} (known: {known})"
 
 
 REGISTRY = Registry()

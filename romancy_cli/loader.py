@@ -23,6 +23,10 @@ class WorkflowImportError(UsageError):
     """A workflow module could not be imported (exit code 2: the input, here code, is wrong)."""
 
 
+class WorkflowModuleMissing(WorkflowImportError):
+    """A configured workflow module does not exist; the caller knows where it was configured."""
+
+
 def load_workflows(specs: Iterable[str], root: Optional[Path] = None) -> list[ModuleType]:
     """Import every module in `specs`; `root` goes on sys.path so dotted modules resolve."""
     if root is not None:
@@ -40,7 +44,7 @@ def load_one(spec: str) -> list[ModuleType]:
         return [import_file(p) for p in files]
     if path.suffix == ".py" or path.is_absolute() or os.sep in spec:
         if not path.is_file():
-            raise WorkflowImportError(f"workflow module {spec} does not exist; check `workflows` in romancy.toml")
+            raise WorkflowModuleMissing(f"workflow module {spec} does not exist")
         return [import_file(path)]
     return [import_dotted(spec)]
 
@@ -76,9 +80,9 @@ def import_dotted(name: str) -> ModuleType:
     except ModuleNotFoundError as exc:
         missing = exc.name or ""
         if missing and (name == missing or name.startswith(missing + ".")):
-            raise WorkflowImportError(
+            raise WorkflowModuleMissing(
                 f"cannot import workflow module {name!r}: no module named {exc.name!r} "
-                f"(searched the project folder and sys.path); check `workflows` in romancy.toml"
+                f"(searched the project folder and sys.path)"
             ) from exc
         raise WorkflowImportError(describe_import_error(exc, name)) from exc
     except KeyboardInterrupt:

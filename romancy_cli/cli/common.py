@@ -89,7 +89,8 @@ def workflow_definition(name: str) -> Any:
     try:
         return REGISTRY.workflow(name)
     except NotFoundError as exc:
-        raise UnknownWorkflow(str(exc)) from None
+        hint = "" if "did you mean" in str(exc) else f"; {state().workflows_hint()}"
+        raise UnknownWorkflow(f"{exc}{hint}") from None
 
 
 def complete_workflow(incomplete: str) -> list[str]:

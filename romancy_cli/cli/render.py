@@ -178,9 +178,9 @@ def _input(instance: Instance) -> Any:
     return instance.kwargs or instance.args
 
 
-def workflow_table(rows: Sequence[dict[str, Any]]) -> None:
+def workflow_table(rows: Sequence[dict[str, Any]], hint: str) -> None:
     if not rows:
-        say("[dim]no workflows registered; check `workflows` in romancy.toml or pass --workflows[/]")
+        say(f"[dim]no workflows registered; {esc(hint)}[/]")
         return
     table(("WORKFLOW", "PARAMETERS", "SOURCE"),
           [[row["name"], row["signature"] or "-", (row["source"], "dim")] for row in rows])

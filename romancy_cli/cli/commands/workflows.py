@@ -30,4 +30,4 @@ def register(app: typer.Typer) -> None:
         else:
             from ..render import workflow_table
 
-            workflow_table(rows)
+            workflow_table(rows, state().workflows_hint())
