@@ -41,13 +41,12 @@ def start_payment_processing(ctx, order_id: str) -> PaymentStartResult:
 @workflow("payment_workflow")
 def payment_workflow(ctx, order_id: str) -> PaymentWorkflowResult:
     payment = start_payment_processing.execute(ctx, order_id)
-    if not ctx.is_replaying:
-        print(f"Payment started: {payment.payment_id}")
-        print("⏸️ Waiting for payment.completed event...")
+    ctx.log(f"Payment started: {payment.payment_id}")
+    ctx.log("⏸️ Waiting for payment.completed event...")
     # match= correlates: concurrent orders each get their own payment.completed.
     event = wait_event(ctx, "payment.completed", timeout="5m", match={"order_id": order_id})
     payment_result = decode_event_data(event.data, PaymentCompleted)
-    print(f"✅ Payment completed: ${payment_result.amount:.2f} for order {payment_result.order_id}")
+    ctx.log(f"✅ Payment completed: ${payment_result.amount:.2f} for order {payment_result.order_id}")
     return PaymentWorkflowResult("completed", payment_result.transaction_id, payment_result.amount)
 
 

@@ -100,6 +100,25 @@ def test_duplicate_event_does_not_run_the_workflow_body(project: Project) -> Non
     assert project.counts()["romancy_steps"] == 1
 
 
+LOGS = """
+
+@workflow
+def chatty(ctx) -> str:
+    ctx.log("before %s", "the wait")
+    wait_event(ctx, "go")
+    ctx.log("after the wait")
+    return "done"
+"""
+
+
+def test_ctx_log_prints_only_what_is_not_replayed(project: Project) -> None:
+    project.write("workflows.py", WORKFLOWS + LOGS)
+    started = project.run("start", "chatty")
+    assert "before the wait" in started.stderr and started.stdout.startswith("chatty-")
+    sent = project.run("send-event", "go")
+    assert "after the wait" in sent.stderr and "before the wait" not in sent.stderr
+
+
 def test_parked_is_one_status_in_tables_filters_and_json(project: Project) -> None:
     project.write("workflows.py", WORKFLOWS + TWICE)
     instance_id = project.run("start", "twice").stdout.strip()

@@ -90,6 +90,12 @@ class WorkflowContext:
         """True while the run is re-executing steps already recorded."""
         return self.cursor < self.replayed
 
+    def log(self, message: str, *args: Any) -> None:
+        """Print `message` (`%`-formatted with `args`) once: not while replaying recorded steps,
+        so a workflow's progress line is not repeated by every resume. Not a step of history."""
+        if not self.is_replaying:
+            print(message % args if args else message, flush=True)
+
     def now(self) -> datetime:
         """Deterministic current time (UTC), recorded on first execution."""
         step = self._next("now", "now")
