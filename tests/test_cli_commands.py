@@ -177,7 +177,7 @@ def test_cancel(project: Project) -> None:
     assert f"cancelled {instance_id} (was waiting_for_event)" in result.stderr
     view = project.run("status", instance_id, "--json").json
     assert view["status"] == "cancelled"
-    assert view["error"] == {"type": "Cancelled", "message": "customer asked"}
+    assert view["error"] == {"type": "Cancelled", "message": "customer asked", "where": None}
     again = project.run("cancel", instance_id)
     assert again.code == 1
     assert "already cancelled" in again.error_line

@@ -133,11 +133,22 @@ def _wait(instance_id: str, target: str, timeout: Optional[float]) -> None:
         if deadline is not None and time.monotonic() >= deadline:
             _show_one(instance)
             output.error(f"timed out after {timeout:g}s waiting for {instance_id} to be {target} "
-                         f"(it is {shown_status(instance)})")
+                         f"(it is {shown_status(instance)}){_overdue_hint(instance)}")
             raise typer.Exit(FAILED)
         time.sleep(POLL_SECONDS)
         instance = state().app().get(instance_id)
     _show_one(instance)
+
+
+def _overdue_hint(instance: Any) -> str:
+    """--wait only watches: a timer past due means nothing is ticking this database."""
+    from ...records import WAITING_FOR_EVENT, WAITING_FOR_TIMER
+
+    wake = instance.wait.wake_at if instance.wait is not None else None
+    if instance.status not in (WAITING_FOR_EVENT, WAITING_FOR_TIMER) or wake is None or wake > time.time():
+        return ""
+    return ("; its timer is overdue and nothing is firing it: run `romancy tick` "
+            "(or keep `romancy serve` or `romancy tick --loop` running)")
 
 
 def _reached(instance: Any, target: str) -> bool:
