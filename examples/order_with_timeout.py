@@ -54,16 +54,15 @@ def cancel_order(ctx, order_id: str) -> CancelResult:
 @workflow("order_with_timeout")
 def order_with_timeout(ctx, order_id: str) -> OrderTimeoutResult:
     create_order.execute(ctx, order_id)
-    if not ctx.is_replaying:
-        print(f"Order {order_id} created")
-        print("⏱️ Sleeping 60 seconds before checking payment...")
+    ctx.log(f"Order {order_id} created")
+    ctx.log("⏱️ Sleeping 60 seconds before checking payment...")
     # The instance is stored and the process released; a tick after 60 s continues it here.
     sleep(ctx, "60s")
     status = check_payment_status.execute(ctx, order_id)
     if status.paid:
-        print("✅ Payment received!")
+        ctx.log("✅ Payment received!")
         return OrderTimeoutResult(status="completed")
-    print("❌ Payment timeout - cancelling order")
+    ctx.log("❌ Payment timeout - cancelling order")
     cancel_order.execute(ctx, order_id)
     return OrderTimeoutResult(status="cancelled", reason="payment_timeout")
 

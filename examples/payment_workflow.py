@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from romancy_cli import App, activity, decode_event_data, wait_event, workflow
@@ -41,13 +42,12 @@ def start_payment_processing(ctx, order_id: str) -> PaymentStartResult:
 @workflow("payment_workflow")
 def payment_workflow(ctx, order_id: str) -> PaymentWorkflowResult:
     payment = start_payment_processing.execute(ctx, order_id)
-    if not ctx.is_replaying:
-        print(f"Payment started: {payment.payment_id}")
-        print("⏸️ Waiting for payment.completed event...")
+    ctx.log(f"Payment started: {payment.payment_id}")
+    ctx.log("⏸️ Waiting for payment.completed event...")
     # match= correlates: concurrent orders each get their own payment.completed.
     event = wait_event(ctx, "payment.completed", timeout="5m", match={"order_id": order_id})
     payment_result = decode_event_data(event.data, PaymentCompleted)
-    print(f"✅ Payment completed: ${payment_result.amount:.2f} for order {payment_result.order_id}")
+    ctx.log(f"✅ Payment completed: ${payment_result.amount:.2f} for order {payment_result.order_id}")
     return PaymentWorkflowResult("completed", payment_result.transaction_id, payment_result.amount)
 
 
@@ -60,18 +60,22 @@ def main(database: str = "event_demo.db") -> str:
         instance_id = payment_workflow.start(app, "ORD-123")
         print(f"\n>>> Workflow started with instance ID: {instance_id}")
         print(">>> Send an event to resume the workflow:\n")
-        print("romancy send-event payment.completed --source payment-service --id event-123 \\\n"
+        # The event goes to this database, with this file's workflows, and an id of its own: a
+        # second run's event is a new one, not a duplicate of the first run's.
+        event_id = f"event-{instance_id}"
+        print(f"romancy --db {shlex.quote(database)} --workflows {shlex.quote(__file__)} \\\n"
+              f"  send-event payment.completed --source payment-service --id {event_id} \\\n"
               "  --data '{\"order_id\": \"ORD-123\", \"transaction_id\": \"TXN-456\", \"amount\": 99.99}'\n")
-        print("or, with `romancy serve` running:\n")
-        print("""curl -X POST http://localhost:8001/ \\
+        print(f"or, with `romancy --db {shlex.quote(database)} --workflows {shlex.quote(__file__)} serve` running:\n")
+        print(f"""curl -X POST http://localhost:8001/ \\
   -H "Content-Type: application/cloudevents+json" \\
-  -d '{
+  -d '{{
     "specversion": "1.0",
     "type": "payment.completed",
     "source": "payment-service",
-    "id": "event-123",
-    "data": {"order_id": "ORD-123", "transaction_id": "TXN-456", "amount": 99.99}
-  }'""")
+    "id": "{event_id}",
+    "data": {{"order_id": "ORD-123", "transaction_id": "TXN-456", "amount": 99.99}}
+  }}'""")
     return instance_id
 
 

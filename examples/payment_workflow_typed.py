@@ -30,8 +30,8 @@ class PaymentTypedResult:
 def payment_workflow_typed(ctx, order_id: str) -> PaymentTypedResult:
     event = wait_event(ctx, "payment.completed", timeout="5m", match={"order_id": order_id})
     payment = decode_event_data(event.data, PaymentCompleted)
-    print(f"✅ Payment of ${payment.amount:.2f} completed for order {payment.order_id}")
-    print(f"   Transaction ID: {payment.transaction_id}")
+    ctx.log(f"✅ Payment of ${payment.amount:.2f} completed for order {payment.order_id}")
+    ctx.log(f"   Transaction ID: {payment.transaction_id}")
     return PaymentTypedResult(status="completed", amount=payment.amount)
 
 

@@ -84,6 +84,12 @@ def _adapter(annotation: Any) -> Any:
     return TypeAdapter(annotation)
 
 
+def refuse_boolean_number(value: Any, annotation: Any) -> None:
+    """JSON true/false is no number, though pydantic (like Python) would take it as 1 or 0."""
+    if annotation in (int, float) and isinstance(value, bool):
+        raise ValueError(f"{json.dumps(value)} is a boolean, not a number")
+
+
 def convert(value: Any, annotation: Any) -> Any:
     """`value` (plain JSON) as `annotation`; raises pydantic's ValidationError on mismatch."""
     if not needs_conversion(annotation):
@@ -125,4 +131,5 @@ def _convert_text(text: str, annotation: Any) -> Any:
         value = text
     if annotation is bool and isinstance(text, str) and text.lower() in ("true", "false", "yes", "no", "1", "0"):
         return text.lower() in ("true", "yes", "1")
+    refuse_boolean_number(value, annotation)
     return _adapter(annotation).validate_python(value)

@@ -8,7 +8,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from .codec import _adapter, to_plain
+from .codec import _adapter, refuse_boolean_number, to_plain
 from .durations import Duration, to_seconds
 from .errors import NotFoundError, WorkflowDefinitionError
 
@@ -99,6 +99,7 @@ class _Callable:
                 f"read from JSON: {str(exc).splitlines()[0]}"
             ) from None
         try:
+            refuse_boolean_number(value, annotation)
             return to_plain(adapter.validate_python(to_plain(value)))
         except Exception as exc:  # pydantic ValidationError, or a value that is not JSON data
             errors = getattr(exc, "errors", None)
@@ -169,7 +170,7 @@ class Registry:
         if close:
             return f"{message}: did you mean {close[0]!r}?"
         known = ", ".join(sorted(self.workflows)) or "none registered"
-        return f"{message} (known: {known}); check the `workflows` setting in romancy.toml"
+        return f"{message} (known: {known})"
 
 
 REGISTRY = Registry()
@@ -182,6 +183,17 @@ def _check_context_parameter(fn: Callable[..., Any], kind: str) -> None:
         )
 
 
+def _check_unique(existing: Optional[WorkflowDefinition], new: WorkflowDefinition) -> None:
+    """Two modules defining one workflow name would leave the last imported one running the
+    other's instances. The same file imported again (a reload) may redefine its own."""
+    if existing is None or existing.fn.__code__.co_filename == new.fn.__code__.co_filename:
+        return
+    raise WorkflowDefinitionError(
+        f"workflow {new.name!r} is defined twice: in module {existing.fn.__module__} "
+        f"({existing.fn.__code__.co_filename}) and in module {new.fn.__module__} "
+        f"({new.fn.__code__.co_filename}); rename one, e.g. @workflow(\"{new.name}_v2\")")
+
+
 def workflow(name: Any = None, *, registry: Optional[Registry] = None) -> Any:
     """`@workflow`, `@workflow("name")` or `@workflow(name="name")`; `registry=` defines it there
     instead of in the default registry."""
@@ -190,6 +202,7 @@ def workflow(name: Any = None, *, registry: Optional[Registry] = None) -> Any:
     def register(fn: Callable[..., Any], wf_name: Optional[str] = None) -> WorkflowDefinition:
         _check_context_parameter(fn, "workflow")
         definition = WorkflowDefinition(wf_name or fn.__name__, fn)
+        _check_unique(target.workflows.get(definition.name), definition)
         target.workflows[definition.name] = definition
         return definition
 

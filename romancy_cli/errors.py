@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import sysconfig
+import traceback
+from typing import Optional
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# Python's own library and installed packages: a fault raised in json or requests is reported at
+# the user's line that called them.
+_LIBRARY_DIRS = tuple({os.path.abspath(sysconfig.get_path(name)) + os.sep
+                       for name in ("stdlib", "platstdlib", "purelib", "platlib")})
+
 
 class RomancyError(Exception):
     """Base of every error romancy_cli raises on purpose."""
@@ -38,8 +49,10 @@ class EventTimeout(RomancyError):
 class ActivityError(RomancyError):
     """An activity failed after its last attempt; carries the original type and message."""
 
-    def __init__(self, activity: str, error_type: str, message: str, attempts: int) -> None:
+    def __init__(self, activity: str, error_type: str, message: str, attempts: int,
+                 where: Optional[str] = None) -> None:
         self.activity = activity
+        self.where = where  # the activity's line that raised, for the workflow's error record
         self.error_type = error_type
         self.error_message = message
         self.attempts = attempts
@@ -64,3 +77,14 @@ class StorageFault(BaseException):
         self.kind = kind  # "locked" | "disk_full" | "read_only" | "connection" | "unavailable"
 
     retryable = True
+
+
+def user_location(exc: BaseException) -> Optional[str]:
+    """`path:line` of the innermost traceback frame in the user's code: outside romancy_cli, and
+    outside Python's library and installed packages unless the user's code is installed there too.
+    None when the traceback has no such frame."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith("<") and not os.path.abspath(f.filename).startswith(_PACKAGE_DIR)]
+    own = [f for f in frames if not os.path.abspath(f.filename).startswith(_LIBRARY_DIRS)]
+    frame = (own or frames or [None])[-1]
+    return f"{frame.filename}:{frame.lineno}" if frame is not None else None

@@ -11,19 +11,20 @@ import importlib
 import importlib.util
 import os
 import sys
-import traceback
 import zlib
 from pathlib import Path
 from types import ModuleType
 from typing import Iterable, Optional
 
-from .errors import UsageError
-
-_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+from .errors import UsageError, user_location
 
 
 class WorkflowImportError(UsageError):
     """A workflow module could not be imported (exit code 2: the input, here code, is wrong)."""
+
+
+class WorkflowModuleMissing(WorkflowImportError):
+    """A configured workflow module does not exist; the caller knows where it was configured."""
 
 
 def load_workflows(specs: Iterable[str], root: Optional[Path] = None) -> list[ModuleType]:
@@ -43,7 +44,7 @@ def load_one(spec: str) -> list[ModuleType]:
         return [import_file(p) for p in files]
     if path.suffix == ".py" or path.is_absolute() or os.sep in spec:
         if not path.is_file():
-            raise WorkflowImportError(f"workflow module {spec} does not exist; check `workflows` in romancy.toml")
+            raise WorkflowModuleMissing(f"workflow module {spec} does not exist")
         return [import_file(path)]
     return [import_dotted(spec)]
 
@@ -79,9 +80,9 @@ def import_dotted(name: str) -> ModuleType:
     except ModuleNotFoundError as exc:
         missing = exc.name or ""
         if missing and (name == missing or name.startswith(missing + ".")):
-            raise WorkflowImportError(
+            raise WorkflowModuleMissing(
                 f"cannot import workflow module {name!r}: no module named {exc.name!r} "
-                f"(searched the project folder and sys.path); check `workflows` in romancy.toml"
+                f"(searched the project folder and sys.path)"
             ) from exc
         raise WorkflowImportError(describe_import_error(exc, name)) from exc
     except KeyboardInterrupt:
@@ -102,18 +103,7 @@ def describe_import_error(exc: BaseException, what: str) -> str:
 def _user_location(exc: BaseException) -> Optional[str]:
     if isinstance(exc, SyntaxError) and exc.filename and not exc.filename.startswith("<"):
         return f"{exc.filename}:{exc.lineno}"
-    frames = traceback.extract_tb(exc.__traceback__)
-    user = [f for f in frames if _is_user_frame(f.filename)]
-    if not user:
-        return None
-    frame = user[-1]  # the innermost frame in user code is where the fault is
-    return f"{frame.filename}:{frame.lineno}"
-
-
-def _is_user_frame(filename: str) -> bool:
-    if filename.startswith("<") or filename.startswith(_PACKAGE_DIR):
-        return False
-    return os.sep + "importlib" + os.sep not in filename
+    return user_location(exc)
 
 
 def _short_message(exc: BaseException) -> str:

@@ -14,6 +14,9 @@ CANCELLED = "cancelled"
 
 STATUSES = (RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, FAILED, CANCELLED)
 TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
+# What users see for a running instance stopped by a NonDeterminismError (stored: running + parked).
+PARKED = "parked"
+SHOWN_STATUSES = STATUSES + (PARKED,)
 
 
 @dataclass(frozen=True)

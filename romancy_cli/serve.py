@@ -17,7 +17,7 @@ from .config import ServeSettings
 from .errors import StorageFault
 from .http import DEFAULT_MAX_BODY
 from .http.wsgi import WsgiApp
-from .records import WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance
+from .records import PARKED, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance
 from .serve_threads import ElasticThreads
 
 log = logging.getLogger("romancy.serve")
@@ -70,14 +70,14 @@ class Server:
         instance_id = instance.instance_id
         try:
             status = self.app.run_leased(instance)
+            if status is not None:
+                self._log_resumed(instance_id, status)
         except StorageFault as fault:  # the instance stays as last committed, to be recovered
             log.error("resuming %s stopped by a database fault: %s", instance_id, fault)
             return
         except Exception:
             log.exception("resuming %s failed", instance_id)
             return
-        if status is not None:
-            log.info("resumed %s → %s", instance_id, status)
         if status in (WAITING_FOR_TIMER, WAITING_FOR_EVENT):
             self.wake.set()  # it may now have the earliest due time
 
@@ -89,8 +89,15 @@ class Server:
         result = self.app.tick(retry_parked=not self._retried_parked)
         self._retried_parked = True
         for instance_id, status in result.resumed.items():
-            log.info("resumed %s → %s", instance_id, status)
+            self._log_resumed(instance_id, status)
         return result.next_wake
+
+    def _log_resumed(self, instance_id: str, status: str) -> None:
+        if status != PARKED:
+            log.info("resumed %s → %s", instance_id, status)
+            return
+        reason = (self.app.get(instance_id).error or {}).get("message", "")
+        log.warning("resumed %s → parked: %s", instance_id, reason)
 
     def _timer_loop(self) -> None:
         while not self.stopping.is_set():
@@ -121,7 +128,10 @@ class Server:
             if now < store_after:
                 self.wake.wait(min(left, store_after - now))
             elif self._store_woke(min(left, WAKE_SLICE)):
+                log.debug("timer loop woken: another connection wrote work")
                 break
+        if self.wake.is_set():
+            log.debug("timer loop woken: a worker here set an earlier due time")
         self.wake.clear()
 
     def _store_woke(self, timeout: float) -> bool:

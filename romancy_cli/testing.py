@@ -42,7 +42,7 @@ from .durations import Duration
 from .engine.clock import ManualClock
 from .engine.ports import Clock
 from .errors import RomancyError, UsageError
-from .records import RUNNING
+from .records import PARKED, RUNNING
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -76,7 +76,7 @@ def run_until_idle(app: App, max_ticks: int = 100) -> dict[str, str]:
     for _ in range(max_ticks):
         result = app.tick()
         statuses.update(result.resumed)
-        if not result.fired and all(status == RUNNING for status in result.resumed.values()):
+        if not result.fired and all(status in (RUNNING, PARKED) for status in result.resumed.values()):
             return statuses
     raise RomancyError(f"instances still progressing after {max_ticks} ticks: {statuses}")
 

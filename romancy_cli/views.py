@@ -12,10 +12,15 @@ import inspect
 from typing import Any, Optional, Sequence
 
 from .times import iso
-from .records import WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, Misfit, Step
+from .records import PARKED, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, Misfit, Step
 
 INSTANCE_KEYS = ("instance_id", "workflow", "status", "input", "output", "error", "created_at",
-                 "updated_at", "waiting", "parked")
+                 "updated_at", "waiting")
+
+
+def shown_status(instance: Instance) -> str:
+    """The status users see: `parked` is stored as running with the parked flag."""
+    return PARKED if instance.parked else instance.status
 
 
 def instance_view(instance: Instance, history: Optional[Sequence[Step]] = None) -> dict[str, Any]:
@@ -23,25 +28,26 @@ def instance_view(instance: Instance, history: Optional[Sequence[Step]] = None) 
     view: dict[str, Any] = {
         "instance_id": instance.instance_id,
         "workflow": instance.workflow,
-        "status": instance.status,
+        "status": shown_status(instance),
         "input": {"args": list(instance.args), "kwargs": dict(instance.kwargs)},
         "output": instance.output,
         "error": error_view(instance.error),
         "created_at": iso(instance.created_at),
         "updated_at": iso(instance.updated_at),
         "waiting": waiting_view(instance),
-        "parked": instance.parked,
     }
     if history is not None:
         view["history"] = [step_view(step) for step in history]
     return view
 
 
-def error_view(error: Optional[dict[str, Any]]) -> Optional[dict[str, str]]:
-    """`{type, message}`; the traceback stays out of the public shape (`status -v` shows it)."""
+def error_view(error: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """`{type, message, where}`: `where` is the user's `path:line` that raised, or null; the
+    traceback stays out of the public shape (`status -v` shows it)."""
     if not error:
         return None
-    return {"type": str(error.get("type", "Error")), "message": str(error.get("message", ""))}
+    return {"type": str(error.get("type", "Error")), "message": str(error.get("message", "")),
+            "where": error.get("where")}
 
 
 def waiting_view(instance: Instance) -> Optional[dict[str, Any]]:
@@ -138,5 +144,5 @@ def _json_default(value: Any) -> Any:
         return repr(value)
 
 
-__all__ = ["instance_view", "error_view", "waiting_view", "step_view", "start_view", "send_view",
+__all__ = ["shown_status", "instance_view", "error_view", "waiting_view", "step_view", "start_view", "send_view",
            "tick_view", "workflow_view", "INSTANCE_KEYS"]

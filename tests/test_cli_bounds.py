@@ -183,11 +183,11 @@ def test_times_and_numbers_out_of_range_in_the_database_are_still_shown(project:
 
     table = project.run("status")
     assert table.code == 0, table.stderr
-    assert "3e+11 (out of range)" in table.stderr and "1e+300 (out of range)" in table.stderr
+    assert "3e+11 (out of range)" in table.stdout and "1e+300 (out of range)" in table.stdout
     for instance_id in (napping, done):
         detail = project.run("status", instance_id)
         assert detail.code == 0, detail.stderr
-        assert "(out of range)" in detail.stderr and "Traceback" not in detail.stderr
+        assert "(out of range)" in detail.stdout and "Traceback" not in detail.stderr
 
 
 def test_a_huge_limit_lists_everything(project: Project) -> None:
@@ -200,7 +200,7 @@ def test_a_huge_limit_lists_everything(project: Project) -> None:
         if args[0] == "--json":
             assert {i["instance_id"] for i in result.json} == {first, second}
         else:
-            assert first in result.stderr and second in result.stderr
+            assert first in result.stdout and second in result.stdout
 
 
 @pytest.mark.parametrize("version", ["abc", "-1", "0", "", "２"])

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from cli_helpers import Project, make_project
+from cli_helpers import WORKFLOWS, Project, cli_env, make_project, romancy_executable
 
 
 @pytest.fixture
@@ -16,7 +17,7 @@ def project(tmp_path: Path) -> Project:
 
 
 INSTANCE_KEYS = {"instance_id", "workflow", "status", "input", "output", "error", "created_at",
-                 "updated_at", "waiting", "parked"}
+                 "updated_at", "waiting"}
 
 
 def test_start_prints_the_id_alone_and_progress_on_stderr(project: Project) -> None:
@@ -76,6 +77,62 @@ def test_event_resumes_the_waiting_instance(project: Project) -> None:
     assert shown["history"][1]["result"]["subject"] == "ORD-1"
 
 
+TWICE = """
+
+@workflow
+def twice(ctx) -> str:
+    print("body ran")
+    wait_event(ctx, "go")
+    wait_event(ctx, "go")
+    return "done"
+"""
+
+
+def test_duplicate_event_does_not_run_the_workflow_body(project: Project) -> None:
+    project.write("workflows.py", WORKFLOWS + TWICE)
+    instance_id = project.run("start", "twice").stdout.strip()
+    first = project.run("send-event", "go", "--id", "e-1")
+    assert "body ran" in first.stderr and f"{instance_id} → waiting_for_event" in first.stderr
+    duplicate = project.run("send-event", "go", "--id", "e-1")
+    assert duplicate.code == 0, duplicate.stderr
+    assert "body ran" not in duplicate.stderr
+    assert "duplicate event (source romancy-cli, id e-1)" in duplicate.stderr
+    assert project.counts()["romancy_steps"] == 1
+
+
+LOGS = """
+
+@workflow
+def chatty(ctx) -> str:
+    ctx.log("before %s", "the wait")
+    wait_event(ctx, "go")
+    ctx.log("after the wait")
+    return "done"
+"""
+
+
+def test_ctx_log_prints_only_what_is_not_replayed(project: Project) -> None:
+    project.write("workflows.py", WORKFLOWS + LOGS)
+    started = project.run("start", "chatty")
+    assert "before the wait" in started.stderr and started.stdout.startswith("chatty-")
+    sent = project.run("send-event", "go")
+    assert "after the wait" in sent.stderr and "before the wait" not in sent.stderr
+
+
+def test_parked_is_one_status_in_tables_filters_and_json(project: Project) -> None:
+    project.write("workflows.py", WORKFLOWS + TWICE)
+    instance_id = project.run("start", "twice").stdout.strip()
+    project.write("workflows.py", WORKFLOWS + TWICE.replace('wait_event(ctx, "go")\n', 'sleep(ctx, 1)\n', 1))
+    sent = project.run("send-event", "go")
+    assert f"{instance_id} → parked" in sent.stderr
+    listed = project.run("status", "--status", "parked", "--json").json
+    assert [(i["instance_id"], i["status"]) for i in listed] == [(instance_id, "parked")]
+    assert "parked" not in listed[0]
+    assert project.run("status", "--status", "running", "--json").json == []
+    assert f"{instance_id}  twice     parked" in project.run("status").stdout
+    assert project.rows("SELECT status, parked FROM romancy_instances") == [("running", 1)]
+
+
 def test_targeted_event_no_resume_then_tick(project: Project) -> None:
     a = project.run("start", "order", "SAME").stdout.strip()
     b = project.run("start", "order", "SAME").stdout.strip()
@@ -120,7 +177,7 @@ def test_cancel(project: Project) -> None:
     assert f"cancelled {instance_id} (was waiting_for_event)" in result.stderr
     view = project.run("status", instance_id, "--json").json
     assert view["status"] == "cancelled"
-    assert view["error"] == {"type": "Cancelled", "message": "customer asked"}
+    assert view["error"] == {"type": "Cancelled", "message": "customer asked", "where": None}
     again = project.run("cancel", instance_id)
     assert again.code == 1
     assert "already cancelled" in again.error_line
@@ -132,10 +189,43 @@ def test_failed_workflow_exits_1_and_status_shows_the_error(project: Project) ->
     instance_id = result.stdout.strip()
     assert "ValueError: kaput" in result.error_line
     detail = project.run("status", instance_id)
-    assert "error     ValueError: kaput" in detail.stderr
-    assert "Traceback" not in detail.stderr
+    assert "error     ValueError: kaput" in detail.stdout
+    assert "Traceback" not in detail.stdout + detail.stderr
     verbose = project.run("status", instance_id, "-v")
-    assert 'raise ValueError(message)' in verbose.stderr
+    assert 'raise ValueError(message)' in verbose.stdout
+
+
+BOOM_LINE = WORKFLOWS.splitlines().index("    raise ValueError(message)") + 1
+FLAKY = """
+
+@activity
+def flaky(ctx) -> int:
+    raise RuntimeError("card declined")
+
+
+@workflow
+def charges(ctx) -> int:
+    wait_event(ctx, "go")
+    return flaky.execute(ctx)
+"""
+
+
+def test_failures_point_at_the_users_file_and_line(project: Project) -> None:
+    project.write("workflows.py", WORKFLOWS + FLAKY)
+    started = project.run("start", "boom", "kaput")
+    assert started.error_line.endswith(f"ValueError: kaput (at workflows.py:{BOOM_LINE})")
+    detail = project.run("status", started.stdout.strip())
+    assert f"error     ValueError: kaput (at workflows.py:{BOOM_LINE})" in detail.stdout
+    flaky_line = (WORKFLOWS + FLAKY).splitlines().index('    raise RuntimeError("card declined")') + 1
+    instance_id = project.run("start", "charges").stdout.strip()
+    sent = project.run("send-event", "go")
+    assert f"✗ {instance_id}: ActivityError: " in sent.stderr
+    assert f"RuntimeError: card declined (at workflows.py:{flaky_line})" in sent.stderr
+    shown = project.run("status", instance_id, "--json").json
+    assert shown["error"]["where"] == f"{project.root / 'workflows.py'}:{flaky_line}"
+    ran = project.run("--config", "proj/romancy.toml", "run", "boom", "x", cwd=project.root.parent)
+    assert ran.code == 1
+    assert ran.error_line.endswith(f"ValueError: x (at proj/workflows.py:{BOOM_LINE})")
 
 
 def test_status_table_filters_and_empty_database(tmp_path, project: Project) -> None:
@@ -145,13 +235,45 @@ def test_status_table_filters_and_empty_database(tmp_path, project: Project) -> 
     project.run("start", "napper")
     project.run("start", "add", "1")
     table = project.run("status")
-    assert table.stdout == ""
-    assert "INSTANCE" in table.stderr and "waiting_for_timer" in table.stderr and "timer " in table.stderr
+    assert table.stderr == ""
+    assert "INSTANCE" in table.stdout and "waiting_for_timer" in table.stdout and "timer " in table.stdout
     only = project.run("status", "--status", "completed", "--json").json
     assert [i["workflow"] for i in only] == ["add"]
     by_workflow = project.run("status", "--workflow", "napper", "--json").json
     assert [i["workflow"] for i in by_workflow] == ["napper"]
     assert len(project.run("status", "--limit", "1", "--json").json) == 1
+
+
+def test_tables_in_a_pipe_are_plain_columns_on_stdout(project: Project) -> None:
+    napping = project.run("start", "napper").stdout.strip()
+    done = project.run("start", "add", "1").stdout.strip()
+    command = f"{romancy_executable()} status | grep waiting"
+    piped = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=project.root, capture_output=True,
+                           text=True, env={k: v for k, v in cli_env().items() if k != "NO_COLOR"}, timeout=30)
+    assert piped.returncode == 0, piped.stderr
+    [line] = piped.stdout.splitlines()
+    assert line.split()[:3] == [napping, "napper", "waiting_for_timer"]
+    assert "\x1b[" not in piped.stdout and line == line.rstrip()
+    assert done not in piped.stdout
+    workflows = project.run("workflows")
+    assert workflows.stdout.splitlines()[0].split() == ["WORKFLOW", "PARAMETERS", "SOURCE"]
+
+
+def test_jsonl_lists_one_object_per_line(project: Project) -> None:
+    ids = [project.run("start", "add", str(n)).stdout.strip() for n in (1, 2)]
+    lines = project.run("status", "--jsonl").stdout.splitlines()
+    assert [json.loads(line)["instance_id"] for line in lines] == ids[::-1]
+    assert set(json.loads(lines[0])) == INSTANCE_KEYS
+    names = [json.loads(line)["name"] for line in project.run("workflows", "--jsonl").stdout.splitlines()]
+    assert names == ["add", "boom", "napper", "norm", "order"]
+
+
+def test_verbose_shows_romancy_debug_lines_not_sql(project: Project) -> None:
+    once = project.run("start", "add", "1", "-v")
+    assert "debug: romancy.engine: committed add-" in once.stderr
+    assert "SELECT" not in once.stderr
+    twice = project.run("start", "add", "1", "-vv")
+    assert "debug: peewee: " in twice.stderr
 
 
 def test_status_wait(project: Project) -> None:
@@ -175,7 +297,7 @@ def test_json_shapes_are_pinned(project: Project) -> None:
     one = project.run("status", instance_id, "--json").json
     assert set(one) == INSTANCE_KEYS | {"history"}
     assert one["input"] == {"args": ["ORD-9"], "kwargs": {}}
-    assert one["output"] is None and one["error"] is None and one["parked"] is False
+    assert one["output"] is None and one["error"] is None and one["status"] == "waiting_for_event"
     assert set(one["waiting"]) == {"event_type", "timeout_at"}
     assert one["waiting"]["event_type"] == "payment.completed"
     for key in ("created_at", "updated_at"):
@@ -193,4 +315,4 @@ def test_json_shapes_are_pinned(project: Project) -> None:
     ticked = project.run("tick", "--json").json
     assert set(ticked) == {"fired", "resumed", "next_due_at"}
     failed = project.run("start", "boom", "x", "--json")
-    assert failed.json["error"] == {"type": "ValueError", "message": "x"}
+    assert failed.json["error"] == {"type": "ValueError", "message": "x", "where": f"{project.root / 'workflows.py'}:{BOOM_LINE}"}

@@ -76,8 +76,8 @@ def test_workflows_lists_parameters_and_source(project: Project) -> None:
     assert add["source"] == str(project.root / "workflows.py")
     assert add["doc"] == "Adds numbers."
     table = project.run("workflows")
-    assert table.stdout == ""
-    assert "napper" in table.stderr and "seconds: float = 3600.0" in table.stderr
+    assert table.stderr == ""
+    assert "napper" in table.stdout and "seconds: float = 3600.0" in table.stdout
 
 
 def test_completion_of_commands_and_workflows(project: Project) -> None:
@@ -107,3 +107,27 @@ def test_the_checkout_reproduces_the_seed(tmp_path: Path) -> None:
     assert f"resumed 1 instance: {instance_id} → completed" in sent.stderr
     shown = proj.run("status", instance_id, "--json", ROMANCY_DATABASE=db).json
     assert shown["output"] == {"status": "completed", "transaction_id": "TXN-456", "amount": 99.99}
+
+
+def test_without_romancy_toml_says_where_the_database_goes_once(project: Project) -> None:
+    (project.root / "romancy.toml").unlink()
+    unknown = project.run("start", "zzz")
+    assert unknown.code == 2
+    assert unknown.error_line.endswith("(known: add, boom, napper, norm, order); no romancy.toml found: "
+                                       "pass --workflows MODULE_OR_PATH, or run `romancy init`")
+    assert not project.db.exists()
+    notice = "using ./romancy.db; no romancy.toml found — run `romancy init`"
+    first = project.run("start", "add", "1")
+    assert first.code == 0, first.stderr
+    assert first.stderr.count(notice) == 1 and project.db.exists()
+    assert notice not in project.run("start", "add", "2").stderr
+    missing = project.run("--workflows", "gone.py", "start", "add", "1")
+    assert missing.error_line == f"error: workflow module {project.root / 'gone.py'} does not exist; " \
+                                 "check --workflows (or ROMANCY_WORKFLOWS)"
+
+
+def test_with_romancy_toml_messages_name_it(project: Project) -> None:
+    unknown = project.run("start", "zzz")
+    assert unknown.error_line.endswith("; check `workflows` in ./romancy.toml")
+    started = project.run("start", "add", "1")
+    assert "no romancy.toml" not in started.stderr

@@ -89,7 +89,7 @@ def test_divergence_on_the_direct_path_parks_with_the_event_recorded(sqlite_app)
     finally:
         workflow("pure", registry=registry)(pure.fn)
     instance = sqlite_app.get(instance_id)
-    assert sent.resumed == {instance_id: "running"} and instance.parked
+    assert sent.resumed == {instance_id: "parked"} and instance.parked
     assert [s.kind for s in sqlite_app.history(instance_id)] == ["event"]
     assert sqlite_app.tick().resumed == {instance_id: "completed"}
 

@@ -81,7 +81,7 @@ def test_without_the_patch_the_old_instance_is_parked(sqlite_app):
     old = sqlite_app.start("billing", "OLD")
 
     _deploy("unpatched")
-    assert _go(sqlite_app, "OLD") == {old: "running"}
+    assert _go(sqlite_app, "OLD") == {old: "parked"}
     instance = sqlite_app.get(old)
     assert (instance.parked, instance.error["type"]) == (True, "NonDeterminismError")
     assert "'fee'" in instance.error["message"]

@@ -226,13 +226,13 @@ def test_non_determinism_parked_then_resumed_after_fix(sqlite_app):
     _register_nd(nd_b)  # a deploy that changes the code under a waiting instance
     sent = sqlite_app.send_event("t.sem.nd")
     instance = sqlite_app.get(instance_id)
-    assert sent.resumed == {instance_id: "running"}
+    assert sent.resumed == {instance_id: "parked"}
     assert (instance.status, instance.parked) == ("running", True)
     assert instance.error["type"] == "NonDeterminismError"
     assert "'nd_a'" in instance.error["message"] and "'nd_b'" in instance.error["message"]
     assert [s.kind for s in sqlite_app.history(instance_id)] == ["activity", "event"]  # not corrupted
 
-    assert sqlite_app.tick().resumed == {instance_id: "running"}  # still broken: stays parked
+    assert sqlite_app.tick().resumed == {instance_id: "parked"}  # still broken: stays parked
     assert sqlite_app.get(instance_id).parked
 
     _register_nd(nd_a)  # the fix (a revert) under the same name
@@ -548,7 +548,7 @@ def test_instance_of_workflow_not_loaded_in_this_worker_is_parked_not_failed(sql
         instance_id = order.start(full, "P1")
     with App(database=sqlite_path, worker_id="partial", clock=manual_clock, registry=Registry()) as partial:
         sent = partial.send_event("t.sem.go", {"order_id": "P1"})
-        assert sent.resumed == {instance_id: "running"}
+        assert sent.resumed == {instance_id: "parked"}
         instance = partial.get(instance_id)
         assert (instance.status, instance.parked) == ("running", True)
         assert "'order' is not registered in this worker" in instance.error["message"]

@@ -160,7 +160,7 @@ def test_run_until_idle_stops_on_parked_instances(tmp_path: Path):
             wait_event(ctx, "t.tm.other")
             return "v2"
 
-        assert advance(app, "1s") == {instance_id: "running"}
+        assert advance(app, "1s") == {instance_id: "parked"}
         assert app.get(instance_id).parked
 
 

@@ -287,9 +287,11 @@ def test_binary_octet_stream_is_base64() -> None:
     assert parsed.data_content_type == "application/octet-stream"
 
 
-def test_binary_without_content_type_is_opaque_base64() -> None:
-    parsed = binary(b"raw")
-    assert (parsed.data, parsed.data_content_type) == ("cmF3", None)
+def test_binary_without_content_type_is_json_else_text_else_base64() -> None:
+    assert (binary(b'{"a": [1]}').data, binary(b'{"a": [1]}').data_content_type) == ({"a": [1]}, None)
+    assert binary(b"raw").data == "raw"
+    assert binary(b"NaN").data == "NaN"
+    assert binary(b"\xff\x00").data == "/wA="
 
 
 def test_binary_empty_body_means_no_data() -> None:

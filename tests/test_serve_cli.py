@@ -192,14 +192,15 @@ def test_reload_with_incompatible_change_parks_instance(project: Project) -> Non
 
         def parked() -> bool:
             view = requests.get(served.url + f"instances/{instance_id}", timeout=5).json()
-            return view["parked"] and view["error"]["type"] == "NonDeterminismError"
+            return view["status"] == "parked" and view["error"]["type"] == "NonDeterminismError"
 
         assert served.until(parked)
         view = requests.get(served.url + f"instances/{instance_id}", timeout=5).json()
         assert "label" in view["error"]["message"] and "shipment.sent" in view["error"]["message"]
-        assert view["status"] == "running"
+        assert "parked" not in view
     finally:
-        served.stop()
+        _, log = served.stop()
+    assert f"resumed {instance_id} → parked: " in log
 
 
 def test_tick_loop_stops_on_sigterm_with_exit_0(project: Project) -> None:

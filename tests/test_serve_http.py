@@ -73,6 +73,41 @@ def test_binary_and_structured_modes_from_sdk_encoder(server: Running) -> None:
     assert [server.app.get(i).output["amount"] for i in ids] == [5, 5]
 
 
+def test_sdk_binary_mode_without_content_type_gives_json_data_to_match(server: Running) -> None:
+    """The SDKs' to_binary leaves Content-Type out for JSON data: the body is JSON, so match= fires."""
+    instance_id = server.app.start("serve_order", "ORD-NOCT")
+    headers, body = encode("binary", {"type": "order.paid", "source": "sdk", "id": "noct-1"},
+                           {"order_id": "ORD-NOCT", "amount": 7})
+    assert not any(name.lower() == "content-type" for name in headers)
+    assert requests.post(server.url, data=body, headers=headers, timeout=10).status_code == 202
+    assert server.wait_for(lambda: server.app.get(instance_id).status == "completed")
+    assert server.app.get(instance_id).output == {"order_id": "ORD-NOCT", "amount": 7}
+
+
+@pytest.mark.parametrize("body, data", [(b"hello", "hello"), (b"\xff\x00", "/wA=")])
+def test_binary_mode_without_content_type_text_else_base64(server: Running, body: bytes, data: str) -> None:
+    instance_id = server.app.start("serve_note")
+    headers = {"ce-specversion": "1.0", "ce-id": "nc", "ce-source": "shop", "ce-type": "note"}
+    assert requests.post(server.url, data=body, headers=headers, timeout=10).status_code == 202
+    assert server.wait_for(lambda: server.app.get(instance_id).status == "completed")
+    assert server.app.get(instance_id).output == {"subject": None, "data": data}
+
+
+def test_form_encoded_binary_event_is_kept_and_warned_about(server: Running, caplog: Any) -> None:
+    """What `curl -d` without -H sends: stored as given, with a warning naming the event and the fix."""
+    headers = {"ce-specversion": "1.0", "ce-id": "curl-1", "ce-source": "shop", "ce-type": "order.paid",
+               "Content-Type": "application/x-www-form-urlencoded"}
+    with caplog.at_level("WARNING", logger="romancy.http"):
+        response = requests.post(server.url, data=b'{"order_id": "X"}', headers=headers, timeout=10)
+    assert response.status_code == 202
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "order.paid curl-1 from shop" in warning
+    assert "-H 'Content-Type: application/json'" in warning
+    with sqlite3.connect(server.db_path) as conn:
+        [(content_type,)] = conn.execute("SELECT data_content_type FROM romancy_events").fetchall()
+    assert content_type == "application/x-www-form-urlencoded"
+
+
 def test_binary_mode_percent_decoded_header_reaches_the_workflow(server: Running) -> None:
     instance_id = server.app.start("serve_note")
     headers = {"ce-specversion": "1.0", "ce-id": "b1", "ce-source": "shop", "ce-type": "note",

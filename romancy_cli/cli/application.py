@@ -42,8 +42,8 @@ def _global(
 ) -> None:
     """Durable workflows that wait for CloudEvents and timers, on SQLite or PostgreSQL.
 
-    Settings come from the nearest romancy.toml (see `romancy init`). Data (ids, JSON) goes to
-    stdout; progress and errors go to stderr. Exit codes: 0 ok, 1 failed, 2 usage or input error,
+    Settings come from the nearest romancy.toml (see `romancy init`). Answers (ids, JSON,
+    tables) go to stdout; progress, notices and errors go to stderr. Exit codes: 0 ok, 1 failed, 2 usage or input error,
     3 not found, 4 database or server unreachable.
     """
     state().merge(config, database, workflows, json_output, verbose)

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Callable, List, Optional
 
 import typer
 
+from . import output
 from .state import state
 
 GLOBAL_PANEL = "Global options"
@@ -29,7 +30,8 @@ WorkflowsOption = Annotated[Optional[List[str]], typer.Option(
 JsonOption = Annotated[bool, typer.Option(
     "--json", help="Print data as JSON on stdout.", rich_help_panel=GLOBAL_PANEL, show_default=False)]
 VerboseOption = Annotated[int, typer.Option(
-    "--verbose", "-v", count=True, help="More detail; tracebacks on errors.",
+    "--verbose", "-v", count=True, help="More detail: tracebacks on errors, romancy's debug lines "
+    "(claims, commits, wake-ups); -vv adds SQL.",
     rich_help_panel=GLOBAL_PANEL, show_default=False)]
 
 _COMMON = {
@@ -67,6 +69,7 @@ def with_global_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(**kwargs: Any) -> Any:
         state().merge(kwargs.pop("config"), kwargs.pop("database"), kwargs.pop("workflows"),
                       kwargs.pop("json_output"), kwargs.pop("verbose"))
+        output.configure_logging(state().verbose)
         return fn(**kwargs)
 
     params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) if p.kind == p.POSITIONAL_OR_KEYWORD else p
@@ -86,7 +89,8 @@ def workflow_definition(name: str) -> Any:
     try:
         return REGISTRY.workflow(name)
     except NotFoundError as exc:
-        raise UnknownWorkflow(str(exc)) from None
+        hint = "" if "did you mean" in str(exc) else f"; {state().workflows_hint()}"
+        raise UnknownWorkflow(f"{exc}{hint}") from None
 
 
 def complete_workflow(incomplete: str) -> list[str]:
@@ -111,7 +115,7 @@ def complete_instance(incomplete: str) -> list[str]:
 
 
 def complete_status(incomplete: str) -> list[str]:
-    from ..records import STATUSES
+    from ..records import SHOWN_STATUSES as STATUSES
 
     return [s for s in STATUSES if s.startswith(incomplete)]
 

@@ -32,6 +32,11 @@ def read_json(value: str, option: str) -> Any:
                          f"give JSON such as '{{\"key\": \"value\"}}', @file.json or - for stdin") from None
 
 
+def read_text(path: str, option: str) -> tuple[str, str]:
+    """The text of file `path`, or of stdin for `-`, and how to name it in messages."""
+    return _read_source(path if path == "-" else "@" + path, option)
+
+
 def _read_source(value: str, option: str) -> tuple[str, str]:
     if value == "-":
         return sys.stdin.read(), " (stdin)"

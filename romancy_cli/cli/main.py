@@ -52,7 +52,7 @@ def normalize_argv(argv: List[str]) -> List[str]:
     (not followed by a status name) becomes `--wait=terminal`."""
     if "status" not in argv:
         return argv
-    from ..records import STATUSES
+    from ..records import SHOWN_STATUSES as STATUSES
 
     values = set(STATUSES) | {"terminal"}
     out = list(argv)

@@ -1,4 +1,5 @@
-"""Where output goes: data (ids, JSON) on stdout; human progress, tables and errors on stderr.
+"""Where output goes: a command's answer (ids, JSON, tables, one instance) on stdout; progress,
+notices and errors on stderr.
 
 rich is imported only when something human is printed, so data-only paths stay light.
 """
@@ -7,9 +8,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Optional
+from typing import Any, Optional, Sequence, Union
 
 _console: Any = None
+_answer: Any = None
+
+Cell = Union[str, tuple[str, str]]  # text, or (text, rich style) for a terminal
 
 
 def console() -> Any:
@@ -32,9 +36,49 @@ def version_line() -> str:
     return f"romancy {__version__}"
 
 
+def answer_console() -> Any:
+    """The rich console on stdout, for a command's human answer; colour only on a terminal."""
+    global _answer
+    if _answer is None:
+        from rich.console import Console
+
+        _answer = Console(highlight=False, no_color=bool(os.environ.get("NO_COLOR")) or None,
+                          soft_wrap=not sys.stdout.isatty())
+    return _answer
+
+
 def reset() -> None:
-    global _console
-    _console = None
+    global _console, _answer
+    _console = _answer = None
+
+
+def show(*renderables: Any) -> None:
+    """Human answer on stdout (rich markup allowed: escape user data with `esc`)."""
+    answer_console().print(*renderables)
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
+    """A table on stdout: rich on a terminal; in a pipe plain columns, like `docker ps`, so that
+    `grep`, `awk` and `cut` see one row per line with no colour and no trailing blanks."""
+    if not sys.stdout.isatty():
+        texts = [list(columns)] + [[_text(c) for c in row] for row in rows]
+        widths = [max(len(r[i]) for r in texts) for i in range(len(columns))]
+        for row in texts:
+            data("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table(box=None, pad_edge=False, header_style="bold")
+    for column in columns:
+        grid.add_column(column)
+    for row in rows:
+        grid.add_row(*[Text(c) if isinstance(c, str) else Text(c[0], style=c[1]) for c in row])
+    answer_console().print(grid)
+
+
+def _text(cell: Cell) -> str:
+    return cell if isinstance(cell, str) else cell[0]
 
 
 def say(*renderables: Any) -> None:
@@ -68,6 +112,12 @@ def print_json(value: Any, pretty: Optional[bool] = None) -> None:
     data(dumps(value, pretty))
 
 
+def print_jsonl(values: Sequence[Any]) -> None:
+    """One JSON object per line (`--jsonl`), for `jq -c`, `while read` and log shippers."""
+    for value in values:
+        data(dumps(value, pretty=False))
+
+
 def error(message: str) -> None:
     """The one-line error. Written plainly (not through rich) so it is never wrapped."""
     line = " ".join(str(message).split("\n")).strip()
@@ -76,6 +126,20 @@ def error(message: str) -> None:
         prefix = "\x1b[1;31merror:\x1b[0m"
     sys.stderr.write(f"{prefix} {line}\n")
     sys.stderr.flush()
+
+
+def configure_logging(verbose: int) -> None:
+    """-v: romancy's own debug lines (claims, commits, wake-ups) on stderr; -vv: peewee's SQL too."""
+    if not verbose:
+        return
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    logging.getLogger("romancy").setLevel(logging.DEBUG)
+    if verbose > 1:
+        logging.getLogger("peewee").setLevel(logging.DEBUG)
 
 
 def warn(message: str) -> None:

@@ -1,8 +1,9 @@
-"""Human views on stderr (rich): progress after start/send-event/tick, the instance table,
-one instance with its history timeline, the workflow list. JSON shapes live in views.py."""
+"""Human views (rich): progress after start/send-event/tick on stderr; the instance table, one
+instance with its history timeline and the workflow list on stdout. JSON shapes live in views.py."""
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime
 from typing import Any, Optional, Sequence
@@ -10,7 +11,8 @@ from typing import Any, Optional, Sequence
 from ..jsonsafe import dumps
 from ..records import (CANCELLED, COMPLETED, FAILED, RUNNING, TERMINAL, WAITING_FOR_EVENT,
                        WAITING_FOR_TIMER, Instance, Step)
-from .output import esc, say
+from ..views import shown_status
+from .output import Cell, esc, say, show, table
 
 STATUS_STYLE = {
     RUNNING: "yellow", WAITING_FOR_EVENT: "cyan", WAITING_FOR_TIMER: "cyan",
@@ -19,14 +21,26 @@ STATUS_STYLE = {
 
 
 def status_text(instance: Instance) -> str:
-    label = "parked" if instance.parked else instance.status
-    style = "red" if instance.parked else STATUS_STYLE.get(instance.status, "")
+    label, style = status_cell(instance)
     return f"[{style}]{esc(label)}[/]" if style else esc(label)
+
+
+def status_cell(instance: Instance) -> tuple[str, str]:
+    return shown_status(instance), "red" if instance.parked else STATUS_STYLE.get(instance.status, "")
 
 
 def compact(value: Any, limit: int = 70) -> str:
     text = value if isinstance(value, str) else dumps(value, ensure_ascii=False, separators=(",", ":"))
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def where_text(error: Optional[dict[str, Any]]) -> str:
+    """' (at workflows.py:5)': where the user's code raised, relative to here when below it."""
+    where = (error or {}).get("where")
+    if not where:
+        return ""
+    relative = os.path.relpath(where)
+    return f" (at {relative if not relative.startswith('..') else where})"
 
 
 def when(epoch: Optional[float]) -> str:
@@ -63,7 +77,8 @@ def step_line(step: Step) -> str:
     result = step.result if isinstance(step.result, dict) else {}
     if step.kind == "activity" and "error" in result:
         error = result["error"] or {}
-        return f"  [red]✗[/] {esc(step.name)} failed: {esc(error.get('type'))}: {esc(error.get('message'))}"
+        return (f"  [red]✗[/] {esc(step.name)} failed: {esc(error.get('type'))}: {esc(error.get('message'))}"
+                f"{esc(where_text(error))}")
     if step.kind == "activity":
         return f"  [green]✓[/] {esc(step.name)}  [dim]{esc(compact(result.get('value', step.result)))}[/]"
     if step.kind == "event" and result.get("timeout"):
@@ -88,7 +103,8 @@ def outcome_line(instance: Instance) -> str:
         return f"  [green]✔ completed[/] → {esc(compact(instance.output, 200))}"
     if instance.status in (FAILED, CANCELLED):
         error = instance.error or {}
-        return f"  [red]✗ {instance.status}[/]: {esc(error.get('type', ''))}: {esc(error.get('message', ''))}"
+        return (f"  [red]✗ {instance.status}[/]: {esc(error.get('type', ''))}: {esc(error.get('message', ''))}"
+                f"{esc(where_text(error))}")
     if instance.status == WAITING_FOR_EVENT and wait is not None:
         timeout = f" (timeout {esc(_until(wait.wake_at))})" if wait.wake_at else ""
         match = f" matching {esc(compact(wait.match))}" if wait.match else ""
@@ -120,15 +136,9 @@ def instance_table(instances: Sequence[Instance], limited: bool) -> None:
     if not instances:
         say("[dim]no instances[/]")
         return
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("INSTANCE", "WORKFLOW", "STATUS", "WAITING FOR", "UPDATED"):
-        table.add_column(column, no_wrap=column != "WAITING FOR")
-    for instance in instances:
-        table.add_row(esc(instance.instance_id), esc(instance.workflow), status_text(instance),
-                      waiting_text(instance), when(instance.updated_at))
-    say(table)
+    rows: list[list[Cell]] = [[instance.instance_id, instance.workflow, status_cell(instance),
+                               waiting_text(instance), when(instance.updated_at)] for instance in instances]
+    table(("INSTANCE", "WORKFLOW", "STATUS", "WAITING FOR", "UPDATED"), rows)
     if limited:
         say(f"[dim]showing the newest {len(instances)}; use --limit N for more[/]")
 
@@ -139,28 +149,29 @@ def waiting_text(instance: Instance) -> str:
         return ""
     if wait.kind == "event":
         timeout = f" (timeout {_until(wait.wake_at)})" if wait.wake_at else ""
-        return esc(f"{wait.event_type}{timeout}")
+        return f"{wait.event_type}{timeout}"
     label = "retry" if wait.kind == "retry" else "timer"
-    return esc(f"{label} {when(wait.wake_at)}")
+    return f"{label} {when(wait.wake_at)}"
 
 
 def instance_detail(instance: Instance, history: Sequence[Step], verbose: int) -> None:
-    say(f"[bold]{esc(instance.instance_id)}[/]  {status_text(instance)}")
-    say(f"  workflow  {esc(instance.workflow)}")
-    say(f"  input     {esc(compact(_input(instance), 200))}")
-    say(f"  created   {esc(when(instance.created_at))}")
-    say(f"  updated   {esc(when(instance.updated_at))}")
+    show(f"[bold]{esc(instance.instance_id)}[/]  {status_text(instance)}")
+    show(f"  workflow  {esc(instance.workflow)}")
+    show(f"  input     {esc(compact(_input(instance), 200))}")
+    show(f"  created   {esc(when(instance.created_at))}")
+    show(f"  updated   {esc(when(instance.updated_at))}")
     if instance.status == COMPLETED:
-        say(f"  output    {esc(compact(instance.output, 500))}")
+        show(f"  output    {esc(compact(instance.output, 500))}")
     if instance.error:
-        say(f"  error     [red]{esc(instance.error.get('type', ''))}: {esc(instance.error.get('message', ''))}[/]")
+        show(f"  error     [red]{esc(instance.error.get('type', ''))}: {esc(instance.error.get('message', ''))}[/]"
+             f"{esc(where_text(instance.error))}")
         if verbose and instance.error.get("traceback"):
-            say(f"[dim]{esc(instance.error['traceback'].rstrip())}[/]")
-    say("  history" if history else "  history   [dim](no steps recorded)[/]")
+            show(f"[dim]{esc(instance.error['traceback'].rstrip())}[/]")
+    show("  history" if history else "  history   [dim](no steps recorded)[/]")
     for step in history:
-        say(f"  {step.seq:>3}" + step_line(step)[1:])
+        show(f"  {step.seq:>3}" + step_line(step)[1:])
     if instance.status not in TERMINAL:
-        say(outcome_line(instance))
+        show(outcome_line(instance))
 
 
 def _input(instance: Instance) -> Any:
@@ -169,15 +180,9 @@ def _input(instance: Instance) -> Any:
     return instance.kwargs or instance.args
 
 
-def workflow_table(rows: Sequence[dict[str, Any]]) -> None:
+def workflow_table(rows: Sequence[dict[str, Any]], hint: str) -> None:
     if not rows:
-        say("[dim]no workflows registered; check `workflows` in romancy.toml or pass --workflows[/]")
+        say(f"[dim]no workflows registered; {esc(hint)}[/]")
         return
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("WORKFLOW", "PARAMETERS", "SOURCE"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(esc(row["name"]), esc(row["signature"] or "-"), f"[dim]{esc(row['source'])}[/]")
-    say(table)
+    table(("WORKFLOW", "PARAMETERS", "SOURCE"),
+          [[row["name"], row["signature"] or "-", (row["source"], "dim")] for row in rows])

@@ -49,23 +49,47 @@ class CliState:
         """Import the configured workflow modules (their prints go to stderr, not stdout)."""
         if self._loaded:
             return
-        from ..loader import load_workflows
+        from ..loader import WorkflowModuleMissing, load_workflows
 
         settings = self.settings
-        with user_output():
-            load_workflows(settings.workflows, settings.root)
+        try:
+            with user_output():
+                load_workflows(settings.workflows, settings.root)
+        except WorkflowModuleMissing as exc:
+            raise WorkflowModuleMissing(f"{exc}; {self.workflows_hint()}") from None
         self._loaded = True
+
+    def workflows_hint(self) -> str:
+        """Where to fix the workflow modules: name romancy.toml only when there is one."""
+        from ..config import ENV_WORKFLOWS
+
+        if self.workflows or os.environ.get(ENV_WORKFLOWS):
+            return "check --workflows (or ROMANCY_WORKFLOWS)"
+        if self.settings.source is not None:
+            return f"check `workflows` in {_shown(self.settings.source)}"
+        return "no romancy.toml found: pass --workflows MODULE_OR_PATH, or run `romancy init`"
 
     def app(self) -> "App":
         if self._app is None:
             from ..app import App
 
             settings = self.settings
+            self._say_where_created()
             app = App(database=settings.database, worker_id=settings.worker_id,
                       lease_seconds=settings.lease_seconds, synchronous=settings.synchronous,
                       busy_timeout=settings.busy_timeout, only_database=True)
             self._app = app.initialize()
         return self._app
+
+    def _say_where_created(self) -> None:
+        """A database about to be created without any configuration: say where, once."""
+        from ..config import ENV_DATABASE
+
+        if self.settings.source is not None or self.database or os.environ.get(ENV_DATABASE):
+            return
+        if self.database_missing():
+            sys.stderr.write(f"using {_shown(self.settings.database)}; no romancy.toml found — "
+                             "run `romancy init`\n")
 
     def database_missing(self) -> bool:
         """True when the SQLite file does not exist yet (its folder does): read-only commands
@@ -100,3 +124,9 @@ def user_output() -> Iterator[None]:
     """Workflow code that prints writes to stderr: stdout carries only the command's data."""
     with contextlib.redirect_stdout(sys.stderr):
         yield
+
+
+def _shown(path: "os.PathLike[str] | str") -> str:
+    """A path as typed relative to here (./romancy.db) when below the current folder."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else os.path.join(".", relative)

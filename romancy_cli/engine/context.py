@@ -13,7 +13,7 @@ from typing import Any, Awaitable, Callable, Optional, Protocol, Union
 from ..codec import convert, to_plain
 from ..definitions import ActivityDefinition
 from ..durations import Duration, deadline, to_seconds
-from ..errors import ActivityError, EventTimeout
+from ..errors import ActivityError, EventTimeout, user_location
 from ..records import Step, Wait
 from ..times import to_datetime
 
@@ -102,6 +102,12 @@ class WorkflowContext:
     def is_replaying(self) -> bool:
         """True while the run is re-executing steps already recorded."""
         return self.cursor < self.replayed
+
+    def log(self, message: str, *args: Any) -> None:
+        """Print `message` (`%`-formatted with `args`) once: not while replaying recorded steps,
+        so a workflow's progress line is not repeated by every resume. Not a step of history."""
+        if not self.is_replaying:
+            print(message % args if args else message, flush=True)
 
     def now(self) -> datetime:
         """Deterministic current time (UTC), recorded on first execution."""
@@ -226,6 +232,9 @@ class WorkflowContext:
             raise Suspend(Wait("retry", seq, wake_at=wake_at, attempt=actx.attempt))
         error = {"type": type(exc).__name__, "message": str(exc), "attempts": actx.attempt,
                  "traceback": traceback.format_exc()}
+        where = user_location(exc)
+        if where:
+            error["where"] = where
         return self.record("activity", definition.name, {"error": error}, seq)
 
     def _wait_event(self, event_type: str, timeout: Optional[Duration], match: Optional[dict]) -> Any:
@@ -253,7 +262,8 @@ class WorkflowContext:
 def _activity_value(definition: ActivityDefinition, result: dict[str, Any]) -> Any:
     if "error" in result:
         error = result["error"]
-        raise ActivityError(definition.name, error["type"], error["message"], error["attempts"])
+        raise ActivityError(definition.name, error["type"], error["message"], error["attempts"],
+                            error.get("where"))
     return convert(result["value"], definition.hints.get("return"))
 
 

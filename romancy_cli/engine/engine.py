@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .. import ids
 from ..definitions import Registry
 from ..errors import StorageFault, UsageError
-from ..records import (FAILED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, Commit, Delivery,
+from ..records import (FAILED, PARKED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, Commit, Delivery,
                        EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition)
 from . import matching, replay
 from .context import WorkflowContext
@@ -19,6 +20,8 @@ from .ports import Clock, DeliveryConflict, InstanceExists, LeaseLost, Store
 
 FIRE_BATCH = 100  # timers fired per transaction: small, so that timers falling due meanwhile join soon
 RECOVER_BATCH = 500  # runnable instances looked at per tick
+
+log = logging.getLogger("romancy.engine")
 
 
 @dataclass
@@ -117,8 +120,10 @@ class Engine:
             claimed = self.store.claim(instance_id, self.owner, self.lease_clock.now(), until, include_parked,
                                        steal_from)
             if claimed is None:
+                log.debug("claim %s: not runnable, or another worker holds it", instance_id)
                 return None
             instance, history = claimed
+            log.debug("claimed %s (%d recorded steps)", instance_id, len(history))
             return self._drive(instance, history)
 
     def _run_fired_batch(self, fired: list[str], result: TickResult) -> None:
@@ -202,7 +207,10 @@ class Engine:
 
     def _write(self, commit: Commit) -> Optional[StoredEvent]:
         now, until = self._lease()
-        return self.store.commit(commit, self.owner, now, until)
+        late = self.store.commit(commit, self.owner, now, until)
+        log.debug("committed %s: %d new step(s), %s", commit.instance_id, len(commit.steps),
+                  "woken by a stored event" if late else commit.transition.status)
+        return late
 
     def _write_many(self, commits: list[Commit]) -> list[str]:
         now, until = self._lease()
@@ -216,7 +224,7 @@ class Engine:
                                delivery))
         except LeaseLost:
             pass
-        return RUNNING
+        return PARKED
 
     # -- events, timers, cancel ------------------------------------------------
 
@@ -227,7 +235,12 @@ class Engine:
         now = self.clock.now()
         candidates = [i for i in self.store.waiting_candidates(event)
                       if matching.accepts(i, _provisional(event, i, now))]
+        # A duplicate would be refused at the commit, but only after replaying the workflow with
+        # it: its body (prints, logs) must not run for an event that is applied once already.
         if len(candidates) != 1:
+            return None
+        if self.store.event_stored(event.source, event.id):
+            log.debug("event %s/%s is stored already: not replayed", event.source, event.id)
             return None
         instance = candidates[0]
         received = _provisional(event, instance, now)
@@ -257,6 +270,8 @@ class Engine:
             now, until = self._lease()
             fired = self.store.fire_due(now, self.owner, until, FIRE_BATCH)
             result.fired += fired
+            if fired:
+                log.debug("fired %d due timer(s) or timeout(s): %s", len(fired), ", ".join(fired))
             self._run_fired_batch(fired, result)
             if len(fired) < FIRE_BATCH:
                 break
@@ -302,7 +317,7 @@ def _status_of(outcome: replay.Outcome) -> str:
         return FAILED
     if isinstance(outcome, replay.Suspended):
         return WAITING_FOR_EVENT if outcome.wait.kind == "event" else WAITING_FOR_TIMER
-    return RUNNING
+    return PARKED  # Diverged
 
 
 __all__ = ["Engine", "TickResult"]

@@ -50,6 +50,9 @@ class Store(Protocol):
         """Store the event and satisfy every waiting instance it matches, in one transaction; those
         are leased to `owner`, or left for any worker when it is None."""
 
+    def event_stored(self, source: str, event_id: str) -> bool:
+        """True when an event with this (source, id) was accepted before (read without locking)."""
+
     def waiting_candidates(self, event: EventInput) -> list[Instance]:
         """Instances waiting for `event`'s type that it may satisfy, read without locking."""
 

@@ -10,6 +10,7 @@ from typing import Any, Union
 
 from ..codec import convert, to_plain
 from ..definitions import WorkflowDefinition
+from ..errors import ActivityError, user_location
 from ..records import Step, Wait
 from .context import Divergence, Hooks, Suspend, WorkflowContext, run_coroutine
 
@@ -48,6 +49,10 @@ Outcome = Union[Completed, Suspended, Failed, Diverged]
 
 def error_record(exc: BaseException, with_traceback: bool = True) -> dict[str, Any]:
     record: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
+    # An activity's failure is reported at the activity's line, not at the workflow's call of it.
+    where = (exc.where if isinstance(exc, ActivityError) else None) or user_location(exc)
+    if where:
+        record["where"] = where
     if with_traceback:
         record["traceback"] = "".join(traceback.format_exception(exc))
     return record

@@ -7,7 +7,10 @@ How `EventInput.data` is represented depends only on `data_content_type`, whatev
 content mode, so a consumer never has to know how the event arrived:
   * JSON (`*/json`, `*/*+json`)  -> the parsed JSON value
   * `text/*`                     -> str
-  * anything else, or absent in binary mode / with data_base64 -> base64 text of the bytes
+  * absent in binary mode (what the CloudEvents SDKs send for JSON data): the parsed JSON
+    value if the body is JSON, else its UTF-8 text, else base64 text of the bytes, as the
+    SDKs' own receivers read it
+  * anything else, or absent with data_base64 -> base64 text of the bytes
   * absent in structured mode with a `data` member -> the JSON value (JSON format rule)
 """
 
@@ -153,7 +156,23 @@ def _binary_event(headers: dict[str, str], body: bytes) -> EventInput:
     if content_type:
         attributes["datacontenttype"] = content_type
     _validate(attributes)
-    return _event_input(attributes, _data_from_bytes(body, attributes.get("datacontenttype")))
+    if not content_type:
+        return _event_input(attributes, _sniff(body))
+    return _event_input(attributes, _data_from_bytes(body, content_type))
+
+
+def _sniff(raw: bytes) -> Any:
+    """A binary-mode body without Content-Type: JSON, else UTF-8 text, else base64."""
+    if not raw:
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode("ascii")
+    try:
+        return loads(text)
+    except ValueError:  # JsonValueError too: NaN is no JSON, so the body stays text
+        return text
 
 
 def _decode_header_value(name: str, value: str) -> str:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 from ..errors import NotFoundError, RomancyError, StorageFault, UnavailableError, UsageError
 from ..jsonsafe import dumps
-from ..records import Instance
+from ..records import EventInput, Instance
 from . import DEFAULT_MAX_BODY
 from .parsing import InvalidEvent, UnsupportedMediaType, parse_request
 
@@ -147,6 +147,7 @@ class WsgiApp:
             raise HttpError(415, str(exc), "UnsupportedMediaType") from None
         delivered: list[Instance] = environ.setdefault(_DELIVERED, [])
         for event in events:
+            _warn_form_encoded(event)
             result = self.app.accept(event, resume=False, dispatch=delivered.extend if self.dispatch else None)
             log.info("accepted %s %s from %s%s → %d instance(s)", event.type, event.id, event.source,
                      " (duplicate)" if result.duplicate else "", len(result.delivered))
@@ -185,3 +186,15 @@ class WsgiApp:
         except RomancyError as exc:
             raise HttpError(409, str(exc), "Conflict") from None
         return 200, instance_view(instance, None)
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def _warn_form_encoded(event: EventInput) -> None:
+    """`curl -d` without `-H` labels JSON as a form: kept as sent (base64 data), but said, since
+    a `match=` on its fields will never fire."""
+    if (event.data_content_type or "").split(";")[0].strip().lower() == FORM:
+        log.warning("event %s %s from %s has Content-Type %s (curl -d without -H?): its data is kept "
+                    "as base64 bytes; send JSON data with -H 'Content-Type: application/json'",
+                    event.type, event.id, event.source, FORM)

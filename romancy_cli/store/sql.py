@@ -13,7 +13,7 @@ import peewee as pw
 
 from ..codec import dumps
 from ..errors import NotFoundError, RomancyError, StorageFault
-from ..records import (CANCELLED, COMPLETED, RUNNING, TERMINAL, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Commit,
+from ..records import (CANCELLED, COMPLETED, PARKED, RUNNING, TERMINAL, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Commit,
                        Delivery, EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition, Wait)
 from ..engine.matching import accepts, event_match_values, match_index, satisfies
 from ..engine.ports import DeliveryConflict, InstanceExists, LeaseLost
@@ -156,8 +156,10 @@ class SqlStore:
         I = self.m.Instance
         query = I.select(*[getattr(I, c.strip()) for c in INSTANCE_COLUMNS.split(",")])
         query = query.order_by(I.created_at.desc(), I.instance_id.desc())
-        if status:
-            query = query.where(I.status == status)
+        if status:  # `parked` is shown for running + parked; `running` means not parked
+            query = query.where(I.status == (RUNNING if status == PARKED else status))
+            if status in (RUNNING, PARKED):
+                query = query.where(I.parked == (status == PARKED))
         if workflow:
             query = query.where(I.workflow == workflow)
         if limit:
@@ -237,6 +239,9 @@ class SqlStore:
                 i.instance_id != instance_id and accepts(i, stored) for i in self._waiting_for(stored)):
             raise DeliveryConflict(f"event {event.source}/{event.id} satisfies other instances too")
         return Step(delivery.wait_seq, "event", event.type, stored.to_plain())
+
+    def event_stored(self, source: str, event_id: str) -> bool:
+        return self._one(self.q.event_seq, (source, event_id)) is not None
 
     def waiting_candidates(self, event: EventInput) -> list[Instance]:
         """Instances waiting for this type that the event may satisfy (read only; a hint)."""

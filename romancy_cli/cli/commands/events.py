@@ -6,6 +6,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ...errors import UsageError
 from .. import output
 from ..common import command, complete_instance, get_instance
 from ..inputs import read_json
@@ -15,8 +16,8 @@ from ..state import state, user_output
 def register(app: typer.Typer) -> None:
     @command(app, "send-event")
     def send_event(
-        event_type: Annotated[str, typer.Argument(metavar="TYPE", help="CloudEvent type, e.g. payment.completed.",
-                                                  show_default=False)],
+        event_type: Annotated[Optional[str], typer.Argument(
+            metavar="TYPE", help="CloudEvent type, e.g. payment.completed.", show_default=False)] = None,
         data: Annotated[Optional[str], typer.Option(
             "--data", metavar="JSON|@file|-", help="Event data as JSON.", show_default=False)] = None,
         source: Annotated[str, typer.Option("--source", help="CloudEvent source.")] = "romancy-cli",
@@ -33,8 +34,22 @@ def register(app: typer.Typer) -> None:
         url: Annotated[Optional[str], typer.Option(
             "--url", metavar="URL", help="Post to a running `romancy serve` (structured CloudEvent) instead.",
             show_default=False)] = None,
+        batch: Annotated[Optional[str], typer.Option(
+            "--batch", metavar="FILE|-", help="Send the events of FILE (or stdin), JSON Lines: one object per "
+            "line with type, data, source, id, subject, instance. Every line is checked before any is stored.",
+            show_default=False)] = None,
     ) -> None:
-        """Store an event and resume the instances waiting for it; says which it resumed."""
+        """Store an event and resume the instances waiting for it; says which it resumed.
+
+        With `--batch`, store many in this process: one summary line, or with `--json` one
+        result per event (JSON Lines)."""
+        if batch is not None:
+            _check_batch_options(event_type, data, event_id, subject, instance, url)
+            _send_batch(batch, source, no_resume)
+            return
+        if not event_type:
+            raise UsageError("event TYPE must not be empty: give a CloudEvents type such as payment.completed, "
+                             "or --batch FILE")
         payload = read_json(data, "--data") if data is not None else None
         if url is not None:
             _post(url, event_type, payload, source, event_id, subject, instance)
@@ -54,6 +69,51 @@ def register(app: typer.Typer) -> None:
             output.print_json(send_view(result))
         else:
             _describe(result, event_type, source, no_resume)
+
+
+def _check_batch_options(event_type: Optional[str], *given: Optional[str]) -> None:
+    if event_type is not None:
+        raise UsageError(f"--batch takes the type of each event from its line; drop TYPE {event_type!r}")
+    if any(value is not None for value in given):
+        raise UsageError("--batch takes data, id, subject and instance from each line, and sends in this "
+                         "process; drop --data, --id, --subject, --instance and --url")
+
+
+def _send_batch(path: str, source: str, no_resume: bool) -> None:
+    from ..batch import check_instances, read_batch
+
+    events = read_batch(path)
+    cli = state()
+    if not no_resume:
+        cli.load_workflows()
+    check_instances(events, get_instance)
+    romancy = cli.app()
+    results = []
+    with user_output():
+        for event in events:
+            results.append(romancy.send_event(event.type, event.data, source=event.source or source,
+                                              event_id=event.id, subject=event.subject,
+                                              instance=event.instance, resume=not no_resume))
+    if cli.json:
+        from ...views import send_view
+
+        output.print_jsonl([send_view(result) for result in results])
+    else:
+        output.say(_summary(results, no_resume))
+
+
+def _summary(results: list, no_resume: bool) -> str:
+    duplicates = sum(1 for r in results if r.duplicate)
+    delivered = sum(len(r.delivered) for r in results)
+    text = f"  stored {len(results) - duplicates} of {len(results)} events ({duplicates} duplicate)"
+    if no_resume:
+        return f"{text}; delivered to {_count(delivered)} (not resumed): `romancy tick` resumes them"
+    statuses: dict[str, int] = {}
+    for result in results:
+        for status in result.resumed.values():
+            statuses[status] = statuses.get(status, 0) + 1
+    shown = ", ".join(f"{n} {output.esc(status)}" for status, n in sorted(statuses.items()))
+    return f"{text}; resumed {_count(sum(statuses.values()))}" + (f": {shown}" if shown else "")
 
 
 def _post(url: str, event_type: str, payload: Any, source: str, event_id: Optional[str],
@@ -88,9 +148,20 @@ def _describe(result: Any, event_type: str, source: str, no_resume: bool) -> Non
         return
     if result.resumed:
         say(f"  resumed {_count(len(result.resumed))}:" + _list(result.resumed))
+        _failures([iid for iid, status in result.resumed.items() if status == "failed"])
     busy = [iid for iid in result.delivered if iid not in result.resumed]
     if busy:
         say(f"  delivered to {_count(len(busy))} another worker is running:" + _list({i: "running" for i in busy}))
+
+
+def _failures(instance_ids: list) -> None:
+    """Why each resumed instance failed, at the user's line that raised."""
+    from ..render import where_text
+
+    for instance_id in instance_ids:
+        error = state().app().get(instance_id).error or {}
+        output.say(f"  [red]✗[/] {output.esc(instance_id)}: {output.esc(error.get('type'))}: "
+                   f"{output.esc(error.get('message'))}{output.esc(where_text(error))}")
 
 
 def _count(n: int) -> str:

@@ -154,3 +154,5 @@ def _configure_logging(verbose: int) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler], force=True)
     if not verbose:
         logging.getLogger("waitress").setLevel(logging.WARNING)
+    if verbose < 2:  # -v is romancy's own debug lines; -vv adds every SQL statement
+        logging.getLogger("peewee").setLevel(logging.WARNING)

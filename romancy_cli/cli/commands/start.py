@@ -85,12 +85,14 @@ def _describe_start(romancy: Any, instance: Any, created: bool) -> None:
 
 
 def _fail(instance: Any) -> None:
+    from ..render import where_text
+
     error = instance.error or {}
     if state().verbose and error.get("traceback"):
         sys.stderr.write(error["traceback"])
     label = "parked (fix the code, then `romancy tick`)" if instance.parked else instance.status
     output.error(f"{instance.workflow} {instance.instance_id} {label}: "
-                 f"{error.get('type', 'Error')}: {error.get('message', '')}")
+                 f"{error.get('type', 'Error')}: {error.get('message', '')}{where_text(error)}")
     raise typer.Exit(FAILED)
 
 

@@ -39,10 +39,13 @@ def register(app: typer.Typer) -> None:
         timeout: Annotated[Optional[str], typer.Option(
             "--timeout", metavar="D", help="Give up --wait/--watch after D (e.g. 30s, 5m).",
             show_default=False)] = None,
+        jsonl: Annotated[bool, typer.Option(
+            "--jsonl", help="The list as JSON Lines: one instance object per line.")] = False,
     ) -> None:
         """List instances, or show one with its input, output, waits and history.
 
-        `--json` prints the public JSON shapes (one object with an INSTANCE_ID, else an array).
+        `--json` prints the public JSON shapes (one object with an INSTANCE_ID, else an array);
+        `--jsonl` the list as one object per line. The table goes to stdout, plain in a pipe.
         `--wait` only watches: timers fire when something ticks (`romancy tick`, `serve`, `run`)."""
         seconds = duration(timeout, "--timeout")
         _check(status_filter, wait, instance_id)
@@ -53,12 +56,14 @@ def register(app: typer.Typer) -> None:
             _watch(instance_id, status_filter, workflow, limit, seconds)
         elif instance_id is not None:
             _show_one(get_instance(instance_id))
+        elif jsonl:
+            output.print_jsonl(_views(_list(status_filter, workflow, limit, every=True)[0]))
         else:
             _show_list(status_filter, workflow, limit)
 
 
 def _check(status_filter: Optional[str], wait: Optional[str], instance_id: Optional[str]) -> None:
-    from ...records import STATUSES
+    from ...records import SHOWN_STATUSES as STATUSES
 
     for option, value, allowed in (("--status", status_filter, STATUSES),
                                    ("--wait", wait, (*STATUSES, "terminal"))):
@@ -72,11 +77,14 @@ def _check(status_filter: Optional[str], wait: Optional[str], instance_id: Optio
         raise UsageError("--wait needs an INSTANCE_ID: romancy status ID --wait [STATUS]")
 
 
-def _list(status_filter: Optional[str], workflow: Optional[str], limit: Optional[int]) -> tuple[list, bool]:
+def _list(status_filter: Optional[str], workflow: Optional[str], limit: Optional[int],
+          every: bool = False) -> tuple[list, bool]:
+    """The instances to show and whether the table's default limit cut them; machine output
+    (`every`, or --json) has no default limit."""
     cli = state()
     if cli.database_missing():
         return [], False
-    if limit is None and not cli.json:
+    if limit is None and not (cli.json or every):
         found = cli.app().list_instances(status_filter, workflow, DEFAULT_TABLE_LIMIT + 1)
         return found[:DEFAULT_TABLE_LIMIT], len(found) > DEFAULT_TABLE_LIMIT
     return cli.app().list_instances(status_filter, workflow, limit), False
@@ -85,13 +93,17 @@ def _list(status_filter: Optional[str], workflow: Optional[str], limit: Optional
 def _show_list(status_filter: Optional[str], workflow: Optional[str], limit: Optional[int]) -> None:
     instances, limited = _list(status_filter, workflow, limit)
     if state().json:
-        from ...views import instance_view
-
-        output.print_json([instance_view(i) for i in instances])
+        output.print_json(_views(instances))
     else:
         from ..render import instance_table
 
         instance_table(instances, limited)
+
+
+def _views(instances: list) -> list:
+    from ...views import instance_view
+
+    return [instance_view(i) for i in instances]
 
 
 def _show_one(instance: Any) -> None:
@@ -109,6 +121,7 @@ def _show_one(instance: Any) -> None:
 def _wait(instance_id: str, target: str, timeout: Optional[float]) -> None:
     """Poll until reached (exit 0), ended otherwise or timed out (exit 1); then show the instance."""
     from ...records import TERMINAL
+    from ...views import shown_status
 
     deadline = None if timeout is None else time.monotonic() + timeout
     instance = get_instance(instance_id)
@@ -120,17 +133,29 @@ def _wait(instance_id: str, target: str, timeout: Optional[float]) -> None:
         if deadline is not None and time.monotonic() >= deadline:
             _show_one(instance)
             output.error(f"timed out after {timeout:g}s waiting for {instance_id} to be {target} "
-                         f"(it is {instance.status})")
+                         f"(it is {shown_status(instance)}){_overdue_hint(instance)}")
             raise typer.Exit(FAILED)
         time.sleep(POLL_SECONDS)
         instance = state().app().get(instance_id)
     _show_one(instance)
 
 
+def _overdue_hint(instance: Any) -> str:
+    """--wait only watches: a timer past due means nothing is ticking this database."""
+    from ...records import WAITING_FOR_EVENT, WAITING_FOR_TIMER
+
+    wake = instance.wait.wake_at if instance.wait is not None else None
+    if instance.status not in (WAITING_FOR_EVENT, WAITING_FOR_TIMER) or wake is None or wake > time.time():
+        return ""
+    return ("; its timer is overdue and nothing is firing it: run `romancy tick` "
+            "(or keep `romancy serve` or `romancy tick --loop` running)")
+
+
 def _reached(instance: Any, target: str) -> bool:
     from ...records import TERMINAL
+    from ...views import shown_status
 
-    return instance.status in TERMINAL if target == "terminal" else instance.status == target
+    return instance.status in TERMINAL if target == "terminal" else shown_status(instance) == target
 
 
 def _watch(instance_id: Optional[str], status_filter: Optional[str], workflow: Optional[str],
@@ -163,5 +188,5 @@ def _watch(instance_id: Optional[str], status_filter: Optional[str], workflow: O
 
 
 def _clear() -> None:
-    if not state().json and output.console().is_terminal:
-        output.console().clear()
+    if not state().json and output.answer_console().is_terminal:
+        output.answer_console().clear()

@@ -20,10 +20,12 @@ def register(app: typer.Typer) -> None:
     @command(app, "tick")
     def tick(
         advance: Annotated[Optional[str], typer.Option(
-            "--advance", metavar="D", help="Act as if D had passed (e.g. 1h): try long timeouts now.",
+            "--advance", metavar="D", help="Act as if D had passed (e.g. 1h): try long timeouts now. What it "
+            "runs is recorded at that future time (updated_at, ctx.now()).",
             show_default=False)] = None,
         now: Annotated[Optional[str], typer.Option(
-            "--now", metavar="T", help="Act as if it were T (RFC 3339, or epoch seconds).",
+            "--now", metavar="T", help="Act as if it were T (RFC 3339, or epoch seconds); recorded times "
+            "are T too.",
             show_default=False)] = None,
         loop: Annotated[bool, typer.Option(
             "--loop", help="Keep ticking until Ctrl-C, sleeping until the next due time or --interval.")] = False,
