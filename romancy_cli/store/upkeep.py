@@ -10,11 +10,13 @@ from typing import Any, Optional, Sequence
 
 from ..codec import dumps
 from ..errors import NotFoundError, RomancyError
-from ..records import (FAILED, RUNNING, TERMINAL, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, LoggedEvent,
+from ..records import (FAILED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, LoggedEvent,
                        PruneResult, Step)
+from .models import ENDED
 from .queries import CLEAR_WAIT, EVENT_COLUMNS, INSTANCE_COLUMNS
 
-ENDED = tuple(sorted(TERMINAL))
+# Literal, as in the partial index romancy_instances_status, for the planners to use it.
+ENDED_SQL = "status IN (" + ", ".join(f"'{status}'" for status in ENDED) + ")"
 LIVE = (RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER)
 RETRIED = "retried"  # kind of the step that keeps a retried attempt (at a negative seq)
 _ALL_EVENTS = 2**62  # an event floor after every event: no live instance may take any
@@ -81,6 +83,9 @@ class Upkeep:
                        limit: Optional[int] = None, after: Optional[tuple[float, str]] = None) -> list[Instance]:
         """Instances newest first (created_at, then id), after the cursor `after` when given."""
         where, params = ["1 = 1"], []
+        if status in ENDED:  # one of a fixed set: written as a literal, for the index of ended ones
+            where += [ENDED_SQL, f"status = '{status}'"]
+            status = None
         for column, value in (("status", status), ("workflow", workflow)):
             if value is not None:
                 where.append(f"{column} = ?")
@@ -170,8 +175,8 @@ class Upkeep:
     def _prune_instances(self, before: float, batch: int) -> tuple[int, int]:
         with self._write():
             ids = [row[0] for row in self._run(self.q._p(
-                f"SELECT instance_id FROM romancy_instances WHERE status IN ({_marks(len(ENDED))}) "
-                "AND updated_at < ? LIMIT ?"), (*ENDED, before, batch)).fetchall()]
+                f"SELECT instance_id FROM romancy_instances WHERE {ENDED_SQL} "
+                "AND updated_at < ? LIMIT ?"), (before, batch)).fetchall()]
             if not ids:
                 return 0, 0
             marks = _marks(len(ids))
@@ -201,10 +206,10 @@ class Upkeep:
     def _prune_counts(self, ended_before: Optional[float], events_before: Optional[float]) -> PruneResult:
         instances = steps = events = 0
         if ended_before is not None:
-            ended = f"SELECT instance_id FROM romancy_instances WHERE status IN ({_marks(len(ENDED))}) AND updated_at < ?"
-            instances = self._one(self.q._p(f"SELECT COUNT(*) FROM ({ended}) AS ended"), (*ENDED, ended_before))[0]
+            ended = f"SELECT instance_id FROM romancy_instances WHERE {ENDED_SQL} AND updated_at < ?"
+            instances = self._one(self.q._p(f"SELECT COUNT(*) FROM ({ended}) AS ended"), (ended_before,))[0]
             steps = self._one(self.q._p(f"SELECT COUNT(*) FROM romancy_steps WHERE instance_id IN ({ended})"),
-                              (*ENDED, ended_before))[0]
+                              (ended_before,))[0]
         if events_before is not None:
             events = self._one(self.q._p(f"SELECT COUNT(*) FROM romancy_events WHERE {self._prunable_events()}"),
                                (events_before, self._live_floor()))[0]
