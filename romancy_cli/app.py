@@ -12,7 +12,7 @@ from .definitions import REGISTRY, Registry, WorkflowDefinition
 from .durations import Duration, deadline
 from .engine.clock import SystemClock
 from .errors import NotFoundError, RomancyError
-from .records import EventInput, Instance, Misfit, Step
+from .records import EventInput, Instance, LoggedEvent, Misfit, PruneResult, Step
 
 if TYPE_CHECKING:  # the engine is imported on first use: `romancy status` only reads the store
     from .engine.engine import Engine, TickResult
@@ -25,6 +25,10 @@ class SendResult:
     duplicate: bool
     delivered: tuple[str, ...]
     resumed: dict[str, str] = field(default_factory=dict)
+    # An event that satisfied no wait: how many instances wait for its type, and why each did not.
+    waiting: int = 0
+    more_waiting: bool = False
+    near_misses: tuple[tuple[str, str], ...] = ()
 
 
 class App:
@@ -123,6 +127,9 @@ class App:
                 delivery, status = direct
                 return SendResult(delivery.event_id, False, delivery.delivered, {delivery.delivered[0]: status})
         delivery = engine.deliver(event, lease=resume or dispatch is not None)
+        if not delivery.delivered and not delivery.duplicate and delivery.seq is not None:
+            waiting, more, missed = engine.unmatched(event, delivery.seq)
+            return SendResult(delivery.event_id, False, (), {}, waiting, more, tuple(missed))
         resumed: dict[str, str] = {}
         if dispatch is not None:
             if delivery.leased:
@@ -173,11 +180,34 @@ class App:
         return instance
 
     def history(self, instance_id: str) -> list[Step]:
-        return self.store.history(instance_id)
+        """The recorded steps, retried attempts included (kind "retried", before their re-run)."""
+        return self.store.shown_history(instance_id)
 
     def list_instances(self, status: Optional[str] = None, workflow: Optional[str] = None,
-                       limit: Optional[int] = None) -> list[Instance]:
-        return self.store.list_instances(status, workflow, limit)
+                       limit: Optional[int] = None, after: Optional[tuple[float, str]] = None) -> list[Instance]:
+        """Newest first; `after` (created_at, instance_id) of the last one seen continues a listing."""
+        return self.store.list_instances(status, workflow, limit, after)
+
+    def list_events(self, event_type: Optional[str] = None, since: Optional[float] = None,
+                    unconsumed: bool = False, limit: Optional[int] = None) -> list[LoggedEvent]:
+        """Stored events, newest first, with the instances that consumed each; `since` in epoch seconds."""
+        return self.store.list_events(event_type, since, unconsumed, limit)
+
+    def near_misses(self, instance: Instance) -> list[tuple[LoggedEvent, str]]:
+        """For an instance waiting for an event: the events of that type received since it
+        started that it did not accept, each with the first reason."""
+        return self.engine.near_misses(instance)
+
+    def retry(self, instance_id: str) -> Optional[str]:
+        """Run a failed instance again from its failed step (its failed attempt stays in its
+        history); returns its status after, or None when another worker took it first."""
+        return self.engine.retry(instance_id)
+
+    def prune(self, ended_before: Optional[float], events_before: Optional[float],
+              dry_run: bool = False) -> PruneResult:
+        """Delete ended instances last updated before `ended_before` and events received before
+        `events_before` (epoch seconds; None: keep) that no live instance may still take."""
+        return self.store.prune(ended_before, events_before, dry_run)
 
     def run_leased(self, instance: Instance) -> Optional[str]:
         """Run an instance as accept() leased it to this worker (for `dispatch`); returns its

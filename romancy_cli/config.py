@@ -32,8 +32,10 @@ ENV_WORKFLOWS = "ROMANCY_WORKFLOWS"
 ENV_WORKER_ID = "ROMANCY_WORKER_ID"
 ENV_SERVE_TOKEN = "ROMANCY_SERVE_TOKEN"
 
-TOP_KEYS = ("database", "workflows", "worker_id", "lease_seconds", "synchronous", "busy_timeout", "serve")
+TOP_KEYS = ("database", "workflows", "worker_id", "lease_seconds", "synchronous", "busy_timeout", "serve",
+            "retention")
 SERVE_KEYS = ("host", "port", "reload", "token", "max_body", "connection_limit", "channel_timeout")
+RETENTION_KEYS = ("completed_after", "events_after")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,18 @@ class ServeSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """[retention]: `serve` prunes what is older (seconds); None keeps it forever."""
+
+    completed_after: Optional[float] = None
+    events_after: Optional[float] = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.completed_after is not None or self.events_after is not None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Resolved settings. Paths are absolute; `workflows` holds file paths or dotted modules."""
 
@@ -60,6 +74,7 @@ class Settings:
     synchronous: str = "normal"
     busy_timeout: float = 30.0
     serve: ServeSettings = field(default_factory=ServeSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     source: Optional[Path] = None  # the file the settings came from, None when defaults only
     root: Path = field(default_factory=Path.cwd)  # folder relative paths resolve against
 
@@ -140,6 +155,10 @@ def _from_table(table: dict[str, Any], path: Optional[Path], root: Path) -> Sett
     if not isinstance(serve_table, dict):
         raise UsageError(f"{where}: `serve` must be a table ([serve])")
     _check_keys(serve_table, SERVE_KEYS, where, "serve.")
+    retention_table = table.get("retention", {})
+    if not isinstance(retention_table, dict):
+        raise UsageError(f"{where}: `retention` must be a table ([retention])")
+    _check_keys(retention_table, RETENTION_KEYS, where, "retention.")
     database = _string(table, "database", where)
     workflows = _workflow_list(table.get("workflows"), where)
     return Settings(
@@ -151,6 +170,7 @@ def _from_table(table: dict[str, Any], path: Optional[Path], root: Path) -> Sett
         synchronous=_synchronous(table, where),
         busy_timeout=_seconds_setting(table, "busy_timeout", 30.0, where),
         serve=_serve(serve_table, where),
+        retention=RetentionSettings(*(_age(retention_table, key, where) for key in RETENTION_KEYS)),
         source=path,
         root=root,
     )
@@ -216,6 +236,21 @@ def _serve(table: dict[str, Any], where: str) -> ServeSettings:
         channel_timeout=_positive(table, "channel_timeout", defaults.channel_timeout, where,
                                   "whole number of seconds"),
     )
+
+
+def _age(table: dict[str, Any], key: str, where: str) -> Optional[float]:
+    """A retention age: a duration string ("30d") or seconds."""
+    from .durations import to_seconds
+
+    value = table.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise UsageError(f"{where}: `retention.{key}` must be a duration such as \"30d\", got {value!r}")
+    try:
+        return to_seconds(value, f"`retention.{key}`")
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
 
 
 def _positive(table: dict[str, Any], key: str, default: int, where: str, what: str) -> int:

@@ -110,6 +110,25 @@ class StoredEvent:
 
 
 @dataclass(frozen=True)
+class LoggedEvent:
+    """A stored event and the instances whose waits it satisfied (none: unconsumed)."""
+
+    event: StoredEvent
+    consumed_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What prune removed (or, dry, would remove), and its longest write transaction in seconds."""
+
+    instances: int = 0
+    steps: int = 0
+    events: int = 0
+    transactions: int = 0
+    longest_transaction: float = 0.0
+
+
+@dataclass(frozen=True)
 class Transition:
     """How a commit changes an instance, together with the steps it records."""
 

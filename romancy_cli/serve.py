@@ -13,7 +13,7 @@ import time
 from typing import Any, Callable, Iterable, Optional
 
 from .app import App
-from .config import ServeSettings
+from .config import RetentionSettings, ServeSettings
 from .errors import StorageFault
 from .http import DEFAULT_MAX_BODY
 from .http.wsgi import WsgiApp
@@ -24,6 +24,7 @@ log = logging.getLogger("romancy.serve")
 
 # Longest nap of the timer loop: expired leases of crashed workers wake nobody, so it looks again.
 MAX_NAP = 1.0
+PRUNE_EVERY = 300.0  # seconds between [retention] prunes: deletes are batched, but not free
 # The loop also checks its in-process wake flag this often while it waits on the store.
 WAKE_SLICE = 0.05
 # The reload watcher looks this often (ms) whether its server has ended by itself.
@@ -44,8 +45,11 @@ class Server:
     def __init__(self, app: App, host: str = "127.0.0.1", port: int = 8001, workers: int = 4,
                  token: Optional[str] = None, max_body: int = DEFAULT_MAX_BODY,
                  connection_limit: int = ServeSettings.connection_limit,
-                 channel_timeout: int = ServeSettings.channel_timeout) -> None:
+                 channel_timeout: int = ServeSettings.channel_timeout,
+                 retention: RetentionSettings = RetentionSettings()) -> None:
         self.app = app
+        self.retention = retention
+        self._pruned_at: Optional[float] = None  # monotonic time of the last prune
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.wsgi = WsgiApp(app, self.dispatch, token, max_body)
@@ -90,6 +94,7 @@ class Server:
         self._retried_parked = True
         for instance_id, status in result.resumed.items():
             self._log_resumed(instance_id, status)
+        self.prune_if_due()
         return result.next_wake
 
     def _log_resumed(self, instance_id: str, status: str) -> None:
@@ -98,6 +103,20 @@ class Server:
             return
         reason = (self.app.get(instance_id).error or {}).get("message", "")
         log.warning("resumed %s → parked: %s", instance_id, reason)
+
+    def prune_if_due(self) -> None:
+        """Apply [retention] at start and then every PRUNE_EVERY seconds, from the timer loop."""
+        if not self.retention.enabled:
+            return
+        if self._pruned_at is not None and time.monotonic() - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = time.monotonic()
+        now, keep = time.time(), self.retention
+        result = self.app.prune(None if keep.completed_after is None else now - keep.completed_after,
+                                None if keep.events_after is None else now - keep.events_after)
+        if result.instances or result.events:
+            log.info("retention: removed %d instance(s) with %d step(s), %d event(s)",
+                     result.instances, result.steps, result.events)
 
     def _timer_loop(self) -> None:
         while not self.stopping.is_set():

@@ -12,7 +12,7 @@ import inspect
 from typing import Any, Optional, Sequence
 
 from .times import iso
-from .records import PARKED, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, Misfit, Step
+from .records import PARKED, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, LoggedEvent, Misfit, PruneResult, Step
 
 INSTANCE_KEYS = ("instance_id", "workflow", "status", "input", "output", "error", "created_at",
                  "updated_at", "waiting")
@@ -92,7 +92,33 @@ def send_view(result: Any) -> dict[str, Any]:
         "duplicate": result.duplicate,
         "delivered": list(result.delivered),
         "resumed": [{"instance_id": iid, "status": status} for iid, status in result.resumed.items()],
+        "near_misses": [{"instance_id": iid, "reason": reason} for iid, reason in result.near_misses],
     }
+
+
+def event_view(logged: LoggedEvent) -> dict[str, Any]:
+    """`events --json` and GET /events: a stored event and the instances that consumed it."""
+    event = logged.event
+    return {"seq": event.seq, "received_at": iso(event.received_at), "type": event.type,
+            "source": event.source, "id": event.id, "subject": event.subject,
+            "consumed_by": list(logged.consumed_by)}
+
+
+def near_miss_view(logged: LoggedEvent, reason: str) -> dict[str, Any]:
+    """An event of the awaited type that a waiting instance did not accept, and the first reason."""
+    event = logged.event
+    return {"seq": event.seq, "id": event.id, "source": event.source,
+            "received_at": iso(event.received_at), "reason": reason}
+
+
+def page_view(instances: Sequence[Instance], next_cursor: Optional[str]) -> dict[str, Any]:
+    """GET /instances: one page, newest first; `next` continues it (null: no more)."""
+    return {"instances": [instance_view(i) for i in instances], "next": next_cursor}
+
+
+def prune_view(result: PruneResult, dry_run: bool) -> dict[str, Any]:
+    """`prune --json`: rows removed (with --dry-run: that would be)."""
+    return {"instances": result.instances, "steps": result.steps, "events": result.events, "dry_run": dry_run}
 
 
 def tick_view(result: Any) -> dict[str, Any]:
@@ -145,4 +171,5 @@ def _json_default(value: Any) -> Any:
 
 
 __all__ = ["shown_status", "instance_view", "error_view", "waiting_view", "step_view", "start_view", "send_view",
-           "tick_view", "workflow_view", "INSTANCE_KEYS"]
+           "tick_view", "workflow_view", "event_view", "near_miss_view", "page_view", "prune_view",
+           "INSTANCE_KEYS"]

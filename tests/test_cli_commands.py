@@ -61,7 +61,7 @@ def test_event_resumes_the_waiting_instance(project: Project) -> None:
     assert "(timeout 1h)" in started.stderr
     other = project.run("send-event", "payment.completed", "--data", '{"order_id": "ORD-2", "amount": 1}')
     assert other.code == 0
-    assert "no instance was waiting for it" in other.stderr
+    assert 'none matched: data.order_id is "ORD-2", wanted "ORD-1"' in other.stderr
     sent = project.run("send-event", "payment.completed", "--source", "shop", "--id", "e-1",
                        "--data", '{"order_id": "ORD-1", "amount": 99.99}', "--subject", "ORD-1")
     assert sent.code == 0, sent.stderr
@@ -70,7 +70,7 @@ def test_event_resumes_the_waiting_instance(project: Project) -> None:
     duplicate = project.run("send-event", "payment.completed", "--source", "shop", "--id", "e-1",
                             "--data", '{"order_id": "ORD-1", "amount": 1}', "--json")
     assert duplicate.code == 0
-    assert duplicate.json == {"event_id": "e-1", "duplicate": True, "delivered": [], "resumed": []}
+    assert duplicate.json == {"event_id": "e-1", "duplicate": True, "delivered": [], "resumed": [], "near_misses": []}
     shown = project.run("status", instance_id, "--json").json
     assert shown["output"] == {"order_id": "ORD-1", "status": "paid", "amount": 99.99}
     assert [s["kind"] for s in shown["history"]] == ["activity", "event"]
@@ -295,7 +295,7 @@ def test_json_shapes_are_pinned(project: Project) -> None:
     """The shapes of README "JSON shapes (stable)"; a change here is a change of public interface."""
     instance_id = project.run("start", "order", "ORD-9", "--id", "pinned").stdout.strip()
     one = project.run("status", instance_id, "--json").json
-    assert set(one) == INSTANCE_KEYS | {"history"}
+    assert set(one) == INSTANCE_KEYS | {"history", "near_misses"}
     assert one["input"] == {"args": ["ORD-9"], "kwargs": {}}
     assert one["output"] is None and one["error"] is None and one["status"] == "waiting_for_event"
     assert set(one["waiting"]) == {"event_type", "timeout_at"}
@@ -310,7 +310,7 @@ def test_json_shapes_are_pinned(project: Project) -> None:
     assert set(started["waiting"]) == {"timer_due_at"}
     sent = project.run("send-event", "payment.completed", "--json",
                        "--data", '{"order_id": "ORD-9", "amount": 1}').json
-    assert set(sent) == {"event_id", "duplicate", "delivered", "resumed"}
+    assert set(sent) == {"event_id", "duplicate", "delivered", "resumed", "near_misses"}
     assert sent["resumed"] == [{"instance_id": "pinned", "status": "completed"}]
     ticked = project.run("tick", "--json").json
     assert set(ticked) == {"fired", "resumed", "next_due_at"}

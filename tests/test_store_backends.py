@@ -405,7 +405,7 @@ def test_a_version_1_database_is_migrated_and_its_instances_go_on(store_url: str
     with App(database=store_url, worker_id="v2", clock=clock) as app:
         store = app.store
         assert store.m.Meta.get(store.m.Meta.key == "schema_version").value == str(SCHEMA_VERSION)
-        assert _instance_indexes(store) == V2_INDEXES
+        assert _instance_indexes(store) == V2_INDEXES | {"romancy_instances_status"}
         if store_is_sqlite(store):
             tables = dict(store.db.execute_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall())
             assert tables["romancy_instances"].endswith("WITHOUT ROWID")
@@ -670,3 +670,44 @@ def test_an_invalid_url_is_a_usage_error_that_hides_the_password() -> None:
     with pytest.raises(UsageError, match="invalid PostgreSQL URL") as caught:
         open_store("postgresql://someone:s3cret@[::1/romancy")
     assert "s3cret" not in str(caught.value)
+
+
+# -- looking back and cleaning up (store/upkeep.py) ---------------------------------------------
+
+
+def test_a_version_2_database_gets_the_status_and_consumer_indexes(store_url: str) -> None:
+    with App(database=store_url, worker_id="v2") as app:
+        iid = app.start("backends_order", "ORD-1")
+        app.send_event("backends.paid", {"order_id": "ORD-1", "amount": 2}, event_id="paid")
+        for name in ("romancy_instances_status", "romancy_steps_event_seq"):
+            app.store.db.execute_sql(f'DROP INDEX "{name}"')
+        app.store.m.Meta.update(value="2").where(app.store.m.Meta.key == "schema_version").execute()
+    with App(database=store_url, worker_id="v3") as app:
+        assert "romancy_instances_status" in _instance_indexes(app.store)
+        assert app.list_events()[0].consumed_by == (iid,)
+        assert [i.instance_id for i in app.list_instances(status=app.get(iid).status)] == [iid]
+
+
+def test_events_consumers_retry_and_prune_on_both_back_ends(store_url: str) -> None:
+    RESERVED.clear()
+    with App(database=store_url, worker_id="w", clock=ManualClock(NOW)) as app:
+        first = app.start("backends_order", "ORD-1")
+        second = app.start("backends_order", "ORD-2")
+        app.send_event("backends.paid", {"order_id": "ORD-1", "amount": 2}, event_id="hit")
+        app.send_event("backends.paid", {"order_id": "ORD-3"}, event_id="miss")
+        assert [(e.event.id, e.consumed_by) for e in app.list_events()] == [("miss", ()), ("hit", (first,))]
+        assert [e.event.id for e in app.list_events(unconsumed=True)] == ["miss"]
+        assert [(m.event.id, reason) for m, reason in app.near_misses(app.get(second))] == [
+            ("miss", 'data.order_id is "ORD-3", wanted "ORD-2"'), ("hit", 'data.order_id is "ORD-1", wanted "ORD-2"')]
+        page = app.list_instances(limit=1)
+        rest = app.list_instances(after=(page[0].created_at, page[0].instance_id))
+        assert [i.instance_id for i in page + rest] == [second, first]
+        app.cancel(second)
+        app.tick(advance="11m")
+        assert app.get(first).status == COMPLETED
+        assert app.prune(NOW + 3600, NOW + 3600, dry_run=True).instances == 2
+        result = app.prune(NOW + 3600, NOW + 3600)
+        assert (result.instances, result.events) == (2, 2)
+        assert app.list_instances() == [] and app.list_events() == []
+        with pytest.raises(NotFoundError):
+            app.retry(first)

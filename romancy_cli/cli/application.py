@@ -14,7 +14,8 @@ from .state import state
 
 # command -> the module in commands/ that registers it
 COMMANDS = {"init": "init", "start": "start", "run": "start", "send-event": "events", "status": "status",
-            "tick": "tick", "cancel": "cancel", "workflows": "workflows", "replay": "replay", "serve": "serve"}
+            "tick": "tick", "cancel": "cancel", "workflows": "workflows", "replay": "replay", "serve": "serve",
+            "events": "eventlog", "retry": "retry", "prune": "prune"}
 
 app = typer.Typer(
     name="romancy",

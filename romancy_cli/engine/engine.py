@@ -10,7 +10,7 @@ from .. import ids
 from ..definitions import Registry
 from ..errors import StorageFault, UsageError
 from ..records import (FAILED, PARKED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, Commit, Delivery,
-                       EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition)
+                       EventInput, Instance, LoggedEvent, PendingDelivery, Step, StoredEvent, Transition)
 from . import matching, replay
 from .context import WorkflowContext
 from .deadlines import renewing
@@ -20,6 +20,7 @@ from .ports import Clock, DeliveryConflict, InstanceExists, LeaseLost, Store
 
 FIRE_BATCH = 100  # timers fired per transaction: small, so that timers falling due meanwhile join soon
 RECOVER_BATCH = 500  # runnable instances looked at per tick
+NEAR_MISSES = 20  # events, or waiting instances, explained at most: an answer, not a report
 
 log = logging.getLogger("romancy.engine")
 
@@ -299,6 +300,45 @@ class Engine:
 
     def cancel(self, instance_id: str, reason: str) -> Instance:
         return self.store.cancel(instance_id, reason, self.clock.now())
+
+    def retry(self, instance_id: str) -> Optional[str]:
+        """Run a failed instance again from its failed step: an activity whose failure ended the
+        workflow runs again; when the workflow's own code failed, replay reaches it again."""
+        history = self.store.history(instance_id)
+        last = history[-1] if history else None
+        failed = last.seq if last is not None and last.kind == "activity" and "error" in last.result else None
+        self.store.reopen(instance_id, failed, self.clock.now())
+        return self.resume(instance_id)
+
+    # -- why an event did not resume an instance (asked for, never on a delivery's path) --
+
+    def near_misses(self, instance: Instance) -> list[tuple[LoggedEvent, str]]:
+        """Events of the awaited type received since the instance started that it did not
+        accept, newest first, each with the first reason."""
+        wait = instance.wait
+        if instance.status != WAITING_FOR_EVENT or wait is None or wait.kind != "event":
+            return []
+        missed = []
+        for logged in self.store.events_after(wait.event_type or "", instance.event_floor, NEAR_MISSES):
+            reason = matching.why_not(instance, logged.event, logged.consumed_by)
+            if reason is not None:
+                missed.append((logged, reason))
+        return missed
+
+    def unmatched(self, event: EventInput, seq: int) -> tuple[int, bool, list[tuple[str, str]]]:
+        """For a stored event that satisfied no wait: how many instances wait for its type (at
+        most NEAR_MISSES), whether more do, and why each of those did not take it."""
+        if event.target is not None:  # only the addressed instance could have taken it
+            target = self.store.get(event.target)
+            waiting = [target] if target is not None and target.status == WAITING_FOR_EVENT \
+                and target.wait is not None and target.wait.event_type == event.type else []
+        else:
+            waiting = self.store.waiting_for_type(event.type, NEAR_MISSES + 1)
+        stored = StoredEvent(seq, event.type, event.source, event.id, self.clock.now(), event.data, event.subject,
+                             event.time, event.data_content_type, event.data_schema, dict(event.extensions))
+        waiting, more = waiting[:NEAR_MISSES], len(waiting) > NEAR_MISSES
+        reasons = [(i.instance_id, matching.why_not(i, stored)) for i in waiting]
+        return len(waiting), more, [(iid, reason) for iid, reason in reasons if reason is not None]
 
 
 def _transition_at_rest(outcome: replay.Outcome) -> Transition:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from ..records import Instance, StoredEvent
 
@@ -71,3 +71,45 @@ def accepts(instance: Instance, event: StoredEvent) -> bool:
     if wait is None or wait.kind != "event" or event.seq <= instance.event_floor:
         return False
     return satisfies(event, instance.instance_id, wait.event_type or "", wait.match)
+
+
+def why_not(instance: Instance, event: StoredEvent, consumed_by: Sequence[str] = ()) -> Optional[str]:
+    """The first reason the waiting `instance` does not accept `event` of its awaited type, in
+    words for the user; None when it would accept it. `consumed_by`: instances that took it."""
+    wait = instance.wait
+    if wait is None or wait.kind != "event" or event.type != wait.event_type:
+        return f"{instance.instance_id} does not wait for {event.type}"
+    if event.seq <= instance.event_floor:
+        return "received before the instance started"
+    if event.target is not None and event.target != instance.instance_id:
+        return "targeted at another instance"
+    if instance.instance_id in consumed_by:  # an earlier wait of this instance took it
+        return f"already consumed by {instance.instance_id}"
+    return data_mismatch(event.data, event.data_content_type, wait.match)
+
+
+def data_mismatch(data: Any, content_type: Optional[str], match: Optional[dict[str, Any]]) -> Optional[str]:
+    """The first path of `match` that `data` does not hold, as `data.PATH is X, wanted Y`."""
+    if not match:
+        return None
+    if not isinstance(data, dict):
+        if content_type and not _is_json(content_type):
+            return f"data is not JSON (Content-Type {content_type})"
+        return "event has no data" if data is None else "data is not a JSON object"
+    for path, wanted in match.items():
+        found = _lookup(data, path)
+        if found is _MISSING:
+            return f"data.{path} is missing, wanted {_show(wanted)}"
+        if found != wanted:
+            return f"data.{path} is {_show(found)}, wanted {_show(wanted)}"
+    return None
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[:limit - 1] + "…"

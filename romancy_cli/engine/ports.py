@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional, Protocol, Sequence
 
-from ..records import Commit, Delivery, EventInput, Instance, Step, StoredEvent
+from ..records import Commit, Delivery, EventInput, Instance, LoggedEvent, PruneResult, Step, StoredEvent
 
 
 class LeaseLost(BaseException):
@@ -82,11 +82,37 @@ class Store(Protocol):
 
     def get(self, instance_id: str) -> Optional[Instance]: ...
 
-    def history(self, instance_id: str) -> list[Step]: ...
+    def history(self, instance_id: str) -> list[Step]:
+        """The steps replay reads."""
+
+    def shown_history(self, instance_id: str) -> list[Step]:
+        """history() with retried attempts (kind "retried") just before the step that re-ran them."""
 
     def list_instances(
-        self, status: Optional[str], workflow: Optional[str], limit: Optional[int]
-    ) -> list[Instance]: ...
+        self, status: Optional[str], workflow: Optional[str], limit: Optional[int],
+        after: Optional[tuple[float, str]] = None,
+    ) -> list[Instance]:
+        """Newest first by (created_at, instance_id); `after` continues after that pair."""
+
+    def list_events(self, event_type: Optional[str], since: Optional[float], unconsumed: bool,
+                    limit: Optional[int]) -> list[LoggedEvent]:
+        """Stored events, newest first, each with the instances that consumed it."""
+
+    def events_after(self, event_type: str, floor: int, limit: int) -> list[LoggedEvent]:
+        """The newest `limit` events of a type with a seq above `floor`, with their consumers."""
+
+    def waiting_for_type(self, event_type: str, limit: int) -> list[Instance]:
+        """Instances waiting for an event of this type, oldest first."""
+
+    def reopen(self, instance_id: str, failed_seq: Optional[int], now: float) -> None:
+        """A failed instance becomes running, unleased, in one transaction; the step at
+        `failed_seq` (or the instance's error) is kept as a retried attempt replay does not read.
+        NotFoundError for an unknown id, RomancyError when it is not failed."""
+
+    def prune(self, ended_before: Optional[float], events_before: Optional[float], dry_run: bool,
+              batch: int = 500) -> PruneResult:
+        """Delete ended instances and events no live instance may take, older than the cutoffs,
+        in transactions of `batch` rows."""
 
     def listen(self) -> None:
         """Start noticing changes made by other connections (see wait_for_wake)."""

@@ -58,7 +58,8 @@ def fault_status(fault: StorageFault) -> int:
 
 
 class WsgiApp:
-    """`POST /` events; `GET /health/live|ready`; `GET /instances/{id}`; `POST /cancel/{id}`."""
+    """`POST /` events; `GET /health/live|ready`; `GET /instances[/{id}]`; `GET /events`;
+    `POST /cancel/{id}`; `POST /retry/{id}`."""
 
     def __init__(self, app: "App", dispatch: Optional[Dispatch] = None, token: Optional[str] = None,
                  max_body: int = DEFAULT_MAX_BODY) -> None:
@@ -70,8 +71,11 @@ class WsgiApp:
             ("POST", re.compile(r"/"), self.post_events),
             ("GET", re.compile(r"/health/live"), self.live),
             ("GET", re.compile(r"/health/ready"), self.ready),
+            ("GET", re.compile(r"/instances"), self.list_instances),
             ("GET", re.compile(r"/instances/(?P<instance_id>[^/]+)"), self.get_instance),
+            ("GET", re.compile(r"/events"), self.list_events),
             ("POST", re.compile(r"/cancel/(?P<instance_id>[^/]+)"), self.cancel),
+            ("POST", re.compile(r"/retry/(?P<instance_id>[^/]+)"), self.retry),
         ]
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
@@ -151,6 +155,10 @@ class WsgiApp:
             result = self.app.accept(event, resume=False, dispatch=delivered.extend if self.dispatch else None)
             log.info("accepted %s %s from %s%s → %d instance(s)", event.type, event.id, event.source,
                      " (duplicate)" if result.duplicate else "", len(result.delivered))
+            if result.waiting:
+                log.info("%s %s resumed nothing: %d%s instance(s) wait for %s; none matched: %s", event.type,
+                         event.id, result.waiting, "+" if result.more_waiting else "", event.type,
+                         "; ".join(f"{iid}: {reason}" for iid, reason in result.near_misses))
         return 202, {"status": "accepted"}
 
     def live(self, environ: dict[str, Any]) -> tuple[int, Any]:
@@ -166,13 +174,48 @@ class WsgiApp:
         return 200, {"status": "ok", "database": "reachable"}
 
     def get_instance(self, environ: dict[str, Any], instance_id: str) -> tuple[int, Any]:
-        from ..views import instance_view
+        from ..views import instance_view, near_miss_view
 
         try:
             instance = self.app.get(instance_id)
         except NotFoundError as exc:
             raise HttpError(404, str(exc), "NotFound") from None
-        return 200, instance_view(instance, self.app.history(instance_id))
+        view = instance_view(instance, self.app.history(instance_id))
+        view["near_misses"] = [near_miss_view(logged, reason) for logged, reason in self.app.near_misses(instance)]
+        return 200, view
+
+    def list_instances(self, environ: dict[str, Any]) -> tuple[int, Any]:
+        from ..views import page_view
+        from .listing import decode_cursor, encode_cursor, query_parameters
+
+        params = query_parameters(environ, ("status", "workflow", "limit", "after"))
+        limit = params.limit("limit", default=100)
+        after = decode_cursor(params.get("after"))
+        found = self.app.list_instances(params.status("status"), params.get("workflow"), limit + 1, after)
+        page = found[:limit]
+        return 200, page_view(page, encode_cursor(page[-1]) if len(found) > limit else None)
+
+    def list_events(self, environ: dict[str, Any]) -> tuple[int, Any]:
+        from ..views import event_view
+        from .listing import query_parameters
+
+        params = query_parameters(environ, ("type", "since", "unconsumed", "limit"))
+        found = self.app.list_events(params.get("type"), params.since("since"), params.flag("unconsumed"),
+                                     params.limit("limit"))
+        return 200, [event_view(logged) for logged in found]
+
+    def retry(self, environ: dict[str, Any], instance_id: str) -> tuple[int, Any]:
+        from ..views import instance_view
+
+        try:
+            self.app.retry(instance_id)
+        except NotFoundError as exc:
+            raise HttpError(404, str(exc), "NotFound") from None
+        except (UsageError, UnavailableError):
+            raise
+        except RomancyError as exc:
+            raise HttpError(409, str(exc), "Conflict") from None
+        return 200, instance_view(self.app.get(instance_id), self.app.history(instance_id))
 
     def cancel(self, environ: dict[str, Any], instance_id: str) -> tuple[int, Any]:
         from ..views import instance_view

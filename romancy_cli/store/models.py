@@ -6,7 +6,18 @@ from types import SimpleNamespace
 
 import peewee as pw
 
-from ..records import RUNNING
+from ..records import RUNNING, TERMINAL
+
+ENDED = tuple(sorted(TERMINAL))  # written as literals where the index of ended instances is to be used
+
+# The seq of the event an event step recorded, as SQL: the step's result is JSON text. Queries
+# spell it exactly so, for the planners to use the index on it (who consumed an event).
+EVENT_SEQ_SQLITE = "json_extract(result, '$.seq')"
+EVENT_SEQ_POSTGRES = "((result::jsonb ->> 'seq')::bigint)"
+
+
+def event_seq_sql(db: pw.Database) -> str:
+    return EVENT_SEQ_SQLITE if isinstance(db, pw.SqliteDatabase) else EVENT_SEQ_POSTGRES
 
 
 def make_models(db: pw.Database) -> SimpleNamespace:
@@ -86,6 +97,8 @@ def make_models(db: pw.Database) -> SimpleNamespace:
             )
 
     _index_instances(InstanceRow)
+    StepRow.add_index(pw.SQL(f"CREATE INDEX IF NOT EXISTS romancy_steps_event_seq ON romancy_steps "
+                             f"({event_seq_sql(db)}) WHERE kind = 'event'"))
     return SimpleNamespace(Meta=Meta, Instance=InstanceRow, Step=StepRow, Event=EventRow,
                            all=[Meta, InstanceRow, StepRow, EventRow])
 
@@ -99,3 +112,8 @@ def _index_instances(row: type[pw.Model]) -> None:
                             name="romancy_instances_waiting", where=row.wait_event_type.is_null(False)))
     row.add_index(row.index(row.updated_at, name="romancy_instances_running", where=row.status == RUNNING))
     row.add_index(row.index(row.workflow, name="romancy_instances_workflow"))
+    # Ended instances by status, newest first (listing, prune): the bulk of a table, entered once
+    # when an instance ends. Limited to them, the planners keep the partial indexes above for
+    # ticks and deliveries (a full status index took over their queries, sorting in a temp B-tree).
+    row.add_index(row.index(row.status, row.created_at, row.instance_id, name="romancy_instances_status",
+                            where=row.status.in_(ENDED)))

@@ -30,8 +30,9 @@ CLEAR_WAIT = (", wait_kind = NULL, wait_seq = NULL, wait_event_type = NULL, wait
 class Queries:
     """SQL text for one driver; `lock` / `claim` end a SELECT whose rows are updated next."""
 
-    def __init__(self, param: str, lock: str = "", claim: str = "") -> None:
+    def __init__(self, param: str, lock: str = "", claim: str = "", step_event_seq: str = "") -> None:
         self.param, self.lock, self.claim = param, lock, claim
+        self.step_event_seq = step_event_seq  # SQL of an event step's event seq (models.event_seq_sql)
         p = self._p
         self.max_event_seq = "SELECT MAX(seq) FROM romancy_events"
         self.insert_instance = p(
@@ -40,7 +41,10 @@ class Queries:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)")
         self.get_instance = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE instance_id = ?")
         self.lock_instance = self.get_instance + lock
-        self.history = p("SELECT seq, kind, name, result FROM romancy_steps WHERE instance_id = ? ORDER BY seq")
+        # Replay reads seq >= 0: retried attempts are kept at negative seqs, shown, never replayed.
+        self.history = p("SELECT seq, kind, name, result FROM romancy_steps WHERE instance_id = ? "
+                         "AND seq >= 0 ORDER BY seq")
+        self.all_steps = p("SELECT seq, kind, name, result FROM romancy_steps WHERE instance_id = ? ORDER BY seq")
         self.apply = p(
             "UPDATE romancy_instances SET " + ", ".join(f"{c} = ?" for c in TRANSITION_COLUMNS)
             + " WHERE instance_id = ? AND lease_owner = ? AND status = ?")
@@ -100,7 +104,7 @@ class Queries:
     @lru_cache(maxsize=256)
     def histories_in(self, count: int) -> str:
         return self._p(f"SELECT {STEP_COLUMNS} FROM romancy_steps "
-                       f"WHERE instance_id IN ({', '.join(['?'] * count)}) ORDER BY instance_id, seq")
+                       f"WHERE instance_id IN ({', '.join(['?'] * count)}) AND seq >= 0 ORDER BY instance_id, seq")
 
     @lru_cache(maxsize=256)
     def match_clause(self, has_null: bool, pairs: int) -> str:

@@ -18,8 +18,9 @@ from ..records import (CANCELLED, COMPLETED, PARKED, RUNNING, TERMINAL, WAITING_
 from ..engine.matching import accepts, event_match_values, match_index, satisfies
 from ..engine.ports import DeliveryConflict, InstanceExists, LeaseLost
 from .faults import FAULTS, storage_fault
-from .models import make_models
-from .queries import INSTANCE_COLUMNS, Queries
+from .models import event_seq_sql, make_models
+from .queries import Queries
+from .upkeep import Upkeep
 
 WAITING = (WAITING_FOR_EVENT, WAITING_FOR_TIMER)
 WAKE_POLL = 0.05  # seconds between SQLite data_version checks in wait_for_wake
@@ -38,7 +39,7 @@ def _loads(text: Optional[str]) -> Any:
     return None if text is None else json.loads(text)
 
 
-class SqlStore:
+class SqlStore(Upkeep):
     """Implements engine.ports.Store. Dialect differences: placeholder style, LOCK_SQL / CLAIM_SQL,
     and the lock hooks at the end."""
 
@@ -50,7 +51,7 @@ class SqlStore:
         self.db = db
         self.location = location
         self.m = make_models(db)
-        self.q = Queries(db.param, self.LOCK_SQL, self.CLAIM_SQL)
+        self.q = Queries(db.param, self.LOCK_SQL, self.CLAIM_SQL, event_seq_sql(db))
         self._wake = threading.local()  # SQLite wait_for_wake: the data_version last seen per thread
         self.last_fault: Optional[StorageFault] = None  # of the last write transaction, if it failed
         self._writer: ContextManager[Any] = contextlib.nullcontext()  # SQLite: this process's writers queue here
@@ -139,6 +140,7 @@ class SqlStore:
         return self._instance(row) if row else None
 
     def history(self, instance_id: str) -> list[Step]:
+        """The steps replay reads (retried attempts left out: see shown_history)."""
         return [_step(row) for row in self._run(self.q.history, (instance_id,)).fetchall()]
 
     def get_many(self, instance_ids: list[str]) -> list[tuple[Instance, list[Step]]]:
@@ -150,21 +152,6 @@ class SqlStore:
         for row in self._run(self.q.histories_in(len(instance_ids)), instance_ids):
             histories[row[0]].append(_step(row[1:]))
         return [(instances[iid], histories[iid]) for iid in instance_ids if iid in instances]
-
-    def list_instances(self, status: Optional[str] = None, workflow: Optional[str] = None,
-                       limit: Optional[int] = None) -> list[Instance]:
-        I = self.m.Instance
-        query = I.select(*[getattr(I, c.strip()) for c in INSTANCE_COLUMNS.split(",")])
-        query = query.order_by(I.created_at.desc(), I.instance_id.desc())
-        if status:  # `parked` is shown for running + parked; `running` means not parked
-            query = query.where(I.status == (RUNNING if status == PARKED else status))
-            if status in (RUNNING, PARKED):
-                query = query.where(I.parked == (status == PARKED))
-        if workflow:
-            query = query.where(I.workflow == workflow)
-        if limit:
-            query = query.limit(limit)
-        return [self._instance(row) for row in query.tuples()]
 
     def claim(self, instance_id: str, owner: str, now: float, lease_until: float,
               include_parked: bool = False, steal_from: Optional[str] = None) -> Optional[tuple[Instance, list[Step]]]:

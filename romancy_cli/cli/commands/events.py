@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
 
             output.print_json(send_view(result))
         else:
-            _describe(result, event_type, source, no_resume)
+            _describe(result, event_type, source, no_resume, instance)
 
 
 def _check_batch_options(event_type: Optional[str], *given: Optional[str]) -> None:
@@ -132,14 +132,14 @@ def _post(url: str, event_type: str, payload: Any, source: str, event_id: Option
         output.say(f"  {output.esc(url)} accepted event {output.esc(event.id)} ({output.esc(event_type)})")
 
 
-def _describe(result: Any, event_type: str, source: str, no_resume: bool) -> None:
+def _describe(result: Any, event_type: str, source: str, no_resume: bool, instance: Optional[str]) -> None:
     esc, say = output.esc, output.say
     if result.duplicate:
         say(f"  duplicate event (source {esc(source)}, id {esc(result.event_id)}): already accepted, "
             "applied once; nothing resumed")
         return
     if not result.delivered:
-        say(f"  stored event {esc(result.event_id)} ({esc(event_type)}); no instance was waiting for it")
+        say(f"  stored event {esc(result.event_id)} ({esc(event_type)}); {_unmatched(result, event_type, instance)}")
         return
     if no_resume:
         ids = ", ".join(result.delivered)
@@ -162,6 +162,21 @@ def _failures(instance_ids: list) -> None:
         error = state().app().get(instance_id).error or {}
         output.say(f"  [red]✗[/] {output.esc(instance_id)}: {output.esc(error.get('type'))}: "
                    f"{output.esc(error.get('message'))}{output.esc(where_text(error))}")
+
+
+def _unmatched(result: Any, event_type: str, instance: Optional[str]) -> str:
+    """Why an event resumed nothing: who waits for its type and why none took it."""
+    esc = output.esc
+    if not result.waiting:
+        if instance is not None:
+            return f"instance {esc(instance)} is not waiting for {esc(event_type)}"
+        return "no instance was waiting for it"
+    count = f"more than {result.waiting} instances wait" if result.more_waiting else \
+        f"{_count(result.waiting)} wait{'s' if result.waiting == 1 else ''}"
+    if len(result.near_misses) == 1:
+        return f"{count} for {esc(event_type)}; none matched: {esc(result.near_misses[0][1])}"
+    return f"{count} for {esc(event_type)}; none matched:" + "".join(
+        f"\n    {esc(iid)}: {esc(reason)}" for iid, reason in result.near_misses)
 
 
 def _count(n: int) -> str:

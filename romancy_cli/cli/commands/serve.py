@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
 
         server = Server(cli.app(), host=options.host, port=options.port, workers=workers, token=options.token,
                         max_body=options.max_body, connection_limit=options.connection_limit,
-                        channel_timeout=options.channel_timeout)
+                        channel_timeout=options.channel_timeout, retention=cli.settings.retention)
         _bind(server)
         server.serve_forever()
 

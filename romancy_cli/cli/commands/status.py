@@ -108,14 +108,31 @@ def _views(instances: list) -> list:
 
 def _show_one(instance: Any) -> None:
     history = state().app().history(instance.instance_id)
+    missed = state().app().near_misses(instance)
     if state().json:
-        from ...views import instance_view
+        from ...views import instance_view, near_miss_view
 
-        output.print_json(instance_view(instance, history))
+        view = instance_view(instance, history)
+        view["near_misses"] = [near_miss_view(logged, reason) for logged, reason in missed]
+        output.print_json(view)
     else:
         from ..render import instance_detail
 
         instance_detail(instance, history, state().verbose)
+        _say_near_misses(instance, missed)
+
+
+def _say_near_misses(instance: Any, missed: list) -> None:
+    """Events of the awaited type it did not take: the answer to "why didn't it resume?"."""
+    if not missed:
+        return
+    from ..render import when
+
+    esc = output.esc
+    output.say(f"  [bold]near misses[/] ({len(missed)} {esc(instance.wait.event_type)} event(s) it did not accept)")
+    for logged, reason in missed:
+        event = logged.event
+        output.say(f"    {when(event.received_at)}  {esc(event.source)}/{esc(event.id)}: {esc(reason)}")
 
 
 def _wait(instance_id: str, target: str, timeout: Optional[float]) -> None:

@@ -1,0 +1,65 @@
+"""`romancy events`: the stored events, newest first, and which instance consumed each."""
+
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from .. import output
+from ..common import command
+from ..inputs import duration
+from ..state import state
+
+DEFAULT_TABLE_LIMIT = 50
+
+
+def register(app: typer.Typer) -> None:
+    @command(app, "events")
+    def events(
+        event_type: Annotated[Optional[str], typer.Option("--type", metavar="T", help="Only events of this type.",
+                                                          show_default=False)] = None,
+        since: Annotated[Optional[str], typer.Option(
+            "--since", metavar="D", help="Only events received within D (e.g. 1h, 2d).", show_default=False)] = None,
+        unconsumed: Annotated[bool, typer.Option("--unconsumed", help="Only events no instance consumed.")] = False,
+        limit: Annotated[Optional[int], typer.Option(
+            "--limit", metavar="N", min=1, help=f"At most N events, newest first (table default "
+            f"{DEFAULT_TABLE_LIMIT}; --json default all).", show_default=False)] = None,
+    ) -> None:
+        """List stored events: received time, type, source, id, subject, and the instances that
+        consumed each (none: no wait took it; `romancy status ID` says why not)."""
+        seconds = duration(since, "--since")
+        cli = state()
+        if cli.database_missing():
+            found = []
+        else:
+            cutoff = None if seconds is None else time.time() - seconds
+            table_limit = DEFAULT_TABLE_LIMIT + 1 if limit is None and not cli.json else limit
+            found = cli.app().list_events(event_type, cutoff, unconsumed, table_limit)
+        if cli.json:
+            from ...views import event_view
+
+            output.print_json([event_view(e) for e in found])
+            return
+        _table(found[:DEFAULT_TABLE_LIMIT] if limit is None else found, limit is None and len(found) > DEFAULT_TABLE_LIMIT)
+
+
+def _table(found: list, limited: bool) -> None:
+    if not found:
+        output.say("[dim]no events[/]")
+        return
+    from rich.table import Table
+
+    from ..render import when
+
+    esc = output.esc
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("RECEIVED", "TYPE", "SOURCE", "ID", "SUBJECT", "CONSUMED BY"):
+        table.add_column(column, no_wrap=column != "CONSUMED BY")
+    for logged in found:
+        event = logged.event
+        consumers = ", ".join(logged.consumed_by) if logged.consumed_by else "[dim]none[/]"
+        table.add_row(when(event.received_at), esc(event.type), esc(event.source), esc(event.id),
+                      esc(event.subject or ""), esc(consumers) if logged.consumed_by else consumers)
+    output.say(table)
+    if limited:
+        output.say(f"[dim]showing the newest {len(found)}; use --limit N for more[/]")

@@ -1,0 +1,48 @@
+"""`romancy prune`: delete old ended instances and events, in short transactions."""
+
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from ...errors import UsageError
+from .. import output
+from ..common import command
+from ..inputs import duration
+from ..state import state
+
+
+def register(app: typer.Typer) -> None:
+    @command(app, "prune")
+    def prune(
+        completed_before: Annotated[Optional[str], typer.Option(
+            "--completed-before", metavar="D", help="Delete instances that ended (completed, failed, cancelled) "
+            "more than D ago, with their history; 0s: all ended ones.", show_default=False)] = None,
+        events_before: Annotated[Optional[str], typer.Option(
+            "--events-before", metavar="D", help="Delete events received more than D ago; an unconsumed one "
+            "is kept while an instance started before it may still take it.", show_default=False)] = None,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be deleted; delete nothing.")]
+        = False,
+    ) -> None:
+        """Delete old ended instances and events, 500 rows per transaction, so that workers and
+        `serve` writing the same database meanwhile are never held up for long."""
+        ended = duration(completed_before, "--completed-before")
+        events = duration(events_before, "--events-before")
+        if ended is None and events is None:
+            raise UsageError("nothing to prune: give --completed-before D and/or --events-before D (e.g. 30d, 0s)")
+        cli = state()
+        now = time.time()
+        if cli.database_missing():
+            from ...records import PruneResult
+
+            result = PruneResult()
+        else:
+            result = cli.app().prune(None if ended is None else now - ended, None if events is None else now - events,
+                                     dry_run)
+        if cli.json:
+            from ...views import prune_view
+
+            output.print_json(prune_view(result, dry_run))
+            return
+        verb = "would remove" if dry_run else "removed"
+        output.say(f"  {verb} {result.instances} instance(s) with {result.steps} step(s), {result.events} event(s)")

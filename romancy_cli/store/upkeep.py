@@ -1,0 +1,219 @@
+"""The store's queries for looking back and cleaning up: the event log and who consumed each
+event, near misses, paged listing, retry of a failed instance, and prune. None of them is on
+the path of a start, a delivery or a timer."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Optional, Sequence
+
+from ..codec import dumps
+from ..errors import NotFoundError, RomancyError
+from ..records import (FAILED, PARKED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, LoggedEvent,
+                       PruneResult, Step)
+from .models import ENDED
+from .queries import CLEAR_WAIT, EVENT_COLUMNS, INSTANCE_COLUMNS
+
+# Literal, as in the partial index romancy_instances_status, for the planners to use it.
+ENDED_SQL = "status IN (" + ", ".join(f"'{status}'" for status in ENDED) + ")"
+LIVE = (RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER)
+RETRIED = "retried"  # kind of the step that keeps a retried attempt (at a negative seq)
+_ALL_EVENTS = 2**62  # an event floor after every event: no live instance may take any
+
+
+def _marks(count: int) -> str:
+    return ", ".join(["?"] * count)
+
+
+class Upkeep:
+    """Mixed into SqlStore, whose _run, _one, _write, _p helpers and conversions it uses."""
+
+    # -- event log ---------------------------------------------------------------
+
+    def list_events(self, event_type: Optional[str], since: Optional[float], unconsumed: bool,
+                    limit: Optional[int]) -> list[LoggedEvent]:
+        """Stored events, newest first, each with the instances that consumed it."""
+        where, params = ["1 = 1"], []
+        if event_type is not None:
+            where.append("type = ?")
+            params.append(event_type)
+        if since is not None:
+            where.append("received_at >= ?")
+            params.append(since)
+        if unconsumed:
+            where.append(f"NOT EXISTS ({self._consumer_of('romancy_events.seq')})")
+        sql = f"SELECT {EVENT_COLUMNS} FROM romancy_events WHERE {' AND '.join(where)} ORDER BY seq DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return self._with_consumers(self._run(self.q._p(sql), params).fetchall())
+
+    def events_after(self, event_type: str, floor: int, limit: int) -> list[LoggedEvent]:
+        """The newest `limit` events of a type received after seq `floor`, with their consumers."""
+        sql = f"SELECT {EVENT_COLUMNS} FROM romancy_events WHERE type = ? AND seq > ? ORDER BY seq DESC LIMIT ?"
+        return self._with_consumers(self._run(self.q._p(sql), (event_type, floor, limit)).fetchall())
+
+    def _consumer_of(self, seq_sql: str) -> str:
+        """Event steps that recorded the event `seq_sql` (found through romancy_steps_event_seq)."""
+        return f"SELECT 1 FROM romancy_steps WHERE kind = 'event' AND {self.q.step_event_seq} = {seq_sql}"
+
+    def _with_consumers(self, rows: Sequence[Any]) -> list[LoggedEvent]:
+        events = [self._event(row) for row in rows]
+        if not events:
+            return []
+        seqs = [e.seq for e in events]
+        sql = (f"SELECT {self.q.step_event_seq}, instance_id FROM romancy_steps WHERE kind = 'event' "
+               f"AND {self.q.step_event_seq} IN ({_marks(len(seqs))}) ORDER BY instance_id")
+        consumers: dict[int, list[str]] = {}
+        for seq, instance_id in self._run(self.q._p(sql), seqs).fetchall():
+            consumers.setdefault(int(seq), []).append(instance_id)
+        return [LoggedEvent(e, tuple(consumers.get(e.seq, ()))) for e in events]
+
+    def waiting_for_type(self, event_type: str, limit: int) -> list[Instance]:
+        """Instances waiting for an event of this type (through the partial index of waits)."""
+        sql = (f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE wait_event_type = ? AND status = ? "
+               "ORDER BY created_at LIMIT ?")
+        rows = self._run(self.q._p(sql), (event_type, WAITING_FOR_EVENT, limit)).fetchall()
+        return [self._instance(row) for row in rows]
+
+    # -- listing -----------------------------------------------------------------
+
+    def list_instances(self, status: Optional[str] = None, workflow: Optional[str] = None,
+                       limit: Optional[int] = None, after: Optional[tuple[float, str]] = None) -> list[Instance]:
+        """Instances newest first (created_at, then id), after the cursor `after` when given."""
+        where, params = ["1 = 1"], []
+        if status in ENDED:  # one of a fixed set: written as a literal, for the index of ended ones
+            where += [ENDED_SQL, f"status = '{status}'"]
+            status = None
+        elif status in (RUNNING, PARKED):  # `parked` is shown for running + parked; `running` is not parked
+            where.append(f"parked = {'TRUE' if status == PARKED else 'FALSE'}")
+            status = RUNNING
+        for column, value in (("status", status), ("workflow", workflow)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if after is not None:
+            where.append("(created_at < ? OR (created_at = ? AND instance_id < ?))")
+            params += [after[0], after[0], after[1]]
+        sql = (f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE {' AND '.join(where)} "
+               "ORDER BY created_at DESC, instance_id DESC")
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [self._instance(row) for row in self._run(self.q._p(sql), params).fetchall()]
+
+    # -- retry -------------------------------------------------------------------
+
+    def shown_history(self, instance_id: str) -> list[Step]:
+        """History with retried attempts in place: each just before the step that re-ran it."""
+        steps = [Step(*row[:3], json.loads(row[3]))
+                 for row in self._run(self.q.all_steps, (instance_id,)).fetchall()]
+        shown = [Step(s.result["step"], s.kind, s.name, s.result) if s.seq < 0 else s for s in steps]
+        return sorted(shown, key=lambda s: (s.seq, s.kind != RETRIED))
+
+    def reopen(self, instance_id: str, failed_seq: Optional[int], now: float) -> None:
+        """Make a failed instance running again, in one transaction: its failed attempt (the step
+        at `failed_seq`, else the instance's error) is kept as a `retried` step at a negative
+        seq, which replay does not read, so the step at `failed_seq` runs again."""
+        with self._write():
+            instance = self._failed(instance_id)
+            name, error, at = "workflow", instance.error, failed_seq
+            if failed_seq is not None:
+                row = self._one(self.q._p("SELECT name, result FROM romancy_steps WHERE instance_id = ? AND seq = ?"),
+                                (instance_id, failed_seq))
+                name, error = row[0], json.loads(row[1]).get("error")
+                self._run(self.q._p("DELETE FROM romancy_steps WHERE instance_id = ? AND seq = ?"),
+                          (instance_id, failed_seq))
+            else:
+                at = self._one(self.q._p("SELECT COALESCE(MAX(seq), -1) + 1 FROM romancy_steps WHERE instance_id = ?"),
+                               (instance_id,))[0]
+            lowest = self._one(self.q._p("SELECT MIN(seq) FROM romancy_steps WHERE instance_id = ?"), (instance_id,))[0]
+            marker = min(lowest or 0, 0) - 1
+            self._insert_steps([(instance_id, marker, RETRIED, name,
+                                 dumps({"step": at, "error": error, "retried_at": now}))])
+            self._run(self.q._p(
+                "UPDATE romancy_instances SET status = ?, output = NULL, error = NULL, updated_at = ?, "
+                f"wake_at = NULL, lease_owner = NULL, lease_until = NULL, parked = ?{CLEAR_WAIT} "
+                "WHERE instance_id = ?"), (RUNNING, now, False, instance_id))
+
+    def _failed(self, instance_id: str) -> Instance:
+        row = self._one(self.q.lock_instance, (instance_id,))
+        if row is None:
+            raise NotFoundError(f"no instance {instance_id!r}; `romancy status` lists instances")
+        instance = self._instance(row)
+        if instance.status != FAILED:
+            raise RomancyError(f"instance {instance_id} is {instance.status}, not failed: only a failed "
+                               "instance can be retried (`romancy status --status failed` lists them)")
+        return instance
+
+    # -- prune -------------------------------------------------------------------
+
+    def prune(self, ended_before: Optional[float], events_before: Optional[float], dry_run: bool,
+              batch: int = 500) -> PruneResult:
+        """Delete ended instances (with their steps) last updated before `ended_before`, and events
+        received before `events_before` that no live instance may still take, `batch` rows per
+        transaction so that no write lock is held long; `dry_run` only counts."""
+        if dry_run:
+            return self._prune_counts(ended_before, events_before)
+        instances = steps = events = transactions = 0
+        longest = 0.0
+        while ended_before is not None:
+            started = time.perf_counter()
+            removed, removed_steps = self._prune_instances(ended_before, batch)
+            longest, transactions = max(longest, time.perf_counter() - started), transactions + 1
+            instances, steps = instances + removed, steps + removed_steps
+            if removed < batch:
+                break
+        cursor = 0
+        while events_before is not None:
+            started = time.perf_counter()
+            removed, cursor = self._prune_events(events_before, cursor, batch)
+            longest, transactions = max(longest, time.perf_counter() - started), transactions + 1
+            events += removed
+            if removed < batch:
+                break
+        return PruneResult(instances, steps, events, transactions, longest)
+
+    def _prune_instances(self, before: float, batch: int) -> tuple[int, int]:
+        with self._write():
+            ids = [row[0] for row in self._run(self.q._p(
+                f"SELECT instance_id FROM romancy_instances WHERE {ENDED_SQL} "
+                "AND updated_at < ? LIMIT ?"), (before, batch)).fetchall()]
+            if not ids:
+                return 0, 0
+            marks = _marks(len(ids))
+            steps = self._run(self.q._p(f"DELETE FROM romancy_steps WHERE instance_id IN ({marks})"), ids).rowcount
+            self._run(self.q._p(f"DELETE FROM romancy_instances WHERE instance_id IN ({marks})"), ids)
+        return len(ids), steps
+
+    def _prunable_events(self) -> str:
+        """Events received before the cutoff that were consumed, or that no live instance can take
+        (their seq is at most every live instance's event floor)."""
+        return (f"received_at < ? AND (seq <= ? OR EXISTS ({self._consumer_of('romancy_events.seq')}))")
+
+    def _live_floor(self) -> int:
+        floor = self._one(self.q._p(f"SELECT MIN(event_floor) FROM romancy_instances "
+                                    f"WHERE status IN ({_marks(len(LIVE))})"), LIVE)[0]
+        return _ALL_EVENTS if floor is None else int(floor)
+
+    def _prune_events(self, before: float, cursor: int, batch: int) -> tuple[int, int]:
+        with self._write():
+            seqs = [row[0] for row in self._run(self.q._p(
+                f"SELECT seq FROM romancy_events WHERE seq > ? AND {self._prunable_events()} ORDER BY seq LIMIT ?"),
+                (cursor, before, self._live_floor(), batch)).fetchall()]
+            if seqs:
+                self._run(self.q._p(f"DELETE FROM romancy_events WHERE seq IN ({_marks(len(seqs))})"), seqs)
+        return len(seqs), (seqs[-1] if seqs else cursor)
+
+    def _prune_counts(self, ended_before: Optional[float], events_before: Optional[float]) -> PruneResult:
+        instances = steps = events = 0
+        if ended_before is not None:
+            ended = f"SELECT instance_id FROM romancy_instances WHERE {ENDED_SQL} AND updated_at < ?"
+            instances = self._one(self.q._p(f"SELECT COUNT(*) FROM ({ended}) AS ended"), (ended_before,))[0]
+            steps = self._one(self.q._p(f"SELECT COUNT(*) FROM romancy_steps WHERE instance_id IN ({ended})"),
+                              (ended_before,))[0]
+        if events_before is not None:
+            events = self._one(self.q._p(f"SELECT COUNT(*) FROM romancy_events WHERE {self._prunable_events()}"),
+                               (events_before, self._live_floor()))[0]
+        return PruneResult(instances, steps, events)
