@@ -47,6 +47,17 @@ class Wait:
     match: Optional[dict[str, Any]] = None
     wake_at: Optional[float] = None  # timer due, event timeout, or retry due (epoch seconds)
     attempt: int = 0  # retry: attempts already failed for the activity at `seq`
+    more_types: tuple[str, ...] = ()  # an event wait for any of several types: those after the first
+
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        """Every type an event wait accepts, the first one first."""
+        return (self.event_type or "",) + self.more_types
+
+    @property
+    def step_name(self) -> str:
+        """The name its step records: the type, or the types joined by `|` (replay compares it)."""
+        return "|".join(self.event_types)
 
 
 @dataclass(frozen=True)
@@ -138,6 +149,7 @@ class PendingDelivery:
 
     event: EventInput
     wait_seq: int
+    step_name: str  # of the wait the event fills (Wait.step_name)
 
 
 @dataclass(frozen=True)

@@ -45,12 +45,13 @@ def error_view(error: Optional[dict[str, Any]]) -> Optional[dict[str, str]]:
 
 
 def waiting_view(instance: Instance) -> Optional[dict[str, Any]]:
-    """`{"event_type", "timeout_at"}` for an event wait, `{"timer_due_at"}` for a timer or retry."""
+    """`{"event_type", "timeout_at"}` for an event wait (several types joined by `|`, as its step
+    is named), `{"timer_due_at"}` for a timer or retry."""
     wait = instance.wait
     if wait is None or instance.status not in (WAITING_FOR_EVENT, WAITING_FOR_TIMER):
         return None  # a fired timer keeps its record until the next commit; it is not waited on
     if wait.kind == "event":
-        return {"event_type": wait.event_type, "timeout_at": iso(wait.wake_at)}
+        return {"event_type": wait.step_name, "timeout_at": iso(wait.wake_at)}
     return {"timer_due_at": iso(wait.wake_at)}
 
 

@@ -90,7 +90,7 @@ def outcome_line(instance: Instance) -> str:
     if instance.status == WAITING_FOR_EVENT and wait is not None:
         timeout = f" (timeout {esc(_until(wait.wake_at))})" if wait.wake_at else ""
         match = f" matching {esc(compact(wait.match))}" if wait.match else ""
-        return f"  [cyan]⏸ waiting for {esc(wait.event_type)}[/]{match}{timeout}"
+        return f"  [cyan]⏸ waiting for {esc(' or '.join(wait.event_types))}[/]{match}{timeout}"
     if instance.status == WAITING_FOR_TIMER and wait is not None:
         reason = f"retry of step {wait.seq} (attempt {wait.attempt + 1})" if wait.kind == "retry" else "sleeping"
         return f"  [cyan]⏸ {reason} until {esc(when(wait.wake_at))}[/]"
@@ -137,7 +137,7 @@ def waiting_text(instance: Instance) -> str:
         return ""
     if wait.kind == "event":
         timeout = f" (timeout {_until(wait.wake_at)})" if wait.wake_at else ""
-        return esc(f"{wait.event_type}{timeout}")
+        return esc(f"{wait.step_name}{timeout}")
     label = "retry" if wait.kind == "retry" else "timer"
     return esc(f"{label} {when(wait.wake_at)}")
 

@@ -181,7 +181,7 @@ class Engine:
                 return _status_of(outcome)
             # An event arrived while this run was suspending: replay again with it in history.
             wait = outcome.wait  # type: ignore[union-attr]
-            history = sorted(ctx.history + [Step(wait.seq, "event", wait.event_type or "", event.to_plain())],
+            history = sorted(ctx.history + [Step(wait.seq, "event", wait.step_name, event.to_plain())],
                              key=lambda step: step.seq)  # concurrent async activities record out of order
 
     def _commit_outcome(self, instance: Instance, outcome: replay.Outcome, ctx: WorkflowContext,
@@ -235,9 +235,10 @@ class Engine:
             if not mine:
                 return None
             history = self.store.history(instance.instance_id)
-            history.append(Step(instance.wait.seq, "event", event.type, received.to_plain()))  # type: ignore[union-attr]
+            wait = instance.wait
+            history.append(Step(wait.seq, "event", wait.step_name, received.to_plain()))  # type: ignore[union-attr]
             try:
-                status = self._drive(instance, history, PendingDelivery(event, instance.wait.seq))  # type: ignore[union-attr]
+                status = self._drive(instance, history, PendingDelivery(event, wait.seq, wait.step_name))  # type: ignore[union-attr]
             except DeliveryConflict:
                 return None
         return Delivery(event.id, None, False, (instance.instance_id,)), status

@@ -100,10 +100,11 @@ class SqlStore:
     def _instance(row: Sequence[Any]) -> Instance:
         (instance_id, workflow, status, args, kwargs, created_at, updated_at, output, error, wait_kind,
          wait_seq, wait_event_type, wait_match, wake_at, wait_attempt, event_floor, parked, lease_owner,
-         lease_until) = row
+         lease_until, more_types) = row
         wait = None
         if wait_kind is not None:
-            wait = Wait(wait_kind, wait_seq, wait_event_type, _loads(wait_match), wake_at, wait_attempt)
+            wait = Wait(wait_kind, wait_seq, wait_event_type, _loads(wait_match), wake_at, wait_attempt,
+                        tuple(_loads(more_types) or ()))
         return Instance(instance_id, workflow, status, json.loads(args), json.loads(kwargs), created_at,
                         updated_at, _loads(output), _loads(error), wait, event_floor, bool(parked),
                         lease_owner, lease_until)
@@ -210,7 +211,7 @@ class SqlStore:
             event = self._late_event(commit) if commit.waits_for_event else None
             if event is not None:
                 wait = transition.wait
-                steps = steps + [Step(wait.seq, "event", wait.event_type or "", event.to_plain())]  # type: ignore[union-attr]
+                steps = steps + [Step(wait.seq, "event", wait.step_name, event.to_plain())]  # type: ignore[union-attr]
                 transition = _STILL_RUNNING
             self._apply(commit.instance_id, owner, steps, transition, now, lease_until, commit.delivery)
             return event
@@ -236,7 +237,7 @@ class SqlStore:
         if stored.target != instance_id and any(
                 i.instance_id != instance_id and accepts(i, stored) for i in self._waiting_for(stored)):
             raise DeliveryConflict(f"event {event.source}/{event.id} satisfies other instances too")
-        return Step(delivery.wait_seq, "event", event.type, stored.to_plain())
+        return Step(delivery.wait_seq, "event", delivery.step_name, stored.to_plain())
 
     def waiting_candidates(self, event: EventInput) -> list[Instance]:
         """Instances waiting for this type that the event may satisfy (read only; a hint)."""
@@ -259,12 +260,13 @@ class SqlStore:
     def _late_event(self, commit: Commit) -> Optional[StoredEvent]:
         """The earliest stored event that satisfies the commit's event wait, if one arrived already."""
         wait = commit.transition.wait
-        iid, event_type = commit.instance_id, wait.event_type or ""  # type: ignore[union-attr]
-        self._lock_event_type(event_type)
-        for row in self._run(self.q.find_events, (event_type, commit.event_floor, iid)):
+        iid, types = commit.instance_id, wait.event_types  # type: ignore[union-attr]
+        for event_type in sorted(types):  # one order for every worker: no deadlock between two waits
+            self._lock_event_type(event_type)
+        for row in self._run(self.q.find_events(len(types)), (*types, commit.event_floor, iid)):
             if (row[2], row[3]) not in commit.consumed:
                 event = self._event(row)
-                if satisfies(event, iid, event_type, wait.match):  # type: ignore[union-attr]
+                if satisfies(event, iid, types, wait.match):  # type: ignore[union-attr]
                     return event
         return None
 
@@ -277,9 +279,23 @@ class SqlStore:
                 raise DeliveryConflict(f"instance {instance_id} no longer waits at step {delivery.wait_seq}")
         elif self._run(self.q.apply, (*values, instance_id, owner, RUNNING)).rowcount != 1:
             raise LeaseLost(instance_id)
+        if delivery is not None:  # the wait it filled may have been for several types
+            self._end_more_types([instance_id])
         self._insert_steps([_step_values(instance_id, s) for s in steps])
+        if transition.wait is not None and transition.wait.more_types:
+            self._index_more_types(instance_id, transition.wait)
         if transition.wait is not None and transition.wait.wake_at is not None:
             self.notify(f"wake:{transition.wait.wake_at}")
+
+    def _index_more_types(self, instance_id: str, wait: Wait) -> None:
+        self._end_more_types([instance_id])
+        for event_type in wait.more_types:
+            self._run(self.q.insert_wait_type, (instance_id, event_type, wait.seq))
+
+    def _end_more_types(self, instance_ids: list[str]) -> None:
+        """Forget the extra types of waits that ended (satisfied, timed out, cancelled)."""
+        for instance_id in instance_ids:
+            self._run(self.q.delete_wait_types, (instance_id,))
 
     # -- events ------------------------------------------------------------------
 
@@ -304,12 +320,13 @@ class SqlStore:
         waiting = (WAITING_FOR_EVENT, event.type, event.seq)
         if event.target is not None:
             rows = self._run(self.q.waiting_target, (*waiting, event.target)).fetchall()
+            rows += self._run(self.q.waiting_more_target, (*waiting, event.target)).fetchall()
         else:
+            rows = self._run(self.q.waiting_more, waiting).fetchall()
             has_null, pairs = self._match_pairs(event, waiting)
-            if not has_null and not pairs:
-                return []
-            sql = self.q.waiting_matched + self.q.match_clause(has_null, len(pairs))
-            rows = self._run(sql, (*waiting, *[v for pair in pairs for v in pair])).fetchall()
+            if has_null or pairs:
+                sql = self.q.waiting_matched + self.q.match_clause(has_null, len(pairs))
+                rows += self._run(sql, (*waiting, *[v for pair in pairs for v in pair])).fetchall()
         return [self._instance(row) for row in rows]
 
     def _match_pairs(self, event: StoredEvent, waiting: tuple) -> tuple[bool, list[tuple[str, str]]]:
@@ -329,8 +346,9 @@ class SqlStore:
         if not instances:
             return
         result = dumps(event.to_plain())
-        self._insert_steps([(i.instance_id, i.wait.seq, "event", event.type, result)  # type: ignore[union-attr]
+        self._insert_steps([(i.instance_id, i.wait.seq, "event", i.wait.step_name, result)  # type: ignore[union-attr]
                             for i in instances])
+        self._end_more_types([i.instance_id for i in instances if i.wait.more_types])  # type: ignore[union-attr]
         self._make_runnable([i.instance_id for i in instances], now, owner, lease_until, clear_wait=True)
 
     def _make_runnable(self, ids: list[str], now: float, owner: Optional[str], lease_until: float,
@@ -348,6 +366,7 @@ class SqlStore:
             if not due:
                 return []
             self._insert_steps([row for row in (_fired_step(i, now) for i in due) if row is not None])
+            self._end_more_types([i.instance_id for i in due if i.wait is not None and i.wait.more_types])
             ids = [i.instance_id for i in due]
             # The retry marker stays on the row: the resumed run reads its attempt count.
             self._make_runnable(ids, now, owner, lease_until, clear_wait=False)
@@ -363,6 +382,9 @@ class SqlStore:
                 raise RomancyError(f"instance {instance_id} is already {status}; nothing to cancel")
             error = dumps({"type": "Cancelled", "message": reason})
             self._run(self.q.cancel, (CANCELLED, error, now, False, instance_id))
+            wait = self._instance(row).wait
+            if wait is not None and wait.more_types:
+                self._end_more_types([instance_id])
         return self.get(instance_id)  # type: ignore[return-value]
 
     def close(self) -> None:
@@ -425,6 +447,7 @@ def transition_values(t: Transition, now: float, owner: str, lease_until: float)
         wait.kind if wait else None, wait.seq if wait else None, wait.event_type if wait else None,
         values, paths, wait.attempt if wait else 0, wait.wake_at if wait else None,
         owner if t.keep_lease else None, lease_until if t.keep_lease else None,
+        dumps(list(wait.more_types)) if wait and wait.more_types else None,
     )
 
 
@@ -439,5 +462,5 @@ def _fired_step(instance: Instance, now: float) -> Optional[tuple[str, int, str,
     if wait.kind == "timer":
         step = Step(wait.seq, "timer", "sleep", {"fired_at": now})
     else:
-        step = Step(wait.seq, "event", wait.event_type or "", {"timeout": True, "at": now})
+        step = Step(wait.seq, "event", wait.step_name, {"timeout": True, "at": now})
     return _step_values(instance.instance_id, step)
