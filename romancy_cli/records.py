@@ -70,6 +70,16 @@ class Step:
     result: Any
 
 
+SEND = "send"  # the kind of a step that published an event (engine/publishing.py)
+
+
+def published_events(steps: list[Step]) -> list[EventInput]:
+    """The events that steps of kind SEND published: the store writes them with those steps."""
+    return [EventInput(s.result["type"], s.result["source"], s.result["id"], s.result.get("data"),
+                       s.result.get("subject"), data_content_type="application/json")
+            for s in steps if s.kind == SEND]
+
+
 @dataclass(frozen=True)
 class Instance:
     instance_id: str

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Optional, Sequence
 
 from ..jsonsafe import dumps
-from ..records import (CANCELLED, COMPLETED, FAILED, RUNNING, TERMINAL, WAITING_FOR_EVENT,
+from ..records import (CANCELLED, COMPLETED, FAILED, RUNNING, SEND, TERMINAL, WAITING_FOR_EVENT,
                        WAITING_FOR_TIMER, Instance, Step)
 from .output import esc, say
 
@@ -69,10 +69,12 @@ def step_line(step: Step) -> str:
     if step.kind == "event" and result.get("timeout"):
         return f"  [yellow]⌛[/] {esc(step.name)} timed out"
     if step.kind == "event":
-        return (f"  [green]✉[/] received {esc(step.name)} [dim]from {esc(result.get('source'))}"
+        return (f"  [green]✉[/] received {esc(result.get('type', step.name))} [dim]from {esc(result.get('source'))}"
                 f"  {esc(compact(result.get('data')))}[/]")
     if step.kind == "timer":
         return "  [green]⏱[/] slept"
+    if step.kind == SEND:
+        return f"  [green]↗[/] sent {esc(step.name)} [dim]id {esc(result.get('id'))}  {esc(compact(result.get('data')))}[/]"
     return f"  [dim]· {esc(step.kind)} {esc(compact(step.result))}[/]"
 
 

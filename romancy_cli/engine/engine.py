@@ -123,10 +123,13 @@ class Engine:
 
     def _run_fired_batch(self, fired: list[str], result: TickResult) -> None:
         """Run what one fire_due leased to this worker; their outcomes at rest commit together."""
-        batch = FiredBatch(self._write_many)
+        delivered: list[str] = []  # instances the events these runs published satisfied
+        batch = FiredBatch(lambda commits: self._write_many(commits, delivered))
         for instance, history in self.store.get_many(fired):
             self._note(result, instance.instance_id, self.run_leased(instance, history, batch))
         batch.flush()
+        for instance_id in dict.fromkeys(delivered):
+            self._note(result, instance_id, self.resume(instance_id))
         for instance_id in batch.lost:  # cancelled or taken over meanwhile: say what it is now
             current = self.store.get(instance_id)
             result.resumed[instance_id] = current.status if current else FAILED
@@ -148,16 +151,29 @@ class Engine:
     def _drive(self, instance: Instance, history: list[Step], delivery: Optional[PendingDelivery] = None,
                create: bool = False, batch: Optional[FiredBatch] = None) -> str:
         iid = instance.instance_id
-        first = FirstWrite(iid, instance if create else None, delivery, self._write)
-        hooks = RunHooks(instance, self.clock.now, first, self._write, batch)
+        delivered: list[str] = []  # instances the events this run published satisfied
+
+        def write(commit: Commit) -> Optional[StoredEvent]:
+            return self._write(commit, delivered)
+
+        first = FirstWrite(iid, instance if create else None, delivery, write)
+        hooks = RunHooks(instance, self.clock.now, first, write, batch)
         with renewing(self.lease_seconds, lambda: self._renew(iid)):
             try:
-                return self._run_to_rest(instance, history, hooks)
+                status = self._run_to_rest(instance, history, hooks)
             except (LeaseLost, DeliveryConflict, InstanceExists, StorageFault):
                 raise
             except BaseException:  # interrupted (Ctrl-C, a crash) during its first activity: the
                 first.interrupted()  # instance is stored, to be recovered, as when it came first
                 raise
+        self._resume_all(delivered)
+        return status
+
+    def _resume_all(self, delivered: list[str]) -> None:
+        """Run the instances that events published here satisfied: they are leased to this worker,
+        as those of `send-event` are, so no other worker or tick needs to."""
+        for instance_id in dict.fromkeys(delivered):
+            self.resume(instance_id)
 
     def _renew(self, instance_id: str) -> None:
         self.store.renew_lease(instance_id, self.owner, self.lease_clock.now() + self.lease_seconds)
@@ -166,7 +182,7 @@ class Engine:
         definition = self.registry.workflows.get(instance.workflow)
         if definition is None:
             return self._park(instance, f"workflow {instance.workflow!r} is not registered in this worker",
-                              hooks.first)
+                              hooks)
         while True:
             try:
                 # LeaseLost may also come from the commit before an activity, inside the run.
@@ -187,32 +203,32 @@ class Engine:
     def _commit_outcome(self, instance: Instance, outcome: replay.Outcome, ctx: WorkflowContext,
                         hooks: RunHooks) -> Optional[StoredEvent]:
         if isinstance(outcome, replay.Diverged):
-            self._park(instance, outcome.message, hooks.first)
+            self._park(instance, outcome.message, hooks)
             return None
         create, delivery = hooks.first.take()
         iid = instance.instance_id
         if isinstance(outcome, replay.Suspended) and outcome.wait.kind == "event":
-            return self._write(Commit(iid, outcome.steps, Transition(WAITING_FOR_EVENT, wait=outcome.wait), create,
+            return hooks.write(Commit(iid, outcome.steps, Transition(WAITING_FOR_EVENT, wait=outcome.wait), create,
                                       delivery, instance.event_floor, frozenset(consumed(ctx.history))))
         commit = Commit(iid, outcome.steps, _transition_at_rest(outcome), create, delivery)  # type: ignore[union-attr]
         if hooks.batch is not None and create is None and delivery is None:
             hooks.batch.add(commit)
             return None
-        return self._write(commit)
+        return hooks.write(commit)
 
-    def _write(self, commit: Commit) -> Optional[StoredEvent]:
+    def _write(self, commit: Commit, delivered: list[str]) -> Optional[StoredEvent]:
         now, until = self._lease()
-        return self.store.commit(commit, self.owner, now, until)
+        return self.store.commit(commit, self.owner, now, until, delivered)
 
-    def _write_many(self, commits: list[Commit]) -> list[str]:
+    def _write_many(self, commits: list[Commit], delivered: list[str]) -> list[str]:
         now, until = self._lease()
-        return self.store.commit_many(commits, self.owner, now, until)
+        return self.store.commit_many(commits, self.owner, now, until, delivered)
 
-    def _park(self, instance: Instance, message: str, first: FirstWrite) -> str:
-        create, delivery = first.take()
+    def _park(self, instance: Instance, message: str, hooks: RunHooks) -> str:
+        create, delivery = hooks.first.take()
         error = {"type": "NonDeterminismError", "message": message}
         try:
-            self._write(Commit(instance.instance_id, [], Transition(RUNNING, error=error, parked=True), create,
+            hooks.write(Commit(instance.instance_id, [], Transition(RUNNING, error=error, parked=True), create,
                                delivery))
         except LeaseLost:
             pass

@@ -6,14 +6,14 @@ from __future__ import annotations
 import threading
 from typing import Callable, Optional
 
-from ..records import RUNNING, Commit, Instance, PendingDelivery, Transition
+from ..records import RUNNING, Commit, Instance, PendingDelivery, StoredEvent, Transition
 from .context import WorkflowContext
 from .deadlines import DEADLINES
 
 GRACE = 0.05  # seconds a new instance's first activity may run before the instance is written alone
 STILL_RUNNING = Transition(RUNNING, keep_lease=True)
 
-Write = Callable[[Commit], object]
+Write = Callable[[Commit], Optional[StoredEvent]]
 
 
 class FirstWrite:
@@ -117,7 +117,8 @@ class RunHooks:
     def __init__(self, instance: Instance, now: Callable[[], float], first: FirstWrite, write: Write,
                  batch: Optional[FiredBatch] = None) -> None:
         self.instance, self.first, self.batch = instance, first, batch
-        self._now, self._write = now, write
+        self._now = now
+        self.write = write  # this run's commits (the engine collects whom they delivered to)
         self.fault: Optional[BaseException] = None
 
     def now(self) -> float:
@@ -134,7 +135,7 @@ class RunHooks:
         try:
             if ctx.new_steps or self.first.delivery is not None:
                 create, delivery = self.first.take()
-                self._write(Commit(self.instance.instance_id, list(ctx.new_steps), STILL_RUNNING, create, delivery))
+                self.write(Commit(self.instance.instance_id, list(ctx.new_steps), STILL_RUNNING, create, delivery))
                 ctx.new_steps.clear()
             else:
                 self.first.start_grace()

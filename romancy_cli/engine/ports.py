@@ -37,8 +37,14 @@ class Store(Protocol):
     ) -> Optional[tuple[Instance, list[Step]]]:
         """Lease a runnable instance to `owner`; None when someone else holds it or it is not runnable."""
 
-    def commit(self, commit: Commit, owner: str, now: float, lease_until: float) -> Optional[StoredEvent]:
+    def commit(self, commit: Commit, owner: str, now: float, lease_until: float,
+               delivered: Optional[list[str]] = None) -> Optional[StoredEvent]:
         """Write `commit` in one transaction; raise LeaseLost if the instance is not `owner`'s.
+
+        Events its steps published (records.published_events) are stored in that transaction and
+        satisfy the waits they match, as add_event does: with `delivered`, those instances are
+        leased to `owner` and their ids appended to it, for the caller to resume; without, they
+        are left for any worker.
 
         An event wait that an already stored event satisfies (see Commit) is satisfied at once: the
         event is returned, the instance stays running and leased, and the caller replays with it.
@@ -53,9 +59,11 @@ class Store(Protocol):
     def waiting_candidates(self, event: EventInput) -> list[Instance]:
         """Instances waiting for `event`'s type that it may satisfy, read without locking."""
 
-    def commit_many(self, commits: Sequence[Commit], owner: str, now: float, lease_until: float) -> list[str]:
+    def commit_many(self, commits: Sequence[Commit], owner: str, now: float, lease_until: float,
+                    delivered: Optional[list[str]] = None) -> list[str]:
         """Write several runs at rest (no event waits, nothing first) in one transaction; returns
-        the instances not written because `owner` no longer held them."""
+        the instances not written because `owner` no longer held them. Published events as in
+        commit."""
 
     def get_many(self, instance_ids: list[str]) -> list[tuple[Instance, list[Step]]]:
         """The instances that exist, in the order given, each with its history: for a batch, in

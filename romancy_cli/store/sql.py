@@ -14,7 +14,8 @@ import peewee as pw
 from ..codec import dumps
 from ..errors import NotFoundError, RomancyError, StorageFault
 from ..records import (CANCELLED, COMPLETED, RUNNING, TERMINAL, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Commit,
-                       Delivery, EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition, Wait)
+                       Delivery, EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition, Wait,
+                       published_events)
 from ..engine.matching import accepts, event_match_values, match_index, satisfies
 from ..engine.ports import DeliveryConflict, InstanceExists, LeaseLost
 from .faults import FAULTS, storage_fault
@@ -199,7 +200,8 @@ class SqlStore:
 
     # -- commits -----------------------------------------------------------------
 
-    def commit(self, commit: Commit, owner: str, now: float, lease_until: float) -> Optional[StoredEvent]:
+    def commit(self, commit: Commit, owner: str, now: float, lease_until: float,
+               delivered: Optional[list[str]] = None) -> Optional[StoredEvent]:
         with self._write():
             if commit.create is not None:
                 self._insert_instance(commit.create)
@@ -213,15 +215,17 @@ class SqlStore:
                 wait = transition.wait
                 steps = steps + [Step(wait.seq, "event", wait.step_name, event.to_plain())]  # type: ignore[union-attr]
                 transition = _STILL_RUNNING
-            self._apply(commit.instance_id, owner, steps, transition, now, lease_until, commit.delivery)
+            self._apply(commit.instance_id, owner, steps, transition, now, lease_until, commit.delivery, delivered)
             return event
 
-    def commit_many(self, commits: Sequence[Commit], owner: str, now: float, lease_until: float) -> list[str]:
+    def commit_many(self, commits: Sequence[Commit], owner: str, now: float, lease_until: float,
+                    delivered: Optional[list[str]] = None) -> list[str]:
         lost = []
         with self._write():
             for commit in commits:
                 try:
-                    self._apply(commit.instance_id, owner, commit.steps, commit.transition, now, lease_until)
+                    self._apply(commit.instance_id, owner, commit.steps, commit.transition, now, lease_until,
+                                delivered=delivered)
                 except LeaseLost:  # nothing of it written: the other commits still are
                     lost.append(commit.instance_id)
         return lost
@@ -271,7 +275,8 @@ class SqlStore:
         return None
 
     def _apply(self, instance_id: str, owner: str, steps: list[Step], transition: Transition,
-               now: float, lease_until: float, delivery: Optional[PendingDelivery] = None) -> None:
+               now: float, lease_until: float, delivery: Optional[PendingDelivery] = None,
+               delivered: Optional[list[str]] = None) -> None:
         values = transition_values(transition, now, owner, lease_until)
         if delivery is not None:  # the instance must still wait where the run delivered the event
             cursor = self._run(self.q.apply_delivered, (*values, instance_id, WAITING_FOR_EVENT, delivery.wait_seq))
@@ -284,6 +289,8 @@ class SqlStore:
         self._insert_steps([_step_values(instance_id, s) for s in steps])
         if transition.wait is not None and transition.wait.more_types:
             self._index_more_types(instance_id, transition.wait)
+        for event in published_events(steps):
+            self._publish(event, now, owner, lease_until, delivered)
         if transition.wait is not None and transition.wait.wake_at is not None:
             self.notify(f"wake:{transition.wait.wake_at}")
 
@@ -314,6 +321,22 @@ class SqlStore:
         leased = tuple(replace(i, status=RUNNING, updated_at=now, wait=None, lease_owner=owner,
                                lease_until=lease_until) for i in satisfied) if owner else ()
         return Delivery(event.id, stored.seq, False, tuple(i.instance_id for i in satisfied), leased)
+
+    def _publish(self, event: EventInput, now: float, owner: str, lease_until: float,
+                 delivered: Optional[list[str]]) -> None:
+        """Store an event a run published, with the step that records it, and satisfy its waits:
+        leased to the publishing worker, which resumes them (`delivered`), or to none."""
+        self._lock_event_type(event.type)
+        self._share_event_floor()
+        stored = self._insert_event(event, now)
+        if stored is None:  # published before under this source and id: a duplicate, like any other
+            return
+        satisfied = [i for i in self._waiting_for(stored) if accepts(i, stored)]
+        self._satisfy(satisfied, stored, now, owner if delivered is not None else None, lease_until)
+        if delivered is not None:
+            delivered.extend(i.instance_id for i in satisfied)
+        elif satisfied:
+            self.notify("runnable")
 
     def _waiting_for(self, event: StoredEvent) -> list[Instance]:
         """Waiting instances this event may satisfy, found through the match index, not a scan."""
