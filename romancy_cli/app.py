@@ -25,6 +25,7 @@ class SendResult:
     duplicate: bool
     delivered: tuple[str, ...]
     resumed: dict[str, str] = field(default_factory=dict)
+    started: tuple[str, ...] = ()  # instances the event started (start_on)
 
 
 class App:
@@ -112,6 +113,11 @@ class App:
                            data_content_type="application/json", extensions=ext)
         return self.accept(event, resume)
 
+    def check_starts(self, event: EventInput) -> None:
+        """Raise UsageError, naming the field, when the event's data does not fit a workflow it
+        starts (start_on); accept() would refuse it the same way, storing nothing."""
+        self.engine.started(event)
+
     def accept(self, event: EventInput, resume: bool = True,
                dispatch: Optional[Callable[[tuple[Instance, ...]], None]] = None) -> SendResult:
         """Store an event. Satisfied instances run here (resume), are handed to `dispatch`
@@ -128,11 +134,11 @@ class App:
             if delivery.leased:
                 dispatch(delivery.leased)
         elif resume:
-            for instance_id in delivery.delivered:
+            for instance_id in delivery.delivered + delivery.started:
                 status = engine.resume(instance_id)
                 if status is not None:
                     resumed[instance_id] = status
-        return SendResult(delivery.event_id, delivery.duplicate, delivery.delivered, resumed)
+        return SendResult(delivery.event_id, delivery.duplicate, delivery.delivered, resumed, delivery.started)
 
     def tick(self, now: Optional[float] = None, advance: Optional[Duration] = None,
              retry_parked: bool = True) -> TickResult:

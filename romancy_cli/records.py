@@ -147,7 +147,8 @@ class Delivery:
     seq: Optional[int]  # None when stored by a run's commit (engine.deliver_and_run)
     duplicate: bool
     delivered: tuple[str, ...] = ()
-    leased: tuple["Instance", ...] = ()  # the delivered instances as leased to the storing worker
+    leased: tuple["Instance", ...] = ()  # the delivered and started instances as leased to the storing worker
+    started: tuple[str, ...] = ()  # instances the event started (start_on), running
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,8 @@ class Commit:
     delivery: Optional[PendingDelivery] = None
     event_floor: int = 0
     consumed: frozenset[tuple[str, str]] = frozenset()
+    # The instances each event its steps publish starts (start_on), by the event's (source, id).
+    starts: dict[tuple[str, str], list["Instance"]] = field(default_factory=dict)
 
     @property
     def waits_for_event(self) -> bool:

@@ -65,11 +65,13 @@ def start_view(instance: Instance, created: bool) -> dict[str, Any]:
 
 
 def send_view(result: Any) -> dict[str, Any]:
-    """`send-event --json` from an App SendResult: delivered = waits it satisfied, resumed = runs."""
+    """`send-event --json` from an App SendResult: delivered = waits it satisfied, started =
+    instances it started (start_on), resumed = runs."""
     return {
         "event_id": result.event_id,
         "duplicate": result.duplicate,
         "delivered": list(result.delivered),
+        "started": list(result.started),
         "resumed": [{"instance_id": iid, "status": status} for iid, status in result.resumed.items()],
     }
 
@@ -84,12 +86,14 @@ def tick_view(result: Any) -> dict[str, Any]:
 
 
 def workflow_view(definition: Any, source: str) -> dict[str, Any]:
-    """`workflows --json`: a registered workflow, its parameters (after the context) and source."""
+    """`workflows --json`: a registered workflow, its parameters (after the context), the event
+    types that start it and its source."""
     hints = definition.hints
     return {
         "name": definition.name,
         "parameters": [_parameter_view(p, hints) for p in definition.parameters],
         "signature": definition.describe_parameters(),
+        "start_on": list(definition.start_on),
         "source": source,
         "doc": inspect.cleandoc(definition.fn.__doc__) if definition.fn.__doc__ else None,
     }

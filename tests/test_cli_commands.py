@@ -69,7 +69,7 @@ def test_event_resumes_the_waiting_instance(project: Project) -> None:
     duplicate = project.run("send-event", "payment.completed", "--source", "shop", "--id", "e-1",
                             "--data", '{"order_id": "ORD-1", "amount": 1}', "--json")
     assert duplicate.code == 0
-    assert duplicate.json == {"event_id": "e-1", "duplicate": True, "delivered": [], "resumed": []}
+    assert duplicate.json == {"event_id": "e-1", "duplicate": True, "delivered": [], "started": [], "resumed": []}
     shown = project.run("status", instance_id, "--json").json
     assert shown["output"] == {"order_id": "ORD-1", "status": "paid", "amount": 99.99}
     assert [s["kind"] for s in shown["history"]] == ["activity", "event"]
@@ -188,7 +188,7 @@ def test_json_shapes_are_pinned(project: Project) -> None:
     assert set(started["waiting"]) == {"timer_due_at"}
     sent = project.run("send-event", "payment.completed", "--json",
                        "--data", '{"order_id": "ORD-9", "amount": 1}').json
-    assert set(sent) == {"event_id", "duplicate", "delivered", "resumed"}
+    assert set(sent) == {"event_id", "duplicate", "delivered", "started", "resumed"}
     assert sent["resumed"] == [{"instance_id": "pinned", "status": "completed"}]
     ticked = project.run("tick", "--json").json
     assert set(ticked) == {"fired", "resumed", "next_due_at"}

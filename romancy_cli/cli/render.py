@@ -176,8 +176,9 @@ def workflow_table(rows: Sequence[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("WORKFLOW", "PARAMETERS", "SOURCE"):
+    for column in ("WORKFLOW", "PARAMETERS", "STARTS ON", "SOURCE"):
         table.add_column(column)
     for row in rows:
-        table.add_row(esc(row["name"]), esc(row["signature"] or "-"), f"[dim]{esc(row['source'])}[/]")
+        table.add_row(esc(row["name"]), esc(row["signature"] or "-"), esc(", ".join(row["start_on"]) or "-"),
+                      f"[dim]{esc(row['source'])}[/]")
     say(table)

@@ -14,7 +14,7 @@ from ..codec import convert, to_plain
 from ..definitions import ActivityDefinition
 from ..durations import Duration, deadline, to_seconds
 from ..errors import ActivityError, EventTimeout, UsageError
-from ..records import Step, Wait
+from ..records import EventInput, Step, Wait
 from ..times import to_datetime
 
 
@@ -37,6 +37,9 @@ class Hooks(Protocol):
     def before_side_effect(self, ctx: "WorkflowContext") -> None: ...
 
     def failed_attempts(self, seq: int) -> int: ...
+
+    def check_starts(self, event: EventInput) -> None:
+        """Raise UsageError when a published event's data does not fit a workflow it starts."""
 
 
 @dataclass(frozen=True)

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 from .. import ids
 from ..definitions import Registry
 from ..errors import StorageFault, UsageError
 from ..records import (FAILED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, Commit, Delivery,
-                       EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition)
+                       EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition, published_events)
 from . import matching, replay
 from .context import WorkflowContext
 from .deadlines import renewing
 from .hooks import FiredBatch, FirstWrite, RunHooks
 from .leases import owner_is_dead, owner_token, running_here
+from .triggers import started_instances
 from .ports import Clock, DeliveryConflict, InstanceExists, LeaseLost, Store
 
 FIRE_BATCH = 100  # timers fired per transaction: small, so that timers falling due meanwhile join soon
@@ -157,7 +158,7 @@ class Engine:
             return self._write(commit, delivered)
 
         first = FirstWrite(iid, instance if create else None, delivery, write)
-        hooks = RunHooks(instance, self.clock.now, first, write, batch)
+        hooks = RunHooks(instance, self.clock.now, first, write, self.started, batch)
         with renewing(self.lease_seconds, lambda: self._renew(iid)):
             try:
                 status = self._run_to_rest(instance, history, hooks)
@@ -218,11 +219,18 @@ class Engine:
 
     def _write(self, commit: Commit, delivered: list[str]) -> Optional[StoredEvent]:
         now, until = self._lease()
-        return self.store.commit(commit, self.owner, now, until, delivered)
+        return self.store.commit(self._with_starts(commit, now), self.owner, now, until, delivered)
 
     def _write_many(self, commits: list[Commit], delivered: list[str]) -> list[str]:
         now, until = self._lease()
+        commits = [self._with_starts(commit, now) for commit in commits]
         return self.store.commit_many(commits, self.owner, now, until, delivered)
+
+    def _with_starts(self, commit: Commit, now: float) -> Commit:
+        """The commit with the instances its published events start (start_on); their data was
+        checked when the step ran (publishing.send_event), so this does not raise."""
+        starts = {(event.source, event.id): self.started(event, now) for event in published_events(commit.steps)}
+        return replace(commit, starts=starts) if any(starts.values()) else commit
 
     def _park(self, instance: Instance, message: str, hooks: RunHooks) -> str:
         create, delivery = hooks.first.take()
@@ -240,6 +248,8 @@ class Engine:
         """An event that one waiting instance waits for: replay it with the event first, then
         store the event, satisfy the wait and record the run in one transaction (or, when the
         run reaches an activity, in the commit before it). None: use deliver()."""
+        if self.registry.started_by(event.type):  # the event also starts instances: deliver() does both
+            return None
         now = self.clock.now()
         candidates = [i for i in self.store.waiting_candidates(event)
                       if matching.accepts(i, _provisional(event, i, now))]
@@ -262,9 +272,14 @@ class Engine:
     def deliver(self, event: EventInput, lease: bool = True) -> Delivery:
         """Store an event and satisfy the waits it matches, in one transaction. With `lease`, the
         satisfied instances are leased to this worker, which should resume them next; without,
-        any worker may pick them up."""
+        any worker may pick them up. Instances the event starts (start_on) are inserted in that
+        transaction, likewise; data that does not fit them raises UsageError, nothing stored."""
         now, until = self._lease()
-        return self.store.add_event(event, now, self.owner if lease else None, until)
+        return self.store.add_event(event, now, self.owner if lease else None, until, self.started(event, now))
+
+    def started(self, event: EventInput, now: Optional[float] = None) -> list[Instance]:
+        """The instances `event` starts (start_on); UsageError when its data does not fit one."""
+        return started_instances(self.registry, event, self.clock.now() if now is None else now)
 
     def tick(self, retry_parked: bool = True) -> TickResult:
         """Fire what is due, then run runnable and recovered instances, and parked ones when

@@ -1,4 +1,4 @@
-"""What a run asks of the engine while it replays (the three calls of context.Hooks), and what
+"""What a run asks of the engine while it replays (the calls of context.Hooks), and what
 its first commit must also write."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Callable, Optional
 
-from ..records import RUNNING, Commit, Instance, PendingDelivery, StoredEvent, Transition
+from ..records import RUNNING, Commit, EventInput, Instance, PendingDelivery, StoredEvent, Transition
 from .context import WorkflowContext
 from .deadlines import DEADLINES
 
@@ -115,14 +115,17 @@ class RunHooks:
     each side effect. A fault of that commit stops the run even if the workflow's code caught it."""
 
     def __init__(self, instance: Instance, now: Callable[[], float], first: FirstWrite, write: Write,
-                 batch: Optional[FiredBatch] = None) -> None:
+                 starts: Callable[[EventInput], object], batch: Optional[FiredBatch] = None) -> None:
         self.instance, self.first, self.batch = instance, first, batch
-        self._now = now
+        self._now, self._starts = now, starts
         self.write = write  # this run's commits (the engine collects whom they delivered to)
         self.fault: Optional[BaseException] = None
 
     def now(self) -> float:
         return self._now()
+
+    def check_starts(self, event: EventInput) -> None:
+        self._starts(event)
 
     def failed_attempts(self, seq: int) -> int:
         wait = self.instance.wait

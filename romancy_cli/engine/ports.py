@@ -52,9 +52,12 @@ class Store(Protocol):
         duplicate, satisfies other instances too, or the wait was satisfied another way; a
         `create` with InstanceExists when the id is taken."""
 
-    def add_event(self, event: EventInput, now: float, owner: Optional[str], lease_until: float) -> Delivery:
-        """Store the event and satisfy every waiting instance it matches, in one transaction; those
-        are leased to `owner`, or left for any worker when it is None."""
+    def add_event(self, event: EventInput, now: float, owner: Optional[str], lease_until: float,
+                  starts: Sequence[Instance] = ()) -> Delivery:
+        """Store the event, satisfy every waiting instance it matches and insert the new instances
+        of `starts` (start_on) unless their id exists, in one transaction; nothing of them when the
+        event is a duplicate. Those instances are leased to `owner`, or left for any worker when
+        it is None."""
 
     def waiting_candidates(self, event: EventInput) -> list[Instance]:
         """Instances waiting for `event`'s type that it may satisfy, read without locking."""

@@ -11,7 +11,7 @@ from typing import Any, Awaitable, Optional, Union
 from ..codec import to_plain
 from ..errors import UsageError
 from ..jsonsafe import check
-from ..records import SEND
+from ..records import SEND, Step, published_events
 from .context import WorkflowContext
 
 
@@ -23,7 +23,9 @@ def send_event(ctx: WorkflowContext, event_type: str, data: Any = None, *, sourc
     event. Await it in async workflows."""
     step = ctx._next(SEND, event_type)
     if step is None:
-        step = ctx.record(SEND, event_type, _event(ctx, event_type, data, source, subject, id))
+        event = _event(ctx, event_type, data, source, subject, id)
+        ctx._hooks.check_starts(published_events([Step(0, SEND, event_type, event)])[0])  # fail here, not at commit
+        step = ctx.record(SEND, event_type, event)
     return ctx._await_or_value(lambda: str(step.result["id"]))
 
 

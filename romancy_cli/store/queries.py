@@ -38,6 +38,7 @@ class Queries:
             "INSERT INTO romancy_instances (instance_id, workflow, status, args, kwargs, created_at, "
             "updated_at, event_floor, lease_owner, lease_until, wait_attempt, parked) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)")
+        self.insert_instance_if_new = self.insert_instance + " ON CONFLICT (instance_id) DO NOTHING"
         self.get_instance = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE instance_id = ?")
         self.lock_instance = self.get_instance + lock
         self.history = p("SELECT seq, kind, name, result FROM romancy_steps WHERE instance_id = ? ORDER BY seq")

@@ -129,10 +129,7 @@ class SqlStore:
     def _insert_instance(self, instance: Instance) -> None:
         """Insert inside the caller's transaction; InstanceExists when the id is taken."""
         try:
-            self._run(self.q.insert_instance, (
-                instance.instance_id, instance.workflow, instance.status, dumps(instance.args),
-                dumps(instance.kwargs), instance.created_at, instance.updated_at, instance.event_floor,
-                instance.lease_owner, instance.lease_until, False))
+            self._run(self.q.insert_instance, _instance_values(instance))
         except pw.IntegrityError:
             raise InstanceExists(instance.instance_id) from None
 
@@ -215,7 +212,8 @@ class SqlStore:
                 wait = transition.wait
                 steps = steps + [Step(wait.seq, "event", wait.step_name, event.to_plain())]  # type: ignore[union-attr]
                 transition = _STILL_RUNNING
-            self._apply(commit.instance_id, owner, steps, transition, now, lease_until, commit.delivery, delivered)
+            self._apply(commit.instance_id, owner, steps, transition, now, lease_until, commit.delivery, delivered,
+                        commit.starts)
             return event
 
     def commit_many(self, commits: Sequence[Commit], owner: str, now: float, lease_until: float,
@@ -225,7 +223,7 @@ class SqlStore:
             for commit in commits:
                 try:
                     self._apply(commit.instance_id, owner, commit.steps, commit.transition, now, lease_until,
-                                delivered=delivered)
+                                delivered=delivered, starts=commit.starts)
                 except LeaseLost:  # nothing of it written: the other commits still are
                     lost.append(commit.instance_id)
         return lost
@@ -276,7 +274,8 @@ class SqlStore:
 
     def _apply(self, instance_id: str, owner: str, steps: list[Step], transition: Transition,
                now: float, lease_until: float, delivery: Optional[PendingDelivery] = None,
-               delivered: Optional[list[str]] = None) -> None:
+               delivered: Optional[list[str]] = None,
+               starts: Optional[dict[tuple[str, str], list[Instance]]] = None) -> None:
         values = transition_values(transition, now, owner, lease_until)
         if delivery is not None:  # the instance must still wait where the run delivered the event
             cursor = self._run(self.q.apply_delivered, (*values, instance_id, WAITING_FOR_EVENT, delivery.wait_seq))
@@ -290,7 +289,7 @@ class SqlStore:
         if transition.wait is not None and transition.wait.more_types:
             self._index_more_types(instance_id, transition.wait)
         for event in published_events(steps):
-            self._publish(event, now, owner, lease_until, delivered)
+            self._publish(event, now, owner, lease_until, delivered, (starts or {}).get((event.source, event.id), []))
         if transition.wait is not None and transition.wait.wake_at is not None:
             self.notify(f"wake:{transition.wait.wake_at}")
 
@@ -306,7 +305,8 @@ class SqlStore:
 
     # -- events ------------------------------------------------------------------
 
-    def add_event(self, event: EventInput, now: float, owner: Optional[str], lease_until: float) -> Delivery:
+    def add_event(self, event: EventInput, now: float, owner: Optional[str], lease_until: float,
+                  starts: Sequence[Instance] = ()) -> Delivery:
         with self._write():
             self._lock_event_type(event.type)
             self._share_event_floor()
@@ -316,23 +316,40 @@ class SqlStore:
                 return Delivery(event.id, existing[0], duplicate=True)
             satisfied = [i for i in self._waiting_for(stored) if accepts(i, stored)]
             self._satisfy(satisfied, stored, now, owner, lease_until)
-            if satisfied and owner is None:  # runnable and unleased: some worker should take them
+            started = self._start(starts, stored.seq, owner, lease_until)
+            if (satisfied or started) and owner is None:  # runnable and unleased: some worker should take them
                 self.notify("runnable")
         leased = tuple(replace(i, status=RUNNING, updated_at=now, wait=None, lease_owner=owner,
-                               lease_until=lease_until) for i in satisfied) if owner else ()
-        return Delivery(event.id, stored.seq, False, tuple(i.instance_id for i in satisfied), leased)
+                               lease_until=lease_until) for i in satisfied + started) if owner else ()
+        return Delivery(event.id, stored.seq, False, tuple(i.instance_id for i in satisfied), leased,
+                        tuple(i.instance_id for i in started))
+
+    def _start(self, starts: Sequence[Instance], event_seq: int, owner: Optional[str],
+               lease_until: float) -> list[Instance]:
+        """Insert the instances an event starts; their events are those stored after it. An id
+        taken already (an instance started by hand with it) starts nothing."""
+        started = []
+        for instance in starts:
+            instance = replace(instance, event_floor=event_seq, lease_owner=owner,
+                               lease_until=lease_until if owner else None)
+            if self._run(self.q.insert_instance_if_new, _instance_values(instance)).rowcount == 1:
+                started.append(instance)
+        return started
 
     def _publish(self, event: EventInput, now: float, owner: str, lease_until: float,
-                 delivered: Optional[list[str]]) -> None:
-        """Store an event a run published, with the step that records it, and satisfy its waits:
-        leased to the publishing worker, which resumes them (`delivered`), or to none."""
+                 delivered: Optional[list[str]], starts: list[Instance]) -> None:
+        """Store an event a run published, with the step that records it, satisfy its waits and
+        start its `starts`: leased to the publishing worker, which resumes them (`delivered`), or
+        to none."""
         self._lock_event_type(event.type)
         self._share_event_floor()
         stored = self._insert_event(event, now)
         if stored is None:  # published before under this source and id: a duplicate, like any other
             return
+        lessee = owner if delivered is not None else None
         satisfied = [i for i in self._waiting_for(stored) if accepts(i, stored)]
-        self._satisfy(satisfied, stored, now, owner if delivered is not None else None, lease_until)
+        self._satisfy(satisfied, stored, now, lessee, lease_until)
+        satisfied += self._start(starts, stored.seq, lessee, lease_until)
         if delivered is not None:
             delivered.extend(i.instance_id for i in satisfied)
         elif satisfied:
@@ -472,6 +489,13 @@ def transition_values(t: Transition, now: float, owner: str, lease_until: float)
         owner if t.keep_lease else None, lease_until if t.keep_lease else None,
         dumps(list(wait.more_types)) if wait and wait.more_types else None,
     )
+
+
+def _instance_values(instance: Instance) -> tuple[Any, ...]:
+    """Values for queries.insert_instance."""
+    return (instance.instance_id, instance.workflow, instance.status, dumps(instance.args), dumps(instance.kwargs),
+            instance.created_at, instance.updated_at, instance.event_floor, instance.lease_owner,
+            instance.lease_until, False)
 
 
 def _step_values(instance_id: str, step: Step) -> tuple[str, int, str, str, str]:

@@ -78,7 +78,12 @@ def _describe(result: Any, event_type: str, source: str, no_resume: bool) -> Non
         say(f"  duplicate event (source {esc(source)}, id {esc(result.event_id)}): already accepted, "
             "applied once; nothing resumed")
         return
+    if result.started:
+        say(f"  started {_count(len(result.started))}:" + _list({i: result.resumed.get(i, "running")
+                                                                 for i in result.started}))
     if not result.delivered:
+        if result.started:
+            return
         say(f"  stored event {esc(result.event_id)} ({esc(event_type)}); no instance was waiting for it")
         return
     if no_resume:
