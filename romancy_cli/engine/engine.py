@@ -269,13 +269,26 @@ class Engine:
                 return None
         return Delivery(event.id, None, False, (instance.instance_id,)), status
 
-    def deliver(self, event: EventInput, lease: bool = True) -> Delivery:
+    def deliver(self, event: EventInput, lease: bool = True,
+                start: Optional[tuple[str, list[Any], dict[str, Any]]] = None) -> Delivery:
         """Store an event and satisfy the waits it matches, in one transaction. With `lease`, the
         satisfied instances are leased to this worker, which should resume them next; without,
         any worker may pick them up. Instances the event starts (start_on) are inserted in that
-        transaction, likewise; data that does not fit them raises UsageError, nothing stored."""
+        transaction, likewise; data that does not fit them raises UsageError, nothing stored.
+        `start` = (workflow, args, kwargs): deliver-or-start, the event's target is started with
+        them in that transaction unless it exists."""
         now, until = self._lease()
-        return self.store.add_event(event, now, self.owner if lease else None, until, self.started(event, now))
+        receiver = self._receiver(event, start, now) if start is not None else None
+        return self.store.add_event(event, now, self.owner if lease else None, until, self.started(event, now),
+                                    receiver)
+
+    def _receiver(self, event: EventInput, start: tuple[str, list[Any], dict[str, Any]], now: float) -> Instance:
+        workflow, args, kwargs = start
+        if event.target is None:
+            raise UsageError("starting a workflow to deliver an event to needs the instance id (--instance)")
+        args, kwargs = self.registry.workflow(workflow).bind(tuple(args), kwargs)
+        self._existing(event.target, workflow)  # an instance of another workflow is an input error
+        return Instance(event.target, workflow, RUNNING, args, kwargs, now, now)
 
     def started(self, event: EventInput, now: Optional[float] = None) -> list[Instance]:
         """The instances `event` starts (start_on); UsageError when its data does not fit one."""

@@ -53,11 +53,12 @@ class Store(Protocol):
         `create` with InstanceExists when the id is taken."""
 
     def add_event(self, event: EventInput, now: float, owner: Optional[str], lease_until: float,
-                  starts: Sequence[Instance] = ()) -> Delivery:
+                  starts: Sequence[Instance] = (), receiver: Optional[Instance] = None) -> Delivery:
         """Store the event, satisfy every waiting instance it matches and insert the new instances
         of `starts` (start_on) unless their id exists, in one transaction; nothing of them when the
-        event is a duplicate. Those instances are leased to `owner`, or left for any worker when
-        it is None."""
+        event is a duplicate. `receiver` (deliver-or-start) is the event's target, inserted unless
+        it exists, with the event counted as received after its start. Those instances are leased
+        to `owner`, or left for any worker when it is None."""
 
     def waiting_candidates(self, event: EventInput) -> list[Instance]:
         """Instances waiting for `event`'s type that it may satisfy, read without locking."""

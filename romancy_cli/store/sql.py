@@ -306,7 +306,7 @@ class SqlStore:
     # -- events ------------------------------------------------------------------
 
     def add_event(self, event: EventInput, now: float, owner: Optional[str], lease_until: float,
-                  starts: Sequence[Instance] = ()) -> Delivery:
+                  starts: Sequence[Instance] = (), receiver: Optional[Instance] = None) -> Delivery:
         with self._write():
             self._lock_event_type(event.type)
             self._share_event_floor()
@@ -317,6 +317,8 @@ class SqlStore:
             satisfied = [i for i in self._waiting_for(stored) if accepts(i, stored)]
             self._satisfy(satisfied, stored, now, owner, lease_until)
             started = self._start(starts, stored.seq, owner, lease_until)
+            if receiver is not None:  # its floor just below the event: its wait will take it
+                started += self._start([receiver], stored.seq - 1, owner, lease_until)
             if (satisfied or started) and owner is None:  # runnable and unleased: some worker should take them
                 self.notify("runnable")
         leased = tuple(replace(i, status=RUNNING, updated_at=now, wait=None, lease_owner=owner,
