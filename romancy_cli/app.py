@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 from . import ids
 from .definitions import REGISTRY, Registry, WorkflowDefinition
@@ -25,6 +25,7 @@ class SendResult:
     duplicate: bool
     delivered: tuple[str, ...]
     resumed: dict[str, str] = field(default_factory=dict)
+    started: tuple[str, ...] = ()  # instances the event started (start_on)
     # An event that satisfied no wait: how many instances wait for its type, and why each did not.
     waiting: int = 0
     more_waiting: bool = False
@@ -107,39 +108,51 @@ class App:
     def send_event(self, event_type: str, data: Any = None, *, source: str = "romancy-cli",
                    event_id: Optional[str] = None, subject: Optional[str] = None,
                    instance: Optional[str] = None, extensions: Optional[dict[str, Any]] = None,
-                   resume: bool = True) -> SendResult:
-        """Store a CloudEvent and resume the instances it satisfies (unless resume=False)."""
+                   resume: bool = True, start_workflow: Optional[str] = None, args: Sequence[Any] = (),
+                   kwargs: Optional[dict[str, Any]] = None) -> SendResult:
+        """Store a CloudEvent and resume the instances it satisfies (unless resume=False). With
+        `start_workflow` (and `instance`), instance `instance` of that workflow is started with
+        `args`/`kwargs` unless it exists, and receives the event: in one transaction."""
         ext = dict(extensions or {})
         if instance is not None:
             ext["romancyinstanceid"] = instance
         event = EventInput(event_type, source, event_id or ids.new_event_id(), data, subject,
                            data_content_type="application/json", extensions=ext)
-        return self.accept(event, resume)
+        start = (start_workflow, list(args), dict(kwargs or {})) if start_workflow is not None else None
+        return self.accept(event, resume, start=start)
+
+    def check_starts(self, event: EventInput) -> None:
+        """Raise UsageError, naming the field, when the event's data does not fit a workflow it
+        starts (start_on); accept() would refuse it the same way, storing nothing."""
+        self.engine.started(event)
 
     def accept(self, event: EventInput, resume: bool = True,
-               dispatch: Optional[Callable[[tuple[Instance, ...]], None]] = None) -> SendResult:
+               dispatch: Optional[Callable[[tuple[Instance, ...]], None]] = None,
+               start: Optional[tuple[str, list[Any], dict[str, Any]]] = None) -> SendResult:
         """Store an event. Satisfied instances run here (resume), are handed to `dispatch`
-        (leased to this worker, for run_leased), or are left for any worker (resume=False)."""
+        (leased to this worker, for run_leased), or are left for any worker (resume=False).
+        `start`: see send_event (start_workflow)."""
         engine = self.engine
-        if resume and dispatch is None:
+        if resume and dispatch is None and start is None:
             direct = engine.deliver_and_run(event)
             if direct is not None:  # one transaction: event, satisfied wait and the run after it
                 delivery, status = direct
                 return SendResult(delivery.event_id, False, delivery.delivered, {delivery.delivered[0]: status})
-        delivery = engine.deliver(event, lease=resume or dispatch is not None)
-        if not delivery.delivered and not delivery.duplicate and delivery.seq is not None:
+        delivery = engine.deliver(event, lease=resume or dispatch is not None, start=start)
+        if not (delivery.delivered or delivery.started or delivery.duplicate) and delivery.seq is not None:
             waiting, more, missed = engine.unmatched(event, delivery.seq)
-            return SendResult(delivery.event_id, False, (), {}, waiting, more, tuple(missed))
+            return SendResult(delivery.event_id, False, (), {}, waiting=waiting, more_waiting=more,
+                              near_misses=tuple(missed))
         resumed: dict[str, str] = {}
         if dispatch is not None:
             if delivery.leased:
                 dispatch(delivery.leased)
         elif resume:
-            for instance_id in delivery.delivered:
+            for instance_id in delivery.delivered + delivery.started:
                 status = engine.resume(instance_id)
                 if status is not None:
                     resumed[instance_id] = status
-        return SendResult(delivery.event_id, delivery.duplicate, delivery.delivered, resumed)
+        return SendResult(delivery.event_id, delivery.duplicate, delivery.delivered, resumed, started=delivery.started)
 
     def tick(self, now: Optional[float] = None, advance: Optional[Duration] = None,
              retry_parked: bool = True) -> TickResult:

@@ -6,7 +6,7 @@ import difflib
 import inspect
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence, Union
 
 from .codec import _adapter, refuse_boolean_number, to_plain
 from .durations import Duration, to_seconds
@@ -136,6 +136,8 @@ def _type_name(annotation: Any) -> str:
 
 @dataclass
 class WorkflowDefinition(_Callable):
+    start_on: tuple[str, ...] = ()  # event types that start an instance of it (engine/triggers.py)
+
     def start(self, app: Any, *args: Any, instance_id: Optional[str] = None, **kwargs: Any) -> str:
         """Create an instance and run it until it waits or finishes; returns its id."""
         return app.start(self.name, *args, instance_id=instance_id, **kwargs)
@@ -157,6 +159,10 @@ class Registry:
     def __init__(self) -> None:
         self.workflows: dict[str, WorkflowDefinition] = {}
         self.activities: dict[str, ActivityDefinition] = {}
+
+    def started_by(self, event_type: str) -> list[WorkflowDefinition]:
+        """The workflows an event of this type starts (`start_on`), by name."""
+        return [d for _, d in sorted(self.workflows.items()) if event_type in d.start_on]
 
     def workflow(self, name: str) -> WorkflowDefinition:
         try:
@@ -194,14 +200,17 @@ def _check_unique(existing: Optional[WorkflowDefinition], new: WorkflowDefinitio
         f"({new.fn.__code__.co_filename}); rename one, e.g. @workflow(\"{new.name}_v2\")")
 
 
-def workflow(name: Any = None, *, registry: Optional[Registry] = None) -> Any:
+def workflow(name: Any = None, *, registry: Optional[Registry] = None,
+             start_on: Union[str, Sequence[str], None] = None) -> Any:
     """`@workflow`, `@workflow("name")` or `@workflow(name="name")`; `registry=` defines it there
-    instead of in the default registry."""
+    instead of in the default registry; `start_on=` an event type (or a list) whose events each
+    start an instance, their data bound to its parameters by name."""
     target = REGISTRY if registry is None else registry
+    triggers = _event_types(start_on)
 
     def register(fn: Callable[..., Any], wf_name: Optional[str] = None) -> WorkflowDefinition:
         _check_context_parameter(fn, "workflow")
-        definition = WorkflowDefinition(wf_name or fn.__name__, fn)
+        definition = WorkflowDefinition(wf_name or fn.__name__, fn, triggers)
         _check_unique(target.workflows.get(definition.name), definition)
         target.workflows[definition.name] = definition
         return definition
@@ -209,6 +218,13 @@ def workflow(name: Any = None, *, registry: Optional[Registry] = None) -> Any:
     if callable(name):
         return register(name)
     return lambda fn: register(fn, name)
+
+
+def _event_types(start_on: Union[str, Sequence[str], None]) -> tuple[str, ...]:
+    types = () if start_on is None else (start_on,) if isinstance(start_on, str) else tuple(start_on)
+    if not all(isinstance(t, str) and t for t in types):
+        raise WorkflowDefinitionError(f"start_on takes an event type or a list of them, not {start_on!r}")
+    return types
 
 
 def activity(name: Any = None, *, retry: Optional[RetryPolicy] = None,

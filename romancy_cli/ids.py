@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 
@@ -36,3 +37,9 @@ def new_instance_id(workflow: str) -> str:
 
 def new_event_id() -> str:
     return ulid()
+
+
+def event_instance_id(workflow: str, source: str, event_id: str) -> str:
+    """The instance an event starts: one per (source, id), so a redelivered event starts nothing new."""
+    digest = hashlib.sha256(f"{source}\n{event_id}".encode()).digest()
+    return f"{workflow}-{_base32(int.from_bytes(digest[:16], 'big'), 26)}"

@@ -50,6 +50,17 @@ class Wait:
     match: Optional[dict[str, Any]] = None
     wake_at: Optional[float] = None  # timer due, event timeout, or retry due (epoch seconds)
     attempt: int = 0  # retry: attempts already failed for the activity at `seq`
+    more_types: tuple[str, ...] = ()  # an event wait for any of several types: those after the first
+
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        """Every type an event wait accepts, the first one first."""
+        return (self.event_type or "",) + self.more_types
+
+    @property
+    def step_name(self) -> str:
+        """The name its step records: the type, or the types joined by `|` (replay compares it)."""
+        return "|".join(self.event_types)
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,16 @@ class Step:
     kind: str  # "activity" | "event" | "timer" | "now" | "uuid4" | "patch"
     name: str
     result: Any
+
+
+SEND = "send"  # the kind of a step that published an event (engine/publishing.py)
+
+
+def published_events(steps: list[Step]) -> list[EventInput]:
+    """The events that steps of kind SEND published: the store writes them with those steps."""
+    return [EventInput(s.result["type"], s.result["source"], s.result["id"], s.result.get("data"),
+                       s.result.get("subject"), data_content_type="application/json")
+            for s in steps if s.kind == SEND]
 
 
 @dataclass(frozen=True)
@@ -148,7 +169,8 @@ class Delivery:
     seq: Optional[int]  # None when stored by a run's commit (engine.deliver_and_run)
     duplicate: bool
     delivered: tuple[str, ...] = ()
-    leased: tuple["Instance", ...] = ()  # the delivered instances as leased to the storing worker
+    leased: tuple["Instance", ...] = ()  # the delivered and started instances as leased to the storing worker
+    started: tuple[str, ...] = ()  # instances the event started (start_on), running
 
 
 @dataclass(frozen=True)
@@ -160,6 +182,7 @@ class PendingDelivery:
 
     event: EventInput
     wait_seq: int
+    step_name: str  # of the wait the event fills (Wait.step_name)
 
 
 @dataclass(frozen=True)
@@ -176,6 +199,8 @@ class Commit:
     delivery: Optional[PendingDelivery] = None
     event_floor: int = 0
     consumed: frozenset[tuple[str, str]] = frozenset()
+    # The instances each event its steps publish starts (start_on), by the event's (source, id).
+    starts: dict[tuple[str, str], list["Instance"]] = field(default_factory=dict)
 
     @property
     def waits_for_event(self) -> bool:

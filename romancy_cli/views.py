@@ -51,12 +51,13 @@ def error_view(error: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
 
 
 def waiting_view(instance: Instance) -> Optional[dict[str, Any]]:
-    """`{"event_type", "timeout_at"}` for an event wait, `{"timer_due_at"}` for a timer or retry."""
+    """`{"event_type", "timeout_at"}` for an event wait (several types joined by `|`, as its step
+    is named), `{"timer_due_at"}` for a timer or retry."""
     wait = instance.wait
     if wait is None or instance.status not in (WAITING_FOR_EVENT, WAITING_FOR_TIMER):
         return None  # a fired timer keeps its record until the next commit; it is not waited on
     if wait.kind == "event":
-        return {"event_type": wait.event_type, "timeout_at": iso(wait.wake_at)}
+        return {"event_type": wait.step_name, "timeout_at": iso(wait.wake_at)}
     return {"timer_due_at": iso(wait.wake_at)}
 
 
@@ -86,11 +87,13 @@ def start_view(instance: Instance, created: bool) -> dict[str, Any]:
 
 
 def send_view(result: Any) -> dict[str, Any]:
-    """`send-event --json` from an App SendResult: delivered = waits it satisfied, resumed = runs."""
+    """`send-event --json` from an App SendResult: delivered = waits it satisfied, started =
+    instances it started (start_on), resumed = runs."""
     return {
         "event_id": result.event_id,
         "duplicate": result.duplicate,
         "delivered": list(result.delivered),
+        "started": list(result.started),
         "resumed": [{"instance_id": iid, "status": status} for iid, status in result.resumed.items()],
         "near_misses": [{"instance_id": iid, "reason": reason} for iid, reason in result.near_misses],
     }
@@ -131,12 +134,14 @@ def tick_view(result: Any) -> dict[str, Any]:
 
 
 def workflow_view(definition: Any, source: str) -> dict[str, Any]:
-    """`workflows --json`: a registered workflow, its parameters (after the context) and source."""
+    """`workflows --json`: a registered workflow, its parameters (after the context), the event
+    types that start it and its source."""
     hints = definition.hints
     return {
         "name": definition.name,
         "parameters": [_parameter_view(p, hints) for p in definition.parameters],
         "signature": definition.describe_parameters(),
+        "start_on": list(definition.start_on),
         "source": source,
         "doc": inspect.cleandoc(definition.fn.__doc__) if definition.fn.__doc__ else None,
     }

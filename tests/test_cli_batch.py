@@ -39,7 +39,7 @@ def test_batch_from_stdin_with_json_prints_one_result_per_line(project: Project)
     assert sent.code == 0, sent.stderr
     results = [json.loads(line) for line in sent.stdout.splitlines()]
     assert results[0] == {"event_id": "e-1", "duplicate": False, "delivered": [instance_id],
-                          "resumed": [{"instance_id": instance_id, "status": "completed"}], "near_misses": []}
+                          "started": [], "resumed": [{"instance_id": instance_id, "status": "completed"}], "near_misses": []}
     assert results[1]["delivered"] == [] and results[2]["duplicate"] is True
 
 

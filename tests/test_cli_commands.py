@@ -70,7 +70,8 @@ def test_event_resumes_the_waiting_instance(project: Project) -> None:
     duplicate = project.run("send-event", "payment.completed", "--source", "shop", "--id", "e-1",
                             "--data", '{"order_id": "ORD-1", "amount": 1}', "--json")
     assert duplicate.code == 0
-    assert duplicate.json == {"event_id": "e-1", "duplicate": True, "delivered": [], "resumed": [], "near_misses": []}
+    assert duplicate.json == {"event_id": "e-1", "duplicate": True, "delivered": [], "started": [], "resumed": [],
+                              "near_misses": []}
     shown = project.run("status", instance_id, "--json").json
     assert shown["output"] == {"order_id": "ORD-1", "status": "paid", "amount": 99.99}
     assert [s["kind"] for s in shown["history"]] == ["activity", "event"]
@@ -256,7 +257,7 @@ def test_tables_in_a_pipe_are_plain_columns_on_stdout(project: Project) -> None:
     assert "\x1b[" not in piped.stdout and line == line.rstrip()
     assert done not in piped.stdout
     workflows = project.run("workflows")
-    assert workflows.stdout.splitlines()[0].split() == ["WORKFLOW", "PARAMETERS", "SOURCE"]
+    assert workflows.stdout.splitlines()[0].split() == ["WORKFLOW", "PARAMETERS", "STARTS", "ON", "SOURCE"]
 
 
 def test_jsonl_lists_one_object_per_line(project: Project) -> None:
@@ -310,7 +311,7 @@ def test_json_shapes_are_pinned(project: Project) -> None:
     assert set(started["waiting"]) == {"timer_due_at"}
     sent = project.run("send-event", "payment.completed", "--json",
                        "--data", '{"order_id": "ORD-9", "amount": 1}').json
-    assert set(sent) == {"event_id", "duplicate", "delivered", "resumed", "near_misses"}
+    assert set(sent) == {"event_id", "duplicate", "delivered", "started", "resumed", "near_misses"}
     assert sent["resumed"] == [{"instance_id": "pinned", "status": "completed"}]
     ticked = project.run("tick", "--json").json
     assert set(ticked) == {"fired", "resumed", "next_due_at"}

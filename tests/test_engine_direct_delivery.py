@@ -121,7 +121,7 @@ def test_commit_refuses_a_pending_event_that_satisfies_others_too(sqlite_app, sq
 
     first, second = pure.start(sqlite_app), pure.start(sqlite_app)
     wait_seq = sqlite_app.get(first).wait.seq
-    pending = PendingDelivery(EventInput("t.direct.go", "s", "both", {}), wait_seq)
+    pending = PendingDelivery(EventInput("t.direct.go", "s", "both", {}), wait_seq, "t.direct.go")
     with pytest.raises(DeliveryConflict):
         sqlite_app.engine.store.commit(Commit(first, [], Transition("completed", output={}), delivery=pending),
                                        "me", 1.0, 31.0)

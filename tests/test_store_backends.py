@@ -369,6 +369,8 @@ V2_INDEXES = {"romancy_instances_due", "romancy_instances_waiting", "romancy_ins
 def _as_version_1(store: SqlStore) -> None:
     db = store.db
     with db.atomic():
+        db.execute_sql('DROP TABLE "romancy_wait_types"')  # version 3's
+        db.execute_sql('ALTER TABLE "romancy_instances" DROP COLUMN "wait_more_types"')
         for name in V2_INDEXES:
             db.execute_sql(f'DROP INDEX "{name}"')
         if store_is_sqlite(store):

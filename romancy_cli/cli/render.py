@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Optional, Sequence
 
 from ..jsonsafe import dumps
-from ..records import (CANCELLED, COMPLETED, FAILED, RUNNING, TERMINAL, WAITING_FOR_EVENT,
+from ..records import (CANCELLED, COMPLETED, FAILED, RUNNING, SEND, TERMINAL, WAITING_FOR_EVENT,
                        WAITING_FOR_TIMER, Instance, Step)
 from ..views import shown_status
 from .output import Cell, esc, say, show, table
@@ -84,12 +84,14 @@ def step_line(step: Step) -> str:
     if step.kind == "event" and result.get("timeout"):
         return f"  [yellow]⌛[/] {esc(step.name)} timed out"
     if step.kind == "event":
-        return (f"  [green]✉[/] received {esc(step.name)} [dim]from {esc(result.get('source'))}"
+        return (f"  [green]✉[/] received {esc(result.get('type', step.name))} [dim]from {esc(result.get('source'))}"
                 f"  {esc(compact(result.get('data')))}[/]")
     if step.kind == "timer":
         return "  [green]⏱[/] slept"
     if step.kind == "patch":
         return f"  [dim]· took patch {esc(step.name)}[/]"
+    if step.kind == SEND:
+        return f"  [green]↗[/] sent {esc(step.name)} [dim]id {esc(result.get('id'))}  {esc(compact(result.get('data')))}[/]"
     return f"  [dim]· {esc(step.kind)} {esc(compact(step.result))}[/]"
 
 
@@ -108,7 +110,7 @@ def outcome_line(instance: Instance) -> str:
     if instance.status == WAITING_FOR_EVENT and wait is not None:
         timeout = f" (timeout {esc(_until(wait.wake_at))})" if wait.wake_at else ""
         match = f" matching {esc(compact(wait.match))}" if wait.match else ""
-        return f"  [cyan]⏸ waiting for {esc(wait.event_type)}[/]{match}{timeout}"
+        return f"  [cyan]⏸ waiting for {esc(' or '.join(wait.event_types))}[/]{match}{timeout}"
     if instance.status == WAITING_FOR_TIMER and wait is not None:
         reason = f"retry of step {wait.seq} (attempt {wait.attempt + 1})" if wait.kind == "retry" else "sleeping"
         return f"  [cyan]⏸ {reason} until {esc(when(wait.wake_at))}[/]"
@@ -149,7 +151,7 @@ def waiting_text(instance: Instance) -> str:
         return ""
     if wait.kind == "event":
         timeout = f" (timeout {_until(wait.wake_at)})" if wait.wake_at else ""
-        return f"{wait.event_type}{timeout}"
+        return f"{wait.step_name}{timeout}"
     label = "retry" if wait.kind == "retry" else "timer"
     return f"{label} {when(wait.wake_at)}"
 
@@ -184,5 +186,6 @@ def workflow_table(rows: Sequence[dict[str, Any]], hint: str) -> None:
     if not rows:
         say(f"[dim]no workflows registered; {esc(hint)}[/]")
         return
-    table(("WORKFLOW", "PARAMETERS", "SOURCE"),
-          [[row["name"], row["signature"] or "-", (row["source"], "dim")] for row in rows])
+    table(("WORKFLOW", "PARAMETERS", "STARTS ON", "SOURCE"),
+          [[row["name"], row["signature"] or "-", ", ".join(row["start_on"]) or "-", (row["source"], "dim")]
+           for row in rows])

@@ -6,15 +6,15 @@ import inspect
 import threading
 import traceback
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Optional, Protocol, Union
+from typing import Any, Awaitable, Callable, Optional, Protocol, Sequence, Union
 
 from ..codec import convert, to_plain
 from ..definitions import ActivityDefinition
 from ..durations import Duration, deadline, to_seconds
-from ..errors import ActivityError, EventTimeout, user_location
-from ..records import Step, Wait
+from ..errors import ActivityError, EventTimeout, UsageError, user_location
+from ..records import EventInput, Step, Wait
 from ..times import to_datetime
 
 
@@ -50,6 +50,9 @@ class Hooks(Protocol):
     def before_side_effect(self, ctx: "WorkflowContext") -> None: ...
 
     def failed_attempts(self, seq: int) -> int: ...
+
+    def check_starts(self, event: EventInput) -> None:
+        """Raise UsageError when a published event's data does not fit a workflow it starts."""
 
 
 @dataclass(frozen=True)
@@ -237,15 +240,18 @@ class WorkflowContext:
             error["where"] = where
         return self.record("activity", definition.name, {"error": error}, seq)
 
-    def _wait_event(self, event_type: str, timeout: Optional[Duration], match: Optional[dict]) -> Any:
+    def _wait_event(self, event_types: Union[str, Sequence[str]], timeout: Optional[Duration],
+                    match: Optional[dict]) -> Any:
+        first, *more = _event_types(event_types)
         if timeout is not None:
             to_seconds(timeout, "timeout")  # a bad timeout fails the run also when replayed
         match = to_plain(match) if match else None
-        step = self._next("event", event_type)
+        wait = Wait("event", self.cursor, first, match, more_types=tuple(more))
+        step = self._next("event", wait.step_name)
         if step is None:
             # The suspending commit delivers an event that is already stored, in its transaction.
             wake_at = deadline(self._hooks.now(), timeout, "timeout") if timeout is not None else None
-            raise Suspend(Wait("event", self.cursor - 1, event_type, match, wake_at))
+            raise Suspend(replace(wait, wake_at=wake_at))
         return self._await_or_value(lambda: _received(step))
 
     def _sleep(self, duration: Duration) -> Any:
@@ -267,15 +273,26 @@ def _activity_value(definition: ActivityDefinition, result: dict[str, Any]) -> A
     return convert(result["value"], definition.hints.get("return"))
 
 
+def _event_types(event_types: Union[str, Sequence[str]]) -> list[str]:
+    """One type or a non-empty list of distinct non-empty types; order kept (it names the step)."""
+    types = [event_types] if isinstance(event_types, str) else list(event_types)
+    if not types or not all(isinstance(t, str) and t for t in types):
+        raise UsageError(f"wait_event needs an event type or a non-empty list of them, not {event_types!r}")
+    if len(set(types)) != len(types):
+        raise UsageError(f"wait_event lists an event type twice: {types!r}")
+    return types
+
+
 def _received(step: Step) -> ReceivedEvent:
     if step.result.get("timeout"):
         raise EventTimeout(f"no {step.name!r} event arrived before the timeout")
     return ReceivedEvent.from_plain(step.result)
 
 
-def wait_event(ctx: WorkflowContext, event_type: str, timeout: Optional[Duration] = None,
+def wait_event(ctx: WorkflowContext, event_type: Union[str, Sequence[str]], timeout: Optional[Duration] = None,
                match: Optional[dict[str, Any]] = None) -> Union[ReceivedEvent, Awaitable[ReceivedEvent]]:
-    """Wait durably for a CloudEvent of `event_type`; await it in async workflows.
+    """Wait durably for a CloudEvent of `event_type`, or of any type in a list of them (the first
+    to arrive wins; its `type` says which); await it in async workflows.
 
     `match` is a dict of (dotted) data fields the event must carry, e.g. {"order_id": order_id}.
     When `timeout` passes first, EventTimeout is raised here."""

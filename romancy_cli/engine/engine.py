@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 from .. import ids
 from ..definitions import Registry
 from ..errors import StorageFault, UsageError
 from ..records import (FAILED, PARKED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, Commit, Delivery,
-                       EventInput, Instance, LoggedEvent, PendingDelivery, Step, StoredEvent, Transition)
+                       EventInput, Instance, LoggedEvent, PendingDelivery, Step, StoredEvent, Transition,
+                       published_events)
 from . import matching, replay
 from .context import WorkflowContext
 from .deadlines import renewing
 from .hooks import FiredBatch, FirstWrite, RunHooks
 from .leases import owner_is_dead, owner_token, running_here
+from .triggers import started_instances
 from .ports import Clock, DeliveryConflict, InstanceExists, LeaseLost, Store
 
 FIRE_BATCH = 100  # timers fired per transaction: small, so that timers falling due meanwhile join soon
@@ -129,10 +131,13 @@ class Engine:
 
     def _run_fired_batch(self, fired: list[str], result: TickResult) -> None:
         """Run what one fire_due leased to this worker; their outcomes at rest commit together."""
-        batch = FiredBatch(self._write_many)
+        delivered: list[str] = []  # instances the events these runs published satisfied
+        batch = FiredBatch(lambda commits: self._write_many(commits, delivered))
         for instance, history in self.store.get_many(fired):
             self._note(result, instance.instance_id, self.run_leased(instance, history, batch))
         batch.flush()
+        for instance_id in dict.fromkeys(delivered):
+            self._note(result, instance_id, self.resume(instance_id))
         for instance_id in batch.lost:  # cancelled or taken over meanwhile: say what it is now
             current = self.store.get(instance_id)
             result.resumed[instance_id] = current.status if current else FAILED
@@ -154,16 +159,29 @@ class Engine:
     def _drive(self, instance: Instance, history: list[Step], delivery: Optional[PendingDelivery] = None,
                create: bool = False, batch: Optional[FiredBatch] = None) -> str:
         iid = instance.instance_id
-        first = FirstWrite(iid, instance if create else None, delivery, self._write)
-        hooks = RunHooks(instance, self.clock.now, first, self._write, batch)
+        delivered: list[str] = []  # instances the events this run published satisfied
+
+        def write(commit: Commit) -> Optional[StoredEvent]:
+            return self._write(commit, delivered)
+
+        first = FirstWrite(iid, instance if create else None, delivery, write)
+        hooks = RunHooks(instance, self.clock.now, first, write, self.started, batch)
         with renewing(self.lease_seconds, lambda: self._renew(iid)):
             try:
-                return self._run_to_rest(instance, history, hooks)
+                status = self._run_to_rest(instance, history, hooks)
             except (LeaseLost, DeliveryConflict, InstanceExists, StorageFault):
                 raise
             except BaseException:  # interrupted (Ctrl-C, a crash) during its first activity: the
                 first.interrupted()  # instance is stored, to be recovered, as when it came first
                 raise
+        self._resume_all(delivered)
+        return status
+
+    def _resume_all(self, delivered: list[str]) -> None:
+        """Run the instances that events published here satisfied: they are leased to this worker,
+        as those of `send-event` are, so no other worker or tick needs to."""
+        for instance_id in dict.fromkeys(delivered):
+            self.resume(instance_id)
 
     def _renew(self, instance_id: str) -> None:
         self.store.renew_lease(instance_id, self.owner, self.lease_clock.now() + self.lease_seconds)
@@ -172,7 +190,7 @@ class Engine:
         definition = self.registry.workflows.get(instance.workflow)
         if definition is None:
             return self._park(instance, f"workflow {instance.workflow!r} is not registered in this worker",
-                              hooks.first)
+                              hooks)
         while True:
             try:
                 # LeaseLost may also come from the commit before an activity, inside the run.
@@ -187,41 +205,48 @@ class Engine:
                 return _status_of(outcome)
             # An event arrived while this run was suspending: replay again with it in history.
             wait = outcome.wait  # type: ignore[union-attr]
-            history = sorted(ctx.history + [Step(wait.seq, "event", wait.event_type or "", event.to_plain())],
+            history = sorted(ctx.history + [Step(wait.seq, "event", wait.step_name, event.to_plain())],
                              key=lambda step: step.seq)  # concurrent async activities record out of order
 
     def _commit_outcome(self, instance: Instance, outcome: replay.Outcome, ctx: WorkflowContext,
                         hooks: RunHooks) -> Optional[StoredEvent]:
         if isinstance(outcome, replay.Diverged):
-            self._park(instance, outcome.message, hooks.first)
+            self._park(instance, outcome.message, hooks)
             return None
         create, delivery = hooks.first.take()
         iid = instance.instance_id
         if isinstance(outcome, replay.Suspended) and outcome.wait.kind == "event":
-            return self._write(Commit(iid, outcome.steps, Transition(WAITING_FOR_EVENT, wait=outcome.wait), create,
+            return hooks.write(Commit(iid, outcome.steps, Transition(WAITING_FOR_EVENT, wait=outcome.wait), create,
                                       delivery, instance.event_floor, frozenset(consumed(ctx.history))))
         commit = Commit(iid, outcome.steps, _transition_at_rest(outcome), create, delivery)  # type: ignore[union-attr]
         if hooks.batch is not None and create is None and delivery is None:
             hooks.batch.add(commit)
             return None
-        return self._write(commit)
+        return hooks.write(commit)
 
-    def _write(self, commit: Commit) -> Optional[StoredEvent]:
+    def _write(self, commit: Commit, delivered: list[str]) -> Optional[StoredEvent]:
         now, until = self._lease()
-        late = self.store.commit(commit, self.owner, now, until)
+        late = self.store.commit(self._with_starts(commit, now), self.owner, now, until, delivered)
         log.debug("committed %s: %d new step(s), %s", commit.instance_id, len(commit.steps),
                   "woken by a stored event" if late else commit.transition.status)
         return late
 
-    def _write_many(self, commits: list[Commit]) -> list[str]:
+    def _write_many(self, commits: list[Commit], delivered: list[str]) -> list[str]:
         now, until = self._lease()
-        return self.store.commit_many(commits, self.owner, now, until)
+        commits = [self._with_starts(commit, now) for commit in commits]
+        return self.store.commit_many(commits, self.owner, now, until, delivered)
 
-    def _park(self, instance: Instance, message: str, first: FirstWrite) -> str:
-        create, delivery = first.take()
+    def _with_starts(self, commit: Commit, now: float) -> Commit:
+        """The commit with the instances its published events start (start_on); their data was
+        checked when the step ran (publishing.send_event), so this does not raise."""
+        starts = {(event.source, event.id): self.started(event, now) for event in published_events(commit.steps)}
+        return replace(commit, starts=starts) if any(starts.values()) else commit
+
+    def _park(self, instance: Instance, message: str, hooks: RunHooks) -> str:
+        create, delivery = hooks.first.take()
         error = {"type": "NonDeterminismError", "message": message}
         try:
-            self._write(Commit(instance.instance_id, [], Transition(RUNNING, error=error, parked=True), create,
+            hooks.write(Commit(instance.instance_id, [], Transition(RUNNING, error=error, parked=True), create,
                                delivery))
         except LeaseLost:
             pass
@@ -233,6 +258,8 @@ class Engine:
         """An event that one waiting instance waits for: replay it with the event first, then
         store the event, satisfy the wait and record the run in one transaction (or, when the
         run reaches an activity, in the commit before it). None: use deliver()."""
+        if self.registry.started_by(event.type):  # the event also starts instances: deliver() does both
+            return None
         now = self.clock.now()
         candidates = [i for i in self.store.waiting_candidates(event)
                       if matching.accepts(i, _provisional(event, i, now))]
@@ -249,19 +276,38 @@ class Engine:
             if not mine:
                 return None
             history = self.store.history(instance.instance_id)
-            history.append(Step(instance.wait.seq, "event", event.type, received.to_plain()))  # type: ignore[union-attr]
+            wait = instance.wait
+            history.append(Step(wait.seq, "event", wait.step_name, received.to_plain()))  # type: ignore[union-attr]
             try:
-                status = self._drive(instance, history, PendingDelivery(event, instance.wait.seq))  # type: ignore[union-attr]
+                status = self._drive(instance, history, PendingDelivery(event, wait.seq, wait.step_name))  # type: ignore[union-attr]
             except DeliveryConflict:
                 return None
         return Delivery(event.id, None, False, (instance.instance_id,)), status
 
-    def deliver(self, event: EventInput, lease: bool = True) -> Delivery:
+    def deliver(self, event: EventInput, lease: bool = True,
+                start: Optional[tuple[str, list[Any], dict[str, Any]]] = None) -> Delivery:
         """Store an event and satisfy the waits it matches, in one transaction. With `lease`, the
         satisfied instances are leased to this worker, which should resume them next; without,
-        any worker may pick them up."""
+        any worker may pick them up. Instances the event starts (start_on) are inserted in that
+        transaction, likewise; data that does not fit them raises UsageError, nothing stored.
+        `start` = (workflow, args, kwargs): deliver-or-start, the event's target is started with
+        them in that transaction unless it exists."""
         now, until = self._lease()
-        return self.store.add_event(event, now, self.owner if lease else None, until)
+        receiver = self._receiver(event, start, now) if start is not None else None
+        return self.store.add_event(event, now, self.owner if lease else None, until, self.started(event, now),
+                                    receiver)
+
+    def _receiver(self, event: EventInput, start: tuple[str, list[Any], dict[str, Any]], now: float) -> Instance:
+        workflow, args, kwargs = start
+        if event.target is None:
+            raise UsageError("starting a workflow to deliver an event to needs the instance id (--instance)")
+        args, kwargs = self.registry.workflow(workflow).bind(tuple(args), kwargs)
+        self._existing(event.target, workflow)  # an instance of another workflow is an input error
+        return Instance(event.target, workflow, RUNNING, args, kwargs, now, now)
+
+    def started(self, event: EventInput, now: Optional[float] = None) -> list[Instance]:
+        """The instances `event` starts (start_on); UsageError when its data does not fit one."""
+        return started_instances(self.registry, event, self.clock.now() if now is None else now)
 
     def tick(self, retry_parked: bool = True) -> TickResult:
         """Fire what is due, then run runnable and recovered instances, and parked ones when

@@ -1,4 +1,4 @@
-"""What a run asks of the engine while it replays (the three calls of context.Hooks), and what
+"""What a run asks of the engine while it replays (the calls of context.Hooks), and what
 its first commit must also write."""
 
 from __future__ import annotations
@@ -6,14 +6,14 @@ from __future__ import annotations
 import threading
 from typing import Callable, Optional
 
-from ..records import RUNNING, Commit, Instance, PendingDelivery, Transition
+from ..records import RUNNING, Commit, EventInput, Instance, PendingDelivery, StoredEvent, Transition
 from .context import WorkflowContext
 from .deadlines import DEADLINES
 
 GRACE = 0.05  # seconds a new instance's first activity may run before the instance is written alone
 STILL_RUNNING = Transition(RUNNING, keep_lease=True)
 
-Write = Callable[[Commit], object]
+Write = Callable[[Commit], Optional[StoredEvent]]
 
 
 class FirstWrite:
@@ -115,13 +115,17 @@ class RunHooks:
     each side effect. A fault of that commit stops the run even if the workflow's code caught it."""
 
     def __init__(self, instance: Instance, now: Callable[[], float], first: FirstWrite, write: Write,
-                 batch: Optional[FiredBatch] = None) -> None:
+                 starts: Callable[[EventInput], object], batch: Optional[FiredBatch] = None) -> None:
         self.instance, self.first, self.batch = instance, first, batch
-        self._now, self._write = now, write
+        self._now, self._starts = now, starts
+        self.write = write  # this run's commits (the engine collects whom they delivered to)
         self.fault: Optional[BaseException] = None
 
     def now(self) -> float:
         return self._now()
+
+    def check_starts(self, event: EventInput) -> None:
+        self._starts(event)
 
     def failed_attempts(self, seq: int) -> int:
         wait = self.instance.wait
@@ -134,7 +138,7 @@ class RunHooks:
         try:
             if ctx.new_steps or self.first.delivery is not None:
                 create, delivery = self.first.take()
-                self._write(Commit(self.instance.instance_id, list(ctx.new_steps), STILL_RUNNING, create, delivery))
+                self.write(Commit(self.instance.instance_id, list(ctx.new_steps), STILL_RUNNING, create, delivery))
                 ctx.new_steps.clear()
             else:
                 self.first.start_grace()

@@ -55,9 +55,11 @@ def data_matches(data: Any, match: Optional[dict[str, Any]]) -> bool:
     return all(_lookup(data, path) == value for path, value in match.items())
 
 
-def satisfies(event: StoredEvent, instance_id: str, event_type: str, match: Optional[dict[str, Any]]) -> bool:
-    """Type matches, the event is untargeted or targeted at this instance, and `match` holds."""
-    if event.type != event_type:
+def satisfies(event: StoredEvent, instance_id: str, event_types: tuple[str, ...],
+              match: Optional[dict[str, Any]]) -> bool:
+    """Type is one of `event_types`, the event is untargeted or targeted at this instance, and
+    `match` holds."""
+    if event.type not in event_types:
         return False
     target = event.target
     if target is not None and target != instance_id:
@@ -70,14 +72,14 @@ def accepts(instance: Instance, event: StoredEvent) -> bool:
     wait = instance.wait
     if wait is None or wait.kind != "event" or event.seq <= instance.event_floor:
         return False
-    return satisfies(event, instance.instance_id, wait.event_type or "", wait.match)
+    return satisfies(event, instance.instance_id, wait.event_types, wait.match)
 
 
 def why_not(instance: Instance, event: StoredEvent, consumed_by: Sequence[str] = ()) -> Optional[str]:
     """The first reason the waiting `instance` does not accept `event` of its awaited type, in
     words for the user; None when it would accept it. `consumed_by`: instances that took it."""
     wait = instance.wait
-    if wait is None or wait.kind != "event" or event.type != wait.event_type:
+    if wait is None or wait.kind != "event" or event.type not in wait.event_types:
         return f"{instance.instance_id} does not wait for {event.type}"
     if event.seq <= instance.event_floor:
         return "received before the instance started"

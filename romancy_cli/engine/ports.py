@@ -37,8 +37,14 @@ class Store(Protocol):
     ) -> Optional[tuple[Instance, list[Step]]]:
         """Lease a runnable instance to `owner`; None when someone else holds it or it is not runnable."""
 
-    def commit(self, commit: Commit, owner: str, now: float, lease_until: float) -> Optional[StoredEvent]:
+    def commit(self, commit: Commit, owner: str, now: float, lease_until: float,
+               delivered: Optional[list[str]] = None) -> Optional[StoredEvent]:
         """Write `commit` in one transaction; raise LeaseLost if the instance is not `owner`'s.
+
+        Events its steps published (records.published_events) are stored in that transaction and
+        satisfy the waits they match, as add_event does: with `delivered`, those instances are
+        leased to `owner` and their ids appended to it, for the caller to resume; without, they
+        are left for any worker.
 
         An event wait that an already stored event satisfies (see Commit) is satisfied at once: the
         event is returned, the instance stays running and leased, and the caller replays with it.
@@ -46,9 +52,13 @@ class Store(Protocol):
         duplicate, satisfies other instances too, or the wait was satisfied another way; a
         `create` with InstanceExists when the id is taken."""
 
-    def add_event(self, event: EventInput, now: float, owner: Optional[str], lease_until: float) -> Delivery:
-        """Store the event and satisfy every waiting instance it matches, in one transaction; those
-        are leased to `owner`, or left for any worker when it is None."""
+    def add_event(self, event: EventInput, now: float, owner: Optional[str], lease_until: float,
+                  starts: Sequence[Instance] = (), receiver: Optional[Instance] = None) -> Delivery:
+        """Store the event, satisfy every waiting instance it matches and insert the new instances
+        of `starts` (start_on) unless their id exists, in one transaction; nothing of them when the
+        event is a duplicate. `receiver` (deliver-or-start) is the event's target, inserted unless
+        it exists, with the event counted as received after its start. Those instances are leased
+        to `owner`, or left for any worker when it is None."""
 
     def event_stored(self, source: str, event_id: str) -> bool:
         """True when an event with this (source, id) was accepted before (read without locking)."""
@@ -56,9 +66,11 @@ class Store(Protocol):
     def waiting_candidates(self, event: EventInput) -> list[Instance]:
         """Instances waiting for `event`'s type that it may satisfy, read without locking."""
 
-    def commit_many(self, commits: Sequence[Commit], owner: str, now: float, lease_until: float) -> list[str]:
+    def commit_many(self, commits: Sequence[Commit], owner: str, now: float, lease_until: float,
+                    delivered: Optional[list[str]] = None) -> list[str]:
         """Write several runs at rest (no event waits, nothing first) in one transaction; returns
-        the instances not written because `owner` no longer held them."""
+        the instances not written because `owner` no longer held them. Published events as in
+        commit."""
 
     def get_many(self, instance_ids: list[str]) -> list[tuple[Instance, list[Step]]]:
         """The instances that exist, in the order given, each with its history: for a batch, in

@@ -149,6 +149,11 @@ class WsgiApp:
             raise HttpError(400, str(exc), "InvalidEvent") from None
         except UnsupportedMediaType as exc:
             raise HttpError(415, str(exc), "UnsupportedMediaType") from None
+        try:  # a batch is all or nothing: every event's data must fit the workflows it starts
+            for event in events:
+                self.app.check_starts(event)
+        except UsageError as exc:
+            raise HttpError(400, str(exc), "InvalidEventData") from None
         delivered: list[Instance] = environ.setdefault(_DELIVERED, [])
         for event in events:
             _warn_form_encoded(event)

@@ -53,6 +53,7 @@ def make_models(db: pw.Database) -> SimpleNamespace:
         wait_match = pw.TextField(null=True)  # canonical JSON of the match values
         wait_match_keys = pw.TextField(null=True)  # canonical JSON of the match paths
         wait_attempt = pw.IntegerField(default=0)
+        wait_more_types = pw.TextField(null=True)  # JSON list: an event wait's types after the first
         wake_at = pw.DoubleField(null=True)
         event_floor = pw.BigIntegerField(default=0)
         parked = pw.BooleanField(default=False)
@@ -96,11 +97,25 @@ def make_models(db: pw.Database) -> SimpleNamespace:
                 (("type", "seq"), False),
             )
 
+    class WaitTypeRow(Base):
+        """The types after the first of waits for any of several types: looked up by type as
+        `wait_event_type` is by its index. Rows of a wait that ended are deleted with it; a row
+        counts only while its instance still waits at `wait_seq`."""
+
+        instance_id = pw.CharField()
+        event_type = pw.CharField()
+        wait_seq = pw.IntegerField()
+
+        class Meta:
+            table_name = "romancy_wait_types"
+            primary_key = pw.CompositeKey("instance_id", "event_type")
+            indexes = ((("event_type",), False),)
+
     _index_instances(InstanceRow)
     StepRow.add_index(pw.SQL(f"CREATE INDEX IF NOT EXISTS romancy_steps_event_seq ON romancy_steps "
                              f"({event_seq_sql(db)}) WHERE kind = 'event'"))
-    return SimpleNamespace(Meta=Meta, Instance=InstanceRow, Step=StepRow, Event=EventRow,
-                           all=[Meta, InstanceRow, StepRow, EventRow])
+    return SimpleNamespace(Meta=Meta, Instance=InstanceRow, Step=StepRow, Event=EventRow, WaitType=WaitTypeRow,
+                           all=[Meta, InstanceRow, StepRow, EventRow, WaitTypeRow])
 
 
 def _index_instances(row: type[pw.Model]) -> None:

@@ -12,7 +12,7 @@ from ..records import RUNNING
 INSTANCE_COLUMNS = (
     "instance_id, workflow, status, args, kwargs, created_at, updated_at, output, error, "
     "wait_kind, wait_seq, wait_event_type, wait_match, wake_at, wait_attempt, event_floor, parked, "
-    "lease_owner, lease_until"
+    "lease_owner, lease_until, wait_more_types"
 )
 EVENT_COLUMNS = ("seq, type, source, event_id, received_at, data, subject, time, data_content_type, "
                  "data_schema, extensions")
@@ -21,10 +21,10 @@ STEP_COLUMNS = "instance_id, seq, kind, name, result"
 # Columns a commit writes, in the order of sql.transition_values().
 TRANSITION_COLUMNS = ("status", "updated_at", "parked", "output", "error", "wait_kind", "wait_seq",
                       "wait_event_type", "wait_match", "wait_match_keys", "wait_attempt", "wake_at",
-                      "lease_owner", "lease_until")
+                      "lease_owner", "lease_until", "wait_more_types")
 RUNNABLE_SET = ("status = ?, updated_at = ?, wake_at = NULL, lease_owner = ?, lease_until = ?")
 CLEAR_WAIT = (", wait_kind = NULL, wait_seq = NULL, wait_event_type = NULL, wait_match = NULL, "
-              "wait_match_keys = NULL, wait_attempt = 0")
+              "wait_match_keys = NULL, wait_attempt = 0, wait_more_types = NULL")
 
 
 class Queries:
@@ -39,6 +39,7 @@ class Queries:
             "INSERT INTO romancy_instances (instance_id, workflow, status, args, kwargs, created_at, "
             "updated_at, event_floor, lease_owner, lease_until, wait_attempt, parked) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)")
+        self.insert_instance_if_new = self.insert_instance + " ON CONFLICT (instance_id) DO NOTHING"
         self.get_instance = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE instance_id = ?")
         self.lock_instance = self.get_instance + lock
         # Replay reads seq >= 0: retried attempts are kept at negative seqs, shown, never replayed.
@@ -51,9 +52,6 @@ class Queries:
         self.apply_delivered = p(
             "UPDATE romancy_instances SET " + ", ".join(f"{c} = ?" for c in TRANSITION_COLUMNS)
             + " WHERE instance_id = ? AND status = ? AND wait_seq = ?")
-        self.find_events = p(
-            f"SELECT {EVENT_COLUMNS} FROM romancy_events WHERE type = ? AND seq > ? "
-            "AND (target IS NULL OR target = ?) ORDER BY seq")
         self.event_seq = p("SELECT seq FROM romancy_events WHERE source = ? AND event_id = ?")
         self.insert_event = p(
             "INSERT INTO romancy_events (source, event_id, type, subject, time, data, data_content_type, "
@@ -62,6 +60,15 @@ class Queries:
         waiting = "status = ? AND wait_event_type = ? AND event_floor < ?"
         self.waiting_target = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE {waiting} "
                                 "AND instance_id = ?" + lock)
+        # Waits for several types, found by a type after their first (models.WaitTypeRow).
+        self.waiting_more = p(
+            f"SELECT {', '.join('i.' + c.strip() for c in INSTANCE_COLUMNS.split(','))} "
+            "FROM romancy_wait_types w JOIN romancy_instances i ON i.instance_id = w.instance_id "
+            "AND i.wait_seq = w.wait_seq WHERE i.status = ? AND w.event_type = ? AND i.event_floor < ?")
+        self.waiting_more_target = self.waiting_more + p(" AND i.instance_id = ?") + lock
+        self.waiting_more += lock
+        self.insert_wait_type = p("INSERT INTO romancy_wait_types (instance_id, event_type, wait_seq) VALUES (?, ?, ?)")
+        self.delete_wait_types = p("DELETE FROM romancy_wait_types WHERE instance_id = ?")
         self.match_keys = p(f"SELECT DISTINCT wait_match_keys FROM romancy_instances WHERE {waiting}")
         self.waiting_matched = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE {waiting} AND (")
         self.due = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE status IN (?, ?) "
@@ -90,6 +97,12 @@ class Queries:
     def insert_steps(self, count: int) -> str:
         return self._p(f"INSERT INTO romancy_steps ({STEP_COLUMNS}) VALUES "
                        + ", ".join(["(?, ?, ?, ?, ?)"] * count))
+
+    @lru_cache(maxsize=256)
+    def find_events(self, types: int) -> str:
+        """Events of any of `types` types after a floor, for one instance, oldest first."""
+        return self._p(f"SELECT {EVENT_COLUMNS} FROM romancy_events WHERE type IN ({', '.join(['?'] * types)}) "
+                       "AND seq > ? AND (target IS NULL OR target = ?) ORDER BY seq")
 
     @lru_cache(maxsize=256)
     def make_runnable(self, count: int, clear_wait: bool) -> str:

@@ -9,7 +9,7 @@ import peewee as pw
 
 from ..errors import DatabaseError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Version 1's indexes on romancy_instances, replaced by partial ones in version 2.
 _V1_INDEXES = ("romancy_instances_status_wake_at", "romancy_instances_workflow_status",
@@ -33,7 +33,11 @@ def _v2_partial_indexes(db: pw.Database, models: SimpleNamespace) -> None:
 def _rebuild(db: pw.Database, model: type[pw.Model]) -> None:
     """Recreate a table in its model's current form, rows included (SQLite cannot alter it)."""
     table = model._meta.table_name
-    columns = ", ".join(f'"{field.column_name}"' for field in model._meta.sorted_fields)
+    # Only the columns the old table has: later versions' columns keep their defaults (SQLite
+    # would read a missing "column" as a string literal).
+    present = {column.name for column in db.get_columns(table)}
+    columns = ", ".join(f'"{field.column_name}"' for field in model._meta.sorted_fields
+                        if field.column_name in present)
     db.execute_sql(f'ALTER TABLE "{table}" RENAME TO "{table}_old"')
     model._schema.create_table(safe=False)
     db.execute_sql(f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM "{table}_old"')
@@ -47,9 +51,18 @@ def _v3_status_and_consumer_indexes(db: pw.Database, models: SimpleNamespace) ->
     models.Step._schema.create_indexes(safe=True)
 
 
+def _v4_wait_for_several_types(db: pw.Database, models: SimpleNamespace) -> None:
+    """wait_event(ctx, [type, ...]): the instance row lists the types after the first, and
+    romancy_wait_types indexes them by type."""
+    # A version 1 database has it already: version 2 rebuilt its table from the current model.
+    if "wait_more_types" not in {column.name for column in db.get_columns("romancy_instances")}:
+        db.execute_sql('ALTER TABLE "romancy_instances" ADD COLUMN "wait_more_types" TEXT')
+    models.WaitType.create_table(safe=True)
+
+
 # MIGRATIONS[n] brings a database from version n - 1 to n; add a function for every schema change.
 MIGRATIONS: dict[int, Callable[[pw.Database, SimpleNamespace], None]] = {
-    2: _v2_partial_indexes, 3: _v3_status_and_consumer_indexes}
+    2: _v2_partial_indexes, 3: _v3_status_and_consumer_indexes, 4: _v4_wait_for_several_types}
 
 
 def _tables(db: pw.Database) -> set[str]:

@@ -14,7 +14,8 @@ import peewee as pw
 from ..codec import dumps
 from ..errors import NotFoundError, RomancyError, StorageFault
 from ..records import (CANCELLED, COMPLETED, PARKED, RUNNING, TERMINAL, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Commit,
-                       Delivery, EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition, Wait)
+                       Delivery, EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition, Wait,
+                       published_events)
 from ..engine.matching import accepts, event_match_values, match_index, satisfies
 from ..engine.ports import DeliveryConflict, InstanceExists, LeaseLost
 from .faults import FAULTS, storage_fault
@@ -101,10 +102,11 @@ class SqlStore(Upkeep):
     def _instance(row: Sequence[Any]) -> Instance:
         (instance_id, workflow, status, args, kwargs, created_at, updated_at, output, error, wait_kind,
          wait_seq, wait_event_type, wait_match, wake_at, wait_attempt, event_floor, parked, lease_owner,
-         lease_until) = row
+         lease_until, more_types) = row
         wait = None
         if wait_kind is not None:
-            wait = Wait(wait_kind, wait_seq, wait_event_type, _loads(wait_match), wake_at, wait_attempt)
+            wait = Wait(wait_kind, wait_seq, wait_event_type, _loads(wait_match), wake_at, wait_attempt,
+                        tuple(_loads(more_types) or ()))
         return Instance(instance_id, workflow, status, json.loads(args), json.loads(kwargs), created_at,
                         updated_at, _loads(output), _loads(error), wait, event_floor, bool(parked),
                         lease_owner, lease_until)
@@ -128,10 +130,7 @@ class SqlStore(Upkeep):
     def _insert_instance(self, instance: Instance) -> None:
         """Insert inside the caller's transaction; InstanceExists when the id is taken."""
         try:
-            self._run(self.q.insert_instance, (
-                instance.instance_id, instance.workflow, instance.status, dumps(instance.args),
-                dumps(instance.kwargs), instance.created_at, instance.updated_at, instance.event_floor,
-                instance.lease_owner, instance.lease_until, False))
+            self._run(self.q.insert_instance, _instance_values(instance))
         except pw.IntegrityError:
             raise InstanceExists(instance.instance_id) from None
 
@@ -187,7 +186,8 @@ class SqlStore(Upkeep):
 
     # -- commits -----------------------------------------------------------------
 
-    def commit(self, commit: Commit, owner: str, now: float, lease_until: float) -> Optional[StoredEvent]:
+    def commit(self, commit: Commit, owner: str, now: float, lease_until: float,
+               delivered: Optional[list[str]] = None) -> Optional[StoredEvent]:
         with self._write():
             if commit.create is not None:
                 self._insert_instance(commit.create)
@@ -199,17 +199,20 @@ class SqlStore(Upkeep):
             event = self._late_event(commit) if commit.waits_for_event else None
             if event is not None:
                 wait = transition.wait
-                steps = steps + [Step(wait.seq, "event", wait.event_type or "", event.to_plain())]  # type: ignore[union-attr]
+                steps = steps + [Step(wait.seq, "event", wait.step_name, event.to_plain())]  # type: ignore[union-attr]
                 transition = _STILL_RUNNING
-            self._apply(commit.instance_id, owner, steps, transition, now, lease_until, commit.delivery)
+            self._apply(commit.instance_id, owner, steps, transition, now, lease_until, commit.delivery, delivered,
+                        commit.starts)
             return event
 
-    def commit_many(self, commits: Sequence[Commit], owner: str, now: float, lease_until: float) -> list[str]:
+    def commit_many(self, commits: Sequence[Commit], owner: str, now: float, lease_until: float,
+                    delivered: Optional[list[str]] = None) -> list[str]:
         lost = []
         with self._write():
             for commit in commits:
                 try:
-                    self._apply(commit.instance_id, owner, commit.steps, commit.transition, now, lease_until)
+                    self._apply(commit.instance_id, owner, commit.steps, commit.transition, now, lease_until,
+                                delivered=delivered, starts=commit.starts)
                 except LeaseLost:  # nothing of it written: the other commits still are
                     lost.append(commit.instance_id)
         return lost
@@ -225,7 +228,7 @@ class SqlStore(Upkeep):
         if stored.target != instance_id and any(
                 i.instance_id != instance_id and accepts(i, stored) for i in self._waiting_for(stored)):
             raise DeliveryConflict(f"event {event.source}/{event.id} satisfies other instances too")
-        return Step(delivery.wait_seq, "event", event.type, stored.to_plain())
+        return Step(delivery.wait_seq, "event", delivery.step_name, stored.to_plain())
 
     def event_stored(self, source: str, event_id: str) -> bool:
         return self._one(self.q.event_seq, (source, event_id)) is not None
@@ -251,17 +254,20 @@ class SqlStore(Upkeep):
     def _late_event(self, commit: Commit) -> Optional[StoredEvent]:
         """The earliest stored event that satisfies the commit's event wait, if one arrived already."""
         wait = commit.transition.wait
-        iid, event_type = commit.instance_id, wait.event_type or ""  # type: ignore[union-attr]
-        self._lock_event_type(event_type)
-        for row in self._run(self.q.find_events, (event_type, commit.event_floor, iid)):
+        iid, types = commit.instance_id, wait.event_types  # type: ignore[union-attr]
+        for event_type in sorted(types):  # one order for every worker: no deadlock between two waits
+            self._lock_event_type(event_type)
+        for row in self._run(self.q.find_events(len(types)), (*types, commit.event_floor, iid)):
             if (row[2], row[3]) not in commit.consumed:
                 event = self._event(row)
-                if satisfies(event, iid, event_type, wait.match):  # type: ignore[union-attr]
+                if satisfies(event, iid, types, wait.match):  # type: ignore[union-attr]
                     return event
         return None
 
     def _apply(self, instance_id: str, owner: str, steps: list[Step], transition: Transition,
-               now: float, lease_until: float, delivery: Optional[PendingDelivery] = None) -> None:
+               now: float, lease_until: float, delivery: Optional[PendingDelivery] = None,
+               delivered: Optional[list[str]] = None,
+               starts: Optional[dict[tuple[str, str], list[Instance]]] = None) -> None:
         values = transition_values(transition, now, owner, lease_until)
         if delivery is not None:  # the instance must still wait where the run delivered the event
             cursor = self._run(self.q.apply_delivered, (*values, instance_id, WAITING_FOR_EVENT, delivery.wait_seq))
@@ -269,13 +275,30 @@ class SqlStore(Upkeep):
                 raise DeliveryConflict(f"instance {instance_id} no longer waits at step {delivery.wait_seq}")
         elif self._run(self.q.apply, (*values, instance_id, owner, RUNNING)).rowcount != 1:
             raise LeaseLost(instance_id)
+        if delivery is not None:  # the wait it filled may have been for several types
+            self._end_more_types([instance_id])
         self._insert_steps([_step_values(instance_id, s) for s in steps])
+        if transition.wait is not None and transition.wait.more_types:
+            self._index_more_types(instance_id, transition.wait)
+        for event in published_events(steps):
+            self._publish(event, now, owner, lease_until, delivered, (starts or {}).get((event.source, event.id), []))
         if transition.wait is not None and transition.wait.wake_at is not None:
             self.notify(f"wake:{transition.wait.wake_at}")
 
+    def _index_more_types(self, instance_id: str, wait: Wait) -> None:
+        self._end_more_types([instance_id])
+        for event_type in wait.more_types:
+            self._run(self.q.insert_wait_type, (instance_id, event_type, wait.seq))
+
+    def _end_more_types(self, instance_ids: list[str]) -> None:
+        """Forget the extra types of waits that ended (satisfied, timed out, cancelled)."""
+        for instance_id in instance_ids:
+            self._run(self.q.delete_wait_types, (instance_id,))
+
     # -- events ------------------------------------------------------------------
 
-    def add_event(self, event: EventInput, now: float, owner: Optional[str], lease_until: float) -> Delivery:
+    def add_event(self, event: EventInput, now: float, owner: Optional[str], lease_until: float,
+                  starts: Sequence[Instance] = (), receiver: Optional[Instance] = None) -> Delivery:
         with self._write():
             self._lock_event_type(event.type)
             self._share_event_floor()
@@ -285,23 +308,59 @@ class SqlStore(Upkeep):
                 return Delivery(event.id, existing[0], duplicate=True)
             satisfied = [i for i in self._waiting_for(stored) if accepts(i, stored)]
             self._satisfy(satisfied, stored, now, owner, lease_until)
-            if satisfied and owner is None:  # runnable and unleased: some worker should take them
+            started = self._start(starts, stored.seq, owner, lease_until)
+            if receiver is not None:  # its floor just below the event: its wait will take it
+                started += self._start([receiver], stored.seq - 1, owner, lease_until)
+            if (satisfied or started) and owner is None:  # runnable and unleased: some worker should take them
                 self.notify("runnable")
         leased = tuple(replace(i, status=RUNNING, updated_at=now, wait=None, lease_owner=owner,
-                               lease_until=lease_until) for i in satisfied) if owner else ()
-        return Delivery(event.id, stored.seq, False, tuple(i.instance_id for i in satisfied), leased)
+                               lease_until=lease_until) for i in satisfied + started) if owner else ()
+        return Delivery(event.id, stored.seq, False, tuple(i.instance_id for i in satisfied), leased,
+                        tuple(i.instance_id for i in started))
+
+    def _start(self, starts: Sequence[Instance], event_seq: int, owner: Optional[str],
+               lease_until: float) -> list[Instance]:
+        """Insert the instances an event starts; their events are those stored after it. An id
+        taken already (an instance started by hand with it) starts nothing."""
+        started = []
+        for instance in starts:
+            instance = replace(instance, event_floor=event_seq, lease_owner=owner,
+                               lease_until=lease_until if owner else None)
+            if self._run(self.q.insert_instance_if_new, _instance_values(instance)).rowcount == 1:
+                started.append(instance)
+        return started
+
+    def _publish(self, event: EventInput, now: float, owner: str, lease_until: float,
+                 delivered: Optional[list[str]], starts: list[Instance]) -> None:
+        """Store an event a run published, with the step that records it, satisfy its waits and
+        start its `starts`: leased to the publishing worker, which resumes them (`delivered`), or
+        to none."""
+        self._lock_event_type(event.type)
+        self._share_event_floor()
+        stored = self._insert_event(event, now)
+        if stored is None:  # published before under this source and id: a duplicate, like any other
+            return
+        lessee = owner if delivered is not None else None
+        satisfied = [i for i in self._waiting_for(stored) if accepts(i, stored)]
+        self._satisfy(satisfied, stored, now, lessee, lease_until)
+        satisfied += self._start(starts, stored.seq, lessee, lease_until)
+        if delivered is not None:
+            delivered.extend(i.instance_id for i in satisfied)
+        elif satisfied:
+            self.notify("runnable")
 
     def _waiting_for(self, event: StoredEvent) -> list[Instance]:
         """Waiting instances this event may satisfy, found through the match index, not a scan."""
         waiting = (WAITING_FOR_EVENT, event.type, event.seq)
         if event.target is not None:
             rows = self._run(self.q.waiting_target, (*waiting, event.target)).fetchall()
+            rows += self._run(self.q.waiting_more_target, (*waiting, event.target)).fetchall()
         else:
+            rows = self._run(self.q.waiting_more, waiting).fetchall()
             has_null, pairs = self._match_pairs(event, waiting)
-            if not has_null and not pairs:
-                return []
-            sql = self.q.waiting_matched + self.q.match_clause(has_null, len(pairs))
-            rows = self._run(sql, (*waiting, *[v for pair in pairs for v in pair])).fetchall()
+            if has_null or pairs:
+                sql = self.q.waiting_matched + self.q.match_clause(has_null, len(pairs))
+                rows += self._run(sql, (*waiting, *[v for pair in pairs for v in pair])).fetchall()
         return [self._instance(row) for row in rows]
 
     def _match_pairs(self, event: StoredEvent, waiting: tuple) -> tuple[bool, list[tuple[str, str]]]:
@@ -321,8 +380,9 @@ class SqlStore(Upkeep):
         if not instances:
             return
         result = dumps(event.to_plain())
-        self._insert_steps([(i.instance_id, i.wait.seq, "event", event.type, result)  # type: ignore[union-attr]
+        self._insert_steps([(i.instance_id, i.wait.seq, "event", i.wait.step_name, result)  # type: ignore[union-attr]
                             for i in instances])
+        self._end_more_types([i.instance_id for i in instances if i.wait.more_types])  # type: ignore[union-attr]
         self._make_runnable([i.instance_id for i in instances], now, owner, lease_until, clear_wait=True)
 
     def _make_runnable(self, ids: list[str], now: float, owner: Optional[str], lease_until: float,
@@ -340,6 +400,7 @@ class SqlStore(Upkeep):
             if not due:
                 return []
             self._insert_steps([row for row in (_fired_step(i, now) for i in due) if row is not None])
+            self._end_more_types([i.instance_id for i in due if i.wait is not None and i.wait.more_types])
             ids = [i.instance_id for i in due]
             # The retry marker stays on the row: the resumed run reads its attempt count.
             self._make_runnable(ids, now, owner, lease_until, clear_wait=False)
@@ -355,6 +416,9 @@ class SqlStore(Upkeep):
                 raise RomancyError(f"instance {instance_id} is already {status}; nothing to cancel")
             error = dumps({"type": "Cancelled", "message": reason})
             self._run(self.q.cancel, (CANCELLED, error, now, False, instance_id))
+            wait = self._instance(row).wait
+            if wait is not None and wait.more_types:
+                self._end_more_types([instance_id])
         return self.get(instance_id)  # type: ignore[return-value]
 
     def close(self) -> None:
@@ -417,7 +481,15 @@ def transition_values(t: Transition, now: float, owner: str, lease_until: float)
         wait.kind if wait else None, wait.seq if wait else None, wait.event_type if wait else None,
         values, paths, wait.attempt if wait else 0, wait.wake_at if wait else None,
         owner if t.keep_lease else None, lease_until if t.keep_lease else None,
+        dumps(list(wait.more_types)) if wait and wait.more_types else None,
     )
+
+
+def _instance_values(instance: Instance) -> tuple[Any, ...]:
+    """Values for queries.insert_instance."""
+    return (instance.instance_id, instance.workflow, instance.status, dumps(instance.args), dumps(instance.kwargs),
+            instance.created_at, instance.updated_at, instance.event_floor, instance.lease_owner,
+            instance.lease_until, False)
 
 
 def _step_values(instance_id: str, step: Step) -> tuple[str, int, str, str, str]:
@@ -431,5 +503,5 @@ def _fired_step(instance: Instance, now: float) -> Optional[tuple[str, int, str,
     if wait.kind == "timer":
         step = Step(wait.seq, "timer", "sleep", {"fired_at": now})
     else:
-        step = Step(wait.seq, "event", wait.event_type or "", {"timeout": True, "at": now})
+        step = Step(wait.seq, "event", wait.step_name, {"timeout": True, "at": now})
     return _step_values(instance.instance_id, step)

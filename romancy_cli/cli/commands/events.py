@@ -31,6 +31,12 @@ def register(app: typer.Typer) -> None:
             show_default=False)] = None,
         no_resume: Annotated[bool, typer.Option(
             "--no-resume", help="Store and deliver only; `romancy tick` (or a running `serve`/`run`) resumes.")] = False,
+        start_workflow: Annotated[Optional[str], typer.Option(
+            "--start-workflow", metavar="WORKFLOW", help="With --instance: start that instance of WORKFLOW "
+            "first if it does not exist (in the same transaction).", show_default=False)] = None,
+        input_json: Annotated[Optional[str], typer.Option(
+            "--input", metavar="JSON|@file|-", help="With --start-workflow: its arguments, as for `start --input`.",
+            show_default=False)] = None,
         url: Annotated[Optional[str], typer.Option(
             "--url", metavar="URL", help="Post to a running `romancy serve` (structured CloudEvent) instead.",
             show_default=False)] = None,
@@ -51,18 +57,21 @@ def register(app: typer.Typer) -> None:
             raise UsageError("event TYPE must not be empty: give a CloudEvents type such as payment.completed, "
                              "or --batch FILE")
         payload = read_json(data, "--data") if data is not None else None
+        start = _start_arguments(start_workflow, input_json, instance, url)
         if url is not None:
             _post(url, event_type, payload, source, event_id, subject, instance)
             return
         cli = state()
         if not no_resume:
             cli.load_workflows()  # resuming runs workflow code
-        if instance is not None:
+        if instance is not None and start is None:
             get_instance(instance)  # an unknown target is an error (exit 3), and nothing is stored
         romancy = cli.app()
+        workflow, args, kwargs = start or (None, [], {})
         with user_output():
             result = romancy.send_event(event_type, payload, source=source, event_id=event_id,
-                                        subject=subject, instance=instance, resume=not no_resume)
+                                        subject=subject, instance=instance, resume=not no_resume,
+                                        start_workflow=workflow, args=args, kwargs=kwargs)
         if cli.json:
             from ...views import send_view
 
@@ -116,6 +125,27 @@ def _summary(results: list, no_resume: bool) -> str:
     return f"{text}; resumed {_count(sum(statuses.values()))}" + (f": {shown}" if shown else "")
 
 
+def _start_arguments(workflow: Optional[str], input_json: Optional[str], instance: Optional[str],
+                     url: Optional[str]) -> Optional[tuple[str, list[Any], dict[str, Any]]]:
+    """--start-workflow's workflow and checked arguments; input errors before anything is stored."""
+    from ...errors import UsageError
+
+    if workflow is None:
+        if input_json is not None:
+            raise UsageError("--input is given with --start-workflow only")
+        return None
+    if instance is None or url is not None:
+        raise UsageError("--start-workflow needs --instance ID (and works without --url)")
+    from ..inputs import workflow_arguments
+    from ..common import workflow_definition
+
+    state().load_workflows()
+    given = read_json(input_json, "--input") if input_json is not None else None
+    definition = workflow_definition(workflow)
+    args, kwargs = workflow_arguments(definition, [], given)
+    return definition.name, args, kwargs
+
+
 def _post(url: str, event_type: str, payload: Any, source: str, event_id: Optional[str],
           subject: Optional[str], instance: Optional[str]) -> None:
     from ...http.client import post_event
@@ -138,7 +168,12 @@ def _describe(result: Any, event_type: str, source: str, no_resume: bool, instan
         say(f"  duplicate event (source {esc(source)}, id {esc(result.event_id)}): already accepted, "
             "applied once; nothing resumed")
         return
+    if result.started:
+        say(f"  started {_count(len(result.started))}:" + _list({i: result.resumed.get(i, "running")
+                                                                 for i in result.started}))
     if not result.delivered:
+        if result.started:
+            return
         say(f"  stored event {esc(result.event_id)} ({esc(event_type)}); {_unmatched(result, event_type, instance)}")
         return
     if no_resume:
