@@ -44,11 +44,11 @@ class Server:
     def __init__(self, app: App, host: str = "127.0.0.1", port: int = 8001, workers: int = 4,
                  token: Optional[str] = None, max_body: int = DEFAULT_MAX_BODY,
                  connection_limit: int = ServeSettings.connection_limit,
-                 channel_timeout: int = ServeSettings.channel_timeout) -> None:
+                 channel_timeout: int = ServeSettings.channel_timeout, dev: bool = False) -> None:
         self.app = app
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        self.wsgi = WsgiApp(app, self.dispatch, token, max_body)
+        self.wsgi = WsgiApp(app, self.dispatch, token, max_body, dev)
         self.threads = ElasticThreads(self.wsgi, workers, self._resize)
         self.host, self.port = host, port
         self.connection_limit, self.channel_timeout = connection_limit, channel_timeout

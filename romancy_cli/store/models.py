@@ -99,3 +99,5 @@ def _index_instances(row: type[pw.Model]) -> None:
                             name="romancy_instances_waiting", where=row.wait_event_type.is_null(False)))
     row.add_index(row.index(row.updated_at, name="romancy_instances_running", where=row.status == RUNNING))
     row.add_index(row.index(row.workflow, name="romancy_instances_workflow"))
+    # Pages of the web page, newest first: written once per instance, at its start.
+    row.add_index(row.index(row.created_at, row.instance_id, name="romancy_instances_created"))

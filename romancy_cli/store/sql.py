@@ -18,6 +18,7 @@ from ..records import (CANCELLED, COMPLETED, RUNNING, TERMINAL, WAITING_FOR_EVEN
 from ..engine.matching import accepts, event_match_values, match_index, satisfies
 from ..engine.ports import DeliveryConflict, InstanceExists, LeaseLost
 from .faults import FAULTS, storage_fault
+from .listing import Listing
 from .models import make_models
 from .queries import INSTANCE_COLUMNS, Queries
 
@@ -38,7 +39,7 @@ def _loads(text: Optional[str]) -> Any:
     return None if text is None else json.loads(text)
 
 
-class SqlStore:
+class SqlStore(Listing):
     """Implements engine.ports.Store. Dialect differences: placeholder style, LOCK_SQL / CLAIM_SQL,
     and the lock hooks at the end."""
 
