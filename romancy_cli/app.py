@@ -12,7 +12,7 @@ from .definitions import REGISTRY, Registry, WorkflowDefinition
 from .durations import Duration, deadline
 from .engine.clock import SystemClock
 from .errors import NotFoundError, RomancyError
-from .records import EventInput, Instance, LoggedEvent, Misfit, PruneResult, Step
+from .records import EventInput, Instance, LoggedEvent, Misfit, PruneResult, Step, StoredEvent
 
 if TYPE_CHECKING:  # the engine is imported on first use: `romancy status` only reads the store
     from .engine.engine import Engine, TickResult
@@ -221,6 +221,29 @@ class App:
         """Delete ended instances last updated before `ended_before` and events received before
         `events_before` (epoch seconds; None: keep) that no live instance may still take."""
         return self.store.prune(ended_before, events_before, dry_run)
+
+    def list_instances_page(self, status: Optional[str] = None, workflow: Optional[str] = None,
+                            search: Optional[str] = None, limit: int = 50,
+                            after: Optional[str] = None) -> tuple[list[Instance], Optional[str]]:
+        """A page of instances, newest first, and the cursor of the next (None on the last).
+        `status` may be "parked"; `search` is an id prefix or text in the input."""
+        from . import cursors
+
+        instances, key = self.store.list_instances_page(status, workflow, search, limit,
+                                                        cursors.instance_key(after))
+        return instances, cursors.encode(list(key) if key else None)
+
+    def count_instances(self, workflow: Optional[str] = None) -> dict[str, int]:
+        """Instances per status, parked ones under "parked"."""
+        return self.store.count_instances(workflow)
+
+    def event_page(self, type: Optional[str] = None, limit: int = 50, after: Optional[str] = None
+                   ) -> tuple[list[tuple[StoredEvent, tuple[str, ...]]], Optional[str]]:
+        """A page of stored events newest first, each with the instances it resumed, and the next cursor."""
+        from . import cursors
+
+        page, key = self.store.event_page(type, limit, cursors.event_key(after))
+        return page, cursors.encode(key)
 
     def run_leased(self, instance: Instance) -> Optional[str]:
         """Run an instance as accept() leased it to this worker (for `dispatch`); returns its

@@ -46,13 +46,13 @@ class Server:
                  token: Optional[str] = None, max_body: int = DEFAULT_MAX_BODY,
                  connection_limit: int = ServeSettings.connection_limit,
                  channel_timeout: int = ServeSettings.channel_timeout,
-                 retention: RetentionSettings = RetentionSettings()) -> None:
+                 retention: RetentionSettings = RetentionSettings(), dev: bool = False) -> None:
         self.app = app
         self.retention = retention
         self._pruned_at: Optional[float] = None  # monotonic time of the last prune
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        self.wsgi = WsgiApp(app, self.dispatch, token, max_body)
+        self.wsgi = WsgiApp(app, self.dispatch, token, max_body, dev)
         self.threads = ElasticThreads(self.wsgi, workers, self._resize)
         self.host, self.port = host, port
         self.connection_limit, self.channel_timeout = connection_limit, channel_timeout

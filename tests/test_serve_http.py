@@ -14,7 +14,7 @@ import requests
 from romancy_cli import App
 
 from ce_sdk import encode
-from serve_support import GATE, QUEUED, REACHED, SIDE_EFFECTS, Running, run_server, wait_for
+from serve_support import GATE, QUEUED, REACHED, REGISTRY, SIDE_EFFECTS, Running, run_server, wait_for
 
 CONFORMANCE = Path(__file__).parent / "conformance" / "cloudevents"
 STRUCTURED = {"Content-Type": "application/cloudevents+json"}
@@ -228,7 +228,7 @@ def test_server_fault_gets_500_retryable(tmp_path: Path) -> None:
 
 
 def _closed_app(tmp_path: Path) -> App:
-    app = App(str(tmp_path / "fault.db")).initialize()
+    app = App(str(tmp_path / "fault.db"), registry=REGISTRY).initialize()
     app.shutdown()
     return app
 
@@ -306,7 +306,7 @@ def test_wsgi_app_mounts_in_any_wsgi_server(tmp_path: Path) -> None:
 
     from romancy_cli.http import wsgi_app
 
-    with App(str(tmp_path / "mounted.db")) as app:
+    with App(str(tmp_path / "mounted.db"), registry=REGISTRY) as app:
         server = create_server(wsgi_app(app), host="127.0.0.1", port=0)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
@@ -365,11 +365,11 @@ def test_commits_elsewhere_wake_the_timer_loop_at_most_every_wake_slice(tmp_path
             return super().tick_once()
 
     db_path = tmp_path / "busy.db"
-    app = App(str(db_path)).initialize()
+    app = App(str(db_path), registry=REGISTRY).initialize()
     server = CountingServer(app, host="127.0.0.1", port=0)
     server.start()
     try:
-        with App(str(db_path)) as other:
+        with App(str(db_path), registry=REGISTRY) as other:
             time.sleep(0.2)  # the loop's first ticks, at start-up
             before, began = CountingServer.ticks, time.monotonic()
             starts = 0

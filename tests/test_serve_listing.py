@@ -13,19 +13,19 @@ from romancy_cli import App, activity, workflow
 from romancy_cli.config import RetentionSettings
 from romancy_cli.serve import Server
 
-from serve_support import Running, run_server
+from serve_support import REGISTRY, Running, run_server
 
 BROKEN = {"on": True}
 
 
-@activity("listing_charge")
+@activity("listing_charge", registry=REGISTRY)
 def charge(ctx: Any) -> str:
     if BROKEN["on"]:
         raise RuntimeError("gateway down")
     return "charged"
 
 
-@workflow("listing_pay")
+@workflow("listing_pay", registry=REGISTRY)
 def listing_pay(ctx: Any) -> str:
     return charge.execute(ctx)
 
@@ -100,7 +100,7 @@ def test_retry_route_reruns_a_failed_instance(server: Running) -> None:
 
 
 def test_serve_prunes_by_retention_from_its_timer_loop(tmp_path: Path) -> None:
-    app = App(str(tmp_path / "serve.db")).initialize()
+    app = App(str(tmp_path / "serve.db"), registry=REGISTRY).initialize()
     ended = app.start("serve_nap", 0)
     server = Server(app, host="127.0.0.1", port=0, retention=RetentionSettings(completed_after=0.0))
     server.start()

@@ -364,14 +364,16 @@ V1_INDEXES = (
 )
 V2_INDEXES = {"romancy_instances_due", "romancy_instances_waiting", "romancy_instances_running",
               "romancy_instances_workflow"}
+# version 3: ended instances by status; version 5: the web page's pages
+CURRENT_INDEXES = V2_INDEXES | {"romancy_instances_status", "romancy_instances_created"}
 
 
 def _as_version_1(store: SqlStore) -> None:
     db = store.db
     with db.atomic():
-        db.execute_sql('DROP TABLE "romancy_wait_types"')  # version 3's
+        db.execute_sql('DROP TABLE "romancy_wait_types"')  # version 4's
         db.execute_sql('ALTER TABLE "romancy_instances" DROP COLUMN "wait_more_types"')
-        for name in V2_INDEXES:
+        for name in CURRENT_INDEXES:
             db.execute_sql(f'DROP INDEX "{name}"')
         if store_is_sqlite(store):
             for table in ("romancy_instances", "romancy_steps"):
@@ -407,7 +409,7 @@ def test_a_version_1_database_is_migrated_and_its_instances_go_on(store_url: str
     with App(database=store_url, worker_id="v2", clock=clock) as app:
         store = app.store
         assert store.m.Meta.get(store.m.Meta.key == "schema_version").value == str(SCHEMA_VERSION)
-        assert _instance_indexes(store) == V2_INDEXES | {"romancy_instances_status"}
+        assert _instance_indexes(store) == CURRENT_INDEXES
         if store_is_sqlite(store):
             tables = dict(store.db.execute_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall())
             assert tables["romancy_instances"].endswith("WITHOUT ROWID")
@@ -416,6 +418,16 @@ def test_a_version_1_database_is_migrated_and_its_instances_go_on(store_url: str
         assert app.send_event("backends.paid", {"order_id": "ORD-1", "amount": 2}).resumed == {iid: WAITING_FOR_TIMER}
         assert app.tick(advance="11m").resumed == {iid: COMPLETED}
     assert RESERVED == ["ORD-1"]
+
+
+def test_a_version_2_database_gets_the_creation_index_and_keeps_its_instances(store_url: str) -> None:
+    with App(database=store_url, worker_id="v2", clock=ManualClock(NOW)) as app:
+        iid = app.start("backends_order", "ORD-2")
+        app.store.db.execute_sql('DROP INDEX "romancy_instances_created"')
+        app.store.m.Meta.update(value="2").where(app.store.m.Meta.key == "schema_version").execute()
+    with App(database=store_url, worker_id="v5", clock=ManualClock(NOW)) as app:
+        assert _instance_indexes(app.store) == CURRENT_INDEXES
+        assert [i.instance_id for i in app.list_instances_page()[0]] == [iid]
 
 
 # -- end to end through App --------------------------------------------------------------------

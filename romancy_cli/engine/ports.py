@@ -126,6 +126,20 @@ class Store(Protocol):
         """Delete ended instances and events no live instance may take, older than the cutoffs,
         in transactions of `batch` rows."""
 
+    def list_instances_page(
+        self, status: Optional[str], workflow: Optional[str], search: Optional[str], limit: int,
+        after: Optional[tuple[float, str]],
+    ) -> tuple[list[Instance], Optional[tuple[float, str]]]:
+        """Newest first, keyset paged on (created_at, instance_id); status may be "parked"."""
+
+    def count_instances(self, workflow: Optional[str]) -> dict[str, int]:
+        """Instances per status, parked ones under "parked"."""
+
+    def event_page(
+        self, type: Optional[str], limit: int, after: Optional[int],
+    ) -> tuple[list[tuple[StoredEvent, tuple[str, ...]]], Optional[int]]:
+        """Stored events newest first (keyset on seq), each with the instances it resumed."""
+
     def listen(self) -> None:
         """Start noticing changes made by other connections (see wait_for_wake)."""
 

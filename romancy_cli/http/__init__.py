@@ -13,13 +13,14 @@ if TYPE_CHECKING:
 DEFAULT_MAX_BODY = 1024 * 1024
 
 
-def wsgi_app(app: "App", token: Optional[str] = None, max_body: int = DEFAULT_MAX_BODY) -> "WsgiApp":
+def wsgi_app(app: "App", token: Optional[str] = None, max_body: int = DEFAULT_MAX_BODY,
+             dev: bool = False) -> "WsgiApp":
     """`app`'s CloudEvents endpoint as a WSGI application, for any WSGI server (README, "romancy
     serve"). Instances an event satisfies run in the server's thread once the 202 is sent; timers
     need `romancy serve` or `romancy tick --loop` beside it."""
     from .wsgi import WsgiApp
 
-    return WsgiApp(app, lambda instances: _run_each(app, instances), token, max_body)
+    return WsgiApp(app, lambda instances: _run_each(app, instances), token, max_body, dev)
 
 
 def _run_each(app: "App", instances: Iterable[Instance]) -> None:

@@ -12,6 +12,7 @@ from ..jsonsafe import dumps
 from ..records import EventInput, Instance
 from . import DEFAULT_MAX_BODY
 from .parsing import InvalidEvent, UnsupportedMediaType, parse_request
+from .ui import wants_page
 
 if TYPE_CHECKING:
     from ..app import App
@@ -59,11 +60,13 @@ def fault_status(fault: StorageFault) -> int:
 
 class WsgiApp:
     """`POST /` events; `GET /health/live|ready`; `GET /instances[/{id}]`; `GET /events`;
-    `POST /cancel/{id}`; `POST /retry/{id}`."""
+    `POST /cancel/{id}`; `POST /retry/{id}`; the web page (`GET /` from a browser, `/ui/...`)."""
 
     def __init__(self, app: "App", dispatch: Optional[Dispatch] = None, token: Optional[str] = None,
-                 max_body: int = DEFAULT_MAX_BODY) -> None:
+                 max_body: int = DEFAULT_MAX_BODY, dev: bool = False) -> None:
         self.app = app
+        self.dev = dev  # the web page may advance time (serve --dev)
+        self._site: Any = None  # the web page (ui/), built on its first request: Jinja2 loads then
         self.dispatch = dispatch
         self.token = token
         self.max_body = max_body
@@ -79,6 +82,8 @@ class WsgiApp:
         ]
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        if wants_page(environ):
+            return self.site(environ, start_response)
         try:
             status, body = self._handle(environ)
             headers: list = []
@@ -100,6 +105,14 @@ class WsgiApp:
         if delivered and self.dispatch is not None:
             return _ThenRun([payload], lambda: self.dispatch(delivered))  # type: ignore[misc]
         return [payload]
+
+    @property
+    def site(self) -> Any:
+        if self._site is None:
+            from .ui.site import Site
+
+            self._site = Site(self.app, self.token, self.dev)
+        return self._site
 
     def _handle(self, environ: dict[str, Any]) -> tuple[int, Any]:
         method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO") or "/"

@@ -132,3 +132,5 @@ def _index_instances(row: type[pw.Model]) -> None:
     # ticks and deliveries (a full status index took over their queries, sorting in a temp B-tree).
     row.add_index(row.index(row.status, row.created_at, row.instance_id, name="romancy_instances_status",
                             where=row.status.in_(ENDED)))
+    # Pages of the web page, newest first: written once per instance, at its start.
+    row.add_index(row.index(row.created_at, row.instance_id, name="romancy_instances_created"))

@@ -9,7 +9,7 @@ import peewee as pw
 
 from ..errors import DatabaseError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Version 1's indexes on romancy_instances, replaced by partial ones in version 2.
 _V1_INDEXES = ("romancy_instances_status_wake_at", "romancy_instances_workflow_status",
@@ -60,9 +60,15 @@ def _v4_wait_for_several_types(db: pw.Database, models: SimpleNamespace) -> None
     models.WaitType.create_table(safe=True)
 
 
+def _v5_created_index(db: pw.Database, models: SimpleNamespace) -> None:
+    """romancy_instances_created: keyset pages of instances, newest first (the web page)."""
+    models.Instance._schema.create_indexes(safe=True)
+
+
 # MIGRATIONS[n] brings a database from version n - 1 to n; add a function for every schema change.
 MIGRATIONS: dict[int, Callable[[pw.Database, SimpleNamespace], None]] = {
-    2: _v2_partial_indexes, 3: _v3_status_and_consumer_indexes, 4: _v4_wait_for_several_types}
+    2: _v2_partial_indexes, 3: _v3_status_and_consumer_indexes, 4: _v4_wait_for_several_types,
+    5: _v5_created_index}
 
 
 def _tables(db: pw.Database) -> set[str]:

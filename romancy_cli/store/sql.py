@@ -19,8 +19,9 @@ from ..records import (CANCELLED, COMPLETED, PARKED, RUNNING, TERMINAL, WAITING_
 from ..engine.matching import accepts, event_match_values, match_index, satisfies
 from ..engine.ports import DeliveryConflict, InstanceExists, LeaseLost
 from .faults import FAULTS, storage_fault
+from .listing import Listing
 from .models import event_seq_sql, make_models
-from .queries import Queries
+from .queries import INSTANCE_COLUMNS, Queries
 from .upkeep import Upkeep
 
 WAITING = (WAITING_FOR_EVENT, WAITING_FOR_TIMER)
@@ -40,7 +41,7 @@ def _loads(text: Optional[str]) -> Any:
     return None if text is None else json.loads(text)
 
 
-class SqlStore(Upkeep):
+class SqlStore(Upkeep, Listing):
     """Implements engine.ports.Store. Dialect differences: placeholder style, LOCK_SQL / CLAIM_SQL,
     and the lock hooks at the end."""
 

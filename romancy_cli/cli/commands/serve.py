@@ -34,6 +34,8 @@ def register(app: typer.Typer) -> None:
         channel_timeout: Annotated[Optional[int], typer.Option(
             "--channel-timeout", min=1, help="Seconds before a connection with no request in progress is closed (default 15).",
             show_default=False)] = None,
+        dev: Annotated[bool, typer.Option(
+            "--dev", help="Let the web page advance time (fire timers and timeouts early), as `tick --advance` does.")] = False,
     ) -> None:
         """Serve CloudEvents on POST /, fire timers on time and run instances, until Ctrl-C."""
         watched = _end_with_watcher()
@@ -49,7 +51,7 @@ def register(app: typer.Typer) -> None:
             _hold(options, str(exc))
             return
         if options.reload if reload is None else reload:
-            _serve_with_reload(options, workers)
+            _serve_with_reload(options, workers, dev)
             return
         if watched:
             _log_misfits()
@@ -57,7 +59,7 @@ def register(app: typer.Typer) -> None:
 
         server = Server(cli.app(), host=options.host, port=options.port, workers=workers, token=options.token,
                         max_body=options.max_body, connection_limit=options.connection_limit,
-                        channel_timeout=options.channel_timeout, retention=cli.settings.retention)
+                        channel_timeout=options.channel_timeout, retention=cli.settings.retention, dev=dev)
         _bind(server)
         server.serve_forever()
 
@@ -112,7 +114,7 @@ def _bind(server: Any) -> None:
                                "choose another --port or stop the other server") from None
 
 
-def _serve_with_reload(options: ServeSettings, workers: int) -> None:
+def _serve_with_reload(options: ServeSettings, workers: int, dev: bool) -> None:
     from ...config import ENV_DATABASE, ENV_SERVE_TOKEN
     from ...loader import loaded_files
     from ...serve import watch_and_serve
@@ -130,6 +132,8 @@ def _serve_with_reload(options: ServeSettings, workers: int) -> None:
         child += ["--workflows", spec]
     if state().verbose:
         child.append("-v")
+    if dev:
+        child.append("--dev")
     # Any local user can read a process's arguments, only its owner its environment: the
     # database URL may hold a password.
     secrets = {ENV_DATABASE: settings.database}

@@ -1,0 +1,161 @@
+"""The web page in a real browser (Debian's chromium through /usr/bin/chromedriver) against a
+real `romancy serve` process on a free 127.0.0.1 port with a temporary project."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+import requests
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from cli_helpers import Project
+from test_serve_cli import Served, start_server
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SHOTS = Path(__file__).resolve().parent.parent / "build"
+WAIT = 20  # seconds: a bound on every wait for the page, never a timing assertion
+PAYLOAD = "<script>window.pwned=1</script>"
+
+WORKFLOWS = '''
+from romancy_cli import activity, wait_event, workflow
+
+
+@activity
+def reserve_stock(ctx, order_id: str) -> dict:
+    return {"reservation": "RSV-" + order_id}
+
+
+@workflow
+def order(ctx, order_id: str, quantity: int = 1) -> dict:
+    """Reserve stock, then wait for the payment of this order."""
+    reserve_stock.execute(ctx, order_id)
+    paid = wait_event(ctx, "payment.completed", timeout="30m", match={"order_id": order_id})
+    return {"order_id": order_id, "quantity": quantity, "paid": paid.data}
+'''
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    project = Project(tmp_path)
+    project.write("romancy.toml", 'database = "romancy.db"\nworkflows = ["workflows.py"]\n')
+    project.write("workflows.py", WORKFLOWS)
+    server = start_server(project, "--no-reload", "--dev")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[webdriver.Chrome]:
+    profile = tempfile.mkdtemp(prefix="romancy-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={profile}", "--window-size=900,1250"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(WAIT)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def until(driver: webdriver.Chrome, check: Callable[[Any], Any]) -> Any:
+    # The instance page swaps its detail in when the instance changes: an element read just
+    # before a swap is stale, and read again.
+    return WebDriverWait(driver, WAIT, poll_frequency=0.1,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(check)
+
+
+def status_of(driver: webdriver.Chrome) -> str:
+    return driver.find_element(By.CSS_SELECTOR, "#detail h1 .st").text
+
+
+def start_from_form(driver: webdriver.Chrome, base: str, order_id: str) -> str:
+    driver.get(base + "ui/workflows")
+    form = driver.find_element(By.CSS_SELECTOR, "#wf-order form")
+    form.find_element(By.NAME, "order_id").send_keys(order_id)
+    form.find_element(By.NAME, "quantity").send_keys("3")
+    form.find_element(By.TAG_NAME, "button").click()
+    until(driver, lambda d: "/ui/instances/" in d.current_url)
+    return driver.current_url.rsplit("/", 1)[1]
+
+
+def test_start_wait_send_complete_and_cancel_in_the_browser(served: Served, browser: webdriver.Chrome) -> None:
+    base = served.url
+    browser.get(base)
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Instances"
+
+    iid = start_from_form(browser, base, PAYLOAD)
+    until(browser, lambda d: status_of(d) == "waiting for event")
+    assert browser.find_element(By.NAME, "type").get_attribute("value") == "payment.completed"
+
+    browser.execute_script("window.notReloaded = true")
+    browser.find_element(By.CSS_SELECTOR, "#send-event button").click()
+    until(browser, lambda d: status_of(d) == "completed")
+    assert browser.execute_script("return window.notReloaded") is True
+    steps = browser.execute_script(
+        "return [...document.querySelectorAll('#timeline .step')].map("
+        "s => [s.querySelector('.kind').textContent, s.querySelector('.name').textContent])")
+    assert steps == [["activity", "reserve_stock"], ["event", "payment.completed"]]
+    # The payload is shown as text: the output holds it, and it never ran as a script.
+    assert PAYLOAD in browser.find_element(By.ID, "output").get_attribute("textContent")
+    assert browser.execute_script("return window.pwned") is None
+    assert browser.execute_script("return document.scripts.length") == 1  # ui.js alone
+    assert requests.get(f"{base}instances/{iid}", timeout=10).json()["status"] == "completed"
+
+    other = start_from_form(browser, base, "ORD-1042")
+    until(browser, lambda d: status_of(d) == "waiting for event")
+    SHOTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(SHOTS / "instance-page.png"))  # for docs/instance-page.png
+    browser.find_element(By.ID, "cancel").click()
+    until(browser, lambda d: d.switch_to.alert).accept()
+    until(browser, lambda d: status_of(d) == "cancelled")
+    assert requests.get(f"{base}instances/{other}", timeout=10).json()["status"] == "cancelled"
+
+
+def test_instances_table_updates_itself_and_fits_a_phone(served: Served, browser: webdriver.Chrome) -> None:
+    browser.set_window_size(390, 844)
+    browser.get(served.url)
+    browser.execute_script("window.notReloaded = true")
+    iid = served.project.run("start", "order", "ORD-LIVE").stdout.strip()
+    until(browser, lambda d: iid in d.find_element(By.ID, "instances").text)
+    assert browser.find_element(By.CSS_SELECTOR, '[data-count="waiting_for_event"]').text == "1"
+    assert browser.execute_script("return window.notReloaded") is True
+    assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+    browser.find_element(By.NAME, "q").send_keys("ORD-NONE")
+    until(browser, lambda d: d.find_element(By.ID, "empty").is_displayed())
+    assert iid not in browser.find_element(By.ID, "instances").text
+
+
+def test_post_without_csrf_defence_is_refused(served: Served) -> None:
+    iid = served.project.run("start", "order", "ORD-CSRF").stdout.strip()
+    for headers in ({}, {"Origin": "http://evil.example"}):
+        answer = requests.post(f"{served.url}ui/api/instances/{iid}/cancel", json={}, headers=headers, timeout=10)
+        assert answer.status_code == 403
+    assert requests.get(f"{served.url}instances/{iid}", timeout=10).json()["status"] == "waiting_for_event"
+
+
+def test_workflows_list_is_current_after_a_reload(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    project.write("romancy.toml", 'database = "romancy.db"\nworkflows = ["workflows.py"]\n')
+    project.write("workflows.py", WORKFLOWS)
+    server = start_server(project, "--reload")
+    try:
+        assert "refund" not in requests.get(server.url + "ui/workflows", timeout=10).text
+        project.write("workflows.py", WORKFLOWS + "\n\n@workflow\ndef refund(ctx, order_id: str) -> str:\n    return order_id\n")
+        assert server.until(lambda: 'id="wf-refund"' in requests.get(server.url + "ui/workflows", timeout=2).text)
+    finally:
+        server.stop()

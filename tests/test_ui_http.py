@@ -1,0 +1,185 @@
+"""The web page's endpoints over real HTTP: HTML and JSON, escaping, token, CSRF and actions."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import requests
+
+from ui_support import FAIL_LINE, Page, serve_page
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[Page]:
+    yield from serve_page(tmp_path / "ui.db")
+
+
+@pytest.fixture
+def dev_page(tmp_path: Path) -> Iterator[Page]:
+    yield from serve_page(tmp_path / "ui.db", dev=True)
+
+
+@pytest.fixture
+def token_page(tmp_path: Path) -> Iterator[Page]:
+    yield from serve_page(tmp_path / "ui.db", token="s3cret; x")
+
+
+def test_browser_gets_the_instances_page_while_events_and_other_clients_keep_their_answers(page: Page) -> None:
+    iid = page.app.start("ui_order", "ORD-1")
+    html = page.get("/")
+    assert html.status_code == 200 and html.headers["Content-Type"].startswith("text/html")
+    assert html.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    assert iid in html.text and "waiting for event" in html.text
+    assert not re.search(r"<script>|\son[a-z]+=", html.text)  # no inline script or handler
+    assert page.get("/", html=False).status_code == 405  # as before the page existed
+    event = {"specversion": "1.0", "type": "ui.paid", "source": "t", "id": "e1", "data": {"order_id": "ORD-1"}}
+    posted = requests.post(page.url + "/", json=event, timeout=10,
+                           headers={"Content-Type": "application/cloudevents+json"})
+    assert posted.status_code == 202
+
+
+def test_instances_json_pages_filters_and_counts(page: Page) -> None:
+    for n in range(3):
+        page.app.start("ui_order", f"ORD-{n}", instance_id=f"ui-{n}")
+    page.app.start("ui_fail", "no", instance_id="ui-f")
+    first = page.get("/ui/api/instances?limit=2", html=False).json()
+    assert [i["instance_id"] for i in first["instances"]] == ["ui-f", "ui-2"]
+    assert first["counts"] == {"waiting_for_event": 3, "failed": 1}
+    second = page.get(f"/ui/api/instances?limit=2&after={first['next']}", html=False).json()
+    assert [i["instance_id"] for i in second["instances"]] == ["ui-1", "ui-0"] and second["next"] is None
+    failed = page.get("/ui/api/instances?status=failed", html=False).json()
+    assert [i["instance_id"] for i in failed["instances"]] == ["ui-f"]
+    found = page.get("/ui/api/instances?q=ORD-1", html=False).json()
+    assert [i["instance_id"] for i in found["instances"]] == ["ui-1"]
+    assert page.get("/ui/api/instances?after=garbage", html=False).status_code == 400
+    assert page.get("/ui/api/instances?limit=0", html=False).status_code == 400
+
+
+def test_instance_page_shows_wait_form_timeline_and_escapes_input(page: Page) -> None:
+    iid = page.app.start("ui_order", "<script>alert(1)</script>")
+    html = page.get(f"/ui/instances/{iid}").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert" not in html
+    assert 'name="type" value="ui.paid"' in html  # the send form, prefilled from the wait
+    assert "ui_reserve" in html and "data-countdown" in html
+    assert "Advancing time is off" in html  # not started with --dev
+    detail = page.get(f"/ui/api/instances/{iid}", html=False).json()
+    assert detail["wait"]["prefill"] == {"order_id": "<script>alert(1)</script>"}
+    assert [(s["kind"], s["name"]) for s in detail["timeline"]] == [("activity", "ui_reserve")]
+    assert page.get("/ui/instances/nobody").status_code == 404
+
+
+def test_failed_instance_points_at_the_users_file_and_line(page: Page) -> None:
+    iid = page.app.start("ui_fail", "why not")
+    html = page.get(f"/ui/instances/{iid}").text
+    assert f"ui_support.py:{FAIL_LINE} in ui_fail" in html and "refused: why not" in html
+    assert 'id="retry"' in html
+
+
+def test_near_misses_are_shown_when_the_instance_json_has_them(page: Page) -> None:
+    from romancy_cli.http.ui.shapes import detail_view
+
+    iid = page.app.start("ui_order", "ORD-N")
+    view = detail_view(page.app.get(iid), page.app.history(iid))
+    view["near_misses"] = [{"event_id": "e9", "reason": "order_id: ORD-X is not <ORD-N>"}]
+    html = page.server.wsgi.site.templates.get_template("_instance.html").render(i=view, can_retry=False)
+    assert "Events that nearly matched" in html and "ORD-X is not &lt;ORD-N&gt;" in html
+    assert "Events that nearly matched" not in page.get(f"/ui/instances/{iid}").text
+
+
+def test_events_page_says_which_instance_each_resumed_and_escapes_data(page: Page) -> None:
+    iid = page.app.start("ui_order", "ORD-E")
+    page.app.send_event("ui.paid", {"order_id": "ORD-E"})
+    page.app.send_event("ui.note", {"text": "<script>alert(2)</script>"})
+    html = page.get("/ui/events").text
+    assert f'href="/ui/instances/{iid}"' in html and "unconsumed" in html
+    assert "&lt;script&gt;alert(2)" in html and "<script>alert" not in html
+    listed = page.get("/ui/api/events", html=False).json()["events"]
+    assert [(e["type"], e["resumed"]) for e in listed] == [("ui.note", []), ("ui.paid", [iid])]
+
+
+def test_workflows_page_lists_parameters_and_starts_one(page: Page) -> None:
+    html = page.get("/ui/workflows").text
+    assert "ui_order" in html and 'name="order_id"' in html and 'name="amount"' in html
+    started = page.act("/ui/api/workflows/ui_order/start", {"arguments": {"order_id": "ORD-W", "amount": "2.5"}})
+    assert started.status_code == 201
+    instance = page.app.get(started.json()["instance_id"])
+    assert (instance.status, instance.args, instance.kwargs) == ("waiting_for_event", [], {"order_id": "ORD-W", "amount": 2.5})
+    wrong = page.act("/ui/api/workflows/ui_order/start", {"arguments": {"order_id": "X", "amount": "lots"}})
+    assert wrong.status_code == 400 and "amount" in wrong.json()["error"]
+    assert page.act("/ui/api/workflows/nope/start", {}).status_code == 404
+
+
+def test_actions_cancel_and_send_event(page: Page) -> None:
+    cancelled = page.app.start("ui_order", "ORD-C")
+    answer = page.act(f"/ui/api/instances/{cancelled}/cancel")
+    assert answer.status_code == 200 and page.app.get(cancelled).status == "cancelled"
+    assert page.act(f"/ui/api/instances/{cancelled}/cancel").status_code == 409
+    paid = page.app.start("ui_order", "ORD-P")
+    sent = page.act("/ui/api/events", {"type": "ui.paid", "data": {"order_id": "ORD-P", "amount": 3}, "instance": paid})
+    assert sent.status_code == 202 and sent.json()["resumed"] == [{"instance_id": paid, "status": "completed"}]
+    assert page.app.get(paid).output == {"order_id": "ORD-P", "paid": 3}
+    assert page.act("/ui/api/events", {"data": {}}).status_code == 400
+
+
+def test_advancing_time_needs_dev(page: Page) -> None:
+    iid = page.app.start("ui_nap")
+    refused = page.act("/ui/api/tick", {"advance": "2h"})
+    assert refused.status_code == 403 and "--dev" in refused.json()["error"]
+    assert page.app.get(iid).status == "waiting_for_timer"
+
+
+def test_advancing_time_with_dev_fires_the_timer(dev_page: Page) -> None:
+    iid = dev_page.app.start("ui_nap")
+    assert 'data-kind="tick"' in dev_page.get(f"/ui/instances/{iid}").text
+    answer = dev_page.act("/ui/api/tick", {"advance": "2h"})
+    assert answer.status_code == 200 and iid in answer.json()["fired"]
+    assert dev_page.app.get(iid).status == "completed"
+    assert dev_page.act("/ui/api/tick", {"advance": "soon"}).status_code == 400
+
+
+@pytest.mark.parametrize("headers", [{}, {"Origin": "http://evil.example"},
+                                     {"Referer": "http://evil.example/page"}, {"Origin": "null"}])
+def test_post_without_same_origin_is_refused_and_changes_nothing(page: Page, headers: dict[str, str]) -> None:
+    iid = page.app.start("ui_order", "ORD-X")
+    answer = page.act(f"/ui/api/instances/{iid}/cancel", headers=headers)
+    assert answer.status_code == 403 and page.app.get(iid).status == "waiting_for_event"
+
+
+def test_post_from_a_same_origin_referer_or_as_a_form_is_judged_by_origin_then_type(page: Page) -> None:
+    iid = page.app.start("ui_order", "ORD-R")
+    form = requests.post(f"{page.url}/ui/api/instances/{iid}/cancel", data={"a": "b"}, timeout=10,
+                         headers={"Referer": page.url + "/ui/instances/x"})
+    assert form.status_code == 415 and page.app.get(iid).status == "waiting_for_event"
+    answer = page.act(f"/ui/api/instances/{iid}/cancel", headers={"Referer": page.url + "/ui/instances/x"})
+    assert answer.status_code == 200 and page.app.get(iid).status == "cancelled"
+
+
+def test_token_asked_once_then_kept_in_a_strict_httponly_cookie(token_page: Page) -> None:
+    asked = token_page.get("/ui/events")
+    assert asked.status_code == 401 and 'name="token"' in asked.text
+    assert token_page.get("/ui/api/instances", html=False).status_code == 401
+    assert token_page.get("/ui/static/ui.css").status_code == 200  # the sign-in page needs it
+    wrong = requests.post(token_page.url + "/ui/login", data={"token": "nope", "next": "/ui/events"},
+                          headers=token_page.origin, timeout=10, allow_redirects=False)
+    assert wrong.status_code == 401 and "not the server" in wrong.text and "Set-Cookie" not in wrong.headers
+    signed = requests.post(token_page.url + "/ui/login", data={"token": "s3cret; x", "next": "//evil.example/"},
+                           headers=token_page.origin, timeout=10, allow_redirects=False)
+    assert signed.status_code == 303 and signed.headers["Location"] == "/"
+    cookie = signed.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    jar = signed.cookies
+    assert token_page.get("/ui/events", cookies=jar).status_code == 200
+    assert token_page.get("/ui/api/instances", html=False, cookies=jar).status_code == 200
+    bearer = token_page.get("/ui/events", headers={"Authorization": "Bearer s3cret; x"})
+    assert bearer.status_code == 200
+    # The cookie is the page's: the JSON endpoints of other clients still want the header.
+    assert requests.get(token_page.url + "/instances/x", cookies=jar, timeout=10).status_code == 401
+
+
+def test_login_is_refused_from_another_origin(token_page: Page) -> None:
+    answer = requests.post(token_page.url + "/ui/login", data={"token": "s3cret; x"}, timeout=10,
+                           headers={"Origin": "http://evil.example"}, allow_redirects=False)
+    assert answer.status_code == 403 and "Set-Cookie" not in answer.headers
