@@ -64,3 +64,11 @@ class StorageFault(BaseException):
         self.kind = kind  # "locked" | "disk_full" | "read_only" | "connection" | "unavailable"
 
     retryable = True
+
+
+class CompensationError(RomancyError):
+    """`compensate(ctx)` ran every undo activity but some failed after their last attempt."""
+
+    def __init__(self, failures: list[dict]) -> None:
+        self.failures = failures
+        super().__init__("compensation failed: " + "; ".join(f["message"] for f in failures))

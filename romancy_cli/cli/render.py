@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any, Optional, Sequence
 
 from ..jsonsafe import dumps
-from ..records import (CANCELLED, COMPLETED, FAILED, RUNNING, TERMINAL, WAITING_FOR_EVENT,
+from ..records import (CANCELLED, COMPENSATING, COMPLETED, FAILED, RUNNING, TERMINAL, WAITING_FOR_EVENT,
                        WAITING_FOR_TIMER, Instance, Step)
 from .output import esc, say
 
 STATUS_STYLE = {
-    RUNNING: "yellow", WAITING_FOR_EVENT: "cyan", WAITING_FOR_TIMER: "cyan",
+    RUNNING: "yellow", COMPENSATING: "magenta", WAITING_FOR_EVENT: "cyan", WAITING_FOR_TIMER: "cyan",
     COMPLETED: "green", FAILED: "red", CANCELLED: "magenta",
 }
 
@@ -75,6 +75,9 @@ def step_line(step: Step) -> str:
         return "  [green]⏱[/] slept"
     if step.kind == "patch":
         return f"  [dim]· took patch {esc(step.name)}[/]"
+    if step.kind == "ended":  # compensation follows: the undo activities, newest first
+        return (f"  [magenta]↺[/] {esc(step.name)}: {esc(result.get('type'))}: {esc(result.get('message'))}"
+                "; undoing completed activities")
     return f"  [dim]· {esc(step.kind)} {esc(compact(step.result))}[/]"
 
 
@@ -86,7 +89,7 @@ def outcome_line(instance: Instance) -> str:
         return f"  [red]⚠ parked[/]: {esc(message)}  [dim](fix the code, then `romancy tick`)[/]"
     if instance.status == COMPLETED:
         return f"  [green]✔ completed[/] → {esc(compact(instance.output, 200))}"
-    if instance.status in (FAILED, CANCELLED):
+    if instance.status in (FAILED, CANCELLED, COMPENSATING):
         error = instance.error or {}
         return f"  [red]✗ {instance.status}[/]: {esc(error.get('type', ''))}: {esc(error.get('message', ''))}"
     if instance.status == WAITING_FOR_EVENT and wait is not None:

@@ -6,7 +6,9 @@ from types import SimpleNamespace
 
 import peewee as pw
 
-from ..records import RUNNING
+from ..records import RUNNABLE
+
+RUNNABLE_INDEX = "romancy_instances_runnable"  # schema 3; version 2 named it "..._running", for `running` only
 
 
 def make_models(db: pw.Database) -> SimpleNamespace:
@@ -92,10 +94,10 @@ def make_models(db: pw.Database) -> SimpleNamespace:
 
 def _index_instances(row: type[pw.Model]) -> None:
     """Partial indexes: each holds only the instances its queries look for (due, waiting for an
-    event, running), so that most status changes touch no index page, or one. Their queries name
+    event, running or compensating), so that most status changes touch no index page, or one. Their queries name
     what each index is limited to (queries.py), for SQLite and PostgreSQL to use them."""
     row.add_index(row.index(row.wake_at, name="romancy_instances_due", where=row.wake_at.is_null(False)))
     row.add_index(row.index(row.wait_event_type, row.status, row.wait_match_keys, row.wait_match,
                             name="romancy_instances_waiting", where=row.wait_event_type.is_null(False)))
-    row.add_index(row.index(row.updated_at, name="romancy_instances_running", where=row.status == RUNNING))
+    row.add_index(row.index(row.updated_at, name=RUNNABLE_INDEX, where=row.status.in_(list(RUNNABLE))))
     row.add_index(row.index(row.workflow, name="romancy_instances_workflow"))

@@ -9,7 +9,7 @@ import peewee as pw
 
 from ..errors import DatabaseError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Version 1's indexes on romancy_instances, replaced by partial ones in version 2.
 _V1_INDEXES = ("romancy_instances_status_wake_at", "romancy_instances_workflow_status",
@@ -40,8 +40,15 @@ def _rebuild(db: pw.Database, model: type[pw.Model]) -> None:
     db.execute_sql(f'DROP TABLE "{table}_old"')
 
 
+def _v3_compensating_runnable(db: pw.Database, models: SimpleNamespace) -> None:
+    """Status `compensating` is runnable like `running`: the partial index of runnable instances
+    takes both, under a new name (the index of version 2 held `running` only)."""
+    db.execute_sql('DROP INDEX IF EXISTS "romancy_instances_running"')
+    models.Instance._schema.create_indexes(safe=True)
+
+
 # MIGRATIONS[n] brings a database from version n - 1 to n; add a function for every schema change.
-MIGRATIONS: dict[int, Callable[[pw.Database, SimpleNamespace], None]] = {2: _v2_partial_indexes}
+MIGRATIONS: dict[int, Callable[[pw.Database, SimpleNamespace], None]] = {2: _v2_partial_indexes, 3: _v3_compensating_runnable}
 
 
 def _tables(db: pw.Database) -> set[str]:
