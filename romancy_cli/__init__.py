@@ -15,17 +15,17 @@ _EXPORTS = {
     "ManualClock": "engine.clock",
     "ActivityContext": "engine.context", "ReceivedEvent": "engine.context",
     "WorkflowContext": "engine.context", "sleep": "engine.context", "wait_event": "engine.context",
-    "send_event": "engine.publishing",
-    "ActivityError": "errors", "EventDataError": "errors", "EventTimeout": "errors",
-    "NonDeterminismError": "errors", "NotFoundError": "errors", "RomancyError": "errors",
+    "send_event": "engine.publishing", "compensate": "engine.compensation",
+    "ActivityError": "errors", "CompensationError": "errors", "EventDataError": "errors",
+    "EventTimeout": "errors", "NonDeterminismError": "errors", "NotFoundError": "errors", "RomancyError": "errors",
     "UsageError": "errors",
 }
 
 __all__ = [
     "App", "SendResult", "workflow", "activity", "Registry", "RetryPolicy", "wait_event", "sleep", "send_event",
-    "decode_event_data", "ReceivedEvent", "WorkflowContext", "ActivityContext", "ManualClock",
-    "EventTimeout", "EventDataError", "ActivityError", "NonDeterminismError", "NotFoundError",
-    "UsageError", "RomancyError", "__version__",
+    "compensate", "decode_event_data", "ReceivedEvent", "WorkflowContext", "ActivityContext", "ManualClock",
+    "EventTimeout", "EventDataError", "ActivityError", "CompensationError", "NonDeterminismError",
+    "NotFoundError", "UsageError", "RomancyError", "__version__",
 ]
 
 

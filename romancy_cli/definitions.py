@@ -146,6 +146,8 @@ class WorkflowDefinition(_Callable):
 @dataclass
 class ActivityDefinition(_Callable):
     retry: RetryPolicy = NO_RETRY
+    # The activity that undoes this one: called as compensate(ctx, result, *args, **kwargs).
+    compensate: Optional["ActivityDefinition"] = None
 
     def execute(self, ctx: Any, *args: Any, **kwargs: Any) -> Any:
         """Run durably from a workflow: recorded once, returned from history on replay."""
@@ -228,14 +230,17 @@ def _event_types(start_on: Union[str, Sequence[str], None]) -> tuple[str, ...]:
 
 
 def activity(name: Any = None, *, retry: Optional[RetryPolicy] = None,
-             registry: Optional[Registry] = None) -> Any:
+             compensate: Optional[ActivityDefinition] = None, registry: Optional[Registry] = None) -> Any:
     """`@activity`, `@activity("name")` or `@activity(retry=RetryPolicy(...))`; `registry=` as
-    for `workflow`."""
+    for `workflow`. `compensate=undo` (another activity) undoes it when the workflow fails or is
+    cancelled after it completed: `undo(ctx, result, *args, **kwargs)` gets its result and arguments."""
     target = REGISTRY if registry is None else registry
+    if compensate is not None and not isinstance(compensate, ActivityDefinition):
+        raise WorkflowDefinitionError(f"compensate= takes an @activity, not {compensate!r}")
 
     def register(fn: Callable[..., Any], act_name: Optional[str] = None) -> ActivityDefinition:
         _check_context_parameter(fn, "activity")
-        definition = ActivityDefinition(act_name or fn.__name__, fn, retry or NO_RETRY)
+        definition = ActivityDefinition(act_name or fn.__name__, fn, retry or NO_RETRY, compensate)
         target.activities[definition.name] = definition
         return definition
 

@@ -88,3 +88,11 @@ def user_location(exc: BaseException) -> Optional[str]:
     own = [f for f in frames if not os.path.abspath(f.filename).startswith(_LIBRARY_DIRS)]
     frame = (own or frames or [None])[-1]
     return f"{frame.filename}:{frame.lineno}" if frame is not None else None
+
+
+class CompensationError(RomancyError):
+    """`compensate(ctx)` ran every undo activity but some failed after their last attempt."""
+
+    def __init__(self, failures: list[dict]) -> None:
+        self.failures = failures
+        super().__init__("compensation failed: " + "; ".join(f["message"] for f in failures))

@@ -6,13 +6,15 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 RUNNING = "running"
+COMPENSATING = "compensating"  # running the undo activities of a failed or cancelled run
 WAITING_FOR_EVENT = "waiting_for_event"
 WAITING_FOR_TIMER = "waiting_for_timer"
 COMPLETED = "completed"
 FAILED = "failed"
 CANCELLED = "cancelled"
 
-STATUSES = (RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, FAILED, CANCELLED)
+STATUSES = (RUNNING, COMPENSATING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, FAILED, CANCELLED)
+RUNNABLE = (RUNNING, COMPENSATING)  # statuses a worker runs (claims, leases, recovers)
 TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
 # What users see for a running instance stopped by a NonDeterminismError (stored: running + parked).
 PARKED = "parked"
@@ -68,7 +70,7 @@ class Step:
     """One recorded durable call. `result` is plain JSON."""
 
     seq: int
-    kind: str  # "activity" | "event" | "timer" | "now" | "uuid4" | "patch"
+    kind: str  # "activity" | "event" | "timer" | "now" | "uuid4" | "patch" | "ended"
     name: str
     result: Any
 

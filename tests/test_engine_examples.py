@@ -16,6 +16,7 @@ from romancy_cli.testing import advance
 
 from example_modules import EXAMPLES, NAMES, examples_registry, load_example
 
+ENDS_FAILED = {"trip_booking"}  # shows compensation: the car fails, the hotel and flight are undone
 SEED_PORTS = {"payment_workflow", "payment_workflow_typed", "order_with_timeout", "loan_approval",
               "order_fulfillment"}
 
@@ -36,8 +37,9 @@ def test_example_runs_as_a_script(name: str, tmp_path: Path):
     with App(database=str(databases[0])) as app:
         statuses = {i.status for i in app.list_instances()}
     # Each example ends with its instances completed, except the seed's first program, which
-    # starts the payment and tells the user how to send the event.
-    expected = {"waiting_for_event"} if name == "payment_workflow" else {"completed"}
+    # starts the payment and tells the user how to send the event, and the compensation example.
+    expected = {"waiting_for_event"} if name == "payment_workflow" else \
+        {"failed"} if name in ENDS_FAILED else {"completed"}
     assert statuses == expected
 
 
@@ -76,6 +78,17 @@ def examples_app(sqlite_path, manual_clock):
     """An App on a real SQLite file that knows exactly the examples' workflows."""
     with App(database=sqlite_path, worker_id="examples", clock=manual_clock, registry=examples_registry()) as app:
         yield app
+
+
+def test_trip_booking_undoes_the_hotel_then_the_flight(examples_app, capsys):
+    module = load_example("trip_booking")
+    instance_id = module.trip_booking.start(examples_app, "TRIP-1")
+    instance = examples_app.get(instance_id)
+    assert instance.status == "failed" and "no car left for TRIP-1" in instance.error["message"]
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in printed] == ["booking", "booking", "cancelling", "cancelling"]
+    assert [(s.kind, s.name) for s in examples_app.history(instance_id)][3:] == [
+        ("ended", "failed"), ("activity", "cancel_hotel"), ("activity", "cancel_flight")]
 
 
 def test_payment_workflow_completes_on_its_event(examples_app, capsys):

@@ -362,10 +362,9 @@ V1_INDEXES = (
     '("wait_event_type", "status", "wait_match_keys", "wait_match")',
     'CREATE INDEX "romancy_instances_workflow_status" ON "romancy_instances" ("workflow", "status")',
 )
-V2_INDEXES = {"romancy_instances_due", "romancy_instances_waiting", "romancy_instances_running",
-              "romancy_instances_workflow"}
-# version 3: ended instances by status; version 5: the web page's pages
-CURRENT_INDEXES = V2_INDEXES | {"romancy_instances_status", "romancy_instances_created"}
+# version 3: ended instances by status; version 5: the web page's pages; version 6: running -> runnable
+CURRENT_INDEXES = {"romancy_instances_due", "romancy_instances_waiting", "romancy_instances_runnable",
+                   "romancy_instances_workflow", "romancy_instances_status", "romancy_instances_created"}
 
 
 def _as_version_1(store: SqlStore) -> None:
@@ -420,13 +419,20 @@ def test_a_version_1_database_is_migrated_and_its_instances_go_on(store_url: str
     assert RESERVED == ["ORD-1"]
 
 
-def test_a_version_2_database_gets_the_creation_index_and_keeps_its_instances(store_url: str) -> None:
+def test_a_version_2_database_gets_the_creation_and_runnable_indexes_and_keeps_its_instances(store_url: str) -> None:
     with App(database=store_url, worker_id="v2", clock=ManualClock(NOW)) as app:
         iid = app.start("backends_order", "ORD-2")
-        app.store.db.execute_sql('DROP INDEX "romancy_instances_created"')
-        app.store.m.Meta.update(value="2").where(app.store.m.Meta.key == "schema_version").execute()
-    with App(database=store_url, worker_id="v5", clock=ManualClock(NOW)) as app:
-        assert _instance_indexes(app.store) == CURRENT_INDEXES
+        db = app.store.db
+        with db.atomic():
+            for name in ("romancy_instances_created", "romancy_instances_runnable", "romancy_instances_status"):
+                db.execute_sql(f'DROP INDEX "{name}"')
+            db.execute_sql('CREATE INDEX "romancy_instances_running" ON "romancy_instances" ("updated_at") '
+                           "WHERE status = 'running'")
+            app.store.m.Meta.update(value="2").where(app.store.m.Meta.key == "schema_version").execute()
+    with App(database=store_url, worker_id="v6", clock=ManualClock(NOW)) as app:
+        store = app.store
+        assert store.m.Meta.get(store.m.Meta.key == "schema_version").value == str(SCHEMA_VERSION)
+        assert _instance_indexes(store) == CURRENT_INDEXES
         assert [i.instance_id for i in app.list_instances_page()[0]] == [iid]
 
 
@@ -468,6 +474,37 @@ def test_app_runs_a_workflow_end_to_end(store_url: str) -> None:
     with App(database=store_url, worker_id="e2e-2", clock=clock) as again:
         assert again.start_instance("backends_order", ["ORD-1"], {}, instance_id=iid) == (iid, False)
         assert [s.kind for s in again.history(iid)] == ["activity", "event", "timer"]
+
+
+@activity("backends_release")
+def release(ctx: Any, reservation: str, order_id: str) -> None:
+    RESERVED.append(f"released {reservation}")
+
+
+@activity("backends_hold", compensate=release)
+def hold(ctx: Any, order_id: str) -> str:
+    RESERVED.append(order_id)
+    return f"H-{order_id}"
+
+
+@workflow("backends_held")
+def held_flow(ctx: Any, order_id: str) -> None:
+    hold.execute(ctx, order_id)
+    wait_event(ctx, "backends.paid", match={"order_id": order_id})
+
+
+def test_a_cancelled_instance_is_compensating_until_a_worker_undoes_it(store_url: str) -> None:
+    """Status `compensating` is runnable like `running`: claimed, leased, committed and recovered."""
+    RESERVED.clear()
+    with App(database=store_url, worker_id="saga", clock=ManualClock(NOW)) as app:
+        iid = app.start("backends_held", "ORD-1")
+        cancelled = app.cancel(iid, "changed my mind")
+        assert (cancelled.status, cancelled.lease_owner) == ("compensating", None)
+        assert [i.instance_id for i in app.store.runnable(10, include_parked=False)] == [iid]
+        assert app.tick().resumed == {iid: CANCELLED}
+        assert app.get(iid).error == {"type": "Cancelled", "message": "changed my mind"}
+        assert app.tick().resumed == {}
+    assert RESERVED == ["ORD-1", "released H-ORD-1"]
 
 
 # -- wake-ups ----------------------------------------------------------------------------------

@@ -297,5 +297,5 @@ def test_the_engine_queries_read_through_an_index(tmp_path: Path):
     for name, plan in plans.items():
         assert len(plan) == 1 and ("USING INDEX romancy_instances_" in plan[0] or "USING PRIMARY KEY" in plan[0]), \
             (name, plan)
-    assert "romancy_instances_running" in plans["runnable"][0]
+    assert "romancy_instances_runnable" in plans["runnable"][0]
     assert "romancy_instances_due" in plans["next_wake"][0]

@@ -9,13 +9,13 @@ from datetime import datetime
 from typing import Any, Optional, Sequence
 
 from ..jsonsafe import dumps
-from ..records import (CANCELLED, COMPLETED, FAILED, RUNNING, SEND, TERMINAL, WAITING_FOR_EVENT,
+from ..records import (CANCELLED, COMPENSATING, COMPLETED, FAILED, RUNNING, SEND, TERMINAL, WAITING_FOR_EVENT,
                        WAITING_FOR_TIMER, Instance, Step)
 from ..views import shown_status
 from .output import Cell, esc, say, show, table
 
 STATUS_STYLE = {
-    RUNNING: "yellow", WAITING_FOR_EVENT: "cyan", WAITING_FOR_TIMER: "cyan",
+    RUNNING: "yellow", COMPENSATING: "magenta", WAITING_FOR_EVENT: "cyan", WAITING_FOR_TIMER: "cyan",
     COMPLETED: "green", FAILED: "red", CANCELLED: "magenta",
 }
 
@@ -92,6 +92,9 @@ def step_line(step: Step) -> str:
         return f"  [dim]· took patch {esc(step.name)}[/]"
     if step.kind == SEND:
         return f"  [green]↗[/] sent {esc(step.name)} [dim]id {esc(result.get('id'))}  {esc(compact(result.get('data')))}[/]"
+    if step.kind == "ended":  # compensation follows: the undo activities, newest first
+        return (f"  [magenta]↺[/] {esc(step.name)}: {esc(result.get('type'))}: {esc(result.get('message'))}"
+                "; undoing completed activities")
     return f"  [dim]· {esc(step.kind)} {esc(compact(step.result))}[/]"
 
 
@@ -103,7 +106,7 @@ def outcome_line(instance: Instance) -> str:
         return f"  [red]⚠ parked[/]: {esc(message)}  [dim](fix the code, then `romancy tick`)[/]"
     if instance.status == COMPLETED:
         return f"  [green]✔ completed[/] → {esc(compact(instance.output, 200))}"
-    if instance.status in (FAILED, CANCELLED):
+    if instance.status in (FAILED, CANCELLED, COMPENSATING):
         error = instance.error or {}
         return (f"  [red]✗ {instance.status}[/]: {esc(error.get('type', ''))}: {esc(error.get('message', ''))}"
                 f"{esc(where_text(error))}")

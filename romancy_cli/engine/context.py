@@ -39,7 +39,23 @@ class Divergence(BaseException):
                          "revert the change or finish old instances first")
 
 
+class BodyEnded(BaseException):
+    """Stops the workflow's code where its run ended before (an `ended` step in history) or, when
+    a cancel was requested, at its next new step: what follows is compensation."""
+
+
 PATCH = "patch"  # the kind of the step `patched` records
+ENDED = "ended"  # the kind of the step that marks where a failed or cancelled run began compensating
+
+
+@dataclass(frozen=True)
+class Undo:
+    """A completed activity's compensation, to be called as activity(ctx, result, *args, **kwargs)."""
+
+    activity: ActivityDefinition
+    result: Any
+    args: tuple
+    kwargs: dict
 
 
 class Hooks(Protocol):
@@ -91,7 +107,7 @@ class WorkflowContext:
     """Given to a workflow. Every durable call takes the next step position."""
 
     def __init__(self, instance_id: str, workflow_name: str, history: list[Step], hooks: Hooks,
-                 is_async: bool = False) -> None:
+                 is_async: bool = False, cancel_request: Optional[dict[str, Any]] = None) -> None:
         self.instance_id = instance_id
         self.workflow_name = workflow_name
         self.history = history
@@ -100,6 +116,10 @@ class WorkflowContext:
         self.cursor = 0
         self.is_async = is_async
         self._hooks = hooks
+        self.cancel_request = cancel_request  # the Cancelled error of a cancel asking this run to undo
+        self.undo: list[Undo] = []  # compensations of the completed activities, oldest first
+        self.compensating = False
+        self.ended_error: Optional[dict[str, Any]] = None  # the error compensation runs for
 
     @property
     def is_replaying(self) -> bool:
@@ -159,6 +179,8 @@ class WorkflowContext:
     def _next(self, kind: str, name: str) -> Optional[Step]:
         self._skip_markers()
         seq = self.cursor
+        if not self.compensating and self._body_ends_at(seq):
+            raise BodyEnded()
         self.cursor += 1
         if seq >= len(self.history):
             return None
@@ -166,6 +188,30 @@ class WorkflowContext:
         if step.kind != kind or step.name != name:
             raise Divergence(seq, (step.kind, step.name), (kind, name))
         return step
+
+    def _body_ends_at(self, seq: int) -> bool:
+        if seq < len(self.history):
+            return self.history[seq].kind == ENDED
+        return self.cancel_request is not None
+
+    def at_ended_marker(self) -> bool:
+        """Whether history holds an `ended` step where the code stopped: compensation began."""
+        seq = self.cursor + len(self._markers_at_cursor())
+        return seq < len(self.history) and self.history[seq].kind == ENDED
+
+    def ended_marker(self, name: str, error: dict[str, Any]) -> Step:
+        """The `ended` step at the cursor, recorded with `name` and `error` on the first run; a
+        replay keeps the recorded one (the original error). Compensation follows it."""
+        self.compensating = True  # from here on new steps are compensations, not the body's
+        self._skip_markers()
+        marker = self.history[self.cursor] if self.cursor < len(self.history) else None
+        if marker is not None and marker.kind == ENDED:
+            self.cursor += 1
+        else:
+            self._next(ENDED, name)  # something else recorded here: Divergence
+            marker = self.record(ENDED, name, error)
+        self.ended_error = marker.result
+        return marker
 
     def record(self, kind: str, name: str, result: Any, seq: Optional[int] = None) -> Step:
         # `seq` is given by async activities: others may have taken positions before this one ends.
@@ -193,11 +239,19 @@ class WorkflowContext:
     def _activity(self, definition: ActivityDefinition, args: tuple, kwargs: dict) -> Any:
         step = self._next("activity", definition.name)
         if step is not None:
-            return self._await_or_value(lambda: _activity_value(definition, step.result))
+            return self._await_or_value(lambda: self._completed(definition, step.result, args, kwargs))
         seq = self.cursor - 1
         if self.is_async:
             return self._run_activity_async(definition, seq, args, kwargs)
-        return _activity_value(definition, self._run_activity(definition, seq, args, kwargs).result)
+        return self._completed(definition, self._run_activity(definition, seq, args, kwargs).result, args, kwargs)
+
+    def _completed(self, definition: ActivityDefinition, result: dict[str, Any], args: tuple, kwargs: dict) -> Any:
+        """The activity's value; one that declares an undo is remembered for compensation (replay
+        calls the activities again in the same order, so the list is rebuilt with their arguments)."""
+        value = _activity_value(definition, result)
+        if definition.compensate is not None:
+            self.undo.append(Undo(definition.compensate, value, args, kwargs))
+        return value
 
     def _activity_context(self, definition: ActivityDefinition, seq: int) -> ActivityContext:
         self._hooks.before_side_effect(self)
@@ -225,7 +279,7 @@ class WorkflowContext:
             step = self._activity_failed(definition, actx, seq, exc)
         else:
             step = self.record("activity", definition.name, {"value": to_plain(value)}, seq)
-        return _activity_value(definition, step.result)
+        return self._completed(definition, step.result, args, kwargs)
 
     def _activity_failed(self, definition: ActivityDefinition, actx: ActivityContext, seq: int,
                          exc: Exception) -> Step:

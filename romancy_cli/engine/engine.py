@@ -9,9 +9,9 @@ from typing import Any, Optional
 from .. import ids
 from ..definitions import Registry
 from ..errors import StorageFault, UsageError
-from ..records import (FAILED, PARKED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, Commit, Delivery,
-                       EventInput, Instance, LoggedEvent, PendingDelivery, Step, StoredEvent, Transition,
-                       published_events)
+from ..records import (CANCELLED, COMPENSATING, FAILED, PARKED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED,
+                       Commit, Delivery, EventInput, Instance, LoggedEvent, PendingDelivery, Step, StoredEvent,
+                       Transition, published_events)
 from . import matching, replay
 from .context import WorkflowContext
 from .deadlines import renewing
@@ -195,7 +195,7 @@ class Engine:
             try:
                 # LeaseLost may also come from the commit before an activity, inside the run.
                 outcome, ctx = replay.run(definition, instance.instance_id, instance.args, instance.kwargs,
-                                          history, hooks)
+                                          history, hooks, _cancel_request(instance))
                 hooks.raise_fault()
                 event = self._commit_outcome(instance, outcome, ctx, hooks)
             except LeaseLost:
@@ -345,7 +345,15 @@ class Engine:
         return owner != self.owner and owner_is_dead(owner)
 
     def cancel(self, instance_id: str, reason: str) -> Instance:
-        return self.store.cancel(instance_id, reason, self.clock.now())
+        """Cancelled at once, or, when it completed an activity that declares an undo, left
+        `compensating` for a worker's run (tick, serve) to undo what was done, then cancelled."""
+        return self.store.cancel(instance_id, reason, self.clock.now(), self._has_undo(instance_id))
+
+    def _has_undo(self, instance_id: str) -> bool:
+        activities = self.registry.activities
+        return any(step.kind == "activity" and "value" in step.result
+                   and getattr(activities.get(step.name), "compensate", None) is not None
+                   for step in self.store.history(instance_id))
 
     def retry(self, instance_id: str) -> Optional[str]:
         """Run a failed instance again from its failed step: an activity whose failure ended the
@@ -377,7 +385,7 @@ class Engine:
         if event.target is not None:  # only the addressed instance could have taken it
             target = self.store.get(event.target)
             waiting = [target] if target is not None and target.status == WAITING_FOR_EVENT \
-                and target.wait is not None and target.wait.event_type == event.type else []
+                and target.wait is not None and event.type in target.wait.event_types else []
         else:
             waiting = self.store.waiting_for_type(event.type, NEAR_MISSES + 1)
         stored = StoredEvent(seq, event.type, event.source, event.id, self.clock.now(), event.data, event.subject,
@@ -387,12 +395,22 @@ class Engine:
         return len(waiting), more, [(iid, reason) for iid, reason in reasons if reason is not None]
 
 
+def _cancel_request(instance: Instance) -> Optional[dict[str, Any]]:
+    """The Cancelled error of a cancel that left the instance compensating (Store.cancel). Once
+    the run recorded its `ended` step, that step is what it compensates for."""
+    if instance.status == COMPENSATING and instance.error and instance.error.get("type") == "Cancelled":
+        return instance.error
+    return None
+
+
 def _transition_at_rest(outcome: replay.Outcome) -> Transition:
     """Completed, failed, or sleeping on a timer or a retry."""
     if isinstance(outcome, replay.Completed):
         return Transition(COMPLETED, output=outcome.output)
     if isinstance(outcome, replay.Failed):
         return Transition(FAILED, error=outcome.error)
+    if isinstance(outcome, replay.Cancelled):
+        return Transition(CANCELLED, error=outcome.error)
     return Transition(WAITING_FOR_TIMER, wait=outcome.wait)  # type: ignore[union-attr]
 
 
@@ -401,6 +419,8 @@ def _status_of(outcome: replay.Outcome) -> str:
         return COMPLETED
     if isinstance(outcome, replay.Failed):
         return FAILED
+    if isinstance(outcome, replay.Cancelled):
+        return CANCELLED
     if isinstance(outcome, replay.Suspended):
         return WAITING_FOR_EVENT if outcome.wait.kind == "event" else WAITING_FOR_TIMER
     return PARKED  # Diverged

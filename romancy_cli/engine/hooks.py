@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Callable, Optional
 
-from ..records import RUNNING, Commit, EventInput, Instance, PendingDelivery, StoredEvent, Transition
+from ..records import COMPENSATING, RUNNING, Commit, EventInput, Instance, PendingDelivery, StoredEvent, Transition
 from .context import WorkflowContext
 from .deadlines import DEADLINES
 
@@ -62,6 +62,13 @@ class FirstWrite:
         if self._grace is not None:
             DEADLINES.cancel(self._grace)
             self._grace = None
+
+
+def _while_running(ctx: WorkflowContext) -> Transition:
+    """Running, or compensating (showing the error it compensates for) while an undo runs."""
+    if ctx.compensating:
+        return Transition(COMPENSATING, error=ctx.ended_error, keep_lease=True)
+    return STILL_RUNNING
 
 
 class FiredBatch:
@@ -138,7 +145,8 @@ class RunHooks:
         try:
             if ctx.new_steps or self.first.delivery is not None:
                 create, delivery = self.first.take()
-                self.write(Commit(self.instance.instance_id, list(ctx.new_steps), STILL_RUNNING, create, delivery))
+                self.write(Commit(self.instance.instance_id, list(ctx.new_steps), _while_running(ctx), create,
+                                  delivery))
                 ctx.new_steps.clear()
             else:
                 self.first.start_grace()

@@ -83,14 +83,16 @@ class Store(Protocol):
         """Extend `owner`'s lease of a running instance; False when it is no longer theirs."""
 
     def runnable(self, limit: int, include_parked: bool) -> list[Instance]:
-        """Instances in status running (leased or not), oldest first."""
+        """Instances in status running or compensating (leased or not), oldest first."""
 
     def next_wake(self) -> Optional[float]: ...
 
     def check_writable(self) -> None:
         """Raise errors.StorageFault while the database cannot take writes."""
 
-    def cancel(self, instance_id: str, reason: str, now: float) -> Instance: ...
+    def cancel(self, instance_id: str, reason: str, now: float, compensate: bool = False) -> Instance:
+        """End a non-terminal instance as cancelled; with `compensate`, leave it `compensating`,
+        leased to nobody, with the Cancelled error, for a worker's run to undo its activities."""
 
     def get(self, instance_id: str) -> Optional[Instance]: ...
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from ..codec import convert, to_plain
 from ..definitions import WorkflowDefinition
 from ..errors import ActivityError, user_location
 from ..records import Step, Wait
-from .context import Divergence, Hooks, Suspend, WorkflowContext, run_coroutine
+from . import compensation
+from .context import BodyEnded, Divergence, Hooks, Suspend, WorkflowContext, run_coroutine
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,14 @@ class Failed:
 
 
 @dataclass(frozen=True)
+class Cancelled:
+    """A cancel stopped the run, and what it had done was undone."""
+
+    steps: list[Step]
+    error: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Diverged:
     """Non-determinism: nothing from this run is kept; the instance is parked."""
 
@@ -44,7 +53,7 @@ class Diverged:
         return str(self.signal)
 
 
-Outcome = Union[Completed, Suspended, Failed, Diverged]
+Outcome = Union[Completed, Suspended, Failed, Cancelled, Diverged]
 
 
 def error_record(exc: BaseException, with_traceback: bool = True) -> dict[str, Any]:
@@ -60,7 +69,8 @@ def error_record(exc: BaseException, with_traceback: bool = True) -> dict[str, A
 
 def replay(definition: WorkflowDefinition, ctx: WorkflowContext, args: list[Any],
            kwargs: dict[str, Any]) -> Outcome:
-    """Run the workflow from the top; history answers recorded steps, hooks the new ones."""
+    """Run the workflow from the top; history answers recorded steps, hooks the new ones. A run
+    that fails or is cancelled then undoes its completed activities (compensation.after_end)."""
     try:
         result = _call(definition, ctx, args, kwargs)
         ctx.check_finished()
@@ -68,12 +78,28 @@ def replay(definition: WorkflowDefinition, ctx: WorkflowContext, args: list[Any]
         return Suspended(ctx.new_steps, signal.wait)
     except Divergence as signal:
         return Diverged(signal)
+    except BodyEnded:  # at its `ended` step (which says why), or at a new step after a cancel
+        return _ended(ctx, compensation.CANCELLED, ctx.cancel_request or {})
     except Exception as exc:
-        return Failed(ctx.new_steps, error_record(exc))
+        return _ended(ctx, compensation.FAILED, error_record(exc))
+    if ctx.cancel_request is not None:  # cancelled before it could record its end: undone all the same
+        return _ended(ctx, compensation.CANCELLED, ctx.cancel_request)
     try:
         return Completed(ctx.new_steps, to_plain(result))
     except TypeError as exc:
         return Failed(ctx.new_steps, error_record(exc, with_traceback=False))
+
+
+def _ended(ctx: WorkflowContext, name: str, error: dict[str, Any]) -> Outcome:
+    try:
+        name, error = compensation.after_end(ctx, name, error)
+    except Suspend as signal:  # an undo waits for its retry
+        return Suspended(ctx.new_steps, signal.wait)
+    except Divergence as signal:
+        return Diverged(signal)
+    if name == compensation.CANCELLED:
+        return Cancelled(ctx.new_steps, error)
+    return Failed(ctx.new_steps, error)
 
 
 def _call(definition: WorkflowDefinition, ctx: WorkflowContext, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -88,14 +114,15 @@ def _call(definition: WorkflowDefinition, ctx: WorkflowContext, args: list[Any],
 
 
 def new_context(definition: WorkflowDefinition, instance_id: str, history: list[Step],
-                hooks: Hooks) -> WorkflowContext:
-    return WorkflowContext(instance_id, definition.name, list(history), hooks, definition.is_async)
+                hooks: Hooks, cancel_request: Optional[dict[str, Any]] = None) -> WorkflowContext:
+    return WorkflowContext(instance_id, definition.name, list(history), hooks, definition.is_async, cancel_request)
 
 
 def run(definition: WorkflowDefinition, instance_id: str, args: list[Any], kwargs: dict[str, Any],
-        history: list[Step], hooks: Hooks) -> tuple[Outcome, WorkflowContext]:
-    ctx = new_context(definition, instance_id, history, hooks)
+        history: list[Step], hooks: Hooks,
+        cancel_request: Optional[dict[str, Any]] = None) -> tuple[Outcome, WorkflowContext]:
+    ctx = new_context(definition, instance_id, history, hooks, cancel_request)
     return replay(definition, ctx, args, kwargs), ctx
 
 
-__all__ = ["Completed", "Suspended", "Failed", "Diverged", "Outcome", "run", "replay", "error_record"]
+__all__ = ["Completed", "Suspended", "Failed", "Cancelled", "Diverged", "Outcome", "run", "replay", "error_record"]

@@ -6,9 +6,10 @@ from types import SimpleNamespace
 
 import peewee as pw
 
-from ..records import RUNNING, TERMINAL
+from ..records import RUNNABLE, TERMINAL
 
 ENDED = tuple(sorted(TERMINAL))  # written as literals where the index of ended instances is to be used
+RUNNABLE_INDEX = "romancy_instances_runnable"  # schema 6; version 2 named it "..._running", for `running` only
 
 # The seq of the event an event step recorded, as SQL: the step's result is JSON text. Queries
 # spell it exactly so, for the planners to use the index on it (who consumed an event).
@@ -120,12 +121,12 @@ def make_models(db: pw.Database) -> SimpleNamespace:
 
 def _index_instances(row: type[pw.Model]) -> None:
     """Partial indexes: each holds only the instances its queries look for (due, waiting for an
-    event, running), so that most status changes touch no index page, or one. Their queries name
+    event, running or compensating), so that most status changes touch no index page, or one. Their queries name
     what each index is limited to (queries.py), for SQLite and PostgreSQL to use them."""
     row.add_index(row.index(row.wake_at, name="romancy_instances_due", where=row.wake_at.is_null(False)))
     row.add_index(row.index(row.wait_event_type, row.status, row.wait_match_keys, row.wait_match,
                             name="romancy_instances_waiting", where=row.wait_event_type.is_null(False)))
-    row.add_index(row.index(row.updated_at, name="romancy_instances_running", where=row.status == RUNNING))
+    row.add_index(row.index(row.updated_at, name=RUNNABLE_INDEX, where=row.status.in_(list(RUNNABLE))))
     row.add_index(row.index(row.workflow, name="romancy_instances_workflow"))
     # Ended instances by status, newest first (listing, prune): the bulk of a table, entered once
     # when an instance ends. Limited to them, the planners keep the partial indexes above for

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ..records import RUNNING
+from ..records import RUNNABLE
+
+# Names the runnable index's own condition (models.py), so that the planners use it.
+RUNNABLE_SQL = "status IN (" + ", ".join(f"'{s}'" for s in RUNNABLE) + ")"
 
 INSTANCE_COLUMNS = (
     "instance_id, workflow, status, args, kwargs, created_at, updated_at, output, error, "
@@ -48,7 +51,7 @@ class Queries:
         self.all_steps = p("SELECT seq, kind, name, result FROM romancy_steps WHERE instance_id = ? ORDER BY seq")
         self.apply = p(
             "UPDATE romancy_instances SET " + ", ".join(f"{c} = ?" for c in TRANSITION_COLUMNS)
-            + " WHERE instance_id = ? AND lease_owner = ? AND status = ?")
+            + f" WHERE instance_id = ? AND lease_owner = ? AND {RUNNABLE_SQL}")
         self.apply_delivered = p(
             "UPDATE romancy_instances SET " + ", ".join(f"{c} = ?" for c in TRANSITION_COLUMNS)
             + " WHERE instance_id = ? AND status = ? AND wait_seq = ?")
@@ -78,15 +81,15 @@ class Queries:
         # conditions say so, or the planners would not use them.
         self.next_wake = p("SELECT MIN(wake_at) FROM romancy_instances WHERE status IN (?, ?) "
                            "AND wake_at IS NOT NULL")
-        self.runnable = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE status = '{RUNNING}' "
+        self.runnable = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE {RUNNABLE_SQL} "
                           "ORDER BY updated_at LIMIT ?")
         self.take_lease = p(
             "UPDATE romancy_instances SET lease_owner = ?, lease_until = ? WHERE instance_id IN ("
-            "SELECT instance_id FROM romancy_instances WHERE instance_id = ? AND status = ? AND "
+            f"SELECT instance_id FROM romancy_instances WHERE instance_id = ? AND {RUNNABLE_SQL} AND "
             "(lease_owner IS NULL OR lease_until < ? OR lease_owner = ? OR lease_owner = ?) "
             "AND (parked = ? OR parked = ?)" + claim + ")")
         self.renew_lease = p("UPDATE romancy_instances SET lease_until = ? WHERE instance_id = ? "
-                             "AND lease_owner = ? AND status = ?")
+                             f"AND lease_owner = ? AND {RUNNABLE_SQL}")
         self.cancel = p("UPDATE romancy_instances SET status = ?, error = ?, updated_at = ?, wake_at = NULL, "
                         "lease_owner = NULL, lease_until = NULL, parked = ? WHERE instance_id = ?")
 

@@ -13,9 +13,9 @@ import peewee as pw
 
 from ..codec import dumps
 from ..errors import NotFoundError, RomancyError, StorageFault
-from ..records import (CANCELLED, COMPLETED, PARKED, RUNNING, TERMINAL, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Commit,
-                       Delivery, EventInput, Instance, PendingDelivery, Step, StoredEvent, Transition, Wait,
-                       published_events)
+from ..records import (CANCELLED, COMPENSATING, COMPLETED, PARKED, RUNNABLE, RUNNING, TERMINAL, WAITING_FOR_EVENT,
+                       WAITING_FOR_TIMER, Commit, Delivery, EventInput, Instance, PendingDelivery, Step, StoredEvent,
+                       Transition, Wait, published_events)
 from ..engine.matching import accepts, event_match_values, match_index, satisfies
 from ..engine.ports import DeliveryConflict, InstanceExists, LeaseLost
 from .faults import FAULTS, storage_fault
@@ -156,7 +156,7 @@ class SqlStore(Upkeep, Listing):
     def claim(self, instance_id: str, owner: str, now: float, lease_until: float,
               include_parked: bool = False, steal_from: Optional[str] = None) -> Optional[tuple[Instance, list[Step]]]:
         instance = self.get(instance_id)
-        if instance is None or instance.status != RUNNING or (instance.parked and not include_parked):
+        if instance is None or instance.status not in RUNNABLE or (instance.parked and not include_parked):
             return None
         if not (instance.lease_owner == owner and (instance.lease_until or 0) >= now):
             if not self._take_lease(instance_id, owner, now, lease_until, include_parked, steal_from):
@@ -169,13 +169,13 @@ class SqlStore(Upkeep, Listing):
         # PostgreSQL: a row another worker is locking is skipped (not waited for): not ours now.
         with self._write():
             cursor = self._run(self.q.take_lease, (
-                owner, lease_until, instance_id, RUNNING, now, owner, steal_from or owner,
+                owner, lease_until, instance_id, now, owner, steal_from or owner,
                 False, include_parked))
             return cursor.rowcount == 1
 
     def renew_lease(self, instance_id: str, owner: str, lease_until: float) -> bool:
         with self._write():
-            cursor = self._run(self.q.renew_lease, (lease_until, instance_id, owner, RUNNING))
+            cursor = self._run(self.q.renew_lease, (lease_until, instance_id, owner))
             return cursor.rowcount == 1
 
     def runnable(self, limit: int, include_parked: bool) -> list[Instance]:
@@ -274,7 +274,7 @@ class SqlStore(Upkeep, Listing):
             cursor = self._run(self.q.apply_delivered, (*values, instance_id, WAITING_FOR_EVENT, delivery.wait_seq))
             if cursor.rowcount != 1:
                 raise DeliveryConflict(f"instance {instance_id} no longer waits at step {delivery.wait_seq}")
-        elif self._run(self.q.apply, (*values, instance_id, owner, RUNNING)).rowcount != 1:
+        elif self._run(self.q.apply, (*values, instance_id, owner)).rowcount != 1:
             raise LeaseLost(instance_id)
         if delivery is not None:  # the wait it filled may have been for several types
             self._end_more_types([instance_id])
@@ -407,7 +407,7 @@ class SqlStore(Upkeep, Listing):
             self._make_runnable(ids, now, owner, lease_until, clear_wait=False)
         return ids
 
-    def cancel(self, instance_id: str, reason: str, now: float) -> Instance:
+    def cancel(self, instance_id: str, reason: str, now: float, compensate: bool = False) -> Instance:
         with self._write():
             row = self._one(self.q.lock_instance, (instance_id,))  # a concurrent completion must not turn cancelled
             if row is None:
@@ -416,7 +416,11 @@ class SqlStore(Upkeep, Listing):
             if status in TERMINAL:
                 raise RomancyError(f"instance {instance_id} is already {status}; nothing to cancel")
             error = dumps({"type": "Cancelled", "message": reason})
-            self._run(self.q.cancel, (CANCELLED, error, now, False, instance_id))
+            # To compensate, the instance is left runnable and leased to nobody: a worker's run
+            # finds the request in `error` and undoes what was done (engine/compensation.py).
+            self._run(self.q.cancel, (COMPENSATING if compensate else CANCELLED, error, now, False, instance_id))
+            if compensate:
+                self.notify("runnable")
             wait = self._instance(row).wait
             if wait is not None and wait.more_types:
                 self._end_more_types([instance_id])
