@@ -13,7 +13,7 @@ import peewee as pw
 
 from ..codec import dumps
 from ..errors import NotFoundError, RomancyError, StorageFault
-from ..records import (CANCELLED, COMPENSATING, COMPLETED, PARKED, RUNNABLE, RUNNING, TERMINAL, WAITING_FOR_EVENT,
+from ..records import (CANCELLED, COMPENSATING, COMPLETED, RUNNABLE, RUNNING, TERMINAL, WAITING_FOR_EVENT,
                        WAITING_FOR_TIMER, Commit, Delivery, EventInput, Instance, PendingDelivery, Step, StoredEvent,
                        Transition, Wait, published_events)
 from ..engine.matching import accepts, event_match_values, match_index, satisfies
@@ -21,7 +21,7 @@ from ..engine.ports import DeliveryConflict, InstanceExists, LeaseLost
 from .faults import FAULTS, storage_fault
 from .listing import Listing
 from .models import event_seq_sql, make_models
-from .queries import INSTANCE_COLUMNS, Queries
+from .queries import Queries
 from .upkeep import Upkeep
 
 WAITING = (WAITING_FOR_EVENT, WAITING_FOR_TIMER)
