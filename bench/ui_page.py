@@ -4,8 +4,9 @@
 
 Fills a temporary SQLite database with `--instances` instances (a mix of statuses, each with
 two steps), then calls `romancy serve`'s WSGI application in this process, as waitress would,
-for `GET /` (HTML, the newest page), its JSON poll and an older page. Prints the median and
-slowest milliseconds of each: time spent in the server, no network.
+for `GET /` (HTML, the newest page), the JSON poll of the page (`GET /instances` with counts, the
+public route), an older page and a search. Prints the median and slowest milliseconds of each:
+time spent in the server, no network.
 """
 
 from __future__ import annotations
@@ -74,13 +75,14 @@ def main() -> None:
         fill(path, options.instances)
         with App(str(path)) as app:
             wsgi = WsgiApp(app)
-            older = json.loads(b"".join(wsgi({"REQUEST_METHOD": "GET", "PATH_INFO": "/ui/api/instances",
-                                              "QUERY_STRING": "", "wsgi.input": io.BytesIO()},
+            older = json.loads(b"".join(wsgi({"REQUEST_METHOD": "GET", "PATH_INFO": "/instances",
+                                              "QUERY_STRING": "limit=50", "wsgi.input": io.BytesIO()},
                                              lambda *_: None)))["next"]
             cases = [("GET / (HTML, newest 50)", "/", "", "text/html"),
                      ("GET / status=failed", "/", "status=failed", "text/html"),
-                     ("GET /ui/api/instances (poll)", "/ui/api/instances", "", "application/json"),
-                     ("GET / older page", "/", f"after={older}", "text/html")]
+                     ("GET /instances (the page's poll)", "/instances", "limit=50&counts=true", "application/json"),
+                     ("GET / older page", "/", f"after={older}", "text/html"),
+                     ("GET / q=bench_order-0009", "/", "q=bench_order-0009", "text/html")]
             print(f"{options.instances:,} instances, {options.runs} runs each (server time, ms)")
             for label, route, query, accept in cases:
                 median, slowest = measure(wsgi, options.runs, route, query, accept)

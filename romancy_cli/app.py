@@ -12,7 +12,7 @@ from .definitions import REGISTRY, Registry, WorkflowDefinition
 from .durations import Duration, deadline
 from .engine.clock import SystemClock
 from .errors import NotFoundError, RomancyError
-from .records import EventInput, Instance, LoggedEvent, Misfit, PruneResult, Step, StoredEvent
+from .records import EventInput, Instance, LoggedEvent, Misfit, PruneResult, Step
 
 if TYPE_CHECKING:  # the engine is imported on first use: `romancy status` only reads the store
     from .engine.engine import Engine, TickResult
@@ -197,14 +197,22 @@ class App:
         return self.store.shown_history(instance_id)
 
     def list_instances(self, status: Optional[str] = None, workflow: Optional[str] = None,
-                       limit: Optional[int] = None, after: Optional[tuple[float, str]] = None) -> list[Instance]:
-        """Newest first; `after` (created_at, instance_id) of the last one seen continues a listing."""
-        return self.store.list_instances(status, workflow, limit, after)
+                       limit: Optional[int] = None, after: Optional[tuple[float, str]] = None,
+                       search: Optional[str] = None) -> list[Instance]:
+        """Newest first; `after` (created_at, instance_id) of the last one seen continues a listing.
+        `status` may be "parked"; `search` is an id prefix or text in the input."""
+        return self.store.list_instances(status, workflow, limit, after, search)
+
+    def count_instances(self, workflow: Optional[str] = None) -> dict[str, int]:
+        """Instances per status, parked ones under "parked"."""
+        return self.store.count_instances(workflow)
 
     def list_events(self, event_type: Optional[str] = None, since: Optional[float] = None,
-                    unconsumed: bool = False, limit: Optional[int] = None) -> list[LoggedEvent]:
-        """Stored events, newest first, with the instances that consumed each; `since` in epoch seconds."""
-        return self.store.list_events(event_type, since, unconsumed, limit)
+                    unconsumed: bool = False, limit: Optional[int] = None,
+                    before: Optional[int] = None) -> list[LoggedEvent]:
+        """Stored events, newest first, with the instances that consumed each; `since` in epoch
+        seconds; `before` (the seq of the last one seen) continues a listing."""
+        return self.store.list_events(event_type, since, unconsumed, limit, before)
 
     def near_misses(self, instance: Instance) -> list[tuple[LoggedEvent, str]]:
         """For an instance waiting for an event: the events of that type received since it
@@ -221,29 +229,6 @@ class App:
         """Delete ended instances last updated before `ended_before` and events received before
         `events_before` (epoch seconds; None: keep) that no live instance may still take."""
         return self.store.prune(ended_before, events_before, dry_run)
-
-    def list_instances_page(self, status: Optional[str] = None, workflow: Optional[str] = None,
-                            search: Optional[str] = None, limit: int = 50,
-                            after: Optional[str] = None) -> tuple[list[Instance], Optional[str]]:
-        """A page of instances, newest first, and the cursor of the next (None on the last).
-        `status` may be "parked"; `search` is an id prefix or text in the input."""
-        from . import cursors
-
-        instances, key = self.store.list_instances_page(status, workflow, search, limit,
-                                                        cursors.instance_key(after))
-        return instances, cursors.encode(list(key) if key else None)
-
-    def count_instances(self, workflow: Optional[str] = None) -> dict[str, int]:
-        """Instances per status, parked ones under "parked"."""
-        return self.store.count_instances(workflow)
-
-    def event_page(self, type: Optional[str] = None, limit: int = 50, after: Optional[str] = None
-                   ) -> tuple[list[tuple[StoredEvent, tuple[str, ...]]], Optional[str]]:
-        """A page of stored events newest first, each with the instances it resumed, and the next cursor."""
-        from . import cursors
-
-        page, key = self.store.event_page(type, limit, cursors.event_key(after))
-        return page, cursors.encode(key)
 
     def run_leased(self, instance: Instance) -> Optional[str]:
         """Run an instance as accept() leased it to this worker (for `dispatch`); returns its

@@ -114,6 +114,14 @@ def near_miss_view(logged: LoggedEvent, reason: str) -> dict[str, Any]:
             "received_at": iso(event.received_at), "reason": reason}
 
 
+def detail_view(instance: Instance, history: Sequence[Step],
+                missed: Sequence[tuple[LoggedEvent, str]]) -> dict[str, Any]:
+    """`status ID --json` and GET /instances/{id}: the instance, its history and its near misses."""
+    view = instance_view(instance, history)
+    view["near_misses"] = [near_miss_view(logged, reason) for logged, reason in missed]
+    return view
+
+
 def page_view(instances: Sequence[Instance], next_cursor: Optional[str]) -> dict[str, Any]:
     """GET /instances: one page, newest first; `next` continues it (null: no more)."""
     return {"instances": [instance_view(i) for i in instances], "next": next_cursor}
@@ -176,5 +184,5 @@ def _json_default(value: Any) -> Any:
 
 
 __all__ = ["shown_status", "instance_view", "error_view", "waiting_view", "step_view", "start_view", "send_view",
-           "tick_view", "workflow_view", "event_view", "near_miss_view", "page_view", "prune_view",
+           "tick_view", "workflow_view", "event_view", "near_miss_view", "detail_view", "page_view", "prune_view",
            "INSTANCE_KEYS"]

@@ -433,7 +433,7 @@ def test_a_version_2_database_gets_the_creation_and_runnable_indexes_and_keeps_i
         store = app.store
         assert store.m.Meta.get(store.m.Meta.key == "schema_version").value == str(SCHEMA_VERSION)
         assert _instance_indexes(store) == CURRENT_INDEXES
-        assert [i.instance_id for i in app.list_instances_page()[0]] == [iid]
+        assert [i.instance_id for i in app.list_instances(search=iid)] == [iid]
 
 
 # -- end to end through App --------------------------------------------------------------------

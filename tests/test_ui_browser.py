@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -140,12 +142,65 @@ def test_instances_table_updates_itself_and_fits_a_phone(served: Served, browser
     assert iid not in browser.find_element(By.ID, "instances").text
 
 
-def test_post_without_csrf_defence_is_refused(served: Served) -> None:
+def test_near_misses_appear_on_the_instance_page_without_a_reload(served: Served, browser: webdriver.Chrome) -> None:
+    iid = served.project.run("start", "order", "ORD-1").stdout.strip()
+    browser.get(f"{served.url}ui/instances/{iid}")
+    assert not browser.find_elements(By.ID, "near-misses")
+    browser.execute_script("window.notReloaded = true")
+    event = {"specversion": "1.0", "type": "payment.completed", "source": "shop", "id": "pay-9",
+             "data": {"order_id": "ORD-9"}}
+    posted = requests.post(served.url, json=event, headers={"Content-Type": "application/cloudevents+json"},
+                           timeout=10)
+    assert posted.status_code == 202
+    reason = 'data.order_id is "ORD-9", wanted "ORD-1"'
+    shown = until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#near-misses li"))
+    assert shown[0].find_element(By.CLASS_NAME, "reason").text == reason
+    assert "pay-9 from shop" in shown[0].text
+    assert browser.execute_script("return window.notReloaded") is True
+    assert status_of(browser) == "waiting for event"
+
+
+class OtherSite:
+    """Another origin on 127.0.0.1 serving one page: a form that POSTs to `action`."""
+
+    def __init__(self, action: str) -> None:
+        page = f'<form method="post" action="{action}"><button id="go">go</button></form>'.encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+            def log_message(self, *args: Any) -> None:  # keep the test's output clean
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_another_sites_form_cannot_cancel_while_scripts_without_origin_can(served: Served,
+                                                                           browser: webdriver.Chrome) -> None:
     iid = served.project.run("start", "order", "ORD-CSRF").stdout.strip()
-    for headers in ({}, {"Origin": "http://evil.example"}):
-        answer = requests.post(f"{served.url}ui/api/instances/{iid}/cancel", json={}, headers=headers, timeout=10)
-        assert answer.status_code == 403
+    other = OtherSite(f"{served.url}cancel/{iid}")
+    try:
+        browser.get(other.url)
+        browser.find_element(By.ID, "go").click()
+        until(browser, lambda d: "cross-origin request refused" in d.find_element(By.TAG_NAME, "body").text)
+    finally:
+        other.close()
     assert requests.get(f"{served.url}instances/{iid}", timeout=10).json()["status"] == "waiting_for_event"
+    answer = requests.post(f"{served.url}ui/api/events", json={"type": "payment.completed"}, timeout=10)
+    assert answer.status_code == 403  # the page's own actions want this origin, said by the browser
+    assert requests.post(f"{served.url}cancel/{iid}", timeout=10).status_code == 200  # no Origin: a script
+    assert requests.get(f"{served.url}instances/{iid}", timeout=10).json()["status"] == "cancelled"
 
 
 def test_workflows_list_is_current_after_a_reload(tmp_path: Path) -> None:

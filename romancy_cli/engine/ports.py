@@ -104,13 +104,17 @@ class Store(Protocol):
 
     def list_instances(
         self, status: Optional[str], workflow: Optional[str], limit: Optional[int],
-        after: Optional[tuple[float, str]] = None,
+        after: Optional[tuple[float, str]] = None, search: Optional[str] = None,
     ) -> list[Instance]:
-        """Newest first by (created_at, instance_id); `after` continues after that pair."""
+        """Newest first by (created_at, instance_id); `after` continues after that pair; status
+        may be "parked"; `search` is an id prefix or text in the input."""
+
+    def count_instances(self, workflow: Optional[str]) -> dict[str, int]:
+        """Instances per status, parked ones under "parked"."""
 
     def list_events(self, event_type: Optional[str], since: Optional[float], unconsumed: bool,
-                    limit: Optional[int]) -> list[LoggedEvent]:
-        """Stored events, newest first, each with the instances that consumed it."""
+                    limit: Optional[int], before: Optional[int] = None) -> list[LoggedEvent]:
+        """Stored events, newest first (seq below `before`), each with the instances that consumed it."""
 
     def events_after(self, event_type: str, floor: int, limit: int) -> list[LoggedEvent]:
         """The newest `limit` events of a type with a seq above `floor`, with their consumers."""
@@ -127,20 +131,6 @@ class Store(Protocol):
               batch: int = 500) -> PruneResult:
         """Delete ended instances and events no live instance may take, older than the cutoffs,
         in transactions of `batch` rows."""
-
-    def list_instances_page(
-        self, status: Optional[str], workflow: Optional[str], search: Optional[str], limit: int,
-        after: Optional[tuple[float, str]],
-    ) -> tuple[list[Instance], Optional[tuple[float, str]]]:
-        """Newest first, keyset paged on (created_at, instance_id); status may be "parked"."""
-
-    def count_instances(self, workflow: Optional[str]) -> dict[str, int]:
-        """Instances per status, parked ones under "parked"."""
-
-    def event_page(
-        self, type: Optional[str], limit: int, after: Optional[int],
-    ) -> tuple[list[tuple[StoredEvent, tuple[str, ...]]], Optional[int]]:
-        """Stored events newest first (keyset on seq), each with the instances it resumed."""
 
     def listen(self) -> None:
         """Start noticing changes made by other connections (see wait_for_wake)."""

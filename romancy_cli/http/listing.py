@@ -1,5 +1,6 @@
-"""Query parameters of the listing routes (GET /instances, GET /events) and the opaque cursor
-of GET /instances. A bad parameter is a 400 naming it."""
+"""Query parameters of the listing routes (GET /instances, GET /events), the opaque cursor of
+GET /instances, and the answer of GET /instances, which the web page renders too. A bad
+parameter is a 400 naming it."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ import binascii
 import json
 import math
 import time
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 from urllib.parse import parse_qs
 
-from ..records import STATUSES, Instance
+from ..records import SHOWN_STATUSES, Instance
+from ..views import page_view
+
+if TYPE_CHECKING:
+    from ..app import App
 
 MAX_LIMIT = 1000  # one page: large enough for scripts, small enough for one response
 
@@ -39,9 +44,18 @@ class QueryParameters:
 
     def status(self, name: str) -> Optional[str]:
         text = self.values.get(name)
-        if text is not None and text not in STATUSES:
-            raise _bad(f"invalid query parameter {name}={text!r}: use one of {', '.join(STATUSES)}")
+        if text is not None and text not in SHOWN_STATUSES:
+            raise _bad(f"invalid query parameter {name}={text!r}: use one of {', '.join(SHOWN_STATUSES)}")
         return text
+
+    def seq(self, name: str) -> Optional[int]:
+        """An event's seq, as GET /events shows it."""
+        text = self.values.get(name)
+        if text is None:
+            return None
+        if not (text.isascii() and text.isdigit()) or len(text) > 18:  # 18 digits fit any database's integer
+            raise _bad(f"invalid query parameter {name}={text!r}: use the seq of an event")
+        return int(text)
 
     def since(self, name: str) -> Optional[float]:
         """A duration back from now (1h, 2d), as the CLI's --since: the epoch time it leads to."""
@@ -92,3 +106,21 @@ def decode_cursor(text: Optional[str]) -> Optional[tuple[float, str]]:
     except (binascii.Error, ValueError, TypeError):
         pass
     raise _bad(f"invalid query parameter after={text!r}: pass the `next` of the previous page unchanged")
+
+
+INSTANCE_PARAMETERS = ("status", "workflow", "q", "limit", "after", "counts")
+
+
+def instances_answer(app: "App", params: QueryParameters, default_limit: int, counts: bool) -> dict[str, Any]:
+    """GET /instances: a page of instances newest first and the cursor of the next; with `counts`,
+    also the instances per status of the chosen workflow (all of them when none is chosen)."""
+    limit = params.limit("limit", default=default_limit)
+    assert limit is not None
+    workflow = params.get("workflow")
+    found = app.list_instances(params.status("status"), workflow, limit + 1, decode_cursor(params.get("after")),
+                               params.get("q"))
+    page = found[:limit]
+    answer = page_view(page, encode_cursor(page[-1]) if len(found) > limit else None)
+    if counts:
+        answer["counts"] = app.count_instances(workflow)
+    return answer

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
@@ -13,6 +12,7 @@ from ..records import EventInput, Instance
 from . import DEFAULT_MAX_BODY
 from .parsing import InvalidEvent, UnsupportedMediaType, parse_request
 from .ui import wants_page
+from .ui.security import authorized, cross_origin
 
 if TYPE_CHECKING:
     from ..app import App
@@ -22,7 +22,7 @@ log = logging.getLogger("romancy.http")
 StartResponse = Callable[..., Any]
 Dispatch = Callable[[Iterable[Instance]], None]
 
-_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
             405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
             415: "Unsupported Media Type", 500: "Internal Server Error", 503: "Service Unavailable",
             507: "Insufficient Storage"}
@@ -99,8 +99,10 @@ class WsgiApp:
             status, headers = 500, []
             body = _error_body(500, f"server error: {type(exc).__name__}: {exc}", "ServerError")
         payload = dumps(body).encode()
+        # nosniff: no browser may run an answer as a script of another site (JSON hijacking).
         start_response(f"{status} {_REASONS.get(status, '')}",
-                       [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))] + headers)
+                       [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
+                        ("X-Content-Type-Options", "nosniff")] + headers)
         delivered = environ.get(_DELIVERED)
         if delivered and self.dispatch is not None:
             return _ThenRun([payload], lambda: self.dispatch(delivered))  # type: ignore[misc]
@@ -122,6 +124,10 @@ class WsgiApp:
             if found is None:
                 continue
             if route_method == method:
+                if method == "POST" and cross_origin(environ):  # CSRF: another site's page sent it
+                    raise HttpError(403, f"cross-origin request refused: Origin {environ['HTTP_ORIGIN']!r} is "
+                                    "not this server; send it without an Origin header or from this server's page",
+                                    "Forbidden")
                 if not path.startswith("/health/"):  # probes carry no token
                     self._authorize(environ)
                 return handler(environ, **found.groupdict())
@@ -132,12 +138,9 @@ class WsgiApp:
         raise HttpError(404, f"no route {path}", "NotFound")
 
     def _authorize(self, environ: dict[str, Any]) -> None:
-        if self.token is None:
-            return
-        scheme, _, credentials = environ.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
-        # RFC 9110 11.1: the scheme is case-insensitive, and one or more spaces may follow it.
-        given = credentials.lstrip(" ") if scheme.lower() == "bearer" else ""
-        if not hmac.compare_digest(given.encode(), self.token.encode()):
+        """The bearer token, or the web page's cookie holding it (SameSite=Strict: only this
+        site's pages send it, and their POSTs pass the origin check)."""
+        if not authorized(environ, self.token):
             raise HttpError(401, "missing or wrong bearer token: send `Authorization: Bearer <token>`",
                             "Unauthorized", [("WWW-Authenticate", "Bearer")])
 
@@ -192,34 +195,27 @@ class WsgiApp:
         return 200, {"status": "ok", "database": "reachable"}
 
     def get_instance(self, environ: dict[str, Any], instance_id: str) -> tuple[int, Any]:
-        from ..views import instance_view, near_miss_view
+        from ..views import detail_view
 
         try:
             instance = self.app.get(instance_id)
         except NotFoundError as exc:
             raise HttpError(404, str(exc), "NotFound") from None
-        view = instance_view(instance, self.app.history(instance_id))
-        view["near_misses"] = [near_miss_view(logged, reason) for logged, reason in self.app.near_misses(instance)]
-        return 200, view
+        return 200, detail_view(instance, self.app.history(instance_id), self.app.near_misses(instance))
 
     def list_instances(self, environ: dict[str, Any]) -> tuple[int, Any]:
-        from ..views import page_view
-        from .listing import decode_cursor, encode_cursor, query_parameters
+        from .listing import INSTANCE_PARAMETERS, instances_answer, query_parameters
 
-        params = query_parameters(environ, ("status", "workflow", "limit", "after"))
-        limit = params.limit("limit", default=100)
-        after = decode_cursor(params.get("after"))
-        found = self.app.list_instances(params.status("status"), params.get("workflow"), limit + 1, after)
-        page = found[:limit]
-        return 200, page_view(page, encode_cursor(page[-1]) if len(found) > limit else None)
+        params = query_parameters(environ, INSTANCE_PARAMETERS)
+        return 200, instances_answer(self.app, params, 100, params.flag("counts"))
 
     def list_events(self, environ: dict[str, Any]) -> tuple[int, Any]:
         from ..views import event_view
         from .listing import query_parameters
 
-        params = query_parameters(environ, ("type", "since", "unconsumed", "limit"))
+        params = query_parameters(environ, ("type", "since", "unconsumed", "limit", "before"))
         found = self.app.list_events(params.get("type"), params.since("since"), params.flag("unconsumed"),
-                                     params.limit("limit"))
+                                     params.limit("limit"), params.seq("before"))
         return 200, [event_view(logged) for logged in found]
 
     def retry(self, environ: dict[str, Any], instance_id: str) -> tuple[int, Any]:

@@ -1,71 +1,71 @@
-"""Read queries for browsing (the web page): keyset pages of instances and events, status counts.
+"""The store's reads for looking back: keyset pages of instances and of the event log (with who
+consumed each event), and instances per status. `status`, `events`, GET /instances, GET /events
+and the web page all read through here.
 
 Pages are keyset pages, never OFFSET: instances newest first on (created_at, instance_id), which
-the index romancy_instances_created covers (schema version 3), events on seq."""
+the index romancy_instances_created covers, events newest first on seq."""
 
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from ..records import RUNNING, Instance, StoredEvent
+from ..records import PARKED, RUNNING, Instance, LoggedEvent
+from .models import ENDED
 from .queries import EVENT_COLUMNS, INSTANCE_COLUMNS
 
-PARKED = "parked"  # a pseudo-status: running instances stopped by a NonDeterminismError
-InstanceKey = tuple[float, str]
+# Literal, as in the partial index romancy_instances_status, for the planners to use it.
+ENDED_SQL = "status IN (" + ", ".join(f"'{status}'" for status in ENDED) + ")"
+
+
+def marks(count: int) -> str:
+    return ", ".join(["?"] * count)
 
 
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _instance_filters(status: Optional[str], workflow: Optional[str],
-                      search: Optional[str]) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if status == PARKED:
-        where.append("status = ? AND parked = ?")
-        params += [RUNNING, True]
-    elif status:
-        where.append("status = ? AND parked = ?")
-        params += [status, False]
-    if workflow:
-        where.append("workflow = ?")
-        params.append(workflow)
-    if search:
-        # An id prefix, or text anywhere in the stored input JSON (a scan: fine for a dev loop).
-        text = _like_escape(search)
-        where.append("(instance_id LIKE ? ESCAPE '\\' OR args LIKE ? ESCAPE '\\' OR kwargs LIKE ? ESCAPE '\\')")
-        params += [text + "%", f"%{text}%", f"%{text}%"]
-    return where, params
+def _status_filter(status: Optional[str]) -> tuple[list[str], list[Any]]:
+    if status in ENDED:  # one of a fixed set: written as a literal, for the index of ended ones
+        return [ENDED_SQL, f"status = '{status}'"], []
+    if status in (RUNNING, PARKED):  # `parked` is shown for running + parked; `running` is not parked
+        return [f"parked = {'TRUE' if status == PARKED else 'FALSE'}", "status = ?"], [RUNNING]
+    if status is not None:
+        return ["status = ?"], [status]
+    return [], []
 
 
-def _event_consumer(head: str) -> Optional[int]:
-    """The event seq an event step's stored result starts with: `{"seq":12,...}` (codec.dumps
-    writes compact JSON in StoredEvent.to_plain's key order); None for a timeout."""
-    if not head.startswith('{"seq":'):
-        return None
-    end = head.find(",", 7)
-    digits = head[7:end] if end > 0 else ""
-    return int(digits) if digits.isdigit() else None
+def _search_filter(search: Optional[str]) -> tuple[list[str], list[Any]]:
+    """An id prefix, or text anywhere in the stored input JSON (a scan: fine for browsing)."""
+    if not search:
+        return [], []
+    text = _like_escape(search)
+    return (["(instance_id LIKE ? ESCAPE '\\' OR args LIKE ? ESCAPE '\\' OR kwargs LIKE ? ESCAPE '\\')"],
+            [text + "%", f"%{text}%", f"%{text}%"])
 
 
 class Listing:
-    """Mixed into SqlStore, whose _run, _instance, _event and db it uses."""
+    """Mixed into SqlStore, whose _run, q and conversions it uses."""
 
-    def list_instances_page(self, status: Optional[str], workflow: Optional[str], search: Optional[str],
-                            limit: int, after: Optional[InstanceKey]) -> tuple[list[Instance], Optional[InstanceKey]]:
-        """Up to `limit` instances older than `after`, newest first, and the key of the next page."""
-        where, params = _instance_filters(status, workflow, search)
+    def list_instances(self, status: Optional[str] = None, workflow: Optional[str] = None,
+                       limit: Optional[int] = None, after: Optional[tuple[float, str]] = None,
+                       search: Optional[str] = None) -> list[Instance]:
+        """Instances newest first (created_at, then id), after the cursor `after` when given."""
+        where, params = _status_filter(status)
+        if workflow is not None:
+            where.append("workflow = ?")
+            params.append(workflow)
+        found, more = _search_filter(search)
+        where, params = where + found, params + more
         if after is not None:
             where.append("(created_at < ? OR (created_at = ? AND instance_id < ?))")
             params += [after[0], after[0], after[1]]
-        sql = (f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances"
-               + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY created_at DESC, instance_id DESC LIMIT ?")
-        rows = self._run(self._sql(sql), (*params, limit + 1)).fetchall()  # type: ignore[attr-defined]
-        instances = [self._instance(row) for row in rows[:limit]]  # type: ignore[attr-defined]
-        last = instances[-1] if len(rows) > limit else None
-        return instances, (last.created_at, last.instance_id) if last else None
+        sql = (f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE {' AND '.join(where or ['1 = 1'])} "
+               "ORDER BY created_at DESC, instance_id DESC")
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [self._instance(row) for row in self._run(self.q._p(sql), params).fetchall()]  # type: ignore[attr-defined]
 
     def count_instances(self, workflow: Optional[str]) -> dict[str, int]:
         """Instances per status (parked ones under "parked"), of one workflow or all."""
@@ -74,45 +74,44 @@ class Listing:
         if workflow:
             sql, params = sql + " WHERE workflow = ?", (workflow,)
         counts: dict[str, int] = {}
-        for status, parked, count in self._run(self._sql(sql + " GROUP BY status, parked"), params):  # type: ignore[attr-defined]
+        for status, parked, count in self._run(self.q._p(sql + " GROUP BY status, parked"), params):  # type: ignore[attr-defined]
             key = PARKED if parked else status
             counts[key] = counts.get(key, 0) + count
         return counts
 
-    def event_page(self, type: Optional[str], limit: int,
-                    after: Optional[int]) -> tuple[list[tuple[StoredEvent, tuple[str, ...]]], Optional[int]]:
-        """Stored events newest first (seq below `after`), each with the instances it resumed."""
-        where, params = [], []
-        if type:
-            where.append("type = ?")
-            params.append(type)
-        if after is not None:
-            where.append("seq < ?")
-            params.append(after)
-        sql = (f"SELECT {EVENT_COLUMNS} FROM romancy_events" + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY seq DESC LIMIT ?")
-        rows = self._run(self._sql(sql), (*params, limit + 1)).fetchall()  # type: ignore[attr-defined]
-        events = [self._event(row) for row in rows[:limit]]  # type: ignore[attr-defined]
-        consumers = self._consumers(events)
-        page = [(event, tuple(consumers.get(event.seq, ()))) for event in events]
-        return page, events[-1].seq if len(rows) > limit else None
+    def list_events(self, event_type: Optional[str], since: Optional[float], unconsumed: bool,
+                    limit: Optional[int], before: Optional[int] = None) -> list[LoggedEvent]:
+        """Stored events newest first, seq below `before` when given, each with its consumers."""
+        where, params = ["1 = 1"], []
+        for condition, value in (("type = ?", event_type), ("received_at >= ?", since), ("seq < ?", before)):
+            if value is not None:
+                where.append(condition)
+                params.append(value)
+        if unconsumed:
+            where.append(f"NOT EXISTS ({self._consumer_of('romancy_events.seq')})")
+        sql = f"SELECT {EVENT_COLUMNS} FROM romancy_events WHERE {' AND '.join(where)} ORDER BY seq DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return self._with_consumers(self._run(self.q._p(sql), params).fetchall())  # type: ignore[attr-defined]
 
-    def _consumers(self, events: Sequence[StoredEvent]) -> dict[int, list[str]]:
-        """Which instances recorded each event in their history. Steps are keyed by instance,
-        so this reads the event steps of the page's types (a scan: the page is for a dev loop)."""
+    def events_after(self, event_type: str, floor: int, limit: int) -> list[LoggedEvent]:
+        """The newest `limit` events of a type received after seq `floor`, with their consumers."""
+        sql = f"SELECT {EVENT_COLUMNS} FROM romancy_events WHERE type = ? AND seq > ? ORDER BY seq DESC LIMIT ?"
+        return self._with_consumers(self._run(self.q._p(sql), (event_type, floor, limit)).fetchall())  # type: ignore[attr-defined]
+
+    def _consumer_of(self, seq_sql: str) -> str:
+        """Event steps that recorded the event `seq_sql` (found through romancy_steps_event_seq)."""
+        return f"SELECT 1 FROM romancy_steps WHERE kind = 'event' AND {self.q.step_event_seq} = {seq_sql}"  # type: ignore[attr-defined]
+
+    def _with_consumers(self, rows: Sequence[Any]) -> list[LoggedEvent]:
+        events = [self._event(row) for row in rows]  # type: ignore[attr-defined]
         if not events:
-            return {}
-        seqs = {event.seq for event in events}
-        types = sorted({event.type for event in events})
-        sql = ("SELECT instance_id, substr(result, 1, 32) FROM romancy_steps WHERE kind = 'event' "
-               f"AND name IN ({', '.join('?' * len(types))})")
-        found: dict[int, list[str]] = {}
-        for instance_id, head in self._run(self._sql(sql), types):  # type: ignore[attr-defined]
-            seq = _event_consumer(head)
-            if seq in seqs:
-                found.setdefault(seq, []).append(instance_id)  # type: ignore[arg-type]
-        return found
-
-    def _sql(self, sql: str) -> str:
-        param = self.db.param  # type: ignore[attr-defined]
-        return sql.replace("?", param) if param != "?" else sql
+            return []
+        seqs = [e.seq for e in events]
+        sql = (f"SELECT {self.q.step_event_seq}, instance_id FROM romancy_steps WHERE kind = 'event' "  # type: ignore[attr-defined]
+               f"AND {self.q.step_event_seq} IN ({marks(len(seqs))}) ORDER BY instance_id")  # type: ignore[attr-defined]
+        consumers: dict[int, list[str]] = {}
+        for seq, instance_id in self._run(self.q._p(sql), seqs).fetchall():  # type: ignore[attr-defined]
+            consumers.setdefault(int(seq), []).append(instance_id)
+        return [LoggedEvent(e, tuple(consumers.get(e.seq, ()))) for e in events]

@@ -1,74 +1,26 @@
-"""The store's queries for looking back and cleaning up: the event log and who consumed each
-event, near misses, paged listing, retry of a failed instance, and prune. None of them is on
-the path of a start, a delivery or a timer."""
+"""The store's queries for cleaning up and trying again: who waits for an event type (near
+misses), retry of a failed instance, and prune. None of them is on the path of a start, a
+delivery or a timer. Listing is in listing.py."""
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 from ..codec import dumps
 from ..errors import NotFoundError, RomancyError
-from ..records import (FAILED, PARKED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, LoggedEvent,
-                       PruneResult, Step)
-from .models import ENDED
-from .queries import CLEAR_WAIT, EVENT_COLUMNS, INSTANCE_COLUMNS
+from ..records import FAILED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, PruneResult, Step
+from .listing import ENDED_SQL, marks
+from .queries import CLEAR_WAIT, INSTANCE_COLUMNS
 
-# Literal, as in the partial index romancy_instances_status, for the planners to use it.
-ENDED_SQL = "status IN (" + ", ".join(f"'{status}'" for status in ENDED) + ")"
 LIVE = (RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER)
 RETRIED = "retried"  # kind of the step that keeps a retried attempt (at a negative seq)
 _ALL_EVENTS = 2**62  # an event floor after every event: no live instance may take any
 
 
-def _marks(count: int) -> str:
-    return ", ".join(["?"] * count)
-
-
 class Upkeep:
     """Mixed into SqlStore, whose _run, _one, _write, _p helpers and conversions it uses."""
-
-    # -- event log ---------------------------------------------------------------
-
-    def list_events(self, event_type: Optional[str], since: Optional[float], unconsumed: bool,
-                    limit: Optional[int]) -> list[LoggedEvent]:
-        """Stored events, newest first, each with the instances that consumed it."""
-        where, params = ["1 = 1"], []
-        if event_type is not None:
-            where.append("type = ?")
-            params.append(event_type)
-        if since is not None:
-            where.append("received_at >= ?")
-            params.append(since)
-        if unconsumed:
-            where.append(f"NOT EXISTS ({self._consumer_of('romancy_events.seq')})")
-        sql = f"SELECT {EVENT_COLUMNS} FROM romancy_events WHERE {' AND '.join(where)} ORDER BY seq DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return self._with_consumers(self._run(self.q._p(sql), params).fetchall())
-
-    def events_after(self, event_type: str, floor: int, limit: int) -> list[LoggedEvent]:
-        """The newest `limit` events of a type received after seq `floor`, with their consumers."""
-        sql = f"SELECT {EVENT_COLUMNS} FROM romancy_events WHERE type = ? AND seq > ? ORDER BY seq DESC LIMIT ?"
-        return self._with_consumers(self._run(self.q._p(sql), (event_type, floor, limit)).fetchall())
-
-    def _consumer_of(self, seq_sql: str) -> str:
-        """Event steps that recorded the event `seq_sql` (found through romancy_steps_event_seq)."""
-        return f"SELECT 1 FROM romancy_steps WHERE kind = 'event' AND {self.q.step_event_seq} = {seq_sql}"
-
-    def _with_consumers(self, rows: Sequence[Any]) -> list[LoggedEvent]:
-        events = [self._event(row) for row in rows]
-        if not events:
-            return []
-        seqs = [e.seq for e in events]
-        sql = (f"SELECT {self.q.step_event_seq}, instance_id FROM romancy_steps WHERE kind = 'event' "
-               f"AND {self.q.step_event_seq} IN ({_marks(len(seqs))}) ORDER BY instance_id")
-        consumers: dict[int, list[str]] = {}
-        for seq, instance_id in self._run(self.q._p(sql), seqs).fetchall():
-            consumers.setdefault(int(seq), []).append(instance_id)
-        return [LoggedEvent(e, tuple(consumers.get(e.seq, ()))) for e in events]
 
     def waiting_for_type(self, event_type: str, limit: int) -> list[Instance]:
         """Instances waiting for an event of this type (through the partial index of waits)."""
@@ -76,32 +28,6 @@ class Upkeep:
                "ORDER BY created_at LIMIT ?")
         rows = self._run(self.q._p(sql), (event_type, WAITING_FOR_EVENT, limit)).fetchall()
         return [self._instance(row) for row in rows]
-
-    # -- listing -----------------------------------------------------------------
-
-    def list_instances(self, status: Optional[str] = None, workflow: Optional[str] = None,
-                       limit: Optional[int] = None, after: Optional[tuple[float, str]] = None) -> list[Instance]:
-        """Instances newest first (created_at, then id), after the cursor `after` when given."""
-        where, params = ["1 = 1"], []
-        if status in ENDED:  # one of a fixed set: written as a literal, for the index of ended ones
-            where += [ENDED_SQL, f"status = '{status}'"]
-            status = None
-        elif status in (RUNNING, PARKED):  # `parked` is shown for running + parked; `running` is not parked
-            where.append(f"parked = {'TRUE' if status == PARKED else 'FALSE'}")
-            status = RUNNING
-        for column, value in (("status", status), ("workflow", workflow)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if after is not None:
-            where.append("(created_at < ? OR (created_at = ? AND instance_id < ?))")
-            params += [after[0], after[0], after[1]]
-        sql = (f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE {' AND '.join(where)} "
-               "ORDER BY created_at DESC, instance_id DESC")
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return [self._instance(row) for row in self._run(self.q._p(sql), params).fetchall()]
 
     # -- retry -------------------------------------------------------------------
 
@@ -182,9 +108,9 @@ class Upkeep:
                 "AND updated_at < ? LIMIT ?"), (before, batch)).fetchall()]
             if not ids:
                 return 0, 0
-            marks = _marks(len(ids))
-            steps = self._run(self.q._p(f"DELETE FROM romancy_steps WHERE instance_id IN ({marks})"), ids).rowcount
-            self._run(self.q._p(f"DELETE FROM romancy_instances WHERE instance_id IN ({marks})"), ids)
+            listed = marks(len(ids))
+            steps = self._run(self.q._p(f"DELETE FROM romancy_steps WHERE instance_id IN ({listed})"), ids).rowcount
+            self._run(self.q._p(f"DELETE FROM romancy_instances WHERE instance_id IN ({listed})"), ids)
         return len(ids), steps
 
     def _prunable_events(self) -> str:
@@ -194,7 +120,7 @@ class Upkeep:
 
     def _live_floor(self) -> int:
         floor = self._one(self.q._p(f"SELECT MIN(event_floor) FROM romancy_instances "
-                                    f"WHERE status IN ({_marks(len(LIVE))})"), LIVE)[0]
+                                    f"WHERE status IN ({marks(len(LIVE))})"), LIVE)[0]
         return _ALL_EVENTS if floor is None else int(floor)
 
     def _prune_events(self, before: float, cursor: int, batch: int) -> tuple[int, int]:
@@ -203,7 +129,7 @@ class Upkeep:
                 f"SELECT seq FROM romancy_events WHERE seq > ? AND {self._prunable_events()} ORDER BY seq LIMIT ?"),
                 (cursor, before, self._live_floor(), batch)).fetchall()]
             if seqs:
-                self._run(self.q._p(f"DELETE FROM romancy_events WHERE seq IN ({_marks(len(seqs))})"), seqs)
+                self._run(self.q._p(f"DELETE FROM romancy_events WHERE seq IN ({marks(len(seqs))})"), seqs)
         return len(seqs), (seqs[-1] if seqs else cursor)
 
     def _prune_counts(self, ended_before: Optional[float], events_before: Optional[float]) -> PruneResult:

@@ -110,11 +110,9 @@ def _show_one(instance: Any) -> None:
     history = state().app().history(instance.instance_id)
     missed = state().app().near_misses(instance)
     if state().json:
-        from ...views import instance_view, near_miss_view
+        from ...views import detail_view
 
-        view = instance_view(instance, history)
-        view["near_misses"] = [near_miss_view(logged, reason) for logged, reason in missed]
-        output.print_json(view)
+        output.print_json(detail_view(instance, history, missed))
     else:
         from ..render import instance_detail
 

@@ -1,43 +1,54 @@
-"""The HTML pages. Each reads through App and renders one template; the JSON the scripts poll
-is in api.py."""
+"""The HTML pages. Each renders what the public JSON routes answer (through the same functions),
+so a script and the page see the same data; the page's scripts then poll those routes."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qsl, urlencode
 
-from ...records import STATUSES
+from ...records import SHOWN_STATUSES
+from ..listing import instances_answer, query_parameters
 from . import api, security
-from .shapes import detail_view, event_row, row_view
+from .shapes import event_row, page_detail
 
 if TYPE_CHECKING:
     from .site import Response, Site
 
-STATUS_FILTERS = STATUSES + ("parked",)
+PAGE_SIZE = 50  # rows of one page of instances or events
+
+
+def without_blanks(environ: dict[str, Any]) -> dict[str, Any]:
+    """The request with empty query parameters left out: the page's filter forms send every
+    field, and an empty one means "any" (the JSON routes would refuse `status=`)."""
+    given = [(key, value.strip()) for key, value in parse_qsl(environ.get("QUERY_STRING", ""))]
+    return {**environ, "QUERY_STRING": urlencode([(key, value) for key, value in given if value])}
 
 
 def instances(site: "Site", environ: dict[str, Any]) -> "Response":
-    query = site.query(environ)
-    filters = api.instance_filters(query)
-    rows, next_cursor = site.app.list_instances_page(**filters)
-    counts = site.app.count_instances(filters["workflow"])
-    return site.render(environ, "instances.html", rows=[row_view(i) for i in rows], next=next_cursor,
-                       counts=counts, total=sum(counts.values()), statuses=STATUS_FILTERS,
-                       workflows=sorted(site.app.registry.workflows), query=query)
+    """The first page as GET /instances answers it; the page's script then polls that route."""
+    params = query_parameters(without_blanks(environ), ("status", "workflow", "q", "after"))
+    answer = instances_answer(site.app, params, PAGE_SIZE, counts=True)
+    return site.render(environ, "instances.html", rows=answer["instances"], next=answer["next"],
+                       counts=answer["counts"], total=sum(answer["counts"].values()), statuses=SHOWN_STATUSES,
+                       workflows=sorted(site.app.registry.workflows), query=params.values, page_size=PAGE_SIZE)
 
 
 def instance(site: "Site", environ: dict[str, Any], instance_id: str) -> "Response":
+    """GET /instances/{id}'s answer, laid out; `?fragment=1` is the part the script swaps in."""
     found = site.app.get(instance_id)
-    view = detail_view(found, site.app.history(instance_id))
+    view = page_detail(found, site.app.history(instance_id), site.app.near_misses(found))
     template = "_instance.html" if site.query(environ).get("fragment") else "instance.html"
     return site.render(environ, template, i=view)
 
 
 def events(site: "Site", environ: dict[str, Any]) -> "Response":
-    query = site.query(environ)
-    page, next_cursor = site.app.event_page(query.get("type") or None, api.limit(query), query.get("after"))
-    return site.render(environ, "events.html", events=[event_row(e, c) for e, c in page], next=next_cursor,
-                       query=query)
+    """A page of GET /events (newest first, keyset on seq through `before`)."""
+    params = query_parameters(without_blanks(environ), ("type", "unconsumed", "before"))
+    found = site.app.list_events(params.get("type"), None, params.flag("unconsumed"), PAGE_SIZE + 1,
+                                 params.seq("before"))
+    page = found[:PAGE_SIZE]
+    return site.render(environ, "events.html", events=[event_row(logged) for logged in page],
+                       next=page[-1].event.seq if len(found) > PAGE_SIZE else None, query=params.values)
 
 
 def workflows(site: "Site", environ: dict[str, Any]) -> "Response":
@@ -59,7 +70,7 @@ def login_form(site: "Site", environ: dict[str, Any], status: int, wrong: bool =
 def login(site: "Site", environ: dict[str, Any]) -> "Response":
     from .site import Response
 
-    form = {key: values[-1] for key, values in parse_qs(site.body(environ).decode(errors="replace")).items()}
+    form = dict(parse_qsl(site.body(environ).decode(errors="replace")))  # the last of a repeated field
     target = security.safe_next(form.get("next", "/"))
     if not security.token_matches(form.get("token", ""), site.token):
         environ = {**environ, "PATH_INFO": target.partition("?")[0], "QUERY_STRING": target.partition("?")[2]}

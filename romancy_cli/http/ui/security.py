@@ -26,6 +26,14 @@ def origin_of(environ: dict[str, Any]) -> str:
     return f"{scheme}://{host}".lower()
 
 
+def cross_origin(environ: dict[str, Any]) -> bool:
+    """CSRF defence of the JSON endpoints: a request whose Origin names another origin (or
+    `null`, an opaque one) was sent by a browser for another site's page. CloudEvents producers
+    (curl, SDKs, other servers) send no Origin and are not browsers: they pass."""
+    origin = environ.get("HTTP_ORIGIN")
+    return origin is not None and origin.lower() != origin_of(environ)
+
+
 def same_origin(environ: dict[str, Any]) -> bool:
     """CSRF defence: a state-changing request must say it comes from this origin, by Origin or,
     when a browser leaves that out, by Referer. A request with neither is refused: only

@@ -1,5 +1,5 @@
-"""What the page shows, built on views.py's stable shapes: display status, where an error
-happened in the user's code, the event a wait expects, and the start form's arguments."""
+"""What the page shows, built on views.py's stable shapes: where an error happened in the
+user's code, the event a wait expects, and the start form's arguments."""
 
 from __future__ import annotations
 
@@ -9,29 +9,18 @@ import re
 import time
 from typing import Any, Optional, Sequence
 
-from ...records import TERMINAL, Instance, Step, StoredEvent
-from ...views import instance_view
+from ...records import TERMINAL, Instance, LoggedEvent, Step
+from ...views import detail_view, event_view
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<fn>.+)$', re.M)
 
 
-def display_status(instance: Instance) -> str:
-    return "parked" if instance.parked else instance.status
-
-
-def row_view(instance: Instance) -> dict[str, Any]:
-    """One row of the instances table."""
-    view = instance_view(instance)
-    view["display_status"] = display_status(instance)
-    view["wait_kind"] = instance.wait.kind if instance.wait and view["waiting"] else None
-    return view
-
-
-def detail_view(instance: Instance, history: Sequence[Step]) -> dict[str, Any]:
-    """The instance page: instance_view with history, plus what the page needs beyond it."""
-    view = instance_view(instance, history)
-    view["display_status"] = display_status(instance)
+def page_detail(instance: Instance, history: Sequence[Step],
+                missed: Sequence[tuple[LoggedEvent, str]]) -> dict[str, Any]:
+    """The instance page: GET /instances/{id}'s answer, plus what the page shows beyond it (the
+    traceback, the wait's match and prefilled event, the timeline's errors)."""
+    view = detail_view(instance, history, missed)
     view["terminal"] = instance.status in TERMINAL
     view["error_detail"] = error_detail(instance.error)
     view["wait"] = wait_detail(instance) if view["waiting"] else None
@@ -92,12 +81,9 @@ def timeline_entry(step: Step) -> dict[str, Any]:
     return entry
 
 
-def event_row(event: StoredEvent, consumers: Sequence[str]) -> dict[str, Any]:
-    from ...times import iso
-
-    return {"seq": event.seq, "type": event.type, "source": event.source, "id": event.id,
-            "subject": event.subject, "data": event.data, "target": event.target,
-            "received_at": iso(event.received_at), "resumed": list(consumers)}
+def event_row(logged: LoggedEvent) -> dict[str, Any]:
+    """GET /events's event, with the data and target the page shows too."""
+    return {**event_view(logged), "data": logged.event.data, "target": logged.event.target}
 
 
 def start_arguments(parameters: Sequence[dict[str, Any]], fields: dict[str, Any]) -> dict[str, Any]:

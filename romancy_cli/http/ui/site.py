@@ -8,10 +8,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from ...errors import NotFoundError, RomancyError, StorageFault, UsageError
 from ...jsonsafe import dumps
+from ..wsgi import HttpError
 from . import api, pages, security
 
 if TYPE_CHECKING:
@@ -44,8 +45,8 @@ Handler = Callable[..., Response]
 
 
 class Site:
-    """Pages (`/`, `/ui/instances/{id}`, `/ui/events`, `/ui/workflows`), their JSON under
-    `/ui/api/`, and the actions (POST, same-origin only)."""
+    """Pages (`/`, `/ui/instances/{id}`, `/ui/events`, `/ui/workflows`) and the page's own
+    actions under `/ui/api/` (POST, same-origin only)."""
 
     def __init__(self, app: "App", token: Optional[str], dev: bool) -> None:
         import jinja2
@@ -55,17 +56,13 @@ class Site:
                                             autoescape=True, trim_blocks=True, lstrip_blocks=True)
         self.templates.filters["json"] = lambda value: dumps(value, indent=2, ensure_ascii=False)
         self.templates.filters["jsonc"] = lambda value: dumps(value, ensure_ascii=False)  # one line
+        self.templates.globals["link_query"] = query_string
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = [
             (method, re.compile(pattern), handler) for method, pattern, handler in [
                 ("GET", r"/", pages.instances), ("GET", r"/ui/", pages.instances),
                 ("GET", r"/ui/instances/(?P<instance_id>[^/]+)", pages.instance),
                 ("GET", r"/ui/events", pages.events), ("GET", r"/ui/workflows", pages.workflows),
                 ("POST", r"/ui/login", pages.login),
-                ("GET", r"/ui/api/instances", api.instances),
-                ("GET", r"/ui/api/instances/(?P<instance_id>[^/]+)", api.instance),
-                ("GET", r"/ui/api/events", api.events),
-                ("POST", r"/ui/api/instances/(?P<instance_id>[^/]+)/cancel", api.cancel),
-                ("POST", r"/ui/api/instances/(?P<instance_id>[^/]+)/retry", api.retry),
                 ("POST", r"/ui/api/events", api.send_event),
                 ("POST", r"/ui/api/tick", api.tick),
                 ("POST", r"/ui/api/workflows/(?P<name>[^/]+)/start", api.start),
@@ -98,6 +95,8 @@ class Site:
                 return pages.login_form(self, environ, 401)
             try:
                 return handler(self, environ, **found.groupdict())
+            except HttpError as exc:  # a query parameter the JSON routes refuse too
+                raise Refused(exc.status, str(exc)) from None
             except NotFoundError as exc:
                 raise Refused(404, str(exc)) from None
             except UsageError as exc:
@@ -155,6 +154,12 @@ class Site:
         if not isinstance(value, dict):
             raise Refused(400, "send a JSON object")
         return value
+
+
+def query_string(**values: Any) -> str:
+    """A link's query: `?status=failed&after=...`, leaving out what is empty (meaning "any")."""
+    given = {key: value for key, value in values.items() if value not in (None, "")}
+    return "?" + urlencode(given) if given else "?"
 
 
 def json_response(value: Any, status: int = 200) -> Response:

@@ -80,9 +80,8 @@ function instanceRow(tbody, item) {
   link.textContent = item.instance_id;
   row.insertCell().appendChild(link);
   cell(row, item.workflow);
-  cell(row, item.display_status.replaceAll("_", " "), "st st-" + item.display_status);
-  const waiting = item.waiting || {};
-  cell(row, waiting.event_type || (item.waiting ? (item.wait_kind === "retry" ? "retry" : "timer") : ""));
+  cell(row, item.status.replaceAll("_", " "), "st st-" + item.status);
+  cell(row, item.waiting ? item.waiting.event_type || "timer" : "");
   const time = document.createElement("time");
   time.setAttribute("datetime", item.created_at);
   row.insertCell().appendChild(time);
@@ -102,10 +101,25 @@ function renderInstances(table, page) {
   const all = document.querySelector('[data-count=""]');
   if (all) all.textContent = total;
   const older = document.getElementById("older");
-  const params = new URLSearchParams(location.search);
+  const params = givenParams(location.search);
   if (page.next) params.set("after", page.next);
   older.href = "?" + params.toString();
   older.hidden = !page.next;
+}
+
+// The filters that are set: an empty one means "any", which GET /instances says by leaving it out.
+function givenParams(search) {
+  const params = new URLSearchParams(search);
+  for (const [key, value] of [...params]) if (!value.trim()) params.delete(key);
+  return params;
+}
+
+// GET /instances for this page's filters, with the counts per status.
+function pollUrl(table) {
+  const params = givenParams(location.search);
+  params.set("limit", table.dataset.limit);
+  params.set("counts", "true");
+  return table.dataset.poll + "?" + params.toString();
 }
 
 function watchInstances(table) {
@@ -113,14 +127,13 @@ function watchInstances(table) {
   const refresh = async () => {
     if (document.hidden) return;
     try {
-      renderInstances(table, await getJson(table.dataset.poll + location.search));
+      renderInstances(table, await getJson(pollUrl(table)));
     } catch (error) {
       showNotice("cannot refresh: " + error.message, true);
     }
   };
   const applyFilters = () => {
-    const params = new URLSearchParams(new FormData(form));
-    for (const [key, value] of [...params]) if (!value) params.delete(key);
+    const params = givenParams(new URLSearchParams(new FormData(form)));
     history.replaceState(null, "", "?" + params.toString());
     refresh();
   };
@@ -133,10 +146,12 @@ function watchInstances(table) {
 
 // -- one instance --------------------------------------------------------------------------
 
+// Polls GET /instances/{id}; when the instance or its near misses changed, swaps in the server's
+// rendering of that same answer.
 async function refreshDetail(holder, force) {
   const current = holder.querySelector(".detail");
   const item = await getJson(holder.dataset.poll);
-  const misses = String((item.near_misses || []).length);
+  const misses = item.near_misses.map((miss) => miss.seq).join(",");
   if (!force && item.status === current.dataset.status && item.updated_at === current.dataset.updated
       && misses === current.dataset.misses) return;
   const response = await fetch(holder.dataset.fragment, { credentials: "same-origin" });
