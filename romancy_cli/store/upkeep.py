@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Optional
+from typing import Optional
 
 from ..codec import dumps
 from ..errors import NotFoundError, RomancyError
