@@ -221,28 +221,25 @@ class WsgiApp:
     def retry(self, environ: dict[str, Any], instance_id: str) -> tuple[int, Any]:
         from ..views import instance_view
 
-        try:
-            self.app.retry(instance_id)
-        except NotFoundError as exc:
-            raise HttpError(404, str(exc), "NotFound") from None
-        except (UsageError, UnavailableError):
-            raise
-        except RomancyError as exc:
-            raise HttpError(409, str(exc), "Conflict") from None
+        _as_http(lambda: self.app.retry(instance_id))
         return 200, instance_view(self.app.get(instance_id), self.app.history(instance_id))
 
     def cancel(self, environ: dict[str, Any], instance_id: str) -> tuple[int, Any]:
         from ..views import instance_view
 
-        try:
-            instance = self.app.cancel(instance_id, "cancelled over HTTP")
-        except NotFoundError as exc:
-            raise HttpError(404, str(exc), "NotFound") from None
-        except (UsageError, UnavailableError):
-            raise
-        except RomancyError as exc:
-            raise HttpError(409, str(exc), "Conflict") from None
-        return 200, instance_view(instance, None)
+        return 200, instance_view(_as_http(lambda: self.app.cancel(instance_id, "cancelled over HTTP")), None)
+
+
+def _as_http(action: Callable[[], Any]) -> Any:
+    """Run an action on one instance: unknown is 404, one in the wrong state 409."""
+    try:
+        return action()
+    except NotFoundError as exc:
+        raise HttpError(404, str(exc), "NotFound") from None
+    except (UsageError, UnavailableError):
+        raise
+    except RomancyError as exc:
+        raise HttpError(409, str(exc), "Conflict") from None
 
 
 FORM = "application/x-www-form-urlencoded"
