@@ -10,7 +10,7 @@ from typing import Any, Optional, Sequence
 
 from ..codec import dumps
 from ..errors import NotFoundError, RomancyError
-from ..records import (FAILED, PARKED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, LoggedEvent,
+from ..records import (FAILED, PARKED, PENDING, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, LoggedEvent,
                        PruneResult, Step)
 from .models import ENDED
 from .queries import CLEAR_WAIT, EVENT_COLUMNS, INSTANCE_COLUMNS
@@ -189,8 +189,10 @@ class Upkeep:
 
     def _prunable_events(self) -> str:
         """Events received before the cutoff that were consumed, or that no live instance can take
-        (their seq is at most every live instance's event floor)."""
-        return (f"received_at < ? AND (seq <= ? OR EXISTS ({self._consumer_of('romancy_events.seq')}))")
+        (their seq is at most every live instance's event floor), and that the relay is done with."""
+        return (f"received_at < ? AND (seq <= ? OR EXISTS ({self._consumer_of('romancy_events.seq')})) "
+                f"AND NOT EXISTS (SELECT 1 FROM romancy_outbox WHERE event_seq = romancy_events.seq "
+                f"AND status = '{PENDING}')")
 
     def _live_floor(self) -> int:
         floor = self._one(self.q._p(f"SELECT MIN(event_floor) FROM romancy_instances "
@@ -203,6 +205,7 @@ class Upkeep:
                 f"SELECT seq FROM romancy_events WHERE seq > ? AND {self._prunable_events()} ORDER BY seq LIMIT ?"),
                 (cursor, before, self._live_floor(), batch)).fetchall()]
             if seqs:
+                self._run(self.q._p(f"DELETE FROM romancy_outbox WHERE event_seq IN ({_marks(len(seqs))})"), seqs)
                 self._run(self.q._p(f"DELETE FROM romancy_events WHERE seq IN ({_marks(len(seqs))})"), seqs)
         return len(seqs), (seqs[-1] if seqs else cursor)
 
