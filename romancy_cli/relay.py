@@ -99,18 +99,20 @@ class Relay:
 
     def __init__(self, app: App, settings: OutboxSettings) -> None:
         self.app, self.settings = app, settings
-        # Long enough for every request of a batch at its timeout, and never shorter than the
-        # instances' leases: a crashed relay's entries are taken over once it ends.
-        self.lease = max(app.lease_seconds, settings.timeout + LEASE_MARGIN)
+        # As long as the instances' leases (a crashed relay's entries are taken over once it
+        # ends), and room for two requests at their timeout: the rest of a batch that does not
+        # fit is given back and claimed again.
+        self.lease = max(app.lease_seconds, 2 * (settings.timeout + LEASE_MARGIN))
 
     def relay_due(self, stop: Optional[threading.Event] = None) -> int:
         """Attempt every entry due now, once; returns how many attempts were made."""
         attempts = 0
         while not (stop is not None and stop.is_set()):
             items = self.app.claim_outbox(BATCH, self.lease)
-            if not items:
+            made = self._send_batch(items, time.monotonic() + self.lease, stop) if items else 0
+            if not made:
                 return attempts
-            attempts += self._send_batch(items, time.monotonic() + self.lease, stop)
+            attempts += made
         return attempts
 
     def _send_batch(self, items: list[OutboxItem], lease_ends: float, stop: Optional[threading.Event]) -> int:
