@@ -12,7 +12,7 @@ from .definitions import REGISTRY, Registry, WorkflowDefinition
 from .durations import Duration, deadline
 from .engine.clock import SystemClock
 from .errors import NotFoundError, RomancyError
-from .records import EventInput, Instance, LoggedEvent, Misfit, PruneResult, Step
+from .records import Attempt, EventInput, Instance, LoggedEvent, Misfit, OutboxItem, PruneResult, Step
 
 if TYPE_CHECKING:  # the engine is imported on first use: `romancy status` only reads the store
     from .engine.engine import Engine, TickResult
@@ -39,7 +39,8 @@ class App:
     def __init__(self, database: str = "romancy.db", worker_id: Optional[str] = None, *,
                  clock: Optional[Clock] = None, lease_seconds: float = 30.0,
                  synchronous: str = "normal", registry: Optional[Registry] = None,
-                 busy_timeout: float = 30.0, only_database: bool = False) -> None:
+                 busy_timeout: float = 30.0, only_database: bool = False,
+                 outbox_url: Optional[str] = None) -> None:
         self.database = database
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.clock = clock or SystemClock()
@@ -50,6 +51,7 @@ class App:
         # This process opens no other database (a `romancy` command): a SQLite one may then import
         # peewee without the PostgreSQL drivers it would load at start-up (psycopg: ~0.1 s).
         self.only_database = only_database
+        self.outbox_url = outbox_url  # where events published without `to` are relayed (`[outbox] url`)
         self._store: Optional[Store] = None
         self._engine: Optional[Engine] = None
 
@@ -89,7 +91,8 @@ class App:
         if self._engine is None:
             from .engine.engine import Engine
 
-            self._engine = Engine(self.store, self.registry, self.clock, self.worker_id, self.lease_seconds)
+            self._engine = Engine(self.store, self.registry, self.clock, self.worker_id, self.lease_seconds,
+                                  self.outbox_url)
         return self._engine
 
     # -- operations ----------------------------------------------------------------
@@ -234,6 +237,34 @@ class App:
         """Run an instance as accept() leased it to this worker (for `dispatch`); returns its
         status after, or None when another thread or worker has it."""
         return self.engine.run_leased(instance)
+
+    # -- the outbox (romancy_cli/relay.py sends it) ---------------------------------------
+
+    def claim_outbox(self, limit: int, lease_seconds: float) -> list[OutboxItem]:
+        """Lease up to `limit` due pending events to this worker for `lease_seconds`."""
+        now = self.clock.now()
+        return self.store.claim_outbox(self.engine.owner, now, now + lease_seconds, limit)
+
+    def record_attempt(self, item: OutboxItem, attempt: Attempt) -> bool:
+        """Record how an attempt to relay `item` went; False when this worker's lease had ended."""
+        return self.store.record_attempt(item.event.seq, self.engine.owner, attempt)
+
+    def release_outbox(self, items: Sequence[OutboxItem]) -> None:
+        """Give back this worker's leases of `items`, not attempted."""
+        self.store.release_outbox([item.event.seq for item in items], self.engine.owner)
+
+    def next_outbox_due(self) -> Optional[float]:
+        """When the earliest pending event may be relayed (epoch seconds), if any."""
+        return self.store.next_outbox_due()
+
+    def list_outbox(self, status: Optional[str] = None, limit: Optional[int] = None) -> list[OutboxItem]:
+        """Events published with a relay target, oldest first; `status` pending, sent or failed."""
+        return self.store.list_outbox(status, limit)
+
+    def retry_outbox(self, event_id: str) -> int:
+        """Requeue the failed outbox entries of event `event_id` (NotFoundError: none; RomancyError:
+        not failed); returns how many."""
+        return self.store.requeue_outbox(event_id, self.clock.now())
 
     def next_wake(self) -> Optional[float]:
         """When the earliest timer, timeout or retry falls due (epoch seconds), if any."""

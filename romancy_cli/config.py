@@ -33,9 +33,13 @@ ENV_WORKER_ID = "ROMANCY_WORKER_ID"
 ENV_SERVE_TOKEN = "ROMANCY_SERVE_TOKEN"
 
 TOP_KEYS = ("database", "workflows", "worker_id", "lease_seconds", "synchronous", "busy_timeout", "serve",
-            "retention")
+            "retention", "outbox")
 SERVE_KEYS = ("host", "port", "reload", "token", "max_body", "connection_limit", "channel_timeout")
 RETENTION_KEYS = ("completed_after", "events_after")
+OUTBOX_KEYS = ("url", "mode", "max_attempts", "first_retry", "max_backoff", "timeout")
+OUTBOX_MODES = ("binary", "structured")
+# A relay target: a host after the scheme, no blanks (send_event's `to` is checked the same way).
+HTTP_URL = re.compile(r"https?://[^/\s?#]+\S*\Z")
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,18 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class OutboxSettings:
+    """[outbox]: where and how `serve` and `tick` relay the events workflows publish."""
+
+    url: Optional[str] = None  # the target of send_event calls without `to`; None: only those with it
+    mode: str = "binary"  # CloudEvents HTTP content mode
+    max_attempts: int = 10  # then the event is `failed`
+    first_retry: float = 1.0  # seconds before the second attempt (with jitter), doubling up to max_backoff
+    max_backoff: float = 60.0
+    timeout: float = 10.0  # seconds one HTTP request may take
+
+
+@dataclass(frozen=True)
 class Settings:
     """Resolved settings. Paths are absolute; `workflows` holds file paths or dotted modules."""
 
@@ -75,6 +91,7 @@ class Settings:
     busy_timeout: float = 30.0
     serve: ServeSettings = field(default_factory=ServeSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
     source: Optional[Path] = None  # the file the settings came from, None when defaults only
     root: Path = field(default_factory=Path.cwd)  # folder relative paths resolve against
 
@@ -159,6 +176,10 @@ def _from_table(table: dict[str, Any], path: Optional[Path], root: Path) -> Sett
     if not isinstance(retention_table, dict):
         raise UsageError(f"{where}: `retention` must be a table ([retention])")
     _check_keys(retention_table, RETENTION_KEYS, where, "retention.")
+    outbox_table = table.get("outbox", {})
+    if not isinstance(outbox_table, dict):
+        raise UsageError(f"{where}: `outbox` must be a table ([outbox])")
+    _check_keys(outbox_table, OUTBOX_KEYS, where, "outbox.")
     database = _string(table, "database", where)
     workflows = _workflow_list(table.get("workflows"), where)
     return Settings(
@@ -171,6 +192,7 @@ def _from_table(table: dict[str, Any], path: Optional[Path], root: Path) -> Sett
         busy_timeout=_seconds_setting(table, "busy_timeout", 30.0, where),
         serve=_serve(serve_table, where),
         retention=RetentionSettings(*(_age(retention_table, key, where) for key in RETENTION_KEYS)),
+        outbox=_outbox(outbox_table, where),
         source=path,
         root=root,
     )
@@ -205,10 +227,10 @@ def _lease(table: dict[str, Any], where: str) -> float:
     return _seconds_setting(table, "lease_seconds", 30.0, where)
 
 
-def _seconds_setting(table: dict[str, Any], key: str, default: float, where: str) -> float:
+def _seconds_setting(table: dict[str, Any], key: str, default: float, where: str, prefix: str = "") -> float:
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 86400:
-        raise UsageError(f"{where}: `{key}` must be a positive number of seconds (at most 86400), got {value!r}")
+        raise UsageError(f"{where}: `{prefix}{key}` must be a positive number of seconds (at most 86400), got {value!r}")
     return float(value)
 
 
@@ -236,6 +258,26 @@ def _serve(table: dict[str, Any], where: str) -> ServeSettings:
         channel_timeout=_positive(table, "channel_timeout", defaults.channel_timeout, where,
                                   "whole number of seconds"),
     )
+
+
+def _outbox(table: dict[str, Any], where: str) -> OutboxSettings:
+    defaults = OutboxSettings()
+    url = table.get("url")
+    if url is not None and not (isinstance(url, str) and HTTP_URL.match(url)):
+        raise UsageError(f"{where}: `outbox.url` must be an http:// or https:// URL, got {url!r}")
+    mode = table.get("mode", defaults.mode)
+    if mode not in OUTBOX_MODES:
+        raise UsageError(f"{where}: `outbox.mode` must be one of {', '.join(OUTBOX_MODES)}, got {mode!r}")
+    attempts = table.get("max_attempts", defaults.max_attempts)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 0 < attempts <= 1000:
+        raise UsageError(f"{where}: `outbox.max_attempts` must be a whole number from 1 to 1000, got {attempts!r}")
+    first_retry, max_backoff, timeout = (
+        _seconds_setting(table, key, getattr(defaults, key), where, "outbox.")
+        for key in ("first_retry", "max_backoff", "timeout"))
+    if max_backoff < first_retry:
+        raise UsageError(f"{where}: `outbox.max_backoff` ({max_backoff:g}) must not be less than "
+                         f"`outbox.first_retry` ({first_retry:g})")
+    return OutboxSettings(url, mode, attempts, first_retry, max_backoff, timeout)
 
 
 def _age(table: dict[str, Any], key: str, where: str) -> Optional[float]:
@@ -309,5 +351,5 @@ def _split(value: str) -> list[str]:
     return [part.strip() for part in re.split(rf"[,{re.escape(os.pathsep)}]", value) if part.strip()]
 
 
-__all__ = ["Settings", "ServeSettings", "load_settings", "find_config", "read_table",
+__all__ = ["Settings", "ServeSettings", "OutboxSettings", "load_settings", "find_config", "read_table",
            "resolve_database", "resolve_workflow", "CONFIG_NAME"]

@@ -85,6 +85,18 @@ def published_events(steps: list[Step]) -> list[EventInput]:
             for s in steps if s.kind == SEND]
 
 
+def relay_targets(steps: list[Step]) -> dict[tuple[str, str], str]:
+    """The URL each event these steps published is relayed to (send_event's `to` or `[outbox]
+    url`, recorded in the step), by the event's (source, id); events without one are not relayed."""
+    return {(s.result["source"], s.result["id"]): s.result["to"]
+            for s in steps if s.kind == SEND and s.result.get("to")}
+
+
+# The states of an event in the outbox: waiting to be relayed (or retried), delivered, given up.
+PENDING, SENT = "pending", "sent"
+OUTBOX_STATUSES = (PENDING, SENT, FAILED)
+
+
 @dataclass(frozen=True)
 class Instance:
     instance_id: str
@@ -221,3 +233,24 @@ class Misfit:
     recorded: Optional[tuple[str, Optional[str]]]
     called: Optional[tuple[str, str]]
     message: str
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """An event a workflow published, with where the relay sends it and how that went."""
+
+    event: StoredEvent
+    target: str
+    status: str  # PENDING, SENT or FAILED
+    attempts: int
+    last_error: Optional[str] = None  # "HTTP 503", "connection refused", ...
+    next_attempt_at: Optional[float] = None  # of a pending one
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The outcome of one relay attempt: SENT, FAILED, or PENDING again at `next_attempt_at`."""
+
+    status: str
+    error: Optional[str] = None
+    next_attempt_at: Optional[float] = None

@@ -1,5 +1,6 @@
 """`romancy serve`: waitress for CloudEvents (its threads also run the instances events satisfy,
-as many threads as serve_threads decides), a timer loop, and reload on save."""
+as many threads as serve_threads decides), a timer loop, the outbox relay (relay.py), and reload
+on save."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ import time
 from typing import Any, Callable, Iterable, Optional
 
 from .app import App
-from .config import RetentionSettings, ServeSettings
+from .config import OutboxSettings, RetentionSettings, ServeSettings
 from .errors import StorageFault
 from .http import DEFAULT_MAX_BODY
 from .http.wsgi import WsgiApp
 from .records import PARKED, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance
+from .relay import Relay
 from .serve_threads import ElasticThreads
 
 log = logging.getLogger("romancy.serve")
@@ -46,7 +48,8 @@ class Server:
                  token: Optional[str] = None, max_body: int = DEFAULT_MAX_BODY,
                  connection_limit: int = ServeSettings.connection_limit,
                  channel_timeout: int = ServeSettings.channel_timeout,
-                 retention: RetentionSettings = RetentionSettings(), dev: bool = False) -> None:
+                 retention: RetentionSettings = RetentionSettings(), dev: bool = False,
+                 outbox: OutboxSettings = OutboxSettings()) -> None:
         self.app = app
         self.retention = retention
         self._pruned_at: Optional[float] = None  # monotonic time of the last prune
@@ -58,6 +61,9 @@ class Server:
         self.connection_limit, self.channel_timeout = connection_limit, channel_timeout
         self._http: Any = None
         self._timer = threading.Thread(target=self._timer_loop, name="romancy-timers", daemon=True)
+        # Its own thread: a slow or absent receiver holds up neither the endpoint nor the timers.
+        self._relay = threading.Thread(target=Relay(app, outbox).run, args=(self.stopping,), name="romancy-relay",
+                                       daemon=True)
         self._background: Optional[threading.Thread] = None
         self._retried_parked = False
 
@@ -180,6 +186,7 @@ class Server:
         self._background = threading.Thread(target=self._http.run, name="romancy-http", daemon=True)
         self._background.start()
         self._timer.start()
+        self._relay.start()
         self.threads.start()
 
     def serve_forever(self) -> None:
@@ -187,6 +194,7 @@ class Server:
         if self._http is None:
             self.bind()
         self._timer.start()
+        self._relay.start()
         self.threads.start()
         log.info("serving on http://%s:%s/", self.host, self.port)
         run_until_signal(self._http, self.close)
@@ -202,7 +210,7 @@ class Server:
                 self._http.trigger.pull_trigger(self._close_channels)
             else:
                 self._close_channels()
-        for thread in (self._timer, self._background):
+        for thread in (self._timer, self._relay, self._background):
             if thread is not None and thread.is_alive():
                 thread.join(timeout=10)
 

@@ -12,7 +12,8 @@ import inspect
 from typing import Any, Optional, Sequence
 
 from .times import iso
-from .records import PARKED, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, LoggedEvent, Misfit, PruneResult, Step
+from .records import (PARKED, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, LoggedEvent, Misfit, OutboxItem,
+                      PruneResult, Step)
 
 INSTANCE_KEYS = ("instance_id", "workflow", "status", "input", "output", "error", "created_at",
                  "updated_at", "waiting")
@@ -105,6 +106,14 @@ def event_view(logged: LoggedEvent) -> dict[str, Any]:
     return {"seq": event.seq, "received_at": iso(event.received_at), "type": event.type,
             "source": event.source, "id": event.id, "subject": event.subject,
             "consumed_by": list(logged.consumed_by)}
+
+
+def outbox_view(item: OutboxItem) -> dict[str, Any]:
+    """`outbox --json`: an event published with a relay target and how relaying it went."""
+    event = item.event
+    return {"event_id": event.id, "type": event.type, "source": event.source, "target": item.target,
+            "status": item.status, "attempts": item.attempts, "last_error": item.last_error,
+            "next_attempt_at": iso(item.next_attempt_at)}
 
 
 def near_miss_view(logged: LoggedEvent, reason: str) -> dict[str, Any]:

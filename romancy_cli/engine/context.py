@@ -70,6 +70,9 @@ class Hooks(Protocol):
     def check_starts(self, event: EventInput) -> None:
         """Raise UsageError when a published event's data does not fit a workflow it starts."""
 
+    def outbox_url(self) -> Optional[str]:
+        """Where published events are relayed when send_event names no `to` (`[outbox] url`)."""
+
 
 @dataclass(frozen=True)
 class ReceivedEvent:

@@ -58,8 +58,9 @@ def _provisional(event: EventInput, instance: Instance, now: float) -> StoredEve
 
 class Engine:
     def __init__(self, store: Store, registry: Registry, clock: Clock, worker_id: str,
-                 lease_seconds: float = 30.0) -> None:
+                 lease_seconds: float = 30.0, outbox_url: Optional[str] = None) -> None:
         self.store, self.registry, self.clock = store, registry, clock
+        self.outbox_url = outbox_url  # the relay target of events published without `to`
         self.worker_id = worker_id
         self.owner = owner_token(worker_id)
         self.lease_seconds = lease_seconds
@@ -70,7 +71,7 @@ class Engine:
     def shifted(self, now: float) -> "Engine":
         """This engine with its clock moved so that it reads `now` at this moment (leases excepted)."""
         clock = ShiftedClock(self.clock, now - self.clock.now())
-        engine = Engine(self.store, self.registry, clock, self.worker_id, self.lease_seconds)
+        engine = Engine(self.store, self.registry, clock, self.worker_id, self.lease_seconds, self.outbox_url)
         engine.owner = self.owner
         engine.lease_clock = self.lease_clock
         return engine
@@ -165,7 +166,7 @@ class Engine:
             return self._write(commit, delivered)
 
         first = FirstWrite(iid, instance if create else None, delivery, write)
-        hooks = RunHooks(instance, self.clock.now, first, write, self.started, batch)
+        hooks = RunHooks(instance, self.clock.now, first, write, self.started, batch, self.outbox_url)
         with renewing(self.lease_seconds, lambda: self._renew(iid)):
             try:
                 status = self._run_to_rest(instance, history, hooks)

@@ -122,8 +122,10 @@ class RunHooks:
     each side effect. A fault of that commit stops the run even if the workflow's code caught it."""
 
     def __init__(self, instance: Instance, now: Callable[[], float], first: FirstWrite, write: Write,
-                 starts: Callable[[EventInput], object], batch: Optional[FiredBatch] = None) -> None:
+                 starts: Callable[[EventInput], object], batch: Optional[FiredBatch] = None,
+                 outbox_url: Optional[str] = None) -> None:
         self.instance, self.first, self.batch = instance, first, batch
+        self._outbox_url = outbox_url
         self._now, self._starts = now, starts
         self.write = write  # this run's commits (the engine collects whom they delivered to)
         self.fault: Optional[BaseException] = None
@@ -133,6 +135,9 @@ class RunHooks:
 
     def check_starts(self, event: EventInput) -> None:
         self._starts(event)
+
+    def outbox_url(self) -> Optional[str]:
+        return self._outbox_url
 
     def failed_attempts(self, seq: int) -> int:
         wait = self.instance.wait

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Optional, Protocol, Sequence
 
-from ..records import Commit, Delivery, EventInput, Instance, LoggedEvent, PruneResult, Step, StoredEvent
+from ..records import (Attempt, Commit, Delivery, EventInput, Instance, LoggedEvent, OutboxItem, PruneResult, Step,
+                       StoredEvent)
 
 
 class LeaseLost(BaseException):
@@ -131,6 +132,25 @@ class Store(Protocol):
               batch: int = 500) -> PruneResult:
         """Delete ended instances and events no live instance may take, older than the cutoffs,
         in transactions of `batch` rows."""
+
+    def next_outbox_due(self) -> Optional[float]:
+        """When the earliest pending outbox entry may be attempted (its lease ended), if any."""
+
+    def claim_outbox(self, owner: str, now: float, lease_until: float, limit: int) -> list[OutboxItem]:
+        """Lease up to `limit` due pending outbox entries to `owner`; never one another worker holds."""
+
+    def record_attempt(self, event_seq: int, owner: str, attempt: Attempt) -> bool:
+        """Count one relay attempt and end `owner`'s lease; False when it was no longer `owner`'s."""
+
+    def release_outbox(self, event_seqs: Sequence[int], owner: str) -> None:
+        """End `owner`'s leases of entries it did not attempt."""
+
+    def list_outbox(self, status: Optional[str], limit: Optional[int]) -> list[OutboxItem]:
+        """Outbox entries oldest first, of one status or all."""
+
+    def requeue_outbox(self, event_id: str, now: float) -> int:
+        """Failed entries of events with this id become pending again; NotFoundError when none has
+        that id, RomancyError when none of them is failed."""
 
     def listen(self) -> None:
         """Start noticing changes made by other connections (see wait_for_wake)."""

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import peewee as pw
 
-from ..records import RUNNABLE, TERMINAL
+from ..records import PENDING, RUNNABLE, TERMINAL
 
 ENDED = tuple(sorted(TERMINAL))  # written as literals where the index of ended instances is to be used
 RUNNABLE_INDEX = "romancy_instances_runnable"  # schema 6; version 2 named it "..._running", for `running` only
@@ -112,11 +112,30 @@ def make_models(db: pw.Database) -> SimpleNamespace:
             primary_key = pw.CompositeKey("instance_id", "event_type")
             indexes = ((("event_type",), False),)
 
+    class OutboxRow(Base):
+        """An event a workflow published with a relay target (schema 7): written with its step,
+        claimed by one relay at a time (lease), retried until sent or failed."""
+
+        event_seq = pw.BigIntegerField(primary_key=True)  # romancy_events.seq
+        target = pw.TextField()
+        status = pw.CharField()  # records.OUTBOX_STATUSES
+        attempts = pw.IntegerField(default=0)
+        last_error = pw.TextField(null=True)
+        next_attempt_at = pw.DoubleField(null=True)
+        lease_owner = pw.CharField(null=True)
+        lease_until = pw.DoubleField(null=True)
+
+        class Meta:
+            table_name = "romancy_outbox"
+
+    # Only pending rows: the relay's claims and next-due reads; sent ones never touch it again.
+    OutboxRow.add_index(OutboxRow.index(OutboxRow.next_attempt_at, name="romancy_outbox_due",
+                                        where=OutboxRow.status == PENDING))
     _index_instances(InstanceRow)
     StepRow.add_index(pw.SQL(f"CREATE INDEX IF NOT EXISTS romancy_steps_event_seq ON romancy_steps "
                              f"({event_seq_sql(db)}) WHERE kind = 'event'"))
     return SimpleNamespace(Meta=Meta, Instance=InstanceRow, Step=StepRow, Event=EventRow, WaitType=WaitTypeRow,
-                           all=[Meta, InstanceRow, StepRow, EventRow, WaitTypeRow])
+                           Outbox=OutboxRow, all=[Meta, InstanceRow, StepRow, EventRow, WaitTypeRow, OutboxRow])
 
 
 def _index_instances(row: type[pw.Model]) -> None:

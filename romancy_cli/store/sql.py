@@ -15,12 +15,13 @@ from ..codec import dumps
 from ..errors import NotFoundError, RomancyError, StorageFault
 from ..records import (CANCELLED, COMPENSATING, COMPLETED, RUNNABLE, RUNNING, TERMINAL, WAITING_FOR_EVENT,
                        WAITING_FOR_TIMER, Commit, Delivery, EventInput, Instance, PendingDelivery, Step, StoredEvent,
-                       Transition, Wait, published_events)
+                       Transition, Wait, published_events, relay_targets)
 from ..engine.matching import accepts, event_match_values, match_index, satisfies
 from ..engine.ports import DeliveryConflict, InstanceExists, LeaseLost
 from .faults import FAULTS, storage_fault
 from .listing import Listing
 from .models import event_seq_sql, make_models
+from .outbox import Outbox
 from .queries import Queries
 from .upkeep import Upkeep
 
@@ -41,7 +42,7 @@ def _loads(text: Optional[str]) -> Any:
     return None if text is None else json.loads(text)
 
 
-class SqlStore(Upkeep, Listing):
+class SqlStore(Upkeep, Listing, Outbox):
     """Implements engine.ports.Store. Dialect differences: placeholder style, LOCK_SQL / CLAIM_SQL,
     and the lock hooks at the end."""
 
@@ -281,8 +282,10 @@ class SqlStore(Upkeep, Listing):
         self._insert_steps([_step_values(instance_id, s) for s in steps])
         if transition.wait is not None and transition.wait.more_types:
             self._index_more_types(instance_id, transition.wait)
+        targets = relay_targets(steps)
         for event in published_events(steps):
-            self._publish(event, now, owner, lease_until, delivered, (starts or {}).get((event.source, event.id), []))
+            key = (event.source, event.id)
+            self._publish(event, now, owner, lease_until, delivered, (starts or {}).get(key, []), targets.get(key))
         if transition.wait is not None and transition.wait.wake_at is not None:
             self.notify(f"wake:{transition.wait.wake_at}")
 
@@ -332,15 +335,17 @@ class SqlStore(Upkeep, Listing):
         return started
 
     def _publish(self, event: EventInput, now: float, owner: str, lease_until: float,
-                 delivered: Optional[list[str]], starts: list[Instance]) -> None:
+                 delivered: Optional[list[str]], starts: list[Instance], target: Optional[str] = None) -> None:
         """Store an event a run published, with the step that records it, satisfy its waits and
         start its `starts`: leased to the publishing worker, which resumes them (`delivered`), or
-        to none."""
+        to none. With a `target`, queue it for the relay (the outbox) in the same transaction."""
         self._lock_event_type(event.type)
         self._share_event_floor()
         stored = self._insert_event(event, now)
         if stored is None:  # published before under this source and id: a duplicate, like any other
             return
+        if target is not None:
+            self._queue_relay(stored.seq, target, now)
         lessee = owner if delivered is not None else None
         satisfied = [i for i in self._waiting_for(stored) if accepts(i, stored)]
         self._satisfy(satisfied, stored, now, lessee, lease_until)

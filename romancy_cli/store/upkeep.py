@@ -10,7 +10,7 @@ from typing import Optional
 
 from ..codec import dumps
 from ..errors import NotFoundError, RomancyError
-from ..records import FAILED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, PruneResult, Step
+from ..records import FAILED, PENDING, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, PruneResult, Step
 from .listing import ENDED_SQL, marks
 from .queries import CLEAR_WAIT, INSTANCE_COLUMNS
 
@@ -115,8 +115,10 @@ class Upkeep:
 
     def _prunable_events(self) -> str:
         """Events received before the cutoff that were consumed, or that no live instance can take
-        (their seq is at most every live instance's event floor)."""
-        return (f"received_at < ? AND (seq <= ? OR EXISTS ({self._consumer_of('romancy_events.seq')}))")
+        (their seq is at most every live instance's event floor), and that the relay is done with."""
+        return (f"received_at < ? AND (seq <= ? OR EXISTS ({self._consumer_of('romancy_events.seq')})) "
+                f"AND NOT EXISTS (SELECT 1 FROM romancy_outbox WHERE event_seq = romancy_events.seq "
+                f"AND status = '{PENDING}')")
 
     def _live_floor(self) -> int:
         floor = self._one(self.q._p(f"SELECT MIN(event_floor) FROM romancy_instances "
@@ -129,6 +131,7 @@ class Upkeep:
                 f"SELECT seq FROM romancy_events WHERE seq > ? AND {self._prunable_events()} ORDER BY seq LIMIT ?"),
                 (cursor, before, self._live_floor(), batch)).fetchall()]
             if seqs:
+                self._run(self.q._p(f"DELETE FROM romancy_outbox WHERE event_seq IN ({marks(len(seqs))})"), seqs)
                 self._run(self.q._p(f"DELETE FROM romancy_events WHERE seq IN ({marks(len(seqs))})"), seqs)
         return len(seqs), (seqs[-1] if seqs else cursor)
 

@@ -59,7 +59,8 @@ def register(app: typer.Typer) -> None:
 
         server = Server(cli.app(), host=options.host, port=options.port, workers=workers, token=options.token,
                         max_body=options.max_body, connection_limit=options.connection_limit,
-                        channel_timeout=options.channel_timeout, retention=cli.settings.retention, dev=dev)
+                        channel_timeout=options.channel_timeout, retention=cli.settings.retention, dev=dev,
+                        outbox=cli.settings.outbox)
         _bind(server)
         server.serve_forever()
 

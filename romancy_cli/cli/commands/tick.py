@@ -34,7 +34,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fire due timers and timeouts, resume runnable instances; cron-friendly.
 
-        Also retries parked instances and recovers those left by crashed workers. Exit 0 also when
+        Also retries parked instances, recovers those left by crashed workers, and relays the due
+        events of the outbox. Exit 0 also when
         nothing was due; a workflow that fails is reported in the summary, not as an error."""
         if advance is not None and now is not None:
             raise UsageError("give --advance or --now, not both")
@@ -52,11 +53,21 @@ def register(app: typer.Typer) -> None:
             _loop(cli.app(), every)
         else:
             _report(_tick_once(cli.app(), at, shift))
+            _relay(cli.app())
 
 
 def _tick_once(romancy: Any, at: Optional[float], shift: Optional[float]) -> Any:
     with user_output():
         return romancy.tick(now=at, advance=shift)
+
+
+def _relay(romancy: Any) -> None:
+    """Send the events workflows published with a target that are due (the outbox), once each."""
+    from ...relay import Relay
+
+    attempts = Relay(romancy, state().settings.outbox).relay_due()
+    if attempts:
+        output.say(f"[dim]relay: {attempts} attempt(s); `romancy outbox` shows how each went[/]")
 
 
 def _loop(romancy: Any, every: float) -> None:
@@ -66,6 +77,7 @@ def _loop(romancy: Any, every: float) -> None:
         while True:
             try:
                 result = _tick_once(romancy, None, None)
+                _relay(romancy)
             except StorageFault as fault:  # nothing was lost: the next tick tries again
                 output.warn(f"{fault}; ticking again in {interval_text(every)}")
                 time.sleep(every)
