@@ -36,6 +36,23 @@ def napper(ctx: Any, taken: list) -> None:
     continue_as_new(ctx, taken + [event.id])
 
 
+@workflow("async_counter", registry=registry)
+async def async_counter(ctx: Any, total: int) -> None:
+    event = await wait_event(ctx, "add")
+    await continue_as_new(ctx, total + event.data["n"])
+
+
+CONTINUES_AFTER_THE_EVENT = [False]  # the code change of a test: continue where a sleep was recorded
+
+
+@workflow("changed", registry=registry)
+def changed(ctx: Any) -> None:
+    wait_event(ctx, "add")
+    if CONTINUES_AFTER_THE_EVENT[0]:
+        continue_as_new(ctx)
+    sleep(ctx, "1m")
+
+
 @workflow("bad_continuation", registry=registry)
 def bad_continuation(ctx: Any, total: int) -> None:
     continue_as_new(ctx, "not a number")
@@ -108,6 +125,28 @@ def test_continued_input_is_checked_like_a_start(sqlite_app: App) -> None:
     assert len(sqlite_app.list_instances()) == 1
 
 
+def test_an_async_workflow_continues_as_new(sqlite_app: App) -> None:
+    first = async_counter.start(sqlite_app, 1)
+    assert sqlite_app.send_event("add", {"n": 5}).resumed == {first: "continued_as_new"}
+    runs = chain(sqlite_app, first)
+    assert [(r.status, r.args) for r in runs] == [("continued_as_new", [1]), ("waiting_for_event", [6])]
+
+
+def test_continuing_where_history_goes_on_parks_the_run_and_starts_nothing(sqlite_app: App) -> None:
+    CONTINUES_AFTER_THE_EVENT[0] = False
+    iid = changed.start(sqlite_app)
+    sqlite_app.send_event("add")  # recorded: the event, then the sleep
+    CONTINUES_AFTER_THE_EVENT[0] = True
+    try:
+        assert sqlite_app.tick(advance="1m").resumed == {iid: "parked"}
+    finally:
+        CONTINUES_AFTER_THE_EVENT[0] = False
+    parked = sqlite_app.get(iid)
+    assert parked.continued_as is None and len(sqlite_app.list_instances()) == 1
+    assert parked.error is not None and parked.parked
+    assert "history recorded timer 'sleep' but the code now calls continue_as_new 'changed'" in parked.error["message"]
+
+
 # -- through the `romancy` executable -------------------------------------------------------------
 
 COUNTER = """
@@ -157,8 +196,7 @@ def ended_without_successor(url: str) -> list[str]:
     """Runs that continued as new while the run they continued as does not exist, or does not
     link back: what one transaction for both rules out."""
     rows = snapshot(url)["romancy_instances"]
-    names = [column for column in _instance_columns(url)]
-    instances = [dict(zip(names, row)) for row in rows]
+    instances = [dict(zip(_instance_columns(url), row)) for row in rows]
     by_id = {i["instance_id"]: i for i in instances}
     return [i["instance_id"] for i in instances if i["status"] == "continued_as_new"
             and by_id.get(i["continued_as"], {}).get("continued_from") != i["instance_id"]]
@@ -193,6 +231,8 @@ def send_counting(url: str, fail: Callable[[Any], None], fail_at: Optional[int])
                 app.send_event("add", {"n": 1}, event_id="one")
             assert snapshot(url) == injector.before, f"transaction {fail_at} left part of itself behind"
             assert ended_without_successor(url) == []
+            ended = app.get(first).status == "continued_as_new"  # type: ignore[union-attr]
+            assert len(app.list_instances()) == (2 if ended else 1)  # the successor exists iff it ended
         injector.remove()
         app.send_event("add", {"n": 1}, event_id="one")  # the caller retries: a duplicate once stored
         clock.advance(LEASE + 1)
