@@ -36,6 +36,13 @@ def napper(ctx: Any, taken: list) -> None:
     continue_as_new(ctx, taken + [event.id])
 
 
+@workflow("dawdler", registry=registry)
+def dawdler(ctx: Any, taken: list) -> None:
+    event = wait_event(ctx, "add")
+    sleep(ctx, "1m")  # events sent meanwhile arrive before this run ends: the next run takes them
+    continue_as_new(ctx, taken + [event.id])
+
+
 @workflow("async_counter", registry=registry)
 async def async_counter(ctx: Any, total: int) -> None:
     event = await wait_event(ctx, "add")
@@ -116,6 +123,19 @@ def test_an_event_sent_between_two_runs_is_taken_by_the_new_one(database: str) -
         runs = chain(app, first)
         assert [r.status for r in runs] == ["continued_as_new", "continued_as_new", "waiting_for_timer"]
         assert runs[2].args == [["before", "in-the-gap"]]  # taken once each, in order, none lost
+
+
+def test_an_event_the_old_run_left_after_its_last_one_is_taken_by_the_new_one(database: str) -> None:
+    clock = ManualClock(CLOCK_START)
+    with App(database=database, worker_id="late", clock=clock, registry=registry) as app:
+        first = dawdler.start(app, [])
+        app.send_event("add", event_id="taken")
+        app.send_event("add", event_id="left")  # the first run sleeps: it never takes this one
+        for _ in range(2):
+            clock.advance(61)
+            app.tick()
+        assert [(r.status, r.args) for r in chain(app, first)] == [
+            ("continued_as_new", [[]]), ("continued_as_new", [["taken"]]), ("waiting_for_event", [["taken", "left"]])]
 
 
 def test_continued_input_is_checked_like_a_start(sqlite_app: App) -> None:
