@@ -24,8 +24,8 @@ _EXPORTS = {
 
 __all__ = [
     "App", "SendResult", "workflow", "activity", "Registry", "RetryPolicy", "wait_event", "sleep", "send_event",
-    "compensate", "continue_as_new", "decode_event_data", "ReceivedEvent", "WorkflowContext", "ActivityContext", "ManualClock",
-    "EventTimeout", "EventDataError", "ActivityError", "CompensationError", "NonDeterminismError",
+    "compensate", "continue_as_new", "decode_event_data", "ReceivedEvent", "WorkflowContext", "ActivityContext",
+    "ManualClock", "EventTimeout", "EventDataError", "ActivityError", "CompensationError", "NonDeterminismError",
     "NotFoundError", "UsageError", "RomancyError", "__version__",
 ]
 

@@ -16,7 +16,8 @@ class ContinueAsNew(BaseException):
     A BaseException so that the workflow's own `except Exception` cannot take it."""
 
     def __init__(self, args: list[Any], kwargs: dict[str, Any]) -> None:
-        self.args_, self.kwargs = args, kwargs
+        super().__init__()
+        self.new_args, self.new_kwargs = args, kwargs
 
 
 def continue_as_new(ctx: WorkflowContext, *args: Any, **kwargs: Any) -> NoReturn:

@@ -10,8 +10,8 @@ from .. import ids
 from ..definitions import Registry
 from ..errors import StorageFault, UsageError
 from ..records import (CANCELLED, COMPENSATING, CONTINUED_AS_NEW, FAILED, PARKED, RUNNING, WAITING_FOR_EVENT,
-                       WAITING_FOR_TIMER, COMPLETED, Commit, Delivery, EventInput, Instance, LoggedEvent, PendingDelivery, Step, StoredEvent,
-                       Transition, published_events)
+                       WAITING_FOR_TIMER, COMPLETED, Commit, Delivery, EventInput, Instance, LoggedEvent,
+                       PendingDelivery, Step, StoredEvent, Transition, published_events)
 from . import matching, replay
 from .context import WorkflowContext
 from .deadlines import renewing

@@ -89,7 +89,7 @@ def replay(definition: WorkflowDefinition, ctx: WorkflowContext, args: list[Any]
     except Divergence as signal:
         return Diverged(signal)
     except ContinueAsNew as signal:
-        return ContinuedAsNew(ctx.new_steps, signal.args_, signal.kwargs)
+        return ContinuedAsNew(ctx.new_steps, signal.new_args, signal.new_kwargs)
     except BodyEnded:  # at its `ended` step (which says why), or at a new step after a cancel
         return _ended(ctx, compensation.CANCELLED, ctx.cancel_request or {})
     except Exception as exc:
@@ -138,4 +138,5 @@ def run(definition: WorkflowDefinition, instance_id: str, args: list[Any], kwarg
     return replay(definition, ctx, args, kwargs), ctx
 
 
-__all__ = ["Completed", "Suspended", "Failed", "Cancelled", "ContinuedAsNew", "Diverged", "Outcome", "run", "replay", "error_record"]
+__all__ = ["Completed", "Suspended", "Failed", "Cancelled", "ContinuedAsNew", "Diverged", "Outcome", "run", "replay",
+           "error_record"]
