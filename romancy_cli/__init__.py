@@ -16,6 +16,7 @@ _EXPORTS = {
     "ActivityContext": "engine.context", "ReceivedEvent": "engine.context",
     "WorkflowContext": "engine.context", "sleep": "engine.context", "wait_event": "engine.context",
     "send_event": "engine.publishing", "compensate": "engine.compensation",
+    "continue_as_new": "engine.continuation",
     "ActivityError": "errors", "CompensationError": "errors", "EventDataError": "errors",
     "EventTimeout": "errors", "NonDeterminismError": "errors", "NotFoundError": "errors", "RomancyError": "errors",
     "UsageError": "errors",
@@ -23,8 +24,8 @@ _EXPORTS = {
 
 __all__ = [
     "App", "SendResult", "workflow", "activity", "Registry", "RetryPolicy", "wait_event", "sleep", "send_event",
-    "compensate", "decode_event_data", "ReceivedEvent", "WorkflowContext", "ActivityContext", "ManualClock",
-    "EventTimeout", "EventDataError", "ActivityError", "CompensationError", "NonDeterminismError",
+    "compensate", "continue_as_new", "decode_event_data", "ReceivedEvent", "WorkflowContext", "ActivityContext",
+    "ManualClock", "EventTimeout", "EventDataError", "ActivityError", "CompensationError", "NonDeterminismError",
     "NotFoundError", "UsageError", "RomancyError", "__version__",
 ]
 

@@ -12,10 +12,12 @@ WAITING_FOR_TIMER = "waiting_for_timer"
 COMPLETED = "completed"
 FAILED = "failed"
 CANCELLED = "cancelled"
+CONTINUED_AS_NEW = "continued_as_new"  # ended by continue_as_new: its successor runs on
 
-STATUSES = (RUNNING, COMPENSATING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, FAILED, CANCELLED)
+STATUSES = (RUNNING, COMPENSATING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, FAILED, CANCELLED,
+            CONTINUED_AS_NEW)
 RUNNABLE = (RUNNING, COMPENSATING)  # statuses a worker runs (claims, leases, recovers)
-TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
+TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED, CONTINUED_AS_NEW})
 # What users see for a running instance stopped by a NonDeterminismError (stored: running + parked).
 PARKED = "parked"
 SHOWN_STATUSES = STATUSES + (PARKED,)
@@ -113,6 +115,8 @@ class Instance:
     parked: bool = False
     lease_owner: Optional[str] = None
     lease_until: Optional[float] = None
+    continued_from: Optional[str] = None  # the run that continued as this one (continue_as_new)
+    continued_as: Optional[str] = None  # the run this one continued as
 
 
 @dataclass(frozen=True)
@@ -215,6 +219,9 @@ class Commit:
     consumed: frozenset[tuple[str, str]] = frozenset()
     # The instances each event its steps publish starts (start_on), by the event's (source, id).
     starts: dict[tuple[str, str], list["Instance"]] = field(default_factory=dict)
+    # continue_as_new: the run that follows this one, inserted in the same transaction as this
+    # run's end; the store raises its event_floor past the events this run consumed.
+    successor: Optional[Instance] = None
 
     @property
     def waits_for_event(self) -> bool:

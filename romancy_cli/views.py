@@ -16,7 +16,7 @@ from .records import (PARKED, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, Lo
                       PruneResult, Step)
 
 INSTANCE_KEYS = ("instance_id", "workflow", "status", "input", "output", "error", "created_at",
-                 "updated_at", "waiting")
+                 "updated_at", "waiting", "continued_from", "continued_as")
 
 
 def shown_status(instance: Instance) -> str:
@@ -36,6 +36,8 @@ def instance_view(instance: Instance, history: Optional[Sequence[Step]] = None) 
         "created_at": iso(instance.created_at),
         "updated_at": iso(instance.updated_at),
         "waiting": waiting_view(instance),
+        "continued_from": instance.continued_from,  # continue_as_new: the run before, and after, this one
+        "continued_as": instance.continued_as,
     }
     if history is not None:
         view["history"] = [step_view(step) for step in history]

@@ -17,7 +17,7 @@ from typing import Any, Iterator, Optional
 
 import pytest
 
-from romancy_cli import App, ManualClock, activity, sleep, wait_event, workflow
+from romancy_cli import App, ManualClock, activity, continue_as_new, sleep, wait_event, workflow
 from romancy_cli.engine.hooks import STILL_RUNNING
 from romancy_cli.engine.ports import InstanceExists, LeaseLost
 from romancy_cli.errors import DatabaseError, NotFoundError, RomancyError, StorageFault, UnavailableError, UsageError
@@ -371,7 +371,8 @@ def _as_version_1(store: SqlStore) -> None:
     db = store.db
     with db.atomic():
         db.execute_sql('DROP TABLE "romancy_wait_types"')  # version 4's
-        db.execute_sql('ALTER TABLE "romancy_instances" DROP COLUMN "wait_more_types"')
+        for column in ("wait_more_types", "continued_from", "continued_as"):  # versions 4 and 7
+            db.execute_sql(f'ALTER TABLE "romancy_instances" DROP COLUMN "{column}"')
         for name in CURRENT_INDEXES:
             db.execute_sql(f'DROP INDEX "{name}"')
         if store_is_sqlite(store):
@@ -434,6 +435,42 @@ def test_a_version_2_database_gets_the_creation_and_runnable_indexes_and_keeps_i
         assert store.m.Meta.get(store.m.Meta.key == "schema_version").value == str(SCHEMA_VERSION)
         assert _instance_indexes(store) == CURRENT_INDEXES
         assert [i.instance_id for i in app.list_instances(search=iid)] == [iid]
+
+
+def _ended_index(store: SqlStore) -> str:
+    """The definition of the partial index of ended instances."""
+    if store_is_sqlite(store):
+        sql = "SELECT sql FROM sqlite_master WHERE name = 'romancy_instances_status'"
+    else:
+        sql = "SELECT indexdef FROM pg_indexes WHERE indexname = 'romancy_instances_status'"
+    return store.db.execute_sql(sql).fetchone()[0]
+
+
+@workflow("backends_counter")
+def backends_counter(ctx: Any, total: int) -> None:
+    continue_as_new(ctx, total + wait_event(ctx, "backends.add").data["n"])
+
+
+def test_a_version_6_database_gets_the_continuation_links_and_its_instances_continue(store_url: str) -> None:
+    with App(database=store_url, worker_id="v6", clock=ManualClock(NOW)) as app:
+        iid = app.start("backends_counter", 1)
+        db = app.store.db
+        with db.atomic():
+            for column in ("continued_from", "continued_as"):
+                db.execute_sql(f'ALTER TABLE "romancy_instances" DROP COLUMN "{column}"')
+            db.execute_sql('DROP INDEX "romancy_instances_status"')
+            db.execute_sql('CREATE INDEX "romancy_instances_status" ON "romancy_instances" '
+                           "(\"status\", \"created_at\", \"instance_id\") "
+                           "WHERE status IN ('cancelled', 'completed', 'failed')")
+            app.store.m.Meta.update(value="6").where(app.store.m.Meta.key == "schema_version").execute()
+    with App(database=store_url, worker_id="v7", clock=ManualClock(NOW)) as app:
+        store = app.store
+        assert store.m.Meta.get(store.m.Meta.key == "schema_version").value == str(SCHEMA_VERSION)
+        assert "continued_as_new" in _ended_index(store)
+        assert app.send_event("backends.add", {"n": 2}).resumed == {iid: "continued_as_new"}
+        new = app.get(iid).continued_as
+        assert app.get(new).args == [3] and app.get(new).continued_from == iid  # type: ignore[union-attr]
+        assert [i.instance_id for i in app.list_instances(status="continued_as_new")] == [iid]
 
 
 # -- end to end through App --------------------------------------------------------------------

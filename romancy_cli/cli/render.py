@@ -9,14 +9,14 @@ from datetime import datetime
 from typing import Any, Optional, Sequence
 
 from ..jsonsafe import dumps
-from ..records import (CANCELLED, COMPENSATING, COMPLETED, FAILED, RUNNING, SEND, TERMINAL, WAITING_FOR_EVENT,
-                       WAITING_FOR_TIMER, Instance, Step)
+from ..records import (CANCELLED, COMPENSATING, COMPLETED, CONTINUED_AS_NEW, FAILED, RUNNING, SEND, TERMINAL,
+                       WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, Step)
 from ..views import shown_status
 from .output import Cell, esc, say, show, table
 
 STATUS_STYLE = {
     RUNNING: "yellow", COMPENSATING: "magenta", WAITING_FOR_EVENT: "cyan", WAITING_FOR_TIMER: "cyan",
-    COMPLETED: "green", FAILED: "red", CANCELLED: "magenta",
+    COMPLETED: "green", FAILED: "red", CANCELLED: "magenta", CONTINUED_AS_NEW: "green",
 }
 
 
@@ -106,6 +106,8 @@ def outcome_line(instance: Instance) -> str:
         return f"  [red]⚠ parked[/]: {esc(message)}  [dim](fix the code, then `romancy tick`)[/]"
     if instance.status == COMPLETED:
         return f"  [green]✔ completed[/] → {esc(compact(instance.output, 200))}"
+    if instance.status == CONTINUED_AS_NEW:
+        return f"  [green]↻ continued as new[/] → {esc(instance.continued_as or '')}"
     if instance.status in (FAILED, CANCELLED, COMPENSATING):
         error = instance.error or {}
         return (f"  [red]✗ {instance.status}[/]: {esc(error.get('type', ''))}: {esc(error.get('message', ''))}"
@@ -165,6 +167,10 @@ def instance_detail(instance: Instance, history: Sequence[Step], verbose: int) -
     show(f"  input     {esc(compact(_input(instance), 200))}")
     show(f"  created   {esc(when(instance.created_at))}")
     show(f"  updated   {esc(when(instance.updated_at))}")
+    if instance.continued_from:
+        show(f"  continued from  {esc(instance.continued_from)}")
+    if instance.continued_as:
+        show(f"  continued as    {esc(instance.continued_as)}")
     if instance.status == COMPLETED:
         show(f"  output    {esc(compact(instance.output, 500))}")
     if instance.error:

@@ -28,7 +28,8 @@ class ProbeContext(WorkflowContext):
     def __init__(self, instance_id: str, definition: WorkflowDefinition, history: list[Step],
                  pending: Optional[tuple[str, Optional[str]]]) -> None:
         # No hooks: a probe never reaches a step history does not answer.
-        super().__init__(instance_id, definition.name, history, None, definition.is_async)  # type: ignore[arg-type]
+        super().__init__(instance_id, definition.name, history, None, definition.is_async,  # type: ignore[arg-type]
+                         definition=definition)
         self.pending = pending
 
     def _next(self, kind: str, name: str) -> Optional[Step]:

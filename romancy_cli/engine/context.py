@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Awaitable, Callable, Optional, Protocol, Sequence, Union
 
 from ..codec import convert, to_plain
-from ..definitions import ActivityDefinition
+from ..definitions import ActivityDefinition, WorkflowDefinition
 from ..durations import Duration, deadline, to_seconds
 from ..errors import ActivityError, EventTimeout, UsageError, user_location
 from ..records import EventInput, Step, Wait
@@ -110,8 +110,10 @@ class WorkflowContext:
     """Given to a workflow. Every durable call takes the next step position."""
 
     def __init__(self, instance_id: str, workflow_name: str, history: list[Step], hooks: Hooks,
-                 is_async: bool = False, cancel_request: Optional[dict[str, Any]] = None) -> None:
+                 is_async: bool = False, cancel_request: Optional[dict[str, Any]] = None,
+                 definition: Optional[WorkflowDefinition] = None) -> None:
         self.instance_id = instance_id
+        self.definition = definition  # checks the input of a continue_as_new
         self.workflow_name = workflow_name
         self.history = history
         self.replayed = len(history)

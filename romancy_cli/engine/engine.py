@@ -9,9 +9,9 @@ from typing import Any, Optional
 from .. import ids
 from ..definitions import Registry
 from ..errors import StorageFault, UsageError
-from ..records import (CANCELLED, COMPENSATING, FAILED, PARKED, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED,
-                       Commit, Delivery, EventInput, Instance, LoggedEvent, PendingDelivery, Step, StoredEvent,
-                       Transition, published_events)
+from ..records import (CANCELLED, COMPENSATING, CONTINUED_AS_NEW, FAILED, PARKED, RUNNING, WAITING_FOR_EVENT,
+                       WAITING_FOR_TIMER, COMPLETED, Commit, Delivery, EventInput, Instance, LoggedEvent,
+                       PendingDelivery, Step, StoredEvent, Transition, published_events)
 from . import matching, replay
 from .context import WorkflowContext
 from .deadlines import renewing
@@ -159,6 +159,25 @@ class Engine:
 
     def _drive(self, instance: Instance, history: list[Step], delivery: Optional[PendingDelivery] = None,
                create: bool = False, batch: Optional[FiredBatch] = None) -> str:
+        """Run an instance to rest; the status it reached. A run that continued as new is followed
+        at once by its successor, leased to this worker by that commit (as a start runs its
+        instance), in a loop rather than recursion: a chain may continue many times over."""
+        status, successor = self._drive_one(instance, history, delivery, create, batch)
+        while successor is not None:
+            successor = self._drive_successor(successor)
+        return status
+
+    def _drive_successor(self, successor: Instance) -> Optional[Instance]:
+        """Run a successor as committed: read back, for the event_floor the store gave it."""
+        with running_here(self.owner, successor.instance_id):
+            _, until = self._lease()
+            claimed = self.store.claim(successor.instance_id, self.owner, self.lease_clock.now(), until)
+            if claimed is None:  # cancelled meanwhile
+                return None
+            return self._drive_one(*claimed)[1]
+
+    def _drive_one(self, instance: Instance, history: list[Step], delivery: Optional[PendingDelivery] = None,
+                   create: bool = False, batch: Optional[FiredBatch] = None) -> tuple[str, Optional[Instance]]:
         iid = instance.instance_id
         delivered: list[str] = []  # instances the events this run published satisfied
 
@@ -176,7 +195,7 @@ class Engine:
                 first.interrupted()  # instance is stored, to be recovered, as when it came first
                 raise
         self._resume_all(delivered)
-        return status
+        return status, hooks.successor
 
     def _resume_all(self, delivered: list[str]) -> None:
         """Run the instances that events published here satisfied: they are leased to this worker,
@@ -216,6 +235,12 @@ class Engine:
             return None
         create, delivery = hooks.first.take()
         iid = instance.instance_id
+        if isinstance(outcome, replay.ContinuedAsNew):
+            successor = self._successor(instance, outcome)
+            hooks.write(Commit(iid, outcome.steps, Transition(CONTINUED_AS_NEW), create, delivery,
+                               successor=successor))
+            hooks.successor = successor  # committed: the caller runs it next
+            return None
         if isinstance(outcome, replay.Suspended) and outcome.wait.kind == "event":
             return hooks.write(Commit(iid, outcome.steps, Transition(WAITING_FOR_EVENT, wait=outcome.wait), create,
                                       delivery, instance.event_floor, frozenset(consumed(ctx.history))))
@@ -224,6 +249,14 @@ class Engine:
             hooks.batch.add(commit)
             return None
         return hooks.write(commit)
+
+    def _successor(self, instance: Instance, outcome: replay.ContinuedAsNew) -> Instance:
+        """The new run of a continue_as_new, leased to this worker. Its event_floor starts at the
+        old one's; the store raises it past the events the old run consumed (Commit.successor)."""
+        now, until = self._lease()
+        return Instance(ids.new_instance_id(instance.workflow), instance.workflow, RUNNING, outcome.args,
+                        outcome.kwargs, now, now, event_floor=instance.event_floor, lease_owner=self.owner,
+                        lease_until=until, continued_from=instance.instance_id)
 
     def _write(self, commit: Commit, delivered: list[str]) -> Optional[StoredEvent]:
         now, until = self._lease()
@@ -422,6 +455,8 @@ def _status_of(outcome: replay.Outcome) -> str:
         return FAILED
     if isinstance(outcome, replay.Cancelled):
         return CANCELLED
+    if isinstance(outcome, replay.ContinuedAsNew):
+        return CONTINUED_AS_NEW
     if isinstance(outcome, replay.Suspended):
         return WAITING_FOR_EVENT if outcome.wait.kind == "event" else WAITING_FOR_TIMER
     return PARKED  # Diverged

@@ -129,6 +129,7 @@ class RunHooks:
         self._now, self._starts = now, starts
         self.write = write  # this run's commits (the engine collects whom they delivered to)
         self.fault: Optional[BaseException] = None
+        self.successor: Optional[Instance] = None  # the new run a committed continue_as_new started
 
     def now(self) -> float:
         return self._now()

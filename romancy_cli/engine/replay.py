@@ -13,6 +13,7 @@ from ..definitions import WorkflowDefinition
 from ..errors import ActivityError, user_location
 from ..records import Step, Wait
 from . import compensation
+from .continuation import ContinueAsNew
 from .context import BodyEnded, Divergence, Hooks, Suspend, WorkflowContext, run_coroutine
 
 
@@ -43,6 +44,15 @@ class Cancelled:
 
 
 @dataclass(frozen=True)
+class ContinuedAsNew:
+    """The run ended by continue_as_new: a new instance of the workflow starts with this input."""
+
+    steps: list[Step]
+    args: list[Any]
+    kwargs: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Diverged:
     """Non-determinism: nothing from this run is kept; the instance is parked."""
 
@@ -53,7 +63,7 @@ class Diverged:
         return str(self.signal)
 
 
-Outcome = Union[Completed, Suspended, Failed, Cancelled, Diverged]
+Outcome = Union[Completed, Suspended, Failed, Cancelled, ContinuedAsNew, Diverged]
 
 
 def error_record(exc: BaseException, with_traceback: bool = True) -> dict[str, Any]:
@@ -78,6 +88,8 @@ def replay(definition: WorkflowDefinition, ctx: WorkflowContext, args: list[Any]
         return Suspended(ctx.new_steps, signal.wait)
     except Divergence as signal:
         return Diverged(signal)
+    except ContinueAsNew as signal:
+        return ContinuedAsNew(ctx.new_steps, signal.new_args, signal.new_kwargs)
     except BodyEnded:  # at its `ended` step (which says why), or at a new step after a cancel
         return _ended(ctx, compensation.CANCELLED, ctx.cancel_request or {})
     except Exception as exc:
@@ -115,7 +127,8 @@ def _call(definition: WorkflowDefinition, ctx: WorkflowContext, args: list[Any],
 
 def new_context(definition: WorkflowDefinition, instance_id: str, history: list[Step],
                 hooks: Hooks, cancel_request: Optional[dict[str, Any]] = None) -> WorkflowContext:
-    return WorkflowContext(instance_id, definition.name, list(history), hooks, definition.is_async, cancel_request)
+    return WorkflowContext(instance_id, definition.name, list(history), hooks, definition.is_async, cancel_request,
+                           definition)
 
 
 def run(definition: WorkflowDefinition, instance_id: str, args: list[Any], kwargs: dict[str, Any],
@@ -125,4 +138,5 @@ def run(definition: WorkflowDefinition, instance_id: str, args: list[Any], kwarg
     return replay(definition, ctx, args, kwargs), ctx
 
 
-__all__ = ["Completed", "Suspended", "Failed", "Cancelled", "Diverged", "Outcome", "run", "replay", "error_record"]
+__all__ = ["Completed", "Suspended", "Failed", "Cancelled", "ContinuedAsNew", "Diverged", "Outcome", "run", "replay",
+           "error_record"]

@@ -60,6 +60,8 @@ def make_models(db: pw.Database) -> SimpleNamespace:
         parked = pw.BooleanField(default=False)
         lease_owner = pw.CharField(null=True)
         lease_until = pw.DoubleField(null=True)
+        continued_from = pw.CharField(null=True)  # schema 7: the run that continued as this one
+        continued_as = pw.CharField(null=True)  # schema 7: the run this one continued as
 
         class Meta:
             table_name = "romancy_instances"

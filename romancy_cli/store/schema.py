@@ -9,7 +9,7 @@ import peewee as pw
 
 from ..errors import DatabaseError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # Version 1's indexes on romancy_instances, replaced by partial ones in version 2.
 _V1_INDEXES = ("romancy_instances_status_wake_at", "romancy_instances_workflow_status",
@@ -77,10 +77,23 @@ def _v7_outbox(db: pw.Database, models: SimpleNamespace) -> None:
     models.Outbox.create_table(safe=True)
 
 
+def _v8_continue_as_new(db: pw.Database, models: SimpleNamespace) -> None:
+    """continue_as_new: instances link to the run they continued (`continued_from`) and the run
+    that continued them (`continued_as`), and `continued_as_new` is an ended status, so the
+    partial index of ended instances is made again with it in its condition."""
+    # A version 1 database has them already: version 2 rebuilt its table from the current model.
+    present = {column.name for column in db.get_columns("romancy_instances")}
+    for column in ("continued_from", "continued_as"):
+        if column not in present:
+            db.execute_sql(f'ALTER TABLE "romancy_instances" ADD COLUMN "{column}" VARCHAR(255)')
+    db.execute_sql('DROP INDEX IF EXISTS "romancy_instances_status"')
+    models.Instance._schema.create_indexes(safe=True)
+
+
 # MIGRATIONS[n] brings a database from version n - 1 to n; add a function for every schema change.
 MIGRATIONS: dict[int, Callable[[pw.Database, SimpleNamespace], None]] = {
     2: _v2_partial_indexes, 3: _v3_status_and_consumer_indexes, 4: _v4_wait_for_several_types,
-    5: _v5_created_index, 6: _v6_compensating_runnable, 7: _v7_outbox}
+    5: _v5_created_index, 6: _v6_compensating_runnable, 7: _v7_outbox, 8: _v8_continue_as_new}
 
 
 def _tables(db: pw.Database) -> set[str]:

@@ -104,14 +104,14 @@ class SqlStore(Upkeep, Listing, Outbox):
     def _instance(row: Sequence[Any]) -> Instance:
         (instance_id, workflow, status, args, kwargs, created_at, updated_at, output, error, wait_kind,
          wait_seq, wait_event_type, wait_match, wake_at, wait_attempt, event_floor, parked, lease_owner,
-         lease_until, more_types) = row
+         lease_until, more_types, continued_from, continued_as) = row
         wait = None
         if wait_kind is not None:
             wait = Wait(wait_kind, wait_seq, wait_event_type, _loads(wait_match), wake_at, wait_attempt,
                         tuple(_loads(more_types) or ()))
         return Instance(instance_id, workflow, status, json.loads(args), json.loads(kwargs), created_at,
                         updated_at, _loads(output), _loads(error), wait, event_floor, bool(parked),
-                        lease_owner, lease_until)
+                        lease_owner, lease_until, continued_from, continued_as)
 
     @staticmethod
     def _event(row: Sequence[Any]) -> StoredEvent:
@@ -205,7 +205,20 @@ class SqlStore(Upkeep, Listing, Outbox):
                 transition = _STILL_RUNNING
             self._apply(commit.instance_id, owner, steps, transition, now, lease_until, commit.delivery, delivered,
                         commit.starts)
+            if commit.successor is not None:
+                self._insert_successor(commit.instance_id, commit.successor)
             return event
+
+    def _insert_successor(self, instance_id: str, successor: Instance) -> None:
+        """continue_as_new, in the transaction that ended `instance_id`: insert the new run, its
+        event_floor raised to the newest event the old run consumed. Events after that one were
+        not taken by the old run, so the new one may take them: those that arrived in the gap
+        between the end of one run and the wait of the next are not lost. Events the old run took
+        are at or below the floor: none is taken twice, without carrying a set of them along."""
+        consumed = self._one(self.q.last_consumed, (instance_id,))[0]
+        floor = max(successor.event_floor, int(consumed or 0))
+        self._insert_instance(replace(successor, event_floor=floor))
+        self._run(self.q.link_successor, (successor.instance_id, instance_id))
 
     def commit_many(self, commits: Sequence[Commit], owner: str, now: float, lease_until: float,
                     delivered: Optional[list[str]] = None) -> list[str]:
@@ -499,7 +512,7 @@ def _instance_values(instance: Instance) -> tuple[Any, ...]:
     """Values for queries.insert_instance."""
     return (instance.instance_id, instance.workflow, instance.status, dumps(instance.args), dumps(instance.kwargs),
             instance.created_at, instance.updated_at, instance.event_floor, instance.lease_owner,
-            instance.lease_until, False)
+            instance.lease_until, False, instance.continued_from)
 
 
 def _step_values(instance_id: str, step: Step) -> tuple[str, int, str, str, str]:

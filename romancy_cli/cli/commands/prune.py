@@ -16,8 +16,8 @@ def register(app: typer.Typer) -> None:
     @command(app, "prune")
     def prune(
         completed_before: Annotated[Optional[str], typer.Option(
-            "--completed-before", metavar="D", help="Delete instances that ended (completed, failed, cancelled) "
-            "more than D ago, with their history; 0s: all ended ones.", show_default=False)] = None,
+            "--completed-before", metavar="D", help="Delete instances that ended (completed, failed, cancelled, "
+            "continued_as_new) more than D ago, with their history; 0s: all ended ones.", show_default=False)] = None,
         events_before: Annotated[Optional[str], typer.Option(
             "--events-before", metavar="D", help="Delete events received more than D ago; an unconsumed one "
             "is kept while an instance started before it may still take it.", show_default=False)] = None,

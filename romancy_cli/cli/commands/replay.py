@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
             "--instance", metavar="ID", autocompletion=complete_instance, help="Only this instance.",
             show_default=False)] = None,
         include_ended: Annotated[bool, typer.Option(
-            "--include-ended", help="Also completed, failed and cancelled instances.")] = False,
+            "--include-ended", help="Also ended instances: completed, failed, cancelled and continued_as_new.")] = False,
     ) -> None:
         """Replay recorded histories against the current code, writing nothing and running no
         activity. Exit 1 when any instance would be parked by a NonDeterminismError, 0 otherwise."""
