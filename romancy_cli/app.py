@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 from . import ids
@@ -108,19 +108,25 @@ class App:
         name = workflow.name if isinstance(workflow, WorkflowDefinition) else workflow
         return self.engine.start(name, args, kwargs, instance_id)
 
-    def send_event(self, event_type: str, data: Any = None, *, source: str = "romancy-cli",
+    def send_event(self, event_type: Any, data: Any = None, *, source: str = "romancy-cli",
                    event_id: Optional[str] = None, subject: Optional[str] = None,
                    instance: Optional[str] = None, extensions: Optional[dict[str, Any]] = None,
                    resume: bool = True, start_workflow: Optional[str] = None, args: Sequence[Any] = (),
                    kwargs: Optional[dict[str, Any]] = None) -> SendResult:
         """Store a CloudEvent and resume the instances it satisfies (unless resume=False). With
         `start_workflow` (and `instance`), instance `instance` of that workflow is started with
-        `args`/`kwargs` unless it exists, and receives the event: in one transaction."""
-        ext = dict(extensions or {})
+        `args`/`kwargs` unless it exists, and receives the event: in one transaction.
+        `event_type` may also be a CloudEvents SDK `CloudEvent`: its attributes and data are sent."""
+        if isinstance(event_type, str):
+            ext = dict(extensions or {})
+            event = EventInput(event_type, source, event_id or ids.new_event_id(), data, subject,
+                               data_content_type="application/json", extensions=ext)
+        else:
+            from . import sdk
+
+            event = sdk.event_input(event_type)
         if instance is not None:
-            ext["romancyinstanceid"] = instance
-        event = EventInput(event_type, source, event_id or ids.new_event_id(), data, subject,
-                           data_content_type="application/json", extensions=ext)
+            event = replace(event, extensions={**event.extensions, "romancyinstanceid": instance})
         start = (start_workflow, list(args), dict(kwargs or {})) if start_workflow is not None else None
         return self.accept(event, resume, start=start)
 

@@ -18,6 +18,7 @@ import urllib.request
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
+from . import sdk
 from .app import App
 from .config import OutboxSettings
 from .errors import StorageFault
@@ -33,22 +34,13 @@ LEASE_MARGIN = 1.0  # seconds a lease must outlast a request's timeout
 
 def encode(item: OutboxItem, mode: str) -> tuple[dict[str, str], bytes]:
     """Headers and body of the event in CloudEvents HTTP `mode` ("binary" or "structured")."""
-    from cloudevents.core.bindings import http as ce_http
-    from cloudevents.core.v1.event import CloudEvent
-
     event = item.event
     # The time it was published, so that every attempt carries the same event (the SDK would
     # stamp each encoding with the current time otherwise).
     stamp = datetime.fromtimestamp(event.received_at, timezone.utc)
-    attributes: dict[str, Any] = {"type": event.type, "source": event.source, "id": event.id, "time": stamp,
-                                  **{key: value for key, value in event.extensions.items()}}
-    if event.subject is not None:
-        attributes["subject"] = event.subject
-    if event.data is not None:
-        attributes["datacontenttype"] = event.data_content_type or "application/json"
-    encoder = ce_http.to_binary_event if mode == "binary" else ce_http.to_structured_event
-    message = encoder(CloudEvent(attributes, event.data))
-    return dict(message.headers), message.body
+    cloudevent = sdk.to_cloudevent(event.type, event.source, event.id, event.data, time=stamp, subject=event.subject,
+                                   data_content_type=event.data_content_type, extensions=event.extensions)
+    return sdk.encode(cloudevent, mode)
 
 
 def post(url: str, headers: dict[str, str], body: bytes, timeout: float) -> tuple[Optional[str], bool]:

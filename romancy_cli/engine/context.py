@@ -93,6 +93,13 @@ class ReceivedEvent:
             data_content_type=plain.get("datacontenttype"), extensions=plain.get("extensions") or {},
         )
 
+    def to_cloudevent(self) -> Any:
+        """This event as a CloudEvents SDK `CloudEvent` (for code that speaks the SDK)."""
+        from ..sdk import to_cloudevent
+
+        return to_cloudevent(self.type, self.source, self.id, self.data, time=self.time, subject=self.subject,
+                             data_content_type=self.data_content_type, extensions=self.extensions)
+
 
 @dataclass(frozen=True)
 class ActivityContext:

@@ -1,37 +1,27 @@
-"""Post an event to a running `romancy serve` as a structured-mode CloudEvent (stdlib only)."""
+"""Post an event to a running `romancy serve` as a structured-mode CloudEvent, encoded by the
+CloudEvents SDK and sent with urllib."""
 
 from __future__ import annotations
 
 import json
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
 from typing import Any, Optional
 
+from .. import sdk
 from ..errors import RomancyError, UnavailableError, UsageError
 from ..records import EventInput
 
 
-def structured(event: EventInput) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "specversion": "1.0", "id": event.id, "source": event.source, "type": event.type,
-        "time": event.time or datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "datacontenttype": event.data_content_type or "application/json",
-    }
-    if event.subject is not None:
-        body["subject"] = event.subject
-    body.update(event.extensions)
-    if event.data is not None:
-        body["data"] = event.data
-    return body
-
-
 def post_event(url: str, event: EventInput, token: Optional[str] = None, timeout: float = 30.0) -> dict[str, Any]:
     """The server's JSON answer for 2xx; a one-line error with the right category otherwise."""
-    headers = {"Content-Type": "application/cloudevents+json"}
+    cloudevent = sdk.to_cloudevent(event.type, event.source, event.id, event.data, time=event.time,
+                                   subject=event.subject, data_content_type=event.data_content_type,
+                                   extensions=event.extensions)
+    headers, body = sdk.encode(cloudevent, "structured")
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, json.dumps(structured(event)).encode(), headers, method="POST")
+    request = urllib.request.Request(url, body, headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read() or b"{}")
