@@ -1,6 +1,8 @@
-"""Two workflows that talk through events on one database: checkout publishes `order.paid`; that
-starts a shipping instance, which waits for `shipment.picked_up` and publishes `order.shipped`;
-checkout waits for it, or for `order.cancelled`, whichever comes first.
+"""Two workflows that talk through events on one database: checkout (talk/orders.py) publishes
+`order.paid`; that starts a shipping instance (talk/shipping.py), which waits for
+`shipment.picked_up` and publishes `order.shipped`; checkout waits for it, or for
+`order.cancelled`, whichever comes first. Each file alone is one service of two that talk over
+HTTP (docs/concepts/workflows-that-talk.md, "Across two services").
 
     python examples/workflows_that_talk.py
     romancy start checkout ORD-7 25                  # checkout waits; shipping was started by order.paid
@@ -9,35 +11,11 @@ checkout waits for it, or for `order.cancelled`, whichever comes first.
 
 from __future__ import annotations
 
-from romancy_cli import App, EventTimeout, activity, send_event, wait_event, workflow
+from romancy_cli import App
+from talk.orders import checkout
+from talk.shipping import shipping
 
-
-@activity("charge_card")
-def charge_card(ctx, order_id: str, amount: float) -> str:
-    return f"CHG-{order_id}"  # a real one would pass ctx.idempotency_key to the payment provider
-
-
-@workflow("checkout")
-def checkout(ctx, order_id: str, amount: float) -> dict:
-    charge = charge_card.execute(ctx, order_id, amount)
-    # Written with this step, in one transaction: it starts `shipping` (start_on below).
-    send_event(ctx, "order.paid", {"order_id": order_id, "amount": amount}, source="shop")
-    try:
-        event = wait_event(ctx, ["order.shipped", "order.cancelled"], timeout="7d", match={"order_id": order_id})
-    except EventTimeout:
-        return {"order_id": order_id, "charge": charge, "status": "no news for a week"}
-    if event.type == "order.cancelled":
-        return {"order_id": order_id, "charge": charge, "status": "cancelled"}
-    return {"order_id": order_id, "charge": charge, "status": "shipped", "carrier": event.data["carrier"]}
-
-
-@workflow("shipping", start_on="order.paid")
-def shipping(ctx, order_id: str, amount: float) -> dict:
-    """Started by each new `order.paid`; its data's order_id and amount are the arguments."""
-    picked = wait_event(ctx, "shipment.picked_up", match={"order_id": order_id})
-    carrier = picked.data["carrier"]
-    send_event(ctx, "order.shipped", {"order_id": order_id, "carrier": carrier}, source="warehouse")
-    return {"order_id": order_id, "carrier": carrier}
+__all__ = ["checkout", "shipping"]
 
 
 def main(database: str = "workflows_that_talk.db") -> str:

@@ -1,4 +1,5 @@
-"""Loads the programs in examples/ by file path, as the command line's workflow loader does."""
+"""Loads the programs in examples/ by file path, as the command line's workflow loader does (their
+folder on sys.path: workflows_that_talk imports its two services from examples/talk/)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ NAMES = sorted(path.stem for path in EXAMPLES.glob("*.py") if not path.stem.star
 
 def load_example(name: str) -> ModuleType:
     module_name = f"romancy_example_{name}"
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))
     if module_name in sys.modules:
         return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, EXAMPLES / f"{name}.py")

@@ -109,8 +109,8 @@ class Proc:
 
 
 class Server(Proc):
-    def __init__(self, project: Project, name: str, *extra: str) -> None:
-        self.port = free_port()
+    def __init__(self, project: Project, name: str, *extra: str, port: int = 0) -> None:
+        self.port = port or free_port()
         super().__init__(project, name, "serve", "--no-reload", "--port", str(self.port), *extra)
         self.url = f"http://127.0.0.1:{self.port}/"
 

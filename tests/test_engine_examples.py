@@ -48,11 +48,13 @@ def test_examples_import_side_by_side_without_running_and_with_unique_names():
         "import importlib.util, json, sys\n"
         "from romancy_cli.definitions import REGISTRY\n"
         "names = {}\n"
+        f"sys.path.insert(0, {str(EXAMPLES)!r})\n"
         f"for stem in {NAMES!r}:\n"
         f"    spec = importlib.util.spec_from_file_location('ex_' + stem, {str(EXAMPLES)!r} + '/' + stem + '.py')\n"
         "    module = importlib.util.module_from_spec(spec); sys.modules[spec.name] = module\n"
+        "    before = set(REGISTRY.workflows)\n"
         "    spec.loader.exec_module(module)\n"
-        "    names[stem] = sorted(n for n, d in REGISTRY.workflows.items() if d.fn.__module__ == spec.name)\n"
+        "    names[stem] = sorted(set(REGISTRY.workflows) - before)  # the workflows it registers\n"
         "print(json.dumps(names))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
