@@ -5,7 +5,9 @@
     python -m bench --systems romancy,edda -n 2000 --runs 5 --json results.json
 
 Each measurement runs in a fresh subprocess (bench.worker) on its own SQLite file in a temporary
-folder; runs of the systems are interleaved so that background noise spreads over all of them."""
+folder; runs of the systems are interleaved so that background noise spreads over all of them.
+Edda runs in the interpreter BENCH_EDDA_PYTHON names (a venv of its own: its cloudevents<2 pin
+conflicts with romancy_cli's); without it the Edda column is skipped."""
 
 from __future__ import annotations
 
@@ -29,6 +31,9 @@ from .common import RESULT_PREFIX, version_of
 SYSTEMS = ("romancy", "edda", "dbos")
 IMPORT_NAMES = {"romancy": "romancy_cli", "edda": "edda", "dbos": "dbos"}
 DISTRIBUTIONS = {"romancy": "romancy-cli", "edda": "edda-framework", "dbos": "dbos"}
+INTERPRETERS = {"edda": "BENCH_EDDA_PYTHON"}  # systems whose workers run in another venv's python
+VERSION_CODE = ("import importlib, importlib.metadata as m, sys; "
+                "importlib.import_module(sys.argv[1]); print(m.version(sys.argv[2]))")
 REPORTED = "reported elsewhere: Edda 0.16.2 W1 36/s, W2 7.5/s; DBOS 3.4.0 W1 86/s, W2 127/s"
 
 
@@ -41,7 +46,8 @@ class Column:
     n: int
     tasks: list[tuple[str, str, int]]  # per run: (task, system, n)
     once: list[tuple[str, str, int]]  # first run only
-    status: str = "ok"  # ok | not installed
+    status: str = "ok"  # ok | not installed | skipped
+    note: str = ""  # why it was skipped
     version: str = ""
     runs: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -115,13 +121,35 @@ def plan(args: argparse.Namespace) -> list[Column]:
                                   [("core", system, other), ("memory", system, other)],
                                   [("txcount", system, min(tx_n, other))]))
     for column in columns:
-        if not installed(column.system):
-            column.status = "not installed"
-        else:
-            column.version = version_of(DISTRIBUTIONS[column.system]) or "?"
-            if column.system != "romancy":
-                column.label = f"{column.system} {column.version}"
+        column.status, column.version = probe(column.system)
+        if column.status == "skipped":
+            column.note = (f"{INTERPRETERS[column.system]} is not set: the python of a venv with "
+                           f"{DISTRIBUTIONS[column.system]} installed (bench/README.md)")
+            log(f"{column.label}: skipped, {column.note}")
+        elif column.status == "ok" and column.system != "romancy":
+            column.label = f"{column.system} {column.version}"
     return columns
+
+
+def interpreter(system: str) -> Optional[str]:
+    """The python that runs `system`'s workers: this one, or the one its variable names (None: unset)."""
+    variable = INTERPRETERS.get(system)
+    return (os.environ.get(variable) or None) if variable else sys.executable
+
+
+def probe(system: str) -> tuple[str, str]:
+    """(status, version) of `system` in the interpreter that runs it."""
+    python = interpreter(system)
+    if python is None:
+        return "skipped", ""
+    if python == sys.executable:
+        return ("ok", version_of(DISTRIBUTIONS[system]) or "?") if installed(system) else ("not installed", "")
+    try:
+        proc = subprocess.run([python, "-c", VERSION_CODE, IMPORT_NAMES[system], DISTRIBUTIONS[system]],
+                              capture_output=True, text=True, timeout=60)
+    except OSError:
+        return "not installed", ""
+    return ("ok", proc.stdout.strip() or "?") if proc.returncode == 0 else ("not installed", "")
 
 
 def run_task(task: str, system: str, mode: str, n: int, timeout: float, verbose: bool) -> dict[str, Any]:
@@ -130,7 +158,7 @@ def run_task(task: str, system: str, mode: str, n: int, timeout: float, verbose:
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "bench.worker", task, system, mode, str(n), folder],
+            [interpreter(system) or sys.executable, "-m", "bench.worker", task, system, mode, str(n), folder],
             capture_output=True, text=True, timeout=timeout, cwd=root, env=env,
         )
     except subprocess.TimeoutExpired:
@@ -248,6 +276,8 @@ def render(columns: list[Column], args: argparse.Namespace, command: str) -> str
     out += [f"  - {note}" for note in notes]
     out.append(REPORTED)
     for column in columns:
+        if column.note:
+            out.append(f"skipped ({column.label}): {column.note}")
         for error in dict.fromkeys(column.errors):
             out.append(f"error ({column.label}): {error}")
     return "\n".join(out)
