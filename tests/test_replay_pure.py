@@ -195,7 +195,8 @@ def test_failing_activity_with_retries_left_suspends_on_a_retry_timer():
 
     outcome = _run(calls, [], PlainHooks(failed={0: 2}))  # two attempts failed before
     # the failed attempt goes with the retry wait's commit; the store places its negative seq
-    failed = {"type": "ConnectionError", "message": "down", "where": f"{__file__}:{flaky_fn.__code__.co_firstlineno + 2}"}
+    where = f"{__file__}:{flaky_fn.__code__.co_firstlineno + 2}"
+    failed = {"type": "ConnectionError", "message": "down", "where": where}
     assert outcome == Suspended([attempt_step(0, "flaky", 3, failed, NOW)],
                                 Wait("retry", 0, wake_at=NOW + 2 * 3 ** 2, attempt=3))
     assert EXECUTED == ["attempt 3"]

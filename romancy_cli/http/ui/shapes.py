@@ -86,7 +86,7 @@ def timeline_group(step: Step, attempts: list[Step]) -> dict[str, Any]:
     """A step with its failed attempts under it; an attempt whose step is not recorded yet (its
     retry is due) is an entry of its own, listing itself."""
     if step.kind == ATTEMPT:
-        return {"step": step.seq, "kind": ATTEMPT, "attempts": [attempt_entry(step)]}
+        return {"step": step.seq, "kind": ATTEMPT, "name": step.name, "attempts": [attempt_entry(step)]}
     return {**timeline_entry(step), "attempts": [attempt_entry(a) for a in attempts]}
 
 
