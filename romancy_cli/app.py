@@ -202,7 +202,8 @@ class App:
         return instance
 
     def history(self, instance_id: str) -> list[Step]:
-        """The recorded steps, retried attempts included (kind "retried", before their re-run)."""
+        """The recorded steps, failed and retried attempts included (kinds "attempt" and "retried",
+        before their step)."""
         return self.store.shown_history(instance_id)
 
     def list_instances(self, status: Optional[str] = None, workflow: Optional[str] = None,

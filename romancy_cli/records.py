@@ -72,9 +72,18 @@ class Step:
     """One recorded durable call. `result` is plain JSON."""
 
     seq: int
-    kind: str  # "activity" | "event" | "timer" | "now" | "uuid4" | "patch" | "ended"
+    kind: str  # "activity" | "event" | "timer" | "now" | "uuid4" | "patch" | "ended" | "attempt" ...
     name: str
     result: Any
+
+
+ATTEMPT = "attempt"  # the kind of the step that keeps a failed attempt of a retried activity
+UNPLACED = -1  # the seq of a step kept beside history (seq < 0): the store places it below the lowest
+
+
+def attempt_step(step: int, name: str, attempt: int, error: dict[str, Any], failed_at: float) -> Step:
+    """Attempt `attempt` of the activity at `step` failed with `error`: kept, never replayed."""
+    return Step(UNPLACED, ATTEMPT, name, {"step": step, "attempt": attempt, "error": error, "failed_at": failed_at})
 
 
 SEND = "send"  # the kind of a step that published an event (engine/publishing.py)

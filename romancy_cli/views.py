@@ -12,7 +12,7 @@ import inspect
 from typing import Any, Optional, Sequence
 
 from .times import iso
-from .records import (PARKED, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, LoggedEvent, Misfit, OutboxItem,
+from .records import (ATTEMPT, PARKED, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, LoggedEvent, Misfit, OutboxItem,
                       PruneResult, Step)
 
 INSTANCE_KEYS = ("instance_id", "workflow", "status", "input", "output", "error", "created_at",
@@ -66,6 +66,21 @@ def waiting_view(instance: Instance) -> Optional[dict[str, Any]]:
 
 def step_view(step: Step) -> dict[str, Any]:
     return {"step": step.seq, "kind": step.kind, "name": step.name, "result": step.result}
+
+
+def with_attempts(history: Sequence[Step]) -> list[tuple[Step, list[Step]]]:
+    """Each step of a shown history with its failed attempts (kind `attempt`, just before it at
+    its seq); the attempts of a step not recorded yet (its retry is due) stand on their own."""
+    groups: list[tuple[Step, list[Step]]] = []
+    attempts: list[Step] = []
+    for step in history:
+        if step.kind == ATTEMPT:
+            attempts.append(step)
+            continue
+        groups += [(a, []) for a in attempts if a.seq != step.seq]
+        groups.append((step, [a for a in attempts if a.seq == step.seq]))
+        attempts = []
+    return groups + [(a, []) for a in attempts]
 
 
 def check_view(checked: int, misfits: Sequence[Misfit]) -> dict[str, Any]:

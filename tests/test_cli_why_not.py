@@ -24,6 +24,21 @@ def flaky(ctx) -> str:
 @workflow
 def fragile(ctx) -> str:
     return flaky.execute(ctx)
+
+
+from romancy_cli import RetryPolicy
+
+
+@activity(retry=RetryPolicy(max_attempts=3, initial_interval="1m"))
+def shaky(ctx) -> str:
+    if ctx.attempt < 3:
+        raise ConnectionError(f"<down> on attempt {ctx.attempt}")
+    return "up"
+
+
+@workflow
+def steady(ctx) -> str:
+    return shaky.execute(ctx)
 '''
 
 
@@ -111,6 +126,24 @@ def test_retry_reruns_the_failed_step_and_keeps_the_failed_attempt(project: Proj
     assert view["history"][2]["result"] == {"value": "ok"}
     rows = project.rows("SELECT seq, kind FROM romancy_steps WHERE instance_id = ? ORDER BY seq", iid)
     assert rows == [(-2, "retried"), (-1, "retried"), (0, "activity")]
+
+
+def test_status_lists_each_failed_attempt_under_its_step_and_replay_check_finds_nothing(project: Project) -> None:
+    iid = project.run("start", "steady").stdout.strip()
+    for hours in ("1h", "2h"):  # --advance counts from now; each attempt waits on from its own time
+        assert project.run("tick", "--advance", hours).code == 0
+    assert project.status_of(iid) == "completed"
+    human = project.run("status", iid).stdout.splitlines()
+    at = next(n for n, line in enumerate(human) if "shaky" in line and "✓" in line)
+    assert "attempt 1 failed: ConnectionError: <down> on attempt 1 (at workflows.py:" in human[at + 1]
+    assert "attempt 2 failed: ConnectionError: <down> on attempt 2" in human[at + 2]
+    history = project.run("status", iid, "--json").json["history"]
+    assert [(s["step"], s["kind"], s["name"]) for s in history] == [
+        (0, "attempt", "shaky"), (0, "attempt", "shaky"), (0, "activity", "shaky")]
+    assert [s["result"]["error"]["message"] for s in history[:2]] == ["<down> on attempt 1", "<down> on attempt 2"]
+    assert set(history[0]["result"]) == {"step", "attempt", "error", "failed_at"}
+    check = project.run("replay", "--check", "--include-ended", "--json")
+    assert (check.code, check.json) == (0, {"checked": 1, "would_park": []})
 
 
 def test_retry_refuses_what_is_not_failed(project: Project) -> None:

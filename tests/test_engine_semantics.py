@@ -410,7 +410,8 @@ def test_retry_backoff_is_a_durable_timer(sqlite_app, manual_clock, attempts):
     assert sqlite_app.get(instance_id).output == "ok on 3"
     assert [a for a, _ in attempts] == [1, 2, 3]
     assert len({key for _, key in attempts}) == 1  # idempotency key stable across attempts
-    assert [s.kind for s in sqlite_app.history(instance_id)] == ["activity"]
+    # the failed attempts are shown before the step's result, kept beside what replay reads
+    assert [s.kind for s in sqlite_app.history(instance_id)] == ["attempt", "attempt", "activity"]
 
 
 def test_activity_error_when_attempts_exhausted(sqlite_app, manual_clock, attempts):
@@ -423,7 +424,7 @@ def test_activity_error_when_attempts_exhausted(sqlite_app, manual_clock, attemp
     assert instance.error["type"] == "ActivityError"
     assert "'flaky' failed after 3 attempts: Flaky: attempt 3 failed" in instance.error["message"]
     assert len(attempts) == 3
-    recorded = sqlite_app.history(instance_id)[0].result["error"]
+    recorded = sqlite_app.history(instance_id)[-1].result["error"]
     assert (recorded["type"], recorded["attempts"]) == ("Flaky", 3)
 
 

@@ -11,7 +11,7 @@ from romancy_cli import ActivityError, EventTimeout, RetryPolicy, sleep, wait_ev
 from romancy_cli.definitions import ActivityDefinition, WorkflowDefinition
 from romancy_cli.engine import replay
 from romancy_cli.engine.replay import Completed, Diverged, Failed, Suspended
-from romancy_cli.records import Step, Wait
+from romancy_cli.records import Step, Wait, attempt_step
 
 NOW = 1_000.0
 
@@ -194,7 +194,11 @@ def test_failing_activity_with_retries_left_suspends_on_a_retry_timer():
         return flaky.execute(ctx)
 
     outcome = _run(calls, [], PlainHooks(failed={0: 2}))  # two attempts failed before
-    assert outcome == Suspended([], Wait("retry", 0, wake_at=NOW + 2 * 3 ** 2, attempt=3))
+    # the failed attempt goes with the retry wait's commit; the store places its negative seq
+    where = f"{__file__}:{flaky_fn.__code__.co_firstlineno + 2}"
+    failed = {"type": "ConnectionError", "message": "down", "where": where}
+    assert outcome == Suspended([attempt_step(0, "flaky", 3, failed, NOW)],
+                                Wait("retry", 0, wake_at=NOW + 2 * 3 ** 2, attempt=3))
     assert EXECUTED == ["attempt 3"]
 
     outcome = _run(calls, [], PlainHooks(failed={0: 3}))  # last attempt

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -85,6 +86,23 @@ def test_failed_instance_points_at_the_users_file_and_line(page: Page) -> None:
     html = page.get(f"/ui/instances/{iid}").text
     assert f"ui_support.py:{FAIL_LINE} in ui_fail" in html and "refused: why not" in html
     assert f'data-action="/retry/{iid}"' in html
+
+
+def test_timeline_lists_each_failed_attempt_with_its_escaped_error_under_its_step(page: Page) -> None:
+    iid = page.app.start("ui_steady")
+    waiting = page.get(f"/ui/instances/{iid}").text
+    assert "attempt 1 failed" in waiting and "&lt;i&gt;down&lt;/i&gt; on attempt 1" in waiting
+    assert "<i>down" not in waiting
+    now = time.time()
+    page.app.tick(now=now + 3600)
+    page.app.tick(now=now + 3 * 3600 + 60)
+    assert page.app.get(iid).status == "completed"
+    html = page.get(f"/ui/instances/{iid}").text
+    step = html[html.index('class="step step-activity'):]
+    listed = re.findall(r"attempt (\d) failed: .*?<b>(\w+)</b>: (.*?)</span>", step, re.S)
+    assert listed == [("1", "ConnectionError", "&lt;i&gt;down&lt;/i&gt; on attempt 1"),
+                      ("2", "ConnectionError", "&lt;i&gt;down&lt;/i&gt; on attempt 2")]
+    assert "ui_support.py:" in step and "<i>down" not in html
 
 
 def test_instance_page_shows_the_near_misses_of_get_instance(page: Page) -> None:

@@ -7,7 +7,7 @@ from typing import Any, Iterator, Optional
 
 import requests
 
-from romancy_cli import App, activity, sleep, wait_event, workflow
+from romancy_cli import App, RetryPolicy, activity, sleep, wait_event, workflow
 from romancy_cli.serve import Server
 
 
@@ -33,6 +33,18 @@ def ui_fail(ctx: Any, why: str) -> None:
 def ui_nap(ctx: Any) -> str:
     sleep(ctx, "1h")
     return "rested"
+
+
+@activity("ui_shaky", retry=RetryPolicy(max_attempts=3, initial_interval="1h"))
+def shaky(ctx: Any) -> str:
+    if ctx.attempt < 3:
+        raise ConnectionError(f"<i>down</i> on attempt {ctx.attempt}")
+    return "up"
+
+
+@workflow("ui_steady")
+def ui_steady(ctx: Any) -> str:
+    return shaky.execute(ctx)
 
 
 FAIL_LINE = next(n for n, line in enumerate(Path(__file__).read_text().splitlines(), 1)

@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any, Optional, Sequence
 
 from ..jsonsafe import dumps
-from ..records import (CANCELLED, COMPENSATING, COMPLETED, CONTINUED_AS_NEW, FAILED, RUNNING, SEND, TERMINAL,
+from ..records import (ATTEMPT, CANCELLED, COMPENSATING, COMPLETED, CONTINUED_AS_NEW, FAILED, RUNNING, SEND, TERMINAL,
                        WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, Step)
-from ..views import shown_status
+from ..views import shown_status, with_attempts
 from .output import Cell, esc, say, show, table
 
 STATUS_STYLE = {
@@ -92,6 +92,10 @@ def step_line(step: Step) -> str:
         return f"  [dim]· took patch {esc(step.name)}[/]"
     if step.kind == SEND:
         return f"  [green]↗[/] sent {esc(step.name)} [dim]id {esc(result.get('id'))}  {esc(compact(result.get('data')))}[/]"
+    if step.kind == ATTEMPT:
+        error = result.get("error") or {}
+        return (f"  [yellow]↻[/] attempt {esc(result.get('attempt'))} failed: {esc(error.get('type'))}: "
+                f"{esc(error.get('message'))}{esc(where_text(error))}")
     if step.kind == "ended":  # compensation follows: the undo activities, newest first
         return (f"  [magenta]↺[/] {esc(step.name)}: {esc(result.get('type'))}: {esc(result.get('message'))}"
                 "; undoing completed activities")
@@ -179,8 +183,10 @@ def instance_detail(instance: Instance, history: Sequence[Step], verbose: int) -
         if verbose and instance.error.get("traceback"):
             show(f"[dim]{esc(instance.error['traceback'].rstrip())}[/]")
     show("  history" if history else "  history   [dim](no steps recorded)[/]")
-    for step in history:
+    for step, attempts in with_attempts(history):
         show(f"  {step.seq:>3}" + step_line(step)[1:])
+        for attempt in attempts:
+            show("     " + step_line(attempt))
     if instance.status not in TERMINAL:
         show(outcome_line(instance))
 

@@ -14,7 +14,7 @@ from ..codec import convert, to_plain
 from ..definitions import ActivityDefinition, WorkflowDefinition
 from ..durations import Duration, deadline, to_seconds
 from ..errors import ActivityError, EventTimeout, UsageError, user_location
-from ..records import EventInput, Step, Wait
+from ..records import EventInput, Step, Wait, attempt_step
 from ..times import to_datetime
 
 
@@ -297,8 +297,10 @@ class WorkflowContext:
                          exc: Exception) -> Step:
         policy = definition.retry
         if policy.retries(exc, actx.attempt):
-            wake_at = self._hooks.now() + policy.delay(actx.attempt)
-            raise Suspend(Wait("retry", seq, wake_at=wake_at, attempt=actx.attempt))
+            now = self._hooks.now()
+            # Kept with the retry wait's commit, beside history: replay does not read it.
+            self.new_steps.append(attempt_step(seq, definition.name, actx.attempt, _failure(exc), now))
+            raise Suspend(Wait("retry", seq, wake_at=now + policy.delay(actx.attempt), attempt=actx.attempt))
         error = {"type": type(exc).__name__, "message": str(exc), "attempts": actx.attempt,
                  "traceback": traceback.format_exc()}
         where = user_location(exc)
@@ -329,6 +331,11 @@ class WorkflowContext:
                 raise Suspend(Wait("timer", self.cursor - 1, wake_at=wake_at))
             self.record("timer", "sleep", {"fired_at": self._hooks.now()})
         return self._await_or_value(lambda: None)
+
+
+def _failure(exc: Exception) -> dict[str, Any]:
+    """A failed attempt's error: its type, message and where the user's code raised (or None)."""
+    return {"type": type(exc).__name__, "message": str(exc), "where": user_location(exc)}
 
 
 def _activity_value(definition: ActivityDefinition, result: dict[str, Any]) -> Any:

@@ -101,7 +101,9 @@ class Store(Protocol):
         """The steps replay reads."""
 
     def shown_history(self, instance_id: str) -> list[Step]:
-        """history() with retried attempts (kind "retried") just before the step that re-ran them."""
+        """history() with the attempts kept beside it (kind "attempt": failed attempts of retried
+        activities; kind "retried": attempts `retry` re-ran) just before their step, oldest first.
+        A commit's steps at negative seqs are such attempts: the store places them below the lowest."""
 
     def list_instances(
         self, status: Optional[str], workflow: Optional[str], limit: Optional[int],

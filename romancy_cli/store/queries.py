@@ -48,6 +48,7 @@ class Queries:
         # Replay reads seq >= 0: retried attempts are kept at negative seqs, shown, never replayed.
         self.history = p("SELECT seq, kind, name, result FROM romancy_steps WHERE instance_id = ? "
                          "AND seq >= 0 ORDER BY seq")
+        self.lowest_seq = p("SELECT MIN(seq) FROM romancy_steps WHERE instance_id = ?")
         self.all_steps = p("SELECT seq, kind, name, result FROM romancy_steps WHERE instance_id = ? ORDER BY seq")
         self.apply = p(
             "UPDATE romancy_instances SET " + ", ".join(f"{c} = ?" for c in TRANSITION_COLUMNS)

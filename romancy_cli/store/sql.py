@@ -123,6 +123,20 @@ class SqlStore(Upkeep, Listing, Outbox):
         if rows:
             self._run(self.q.insert_steps(len(rows)), [value for row in rows for value in row])
 
+    def _placed(self, instance_id: str, steps: list[Step]) -> list[Step]:
+        """The steps, those kept beside history (seq < 0: failed and retried attempts) each at a
+        new negative seq below the instance's lowest, in their order: unique across retries."""
+        if all(step.seq >= 0 for step in steps):
+            return steps
+        seq = min(self._one(self.q.lowest_seq, (instance_id,))[0] or 0, 0)
+        placed = []
+        for step in steps:
+            if step.seq < 0:
+                seq -= 1
+                step = replace(step, seq=seq)
+            placed.append(step)
+        return placed
+
     # -- instances ---------------------------------------------------------------
 
     def start_floor(self) -> int:
@@ -292,7 +306,7 @@ class SqlStore(Upkeep, Listing, Outbox):
             raise LeaseLost(instance_id)
         if delivery is not None:  # the wait it filled may have been for several types
             self._end_more_types([instance_id])
-        self._insert_steps([_step_values(instance_id, s) for s in steps])
+        self._insert_steps([_step_values(instance_id, s) for s in self._placed(instance_id, steps)])
         if transition.wait is not None and transition.wait.more_types:
             self._index_more_types(instance_id, transition.wait)
         targets = relay_targets(steps)

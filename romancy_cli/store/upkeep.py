@@ -10,7 +10,8 @@ from typing import Optional
 
 from ..codec import dumps
 from ..errors import NotFoundError, RomancyError
-from ..records import FAILED, PENDING, RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, PruneResult, Step
+from ..records import (FAILED, PENDING, RUNNING, UNPLACED, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance,
+                       PruneResult, Step)
 from .listing import ENDED_SQL, marks
 from .queries import CLEAR_WAIT, INSTANCE_COLUMNS
 
@@ -32,11 +33,13 @@ class Upkeep:
     # -- retry -------------------------------------------------------------------
 
     def shown_history(self, instance_id: str) -> list[Step]:
-        """History with retried attempts in place: each just before the step that re-ran it."""
+        """History with the attempts kept beside it (failed ones, kind `attempt`, and retried
+        ones) in place: at the step they belong to, just before it, oldest first."""
         steps = [Step(*row[:3], json.loads(row[3]))
                  for row in self._run(self.q.all_steps, (instance_id,)).fetchall()]
-        shown = [Step(s.result["step"], s.kind, s.name, s.result) if s.seq < 0 else s for s in steps]
-        return sorted(shown, key=lambda s: (s.seq, s.kind != RETRIED))
+        # Negative seqs are placed downwards as attempts happen: the older one has the larger seq.
+        ordered = sorted(steps, key=lambda s: (s.result["step"], 0, -s.seq) if s.seq < 0 else (s.seq, 1, 0))
+        return [Step(s.result["step"], s.kind, s.name, s.result) if s.seq < 0 else s for s in ordered]
 
     def reopen(self, instance_id: str, failed_seq: Optional[int], now: float) -> None:
         """Make a failed instance running again, in one transaction: its failed attempt (the step
@@ -54,10 +57,9 @@ class Upkeep:
             else:
                 at = self._one(self.q._p("SELECT COALESCE(MAX(seq), -1) + 1 FROM romancy_steps WHERE instance_id = ?"),
                                (instance_id,))[0]
-            lowest = self._one(self.q._p("SELECT MIN(seq) FROM romancy_steps WHERE instance_id = ?"), (instance_id,))[0]
-            marker = min(lowest or 0, 0) - 1
-            self._insert_steps([(instance_id, marker, RETRIED, name,
-                                 dumps({"step": at, "error": error, "retried_at": now}))])
+            marker = Step(UNPLACED, RETRIED, name, {"step": at, "error": error, "retried_at": now})
+            self._insert_steps([(instance_id, s.seq, s.kind, s.name, dumps(s.result))
+                                for s in self._placed(instance_id, [marker])])
             self._run(self.q._p(
                 "UPDATE romancy_instances SET status = ?, output = NULL, error = NULL, updated_at = ?, "
                 f"wake_at = NULL, lease_owner = NULL, lease_until = NULL, parked = ?{CLEAR_WAIT} "

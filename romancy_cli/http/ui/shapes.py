@@ -9,8 +9,9 @@ import re
 import time
 from typing import Any, Optional, Sequence
 
-from ...records import TERMINAL, Instance, LoggedEvent, Step
-from ...views import detail_view, event_view
+from ...records import ATTEMPT, TERMINAL, Instance, LoggedEvent, Step
+from ...times import iso
+from ...views import detail_view, event_view, with_attempts
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<fn>.+)$', re.M)
@@ -24,7 +25,7 @@ def page_detail(instance: Instance, history: Sequence[Step],
     view["terminal"] = instance.status in TERMINAL
     view["error_detail"] = error_detail(instance.error)
     view["wait"] = wait_detail(instance) if view["waiting"] else None
-    view["timeline"] = [timeline_entry(step) for step in history]
+    view["timeline"] = [timeline_group(step, attempts) for step, attempts in with_attempts(history)]
     return view
 
 
@@ -79,6 +80,22 @@ def timeline_entry(step: Step) -> dict[str, Any]:
                              "error": error_detail(result.get("error")) if "error" in result else None,
                              "timed_out": step.kind == "event" and result.get("timeout") is True}
     return entry
+
+
+def timeline_group(step: Step, attempts: list[Step]) -> dict[str, Any]:
+    """A step with its failed attempts under it; an attempt whose step is not recorded yet (its
+    retry is due) is an entry of its own, listing itself."""
+    if step.kind == ATTEMPT:
+        return {"step": step.seq, "kind": ATTEMPT, "name": step.name, "attempts": [attempt_entry(step)]}
+    return {**timeline_entry(step), "attempts": [attempt_entry(a) for a in attempts]}
+
+
+def attempt_entry(step: Step) -> dict[str, Any]:
+    """A failed attempt of the activity at its step: which one, its error and when it failed."""
+    error = step.result.get("error") or {}
+    return {"step": step.seq, "attempt": step.result.get("attempt"), "failed_at": iso(step.result.get("failed_at")),
+            "error": {"type": str(error.get("type", "Error")), "message": str(error.get("message", "")),
+                      "location": error.get("where")}}
 
 
 def event_row(logged: LoggedEvent) -> dict[str, Any]:
