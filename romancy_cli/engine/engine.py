@@ -169,7 +169,9 @@ class Engine:
 
     def _drive_successor(self, successor: Instance) -> Optional[Instance]:
         """Run a successor as committed: read back, for the event_floor the store gave it."""
-        with running_here(self.owner, successor.instance_id):
+        with running_here(self.owner, successor.instance_id) as mine:
+            if not mine:  # another thread of this process runs it already
+                return None
             _, until = self._lease()
             claimed = self.store.claim(successor.instance_id, self.owner, self.lease_clock.now(), until)
             if claimed is None:  # cancelled meanwhile
