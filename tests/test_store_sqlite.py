@@ -287,7 +287,7 @@ def test_the_engine_queries_read_through_an_index(tmp_path: Path):
         "next_wake": (q.next_wake, ("a", "b")), "runnable": (q.runnable, (10,)),
         "match_keys": (q.match_keys, ("w", "t", 5)),
         "waiting_matched": (q.waiting_matched + q.match_clause(True, 1), ("w", "t", 5, "k", "m")),
-        "waiting_target": (q.waiting_target, ("w", "t", 5, "i")), "history": (q.history, ("i",)),
+        "waiting_target": (q.waiting_target, ("i", "w", 5)), "history": (q.history, ("i",)),
     }
     try:
         plans = {name: [row[3] for row in store.db.execute_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall()]

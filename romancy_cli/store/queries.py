@@ -66,14 +66,14 @@ class Queries:
             "data_schema, extensions, target, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (source, event_id) DO NOTHING RETURNING seq")
         waiting = "status = ? AND wait_event_type = ? AND event_floor < ?"
-        self.waiting_target = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE {waiting} "
-                                "AND instance_id = ?" + lock)
+        # A targeted event: its instance by key, whichever of its wait's types the event has.
+        self.waiting_target = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE instance_id = ? "
+                                "AND status = ? AND event_floor < ?" + lock)
         # Waits for several types, found by a type after their first (models.WaitTypeRow).
         self.waiting_more = p(
             f"SELECT {', '.join('i.' + c.strip() for c in INSTANCE_COLUMNS.split(','))} "
             "FROM romancy_wait_types w JOIN romancy_instances i ON i.instance_id = w.instance_id "
             "AND i.wait_seq = w.wait_seq WHERE i.status = ? AND w.event_type = ? AND i.event_floor < ?")
-        self.waiting_more_target = self.waiting_more + p(" AND i.instance_id = ?") + lock
         self.waiting_more += lock
         self.insert_wait_type = p("INSERT INTO romancy_wait_types (instance_id, event_type, wait_seq) VALUES (?, ?, ?)")
         self.delete_wait_types = p("DELETE FROM romancy_wait_types WHERE instance_id = ?")

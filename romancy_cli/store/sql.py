@@ -304,7 +304,7 @@ class SqlStore(Upkeep, Listing, Outbox):
                 raise DeliveryConflict(f"instance {instance_id} no longer waits at step {delivery.wait_seq}")
         elif self._run(self.q.apply, (*values, instance_id, owner)).rowcount != 1:
             raise LeaseLost(instance_id)
-        if delivery is not None:  # the wait it filled may have been for several types
+        if delivery is not None and "|" in delivery.step_name:  # it filled a wait for several types
             self._end_more_types([instance_id])
         self._insert_steps([_step_values(instance_id, s) for s in self._placed(instance_id, steps)])
         if transition.wait is not None and transition.wait.more_types:
@@ -384,16 +384,16 @@ class SqlStore(Upkeep, Listing, Outbox):
 
     def _waiting_for(self, event: StoredEvent) -> list[Instance]:
         """Waiting instances this event may satisfy, found through the match index, not a scan."""
-        waiting = (WAITING_FOR_EVENT, event.type, event.seq)
         if event.target is not None:
-            rows = self._run(self.q.waiting_target, (*waiting, event.target)).fetchall()
-            rows += self._run(self.q.waiting_more_target, (*waiting, event.target)).fetchall()
-        else:
-            rows = self._run(self.q.waiting_more, waiting).fetchall()
-            has_null, pairs = self._match_pairs(event, waiting)
-            if has_null or pairs:
-                sql = self.q.waiting_matched + self.q.match_clause(has_null, len(pairs))
-                rows += self._run(sql, (*waiting, *[v for pair in pairs for v in pair])).fetchall()
+            rows = self._run(self.q.waiting_target, (event.target, WAITING_FOR_EVENT, event.seq)).fetchall()
+            found = [self._instance(row) for row in rows]
+            return [i for i in found if i.wait is not None and event.type in i.wait.event_types]
+        waiting = (WAITING_FOR_EVENT, event.type, event.seq)
+        rows = self._run(self.q.waiting_more, waiting).fetchall()
+        has_null, pairs = self._match_pairs(event, waiting)
+        if has_null or pairs:
+            sql = self.q.waiting_matched + self.q.match_clause(has_null, len(pairs))
+            rows += self._run(sql, (*waiting, *[v for pair in pairs for v in pair])).fetchall()
         return [self._instance(row) for row in rows]
 
     def _match_pairs(self, event: StoredEvent, waiting: tuple) -> tuple[bool, list[tuple[str, str]]]:
