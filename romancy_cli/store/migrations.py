@@ -1,0 +1,138 @@
+"""The migrations, frozen: each writes the DDL of its own version as SQL text and never reads
+today's models (models.py), so that editing a model cannot change what an old migration does.
+tests/test_migrations.py builds a database at every earlier version from that version's DDL,
+migrates it and compares the schema with a fresh one.
+
+Column types are written once per back end through the placeholders of `_TYPES`."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import peewee as pw
+
+_TYPES = {
+    "sqlite": {"varchar": "VARCHAR(255)", "real": "REAL", "bigint": "INTEGER", "bool": "INTEGER",
+               "clustered": " WITHOUT ROWID", "event_seq": "json_extract(result, '$.seq')"},
+    "postgres": {"varchar": "VARCHAR", "real": "DOUBLE PRECISION", "bigint": "BIGINT", "bool": "BOOLEAN",
+                 "clustered": "", "event_seq": "((result::jsonb ->> 'seq')::bigint)"},
+}
+
+
+def _dialect(db: pw.Database) -> str:
+    return "sqlite" if isinstance(db, pw.SqliteDatabase) else "postgres"
+
+
+def _run(db: pw.Database, *statements: str) -> None:
+    types = _TYPES[_dialect(db)]
+    for statement in statements:
+        db.execute_sql(statement.format(**types))
+
+
+def _columns(db: pw.Database, table: str) -> set[str]:
+    return {column.name for column in db.get_columns(table)}
+
+
+# Version 2's tables on SQLite, clustered on their keys (version 1's had a rowid table beside).
+_V2_INSTANCES = (
+    'CREATE TABLE "romancy_instances" ("instance_id" {varchar} NOT NULL PRIMARY KEY, '
+    '"workflow" {varchar} NOT NULL, "status" {varchar} NOT NULL, "args" TEXT NOT NULL, "kwargs" TEXT NOT NULL, '
+    '"output" TEXT, "error" TEXT, "created_at" {real} NOT NULL, "updated_at" {real} NOT NULL, '
+    '"wait_kind" {varchar}, "wait_seq" INTEGER, "wait_event_type" {varchar}, "wait_match" TEXT, '
+    '"wait_match_keys" TEXT, "wait_attempt" INTEGER NOT NULL, "wake_at" {real}, "event_floor" {bigint} NOT NULL, '
+    '"parked" {bool} NOT NULL, "lease_owner" {varchar}, "lease_until" {real}){clustered}')
+_V2_STEPS = ('CREATE TABLE "romancy_steps" ("instance_id" {varchar} NOT NULL, "seq" INTEGER NOT NULL, '
+             '"kind" {varchar} NOT NULL, "name" {varchar} NOT NULL, "result" TEXT NOT NULL, '
+             'PRIMARY KEY ("instance_id", "seq")){clustered}')
+
+
+def _rebuild_clustered(db: pw.Database, table: str, create: str) -> None:
+    """SQLite cannot alter a table into WITHOUT ROWID: copy it into a new one. Only the columns
+    both have are copied (a database migrated by an earlier release may have more)."""
+    db.execute_sql(f'ALTER TABLE "{table}" RENAME TO "{table}_old"')
+    _run(db, create)
+    columns = ", ".join(f'"{name}"' for name in sorted(_columns(db, table) & _columns(db, f"{table}_old")))
+    db.execute_sql(f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM "{table}_old"')
+    db.execute_sql(f'DROP TABLE "{table}_old"')
+
+
+def v2_partial_indexes(db: pw.Database) -> None:
+    """Partial indexes on instances, each holding only what its queries look for."""
+    for name in ("romancy_instances_status_wake_at", "romancy_instances_workflow_status",
+                 "romancy_instances_wait_event_type_status_wait_match_keys_2e67f6e"):
+        db.execute_sql(f'DROP INDEX IF EXISTS "{name}"')
+    if _dialect(db) == "sqlite":
+        _rebuild_clustered(db, "romancy_instances", _V2_INSTANCES)
+        _rebuild_clustered(db, "romancy_steps", _V2_STEPS)
+    _run(db,
+         'CREATE INDEX IF NOT EXISTS "romancy_instances_due" ON "romancy_instances" ("wake_at") '
+         'WHERE ("wake_at" IS NOT NULL)',
+         'CREATE INDEX IF NOT EXISTS "romancy_instances_waiting" ON "romancy_instances" '
+         '("wait_event_type", "status", "wait_match_keys", "wait_match") WHERE ("wait_event_type" IS NOT NULL)',
+         'CREATE INDEX IF NOT EXISTS "romancy_instances_running" ON "romancy_instances" ("updated_at") '
+         "WHERE (\"status\" = 'running')",
+         'CREATE INDEX IF NOT EXISTS "romancy_instances_workflow" ON "romancy_instances" ("workflow")')
+
+
+def v3_status_and_consumer_indexes(db: pw.Database) -> None:
+    """Ended instances by status (listing, prune); event steps by their event's seq (who
+    consumed an event)."""
+    _run(db,
+         'CREATE INDEX IF NOT EXISTS "romancy_instances_status" ON "romancy_instances" '
+         "(\"status\", \"created_at\", \"instance_id\") WHERE (\"status\" IN ('cancelled', 'completed', 'failed'))",
+         "CREATE INDEX IF NOT EXISTS romancy_steps_event_seq ON romancy_steps ({event_seq}) WHERE kind = 'event'")
+
+
+def v4_wait_for_several_types(db: pw.Database) -> None:
+    """wait_event(ctx, [type, ...]): the instance lists the types after the first, and
+    romancy_wait_types indexes them by type."""
+    # A database that an earlier release migrated from version 1 has the column already.
+    if "wait_more_types" not in _columns(db, "romancy_instances"):
+        db.execute_sql('ALTER TABLE "romancy_instances" ADD COLUMN "wait_more_types" TEXT')
+    _run(db,
+         'CREATE TABLE IF NOT EXISTS "romancy_wait_types" ("instance_id" {varchar} NOT NULL, '
+         '"event_type" {varchar} NOT NULL, "wait_seq" INTEGER NOT NULL, PRIMARY KEY ("instance_id", "event_type"))',
+         'CREATE INDEX IF NOT EXISTS "romancy_wait_types_event_type" ON "romancy_wait_types" ("event_type")')
+
+
+def v5_created_index(db: pw.Database) -> None:
+    """Keyset pages of instances, newest first (the web page)."""
+    _run(db, 'CREATE INDEX IF NOT EXISTS "romancy_instances_created" ON "romancy_instances" '
+             '("created_at", "instance_id")')
+
+
+def v6_compensating_runnable(db: pw.Database) -> None:
+    """`compensating` is runnable like `running`: the partial index of runnable instances takes
+    both, under a new name."""
+    _run(db, 'DROP INDEX IF EXISTS "romancy_instances_running"',
+         'CREATE INDEX IF NOT EXISTS "romancy_instances_runnable" ON "romancy_instances" ("updated_at") '
+         "WHERE (\"status\" IN ('running', 'compensating'))")
+
+
+def v7_outbox(db: pw.Database) -> None:
+    """romancy_outbox: events published with a relay target, and their delivery state."""
+    _run(db,
+         'CREATE TABLE IF NOT EXISTS "romancy_outbox" ("event_seq" {bigint} NOT NULL PRIMARY KEY, '
+         '"target" TEXT NOT NULL, "status" {varchar} NOT NULL, "attempts" INTEGER NOT NULL, "last_error" TEXT, '
+         '"next_attempt_at" {real}, "lease_owner" {varchar}, "lease_until" {real})',
+         'CREATE INDEX IF NOT EXISTS "romancy_outbox_due" ON "romancy_outbox" ("next_attempt_at") '
+         "WHERE (\"status\" = 'pending')")
+
+
+def v8_continue_as_new(db: pw.Database) -> None:
+    """continue_as_new: the links between runs, and `continued_as_new` among the ended statuses
+    of the partial index of ended instances."""
+    present = _columns(db, "romancy_instances")
+    for column in ("continued_from", "continued_as"):
+        if column not in present:  # present when an earlier release migrated it from version 1
+            _run(db, f'ALTER TABLE "romancy_instances" ADD COLUMN "{column}" {{varchar}}')
+    _run(db, 'DROP INDEX IF EXISTS "romancy_instances_status"',
+         'CREATE INDEX IF NOT EXISTS "romancy_instances_status" ON "romancy_instances" '
+         "(\"status\", \"created_at\", \"instance_id\") "
+         "WHERE (\"status\" IN ('cancelled', 'completed', 'continued_as_new', 'failed'))")
+
+
+# MIGRATIONS[n] brings a database from version n - 1 to n; add a function for every schema change.
+MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {
+    2: v2_partial_indexes, 3: v3_status_and_consumer_indexes, 4: v4_wait_for_several_types,
+    5: v5_created_index, 6: v6_compensating_runnable, 7: v7_outbox, 8: v8_continue_as_new}
