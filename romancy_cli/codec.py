@@ -7,9 +7,10 @@ import enum
 import inspect
 import json
 import math
+import typing
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, Optional, TypeVar
 from uuid import UUID
 
 from .errors import EventDataError
@@ -77,6 +78,16 @@ def needs_conversion(annotation: Any) -> bool:
 _AS_IS = (Any, str, int, float, bool, dict, list, type(None), None, inspect.Parameter.empty)
 
 
+# Plain JSON values that pydantic would return unchanged for these annotations: checked by type,
+# so that the common `order_id: str` does not import pydantic on the start path (cold start).
+_EXACT: dict[Any, type] = {str: str, int: int, float: float, bool: bool, dict: dict, list: list}
+
+
+def is_exact(value: Any, annotation: Any) -> bool:
+    """True when `value` already is of the plain type `annotation` names (a bool is no int)."""
+    return _EXACT.get(annotation) is type(value)
+
+
 @lru_cache(maxsize=512)
 def _adapter(annotation: Any) -> Any:
     from pydantic import TypeAdapter
@@ -94,11 +105,47 @@ def convert(value: Any, annotation: Any) -> Any:
     """`value` (plain JSON) as `annotation`; raises pydantic's ValidationError on mismatch."""
     if not needs_conversion(annotation):
         return value
-    return _adapter(annotation).validate_python(value)
+    built = _plain_dataclass(value, annotation)
+    return built if built is not None else _adapter(annotation).validate_python(value)
+
+
+def _plain_dataclass(value: Any, annotation: Any) -> Any:
+    """`annotation(**value)` when `annotation` is a dataclass of plain fields and `value` has each
+    of them with its exact type (as pydantic would build it), else None."""
+    plain = _plain_dataclass_fields(annotation)
+    if plain is None or not isinstance(value, dict):
+        return None
+    fields, required = plain
+    if required <= value.keys() <= fields.keys() and all(is_exact(v, fields[k]) for k, v in value.items()):
+        return annotation(**value)
+    return None
+
+
+@lru_cache(maxsize=512)
+def _plain_dataclass_fields(annotation: Any) -> Optional[tuple[dict[str, Any], frozenset[str]]]:
+    """The fields of a dataclass whose fields are all plain JSON types, and those without a
+    default, else None: such a value is built directly, as pydantic would build it, without
+    importing pydantic (cold start)."""
+    if not (isinstance(annotation, type) and dataclasses.is_dataclass(annotation)):
+        return None
+    try:
+        hints = typing.get_type_hints(annotation)
+    except Exception:  # a hint that does not resolve: pydantic says what is wrong with it
+        return None
+    init = [f for f in dataclasses.fields(annotation) if f.init]
+    fields = {f.name: hints.get(f.name) for f in init}
+    if not all(hint in _EXACT for hint in fields.values()):
+        return None
+    required = frozenset(f.name for f in init
+                         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+    return fields, required
 
 
 def decode_event_data(data: Any, target: type[T]) -> T:
     """Validate event data into `target`; EventDataError names the field path, expected and got."""
+    built = _plain_dataclass(data, target)
+    if built is not None:
+        return built
     from pydantic import ValidationError
 
     try:
@@ -132,4 +179,4 @@ def _convert_text(text: str, annotation: Any) -> Any:
     if annotation is bool and isinstance(text, str) and text.lower() in ("true", "false", "yes", "no", "1", "0"):
         return text.lower() in ("true", "yes", "1")
     refuse_boolean_number(value, annotation)
-    return _adapter(annotation).validate_python(value)
+    return value if is_exact(value, annotation) else _adapter(annotation).validate_python(value)

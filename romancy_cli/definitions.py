@@ -8,7 +8,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, Union
 
-from .codec import _adapter, refuse_boolean_number, to_plain
+from .codec import _adapter, is_exact, refuse_boolean_number, to_plain
 from .durations import Duration, to_seconds
 from .errors import NotFoundError, WorkflowDefinitionError
 
@@ -91,6 +91,8 @@ class _Callable:
     def _check_type(self, name: str, value: Any, annotation: Any) -> Any:
         if annotation is None:
             return self._plain(name, value)
+        if is_exact(value, annotation):
+            return to_plain(value)
         try:
             adapter = _adapter(annotation)
         except Exception as exc:  # pydantic cannot build a validator for this type

@@ -89,6 +89,36 @@ def test_status_leaves_pydantic_unimported(tmp_path: Path) -> None:
     assert "pydantic" not in _imported(result.stderr)
 
 
+HEAVY = ("pydantic", "jinja2", "cloudevents", "psycopg", "rich.markdown", "pygments", "waitress")
+HEAVY_IMPORTED = """
+import json, sys
+from romancy_cli.cli.main import run
+code = run(sys.argv[1:])
+# A driver peewee looked for while it was hidden is None in sys.modules: not imported.
+print(json.dumps([code, [m for m in sys.modules if sys.modules[m] is not None and m.split(".")[0] in HEAVY
+                         or m in HEAVY]]))
+"""
+PAYMENT = '{"order_id":"ORD-1","transaction_id":"TXN-1","amount":99.99}'
+
+
+def test_the_start_status_and_send_event_of_readme_import_no_heavy_module(tmp_path: Path) -> None:
+    """README's payment workflow (an activity returning a dataclass, event data decoded into one):
+    none of these modules is needed to start it, list it or deliver its event."""
+    project = Project(tmp_path / "proj")
+    project.root.mkdir()
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    project.write("payment_workflow.py", (examples / "payment_workflow.py").read_text())
+    project.write("romancy.toml", 'database = "romancy.db"\nworkflows = ["payment_workflow.py"]\n')
+    script = HEAVY_IMPORTED.replace("HEAVY", repr(HEAVY), 2)
+    for command in (("start", "payment_workflow", "ORD-1"), ("status",),
+                    ("send-event", "payment.completed", "--data", PAYMENT)):
+        proc = subprocess.run([sys.executable, "-c", script, *command], cwd=project.root,
+                              capture_output=True, text=True, timeout=60)
+        code, heavy = json.loads(proc.stdout.splitlines()[-1])
+        assert (code, heavy) == (0, []), (command, proc.stderr)
+    assert "completed" in project.run("status").stdout
+
+
 PIN = "typer>=0.29,<0.30 in pyproject.toml"
 
 

@@ -10,7 +10,8 @@ from uuid import UUID
 
 import pytest
 
-from romancy_cli.codec import dumps
+from romancy_cli.codec import convert, decode_event_data, dumps
+from romancy_cli.errors import EventDataError
 
 
 class Colour(enum.Enum):
@@ -43,3 +44,30 @@ def test_keys_json_refuses_are_written_as_text():
 def test_a_value_that_is_not_data_is_refused_with_a_hint():
     with pytest.raises(TypeError, match="object is not JSON-serialisable: return plain data"):
         dumps({"handle": object()})
+
+
+@dataclass
+class Paid:
+    order_id: str
+    amount: float
+    status: str = "success"
+
+
+@pytest.mark.parametrize("data", [
+    {"order_id": "A", "amount": 1.5},                      # built directly: exact types, default left out
+    {"order_id": "A", "amount": 1.5, "status": "late"},
+    {"order_id": "A", "amount": 2},                        # an int for a float: pydantic converts it
+])
+def test_a_plain_dataclass_is_built_as_pydantic_builds_it(data: dict) -> None:
+    from pydantic import TypeAdapter
+
+    assert decode_event_data(data, Paid) == convert(data, Paid) == TypeAdapter(Paid).validate_python(data)
+
+
+@pytest.mark.parametrize("data, problem", [
+    ({"order_id": 5, "amount": 1.5}, "order_id"),
+    ({"amount": 1.5}, "order_id"),
+])
+def test_data_that_does_not_fit_a_plain_dataclass_still_names_the_field(data: dict, problem: str) -> None:
+    with pytest.raises(EventDataError, match=problem):
+        decode_event_data(data, Paid)
