@@ -60,6 +60,7 @@ class Server:
         self.host, self.port = host, port
         self.connection_limit, self.channel_timeout = connection_limit, channel_timeout
         self._http: Any = None
+        self._channels: dict = {}  # waitress's socket map: the listening socket and open connections
         self._timer = threading.Thread(target=self._timer_loop, name="romancy-timers", daemon=True)
         # Its own thread: a slow or absent receiver holds up neither the endpoint nor the timers.
         self._relay = threading.Thread(target=Relay(app, outbox).run, args=(self.stopping,), name="romancy-relay",
@@ -170,7 +171,7 @@ class Server:
 
     def bind(self) -> None:
         self._http = create_http(self.threads, self.host, self.port, self.wsgi.max_body,
-                                 self.connection_limit, self.channel_timeout)
+                                 self.connection_limit, self.channel_timeout, self._channels)
         self.port = self._http.effective_port
         # waitress warns of a queue whenever requests outnumber idle threads: with one thread
         # under load that is every request, and expected.
@@ -216,7 +217,7 @@ class Server:
 
     def _close_channels(self) -> None:
         # waitress's loop runs while any channel is open: idle keep-alive clients included.
-        for channel in list(self._http._map.values()):
+        for channel in list(self._channels.values()):
             channel.close()
 
 
@@ -272,14 +273,15 @@ def run_until_signal(http: Any, close: Callable[[], None]) -> None:
 
 
 def create_http(wsgi: Any, host: str, port: int, max_body: int, connection_limit: int,
-                channel_timeout: int) -> Any:
-    """A bound waitress server with one thread; raises OSError when the address is taken."""
+                channel_timeout: int, channels: Optional[dict] = None) -> Any:
+    """A bound waitress server with one thread; raises OSError when the address is taken.
+    `channels` is the socket map it keeps its open connections in (its public `map` argument)."""
     from waitress.server import create_server
 
     # waitress's own limit answers in plain text; ours (checked first) answers in JSON.
     hard_limit = max(64 * 1024 * 1024, max_body + 1)
     return create_server(
-        wsgi, host=host, port=port, threads=1, max_request_body_size=hard_limit, ident="romancy",
+        wsgi, map=channels, host=host, port=port, threads=1, max_request_body_size=hard_limit, ident="romancy",
         connection_limit=connection_limit, channel_timeout=channel_timeout,
         # Idle clients are looked for this often, so one is closed within 1.5 timeouts.
         cleanup_interval=max(1, channel_timeout // 2),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 import peewee as pw
 
@@ -25,6 +26,12 @@ def make_models(db: pw.Database) -> SimpleNamespace:
     # SQLite: steps and instances are kept in their primary key's B-tree, without a rowid table
     # beside it: one page fewer to write per step, one lookup fewer per read.
     clustered = isinstance(db, pw.SqliteDatabase)
+    # PostgreSQL: VARCHAR without a length. SQLite never enforced 255, and CloudEvents ids and
+    # sources have no limit.
+    length = 255 if clustered else None
+
+    def char(**options: Any) -> pw.CharField:
+        return pw.CharField(max_length=length, **options)
 
     class Base(pw.Model):
         class Meta:
@@ -32,25 +39,25 @@ def make_models(db: pw.Database) -> SimpleNamespace:
             legacy_table_names = False
 
     class Meta(Base):
-        key = pw.CharField(primary_key=True)
+        key = char(primary_key=True)
         value = pw.TextField()
 
         class Meta:
             table_name = "romancy_meta"
 
     class InstanceRow(Base):
-        instance_id = pw.CharField(primary_key=True)
-        workflow = pw.CharField()
-        status = pw.CharField()
+        instance_id = char(primary_key=True)
+        workflow = char()
+        status = char()
         args = pw.TextField()
         kwargs = pw.TextField()
         output = pw.TextField(null=True)
         error = pw.TextField(null=True)
         created_at = pw.DoubleField()
         updated_at = pw.DoubleField()
-        wait_kind = pw.CharField(null=True)
+        wait_kind = char(null=True)
         wait_seq = pw.IntegerField(null=True)
-        wait_event_type = pw.CharField(null=True)
+        wait_event_type = char(null=True)
         wait_match = pw.TextField(null=True)  # canonical JSON of the match values
         wait_match_keys = pw.TextField(null=True)  # canonical JSON of the match paths
         wait_attempt = pw.IntegerField(default=0)
@@ -58,20 +65,20 @@ def make_models(db: pw.Database) -> SimpleNamespace:
         wake_at = pw.DoubleField(null=True)
         event_floor = pw.BigIntegerField(default=0)
         parked = pw.BooleanField(default=False)
-        lease_owner = pw.CharField(null=True)
+        lease_owner = char(null=True)
         lease_until = pw.DoubleField(null=True)
-        continued_from = pw.CharField(null=True)  # schema 7: the run that continued as this one
-        continued_as = pw.CharField(null=True)  # schema 7: the run this one continued as
+        continued_from = char(null=True)  # schema 7: the run that continued as this one
+        continued_as = char(null=True)  # schema 7: the run this one continued as
 
         class Meta:
             table_name = "romancy_instances"
             without_rowid = clustered
 
     class StepRow(Base):
-        instance_id = pw.CharField()
+        instance_id = char()
         seq = pw.IntegerField()
-        kind = pw.CharField()
-        name = pw.CharField()
+        kind = char()
+        name = char()
         result = pw.TextField()
 
         class Meta:
@@ -81,16 +88,16 @@ def make_models(db: pw.Database) -> SimpleNamespace:
 
     class EventRow(Base):
         seq = pw.BigAutoField()
-        source = pw.CharField()
-        event_id = pw.CharField()
-        type = pw.CharField()
+        source = char()
+        event_id = char()
+        type = char()
         subject = pw.TextField(null=True)
-        time = pw.CharField(null=True)
+        time = char(null=True)
         data = pw.TextField(null=True)
-        data_content_type = pw.CharField(null=True)
+        data_content_type = char(null=True)
         data_schema = pw.TextField(null=True)
         extensions = pw.TextField(null=True)
-        target = pw.CharField(null=True)
+        target = char(null=True)
         received_at = pw.DoubleField()
 
         class Meta:
@@ -105,8 +112,8 @@ def make_models(db: pw.Database) -> SimpleNamespace:
         `wait_event_type` is by its index. Rows of a wait that ended are deleted with it; a row
         counts only while its instance still waits at `wait_seq`."""
 
-        instance_id = pw.CharField()
-        event_type = pw.CharField()
+        instance_id = char()
+        event_type = char()
         wait_seq = pw.IntegerField()
 
         class Meta:
@@ -120,11 +127,11 @@ def make_models(db: pw.Database) -> SimpleNamespace:
 
         event_seq = pw.BigIntegerField(primary_key=True)  # romancy_events.seq
         target = pw.TextField()
-        status = pw.CharField()  # records.OUTBOX_STATUSES
+        status = char()  # records.OUTBOX_STATUSES
         attempts = pw.IntegerField(default=0)
         last_error = pw.TextField(null=True)
         next_attempt_at = pw.DoubleField(null=True)
-        lease_owner = pw.CharField(null=True)
+        lease_owner = char(null=True)
         lease_until = pw.DoubleField(null=True)
 
         class Meta:

@@ -91,7 +91,6 @@ class PostgresStore(SqlStore):
         self._psycopg = _require_psycopg()
         self._listener: Any = None
         self._listen_lock = threading.Lock()
-        _unbounded_strings(self.m)
 
     # -- dialect hooks -------------------------------------------------------------
 
@@ -166,14 +165,6 @@ class PostgresStore(SqlStore):
         with self._listen_lock:
             self._drop_listener()
         self.db.close_all()  # type: ignore[attr-defined]
-
-
-def _unbounded_strings(models: Any) -> None:
-    """VARCHAR without a length: SQLite never enforced 255, and CloudEvents ids/sources have no limit."""
-    for model in models.all:
-        for field in model._meta.fields.values():
-            if isinstance(field, pw.CharField):
-                field.max_length = None
 
 
 def _one_line(exc: BaseException) -> str:

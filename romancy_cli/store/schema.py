@@ -30,7 +30,7 @@ def _tables(db: pw.Database) -> set[str]:
 
 def stored_version(db: pw.Database, models: SimpleNamespace, location: str) -> int:
     tables = _tables(db)
-    if models.Meta._meta.table_name not in tables:
+    if "romancy_meta" not in tables:
         foreign = sorted(t for t in tables if not t.startswith("romancy_"))
         if foreign:
             raise DatabaseError(
