@@ -297,13 +297,13 @@ class Engine:
         if self.registry.started_by(event.type):  # the event also starts instances: deliver() does both
             return None
         now = self.clock.now()
-        candidates = [i for i in self.store.waiting_candidates(event)
-                      if matching.accepts(i, _provisional(event, i, now))]
-        # A duplicate would be refused at the commit, but only after replaying the workflow with
-        # it: its body (prints, logs) must not run for an event that is applied once already.
+        waiting, duplicate = self.store.waiting_candidates(event)
+        candidates = [i for i in waiting if matching.accepts(i, _provisional(event, i, now))]
         if len(candidates) != 1:
             return None
-        if self.store.event_stored(event.source, event.id):
+        # A duplicate would be refused at the commit, but only after replaying the workflow with
+        # it: its body (prints, logs) must not run for an event that is applied once already.
+        if duplicate:
             log.debug("event %s/%s is stored already: not replayed", event.source, event.id)
             return None
         instance = candidates[0]

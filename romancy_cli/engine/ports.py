@@ -61,11 +61,9 @@ class Store(Protocol):
         it exists, with the event counted as received after its start. Those instances are leased
         to `owner`, or left for any worker when it is None."""
 
-    def event_stored(self, source: str, event_id: str) -> bool:
-        """True when an event with this (source, id) was accepted before (read without locking)."""
-
-    def waiting_candidates(self, event: EventInput) -> list[Instance]:
-        """Instances waiting for `event`'s type that it may satisfy, read without locking."""
+    def waiting_candidates(self, event: EventInput) -> tuple[list[Instance], bool]:
+        """Instances waiting for `event`'s type that it may satisfy, and, when there are any,
+        whether an event with its (source, id) was accepted before; read without locking."""
 
     def commit_many(self, commits: Sequence[Commit], owner: str, now: float, lease_until: float,
                     delivered: Optional[list[str]] = None) -> list[str]:

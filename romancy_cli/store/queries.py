@@ -69,6 +69,10 @@ class Queries:
         # A targeted event: its instance by key, whichever of its wait's types the event has.
         self.waiting_target = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE instance_id = ? "
                                 "AND status = ? AND event_floor < ?" + lock)
+        # deliver_and_run's read: the targeted instance, and whether the event is a duplicate.
+        self.target_probe = p(f"SELECT {INSTANCE_COLUMNS}, EXISTS (SELECT 1 FROM romancy_events WHERE source = ? "
+                              "AND event_id = ?) FROM romancy_instances WHERE instance_id = ? AND status = ? "
+                              "AND event_floor < ?")
         # Waits for several types, found by a type after their first (models.WaitTypeRow).
         self.waiting_more = p(
             f"SELECT {', '.join('i.' + c.strip() for c in INSTANCE_COLUMNS.split(','))} "

@@ -259,14 +259,19 @@ class SqlStore(Upkeep, Listing, Outbox):
             raise DeliveryConflict(f"event {event.source}/{event.id} satisfies other instances too")
         return Step(delivery.wait_seq, "event", delivery.step_name, stored.to_plain())
 
-    def event_stored(self, source: str, event_id: str) -> bool:
-        return self._one(self.q.event_seq, (source, event_id)) is not None
-
-    def waiting_candidates(self, event: EventInput) -> list[Instance]:
-        """Instances waiting for this type that the event may satisfy (read only; a hint)."""
+    def waiting_candidates(self, event: EventInput) -> tuple[list[Instance], bool]:
+        """Instances waiting for this type that the event may satisfy (read only; a hint), and
+        whether it is stored already. A targeted event asks both in one statement."""
+        if event.target is not None:
+            rows = self._run(self.q.target_probe, (event.source, event.id, event.target, WAITING_FOR_EVENT,
+                                                   _AFTER_ALL)).fetchall()
+            found = [self._instance(row[:-1]) for row in rows]
+            return [i for i in found if i.wait is not None and event.type in i.wait.event_types], \
+                any(row[-1] for row in rows)
         provisional = StoredEvent(_AFTER_ALL, event.type, event.source, event.id, 0.0, event.data,
                                   extensions=dict(event.extensions))
-        return self._waiting_for(provisional)
+        found = self._waiting_for(provisional)
+        return found, bool(found) and self._one(self.q.event_seq, (event.source, event.id)) is not None
 
     def _insert_event(self, event: EventInput, now: float) -> Optional[StoredEvent]:
         """Store a new event; None when (source, id) was accepted before."""
