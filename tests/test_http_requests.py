@@ -113,3 +113,49 @@ def test_a_server_on_one_address_does_not_answer_to_loopback_addresses(tmp_path:
     hosts = AllowedHosts("192.0.2.7", ["romancy.example"])
     assert [hosts.allows(h) for h in ("192.0.2.7:8001", "romancy.example", "localhost:1", "127.0.0.1:8001",
                                       "10.0.0.1", "evil.example")] == [True, True, True, False, False, False]
+
+
+def test_every_route_reaches_an_id_with_non_ascii_characters(page: Page) -> None:
+    """WSGI hands the path over as latin-1: café arrived as cafÃ© (404) before it was decoded."""
+    waiting = page.app.start("ui_order", "ORD-C", instance_id="café")
+    failed = page.app.start("ui_fail", "no", instance_id="échec-ü")
+    assert page.get("/instances/caf%C3%A9", html=False).json()["instance_id"] == "café"
+    listed = page.get("/").text
+    assert 'href="/ui/instances/caf%C3%A9"' in listed  # the page's own link to it...
+    shown = page.get("/ui/instances/caf%C3%A9")  # ...which it answers
+    assert shown.status_code == 200 and "café" in shown.text
+    assert page.act("/retry/%C3%A9chec-%C3%BC").status_code == 200
+    assert page.app.get(failed).status == "failed"  # retried, and failed again (ui_fail always does)
+    cancelled = page.act("/cancel/caf%C3%A9")
+    assert cancelled.status_code == 200 and cancelled.json()["instance_id"] == "café"
+    assert page.app.get(waiting).status == "cancelled"
+
+
+def test_a_path_that_is_not_utf_8_is_400(page: Page) -> None:
+    status, body = raw(page, "GET", "/instances/caf%E9", {"Accept": "application/json"})
+    assert status == 400 and b"not valid UTF-8" in body
+
+
+@pytest.mark.parametrize("bad", ["a/b", "two words", "tab\there", "pay\u202egpj", "nul\x00", "c1\x85",
+                                 "line\u2028sep", "nb\u00a0sp", "zero\u200bwidth"])
+def test_an_id_no_route_or_terminal_could_show_is_refused_when_created(page: Page, bad: str) -> None:
+    from romancy_cli.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"an id may hold letters, digits, marks, punctuation and symbols"):
+        page.app.start("ui_order", "ORD-X", instance_id=bad)
+    started = page.act("/ui/api/workflows/ui_order/start", {"instance_id": bad, "arguments": {"order_id": "X"}})
+    assert started.status_code == 400 and "an id may hold" in started.json()["error"]
+    assert page.get("/instances?q=ORD-X", html=False).json()["instances"] == []
+
+
+def test_instances_stored_with_such_ids_before_are_still_listed(tmp_path: Path) -> None:
+    import sqlite3
+
+    for old in served(tmp_path):
+        iid = old.app.start("ui_order", "ORD-OLD", instance_id="legacy")
+        with sqlite3.connect(tmp_path / "hosts.db") as conn:
+            for table in ("romancy_instances", "romancy_steps"):
+                conn.execute(f"UPDATE {table} SET instance_id = 'old/one two' WHERE instance_id = ?", (iid,))
+        listed = old.get("/instances", html=False).json()["instances"]
+        assert [i["instance_id"] for i in listed] == ["old/one two"]
+        assert "old/one two" in old.get("/").text
