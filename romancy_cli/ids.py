@@ -15,7 +15,7 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
 # as the bidi overrides (Cf: U+202E shows text reversed), surrogates (Cs), line and paragraph
 # separators and spaces (Zl, Zp, Zs).
 _REFUSED_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp", "Zs")
-ALLOWED = ("letters, digits, marks, punctuation and symbols (`-`, `_`, `.`, `:`, `é`...); no `/`, "
+_ALLOWED = ("letters, digits, marks, punctuation and symbols (`-`, `_`, `.`, `:`, `é`...); no `/`, "
            "whitespace, control or format (bidi) characters")
 
 
@@ -41,7 +41,7 @@ def ulid() -> str:
     return _base32(millis, 10) + _base32(random_part, 16)
 
 
-def check_instance_id(instance_id: str) -> str:
+def check_instance_id(instance_id: str) -> None:
     """An instance id a user chose, refused (UsageError) when a URL or a terminal could not show
     it as itself: every HTTP route must reach it, and its text must be what a reader sees."""
     if not isinstance(instance_id, str):
@@ -49,12 +49,14 @@ def check_instance_id(instance_id: str) -> str:
     for position, char in enumerate(instance_id):
         if char == "/" or char.isspace() or unicodedata.category(char) in _REFUSED_CATEGORIES:
             raise UsageError(f"instance id {instance_id!r} holds {_named(char)} at position {position + 1}: "
-                             f"an id may hold {ALLOWED}; choose another id")
-    return instance_id
+                             f"an id may hold {_ALLOWED}; choose another id")
 
 
 def _named(char: str) -> str:
-    return f"{char!r}" if char == "/" else f"U+{ord(char):04X} ({unicodedata.name(char, 'a control character')})"
+    if char == "/":
+        return "'/'"
+    unnamed = "a lone surrogate" if unicodedata.category(char) == "Cs" else "a control character"
+    return f"U+{ord(char):04X} ({unicodedata.name(char, unnamed)})"
 
 
 def new_instance_id(workflow: str) -> str:
