@@ -34,12 +34,14 @@ ENV_SERVE_TOKEN = "ROMANCY_SERVE_TOKEN"
 
 TOP_KEYS = ("database", "workflows", "worker_id", "lease_seconds", "synchronous", "busy_timeout", "serve",
             "retention", "outbox")
-SERVE_KEYS = ("host", "port", "reload", "token", "max_body", "connection_limit", "channel_timeout")
+SERVE_KEYS = ("host", "port", "reload", "token", "max_body", "connection_limit", "channel_timeout", "allowed_hosts")
 RETENTION_KEYS = ("completed_after", "events_after")
 OUTBOX_KEYS = ("url", "mode", "max_attempts", "first_retry", "max_backoff", "timeout")
 OUTBOX_MODES = ("binary", "structured")
 # A relay target: a host after the scheme, no blanks (send_event's `to` is checked the same way).
 HTTP_URL = re.compile(r"https?://[^/\s?#]+\S*\Z")
+# A DNS name or an IPv4 address (letters, digits, dots, dashes), or an IPv6 address.
+HOST_NAME = re.compile(r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?\.?)+\Z|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\Z")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class ServeSettings:
     # nothing lock every other client out for two minutes.
     connection_limit: int = 1000
     channel_timeout: int = 15
+    # Names besides the bind address (and localhost) requests may be addressed to (http/gate.py).
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -257,7 +261,19 @@ def _serve(table: dict[str, Any], where: str) -> ServeSettings:
                                    "whole number of connections"),
         channel_timeout=_positive(table, "channel_timeout", defaults.channel_timeout, where,
                                   "whole number of seconds"),
+        allowed_hosts=allowed_hosts(table.get("allowed_hosts", []), f"{where}: `serve.allowed_hosts`"),
     )
+
+
+def allowed_hosts(value: Any, where: str) -> tuple[str, ...]:
+    """Host names or IP addresses, without scheme or port: what a browser puts in Host."""
+    if not isinstance(value, list):
+        raise UsageError(f"{where} must be a list of host names, like [\"romancy.example\"], got {value!r}")
+    for name in value:
+        if not isinstance(name, str) or not HOST_NAME.match(name.strip("[]")):
+            raise UsageError(f"{where}: {name!r} is not a host name or IP address; give the name alone, "
+                             "without scheme or port, like \"romancy.example\"")
+    return tuple(value)
 
 
 def _outbox(table: dict[str, Any], where: str) -> OutboxSettings:

@@ -5,8 +5,18 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+import unicodedata
+
+from .errors import UsageError
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
+# What an id given by a user may not hold: `/` (no URL route can carry it: servers decode %2F),
+# and characters that do not show as themselves: controls (Cc, C0 and C1), format characters such
+# as the bidi overrides (Cf: U+202E shows text reversed), surrogates (Cs), line and paragraph
+# separators and spaces (Zl, Zp, Zs).
+_REFUSED_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp", "Zs")
+_ALLOWED = ("letters, digits, marks, punctuation and symbols (`-`, `_`, `.`, `:`, `é`...); no `/`, "
+           "whitespace, control or format (bidi) characters")
 
 
 def _base32(number: int, length: int) -> str:
@@ -29,6 +39,24 @@ def ulid() -> str:
         millis, random_part = _last[0], _last[1] + 1
     _last[0], _last[1] = millis, random_part
     return _base32(millis, 10) + _base32(random_part, 16)
+
+
+def check_instance_id(instance_id: str) -> None:
+    """An instance id a user chose, refused (UsageError) when a URL or a terminal could not show
+    it as itself: every HTTP route must reach it, and its text must be what a reader sees."""
+    if not isinstance(instance_id, str):
+        raise UsageError(f"an instance id must be a string, got {instance_id!r}")
+    for position, char in enumerate(instance_id):
+        if char == "/" or char.isspace() or unicodedata.category(char) in _REFUSED_CATEGORIES:
+            raise UsageError(f"instance id {instance_id!r} holds {_named(char)} at position {position + 1}: "
+                             f"an id may hold {_ALLOWED}; choose another id")
+
+
+def _named(char: str) -> str:
+    if char == "/":
+        return "'/'"
+    unnamed = "a lone surrogate" if unicodedata.category(char) == "Cs" else "a control character"
+    return f"U+{ord(char):04X} ({unicodedata.name(char, unnamed)})"
 
 
 def new_instance_id(workflow: str) -> str:

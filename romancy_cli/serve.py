@@ -11,12 +11,13 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 from .app import App
 from .config import OutboxSettings, RetentionSettings, ServeSettings
 from .errors import StorageFault
 from .http import DEFAULT_MAX_BODY
+from .http.gate import AllowedHosts
 from .http.wsgi import WsgiApp
 from .records import PARKED, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance
 from .relay import Relay
@@ -49,13 +50,13 @@ class Server:
                  connection_limit: int = ServeSettings.connection_limit,
                  channel_timeout: int = ServeSettings.channel_timeout,
                  retention: RetentionSettings = RetentionSettings(), dev: bool = False,
-                 outbox: OutboxSettings = OutboxSettings()) -> None:
+                 outbox: OutboxSettings = OutboxSettings(), allowed_hosts: Sequence[str] = ()) -> None:
         self.app = app
         self.retention = retention
         self._pruned_at: Optional[float] = None  # monotonic time of the last prune
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        self.wsgi = WsgiApp(app, self.dispatch, token, max_body, dev)
+        self.wsgi = WsgiApp(app, self.dispatch, token, max_body, dev, AllowedHosts(host, allowed_hosts))
         self.threads = ElasticThreads(self.wsgi, workers, self._resize)
         self.host, self.port = host, port
         self.connection_limit, self.channel_timeout = connection_limit, channel_timeout
@@ -229,11 +230,13 @@ class HoldingServer:
 
     def __init__(self, app: App, error: str, options: ServeSettings) -> None:
         self.error, self.host, self.port, self.options = error, options.host, options.port, options
-        self.wsgi = WsgiApp(app, token=options.token, max_body=options.max_body)
+        self.wsgi = WsgiApp(app, token=options.token, max_body=options.max_body,
+                            hosts=AllowedHosts(options.host, options.allowed_hosts))
         self._http: Any = None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") == "GET" and environ.get("PATH_INFO") == "/health/ready":
+        if (environ.get("REQUEST_METHOD") == "GET" and environ.get("PATH_INFO") == "/health/ready"
+                and self.wsgi.hosts.allows(environ.get("HTTP_HOST") or "localhost")):
             body = json.dumps({"error": self.error, "error_type": "WorkflowImportError",
                                "retryable": True}).encode()
             start_response("503 Service Unavailable", [("Content-Type", "application/json"),

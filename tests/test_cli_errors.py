@@ -63,6 +63,13 @@ BAD_INPUTS = [
     (["serve", "--no-reload", "--workers", "0"], 2,
      "error: Invalid value for '--workers': 0 is smaller than the minimum 1."),
     (["start", "add", "1", "--bogus"], 2, "error: No such option: --bogus"),
+    (["start", "add", "1", "--id", "a/b"], 2, "error: instance id 'a/b' holds '/' at position 2: an id may hold "
+     "letters, digits, marks, punctuation and symbols"),
+    (["run", "add", "1", "--id", "pay\u202egpj.exe"], 2,
+     "error: instance id 'pay\\u202egpj.exe' holds U+202E (RIGHT-TO-LEFT OVERRIDE) at position 4"),
+    (["start", "add", "1", "--id", "tab\there"], 2, "error: instance id 'tab\\there' holds U+0009"),
+    (["send-event", "payment.completed", "--instance", "new one", "--start-workflow", "order", "--input",
+      '["ORD-9"]'], 2, "error: instance id 'new one' holds U+0020 (SPACE) at position 4"),
     (["bogus"], 2, "error: No such command 'bogus'."),
 ]
 

@@ -105,3 +105,17 @@ def test_a_read_only_database_exits_4_naming_it_and_nothing_changes(small_disk: 
     subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
     with sqlite3.connect(database) as conn:
         assert conn.execute("SELECT COUNT(*) FROM romancy_events").fetchone() == (1,)
+
+
+def test_space_freed_after_a_full_disk_takes_many_more_events_without_a_restart(small_disk: Path) -> None:
+    """The WAL that grew into the freed space must not take it back: after the fault it is
+    checkpointed and truncated, and kept bounded, so freed room stays room for events."""
+    with contextmanager(run_server)(small_disk / "romancy.db") as running:
+        filler = fill(small_disk)
+        refused, response = post_until_refused(running)
+        assert response.status_code == 507, response.json()
+        filler.unlink()
+        answers = [requests.post(running.url, data=event(refused + n), headers=STRUCTURED, timeout=30).status_code
+                   for n in range(200)]
+        assert answers == [202] * 200, f"first refusal after {answers.index(507) if 507 in answers else '?'} events"
+        assert running.rows("events") == refused + 200

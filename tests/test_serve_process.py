@@ -79,6 +79,9 @@ def test_channel_timeout_flag_overrides_config(project: Project) -> None:
     (("--connection-limit", "0"), "", "'--connection-limit': 0 is smaller than the minimum 1"),
     ((), "[serve]\nchannel_timeout = 0\n", "`serve.channel_timeout` must be a positive whole number"),
     ((), '[serve]\nconnection_limit = "many"\n', "`serve.connection_limit` must be a positive whole number"),
+    (("--allowed-host", "http://x.example"), "", "--allowed-host: 'http://x.example' is not a host name"),
+    ((), '[serve]\nallowed_hosts = "x.example"\n', "`serve.allowed_hosts` must be a list of host names"),
+    ((), '[serve]\nallowed_hosts = ["x.example:8001"]\n', "'x.example:8001' is not a host name or IP address"),
 ])
 def test_bad_connection_settings_exit_2_with_one_line(project: Project, args: tuple, toml: str,
                                                        named: str) -> None:
@@ -86,6 +89,21 @@ def test_bad_connection_settings_exit_2_with_one_line(project: Project, args: tu
     result = project.run("serve", "--no-reload", "--port", "0", *args, timeout=20)
     assert result.code == 2, result.stderr
     assert named in result.stderr and "Traceback" not in result.stderr
+
+
+def test_allowed_host_flag_replaces_the_files_list_in_the_reloaded_server(project: Project) -> None:
+    project.write("romancy.toml", 'database = "romancy.db"\nworkflows = ["workflows.py"]\n'
+                                  '[serve]\nallowed_hosts = ["file.example"]\n')
+    served = start_server(project, "--reload", "--allowed-host", "flag.example")
+    try:
+        port = port_of(served.url)
+        answers = {name: requests.get(served.url + "instances", headers={"Host": f"{name}:{port}"}, timeout=10)
+                   for name in ("flag.example", "file.example", "localhost")}
+        assert {name: answer.status_code for name, answer in answers.items()} == {
+            "flag.example": 200, "file.example": 421, "localhost": 200}
+        assert '[serve] allowed_hosts = [\\"file.example\\"]' in answers["file.example"].text
+    finally:
+        served.stop()
 
 
 def children_of(pid: int) -> list[int]:

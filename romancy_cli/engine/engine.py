@@ -93,6 +93,8 @@ class Engine:
         iid = instance_id or ids.new_instance_id(workflow)
         if instance_id is not None and self.store.get(iid) is not None:
             return self._existing(iid, workflow)
+        if instance_id:  # a new id the user chose: one every route and terminal can show
+            ids.check_instance_id(iid)
         now, until = self._lease()
         # Events stored from here on count as received after the start, even before the instance
         # row is committed: none is lost to the start→wait race.
@@ -338,6 +340,8 @@ class Engine:
         if event.target is None:
             raise UsageError("starting a workflow to deliver an event to needs the instance id (--instance)")
         args, kwargs = self.registry.workflow(workflow).bind(tuple(args), kwargs)
+        if self.store.get(event.target) is None:  # it is created: an id every route can reach
+            ids.check_instance_id(event.target)
         self._existing(event.target, workflow)  # an instance of another workflow is an input error
         return Instance(event.target, workflow, RUNNING, args, kwargs, now, now)
 

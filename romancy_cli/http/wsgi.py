@@ -10,6 +10,7 @@ from ..errors import NotFoundError, RomancyError, StorageFault, UnavailableError
 from ..jsonsafe import dumps
 from ..records import EventInput, Instance
 from . import DEFAULT_MAX_BODY
+from .gate import AllowedHosts, Refusal, admit
 from .parsing import InvalidEvent, UnsupportedMediaType, parse_request
 from .ui import wants_page
 from .ui.security import authorized, cross_origin
@@ -24,7 +25,7 @@ Dispatch = Callable[[Iterable[Instance]], None]
 
 _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
             405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
-            415: "Unsupported Media Type", 500: "Internal Server Error", 503: "Service Unavailable",
+            415: "Unsupported Media Type", 421: "Misdirected Request", 500: "Internal Server Error", 503: "Service Unavailable",
             507: "Insufficient Storage"}
 
 
@@ -63,8 +64,9 @@ class WsgiApp:
     `POST /cancel/{id}`; `POST /retry/{id}`; the web page (`GET /` from a browser, `/ui/...`)."""
 
     def __init__(self, app: "App", dispatch: Optional[Dispatch] = None, token: Optional[str] = None,
-                 max_body: int = DEFAULT_MAX_BODY, dev: bool = False) -> None:
+                 max_body: int = DEFAULT_MAX_BODY, dev: bool = False, hosts: Optional[AllowedHosts] = None) -> None:
         self.app = app
+        self.hosts = hosts or AllowedHosts("127.0.0.1")  # the names requests may be addressed to
         self.dev = dev  # the web page may advance time (serve --dev)
         self._site: Any = None  # the web page (ui/), built on its first request: Jinja2 loads then
         self.dispatch = dispatch
@@ -82,6 +84,11 @@ class WsgiApp:
         ]
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        try:
+            admit(environ, self.hosts)
+        except Refusal as refused:  # before the page too: it is not routed yet
+            return self._answer(environ, start_response, refused.status,
+                                _error_body(refused.status, str(refused), refused.error_type), [])
         if wants_page(environ):
             return self.site(environ, start_response)
         try:
@@ -98,6 +105,10 @@ class WsgiApp:
             log.exception("request failed")
             status, headers = 500, []
             body = _error_body(500, f"server error: {type(exc).__name__}: {exc}", "ServerError")
+        return self._answer(environ, start_response, status, body, headers)
+
+    def _answer(self, environ: dict[str, Any], start_response: StartResponse, status: int, body: Any,
+                headers: list) -> list[bytes]:
         payload = dumps(body).encode()
         # nosniff: no browser may run an answer as a script of another site (JSON hijacking).
         start_response(f"{status} {_REASONS.get(status, '')}",

@@ -64,6 +64,7 @@ class SqlStore(Upkeep, Listing, Outbox):
         """A write transaction (SQLite: BEGIN IMMEDIATE, PostgreSQL: READ COMMITTED); a fault of
         the database in it, its commit or its rollback raises StorageFault, nothing written."""
         with self._writer:
+            self._before_write()
             try:
                 with self.db.atomic():
                     yield
@@ -75,6 +76,10 @@ class SqlStore(Upkeep, Listing, Outbox):
                 raise
             self.last_fault = None
             self._committed()
+
+    def _before_write(self) -> None:
+        """Called before each write transaction of this process, in its queue (SQLite: after a
+        full disk, make room)."""
 
     def _committed(self) -> None:
         """Called after each write transaction of this process (SQLite: the checkpointer counts it)."""

@@ -11,6 +11,7 @@ from typing import Optional
 import peewee as pw
 
 from ..errors import DatabaseError, StorageFault, UnavailableError
+from .faults import FAULTS
 from .schema import migrate
 from .sql import SqlStore
 
@@ -34,6 +35,13 @@ STOP_WAIT = 1.0  # seconds close() waits for a checkpoint in progress
 AUTOCHECKPOINT_PAGES = 16384
 SQLITE_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
 FULL_BELOW = 64 * 1024  # free bytes under which a failed open is blamed on a full disk
+# A checkpoint that empties the WAL truncates its file to this size: without it the file keeps
+# the size of its longest burst for good, room a database on a small disk cannot spare.
+WAL_LIMIT = 4 * 1024 * 1024
+# After a full disk, each write first empties the WAL into the database file (and truncates it)
+# until the disk has this much room: the WAL otherwise grows until the next checkpoint (1,000
+# commits under steady load) and takes back the room that was freed (~45 events on a 1 MiB disk).
+ROOMY = AUTOCHECKPOINT_PAGES * 4096
 
 log = logging.getLogger("romancy.store")
 
@@ -120,6 +128,18 @@ class SqliteStore(SqlStore):
         self.busy_timeout = busy_timeout
         self._writer = threading.Lock()
         self._checkpointer = _Checkpointer(db) if background_checkpoints else None
+        self._tight = False  # since a write found the disk full, until it has ROOMY free bytes
+
+    def _before_write(self) -> None:
+        if self.last_fault is not None and self.last_fault.kind == "disk_full":
+            self._tight = True
+        if self._tight and _free_bytes(os.path.dirname(os.path.abspath(self.location))) >= ROOMY:
+            self._tight = False
+        if self._tight:
+            try:
+                self.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            except FAULTS:  # still no room for the WAL's pages: the write that follows says so
+                pass
 
     def _committed(self) -> None:
         if self._checkpointer is not None:
@@ -158,7 +178,7 @@ def open_sqlite(path: str, synchronous: str = "normal", busy_timeout: float = 30
     db = pw.SqliteDatabase(
         path, lock_type="IMMEDIATE", check_same_thread=False,
         pragmas={"synchronous": synchronous, "busy_timeout": int(busy_timeout * 1000),
-                 "cache_size": -CACHE_KIB,
+                 "cache_size": -CACHE_KIB, "journal_size_limit": WAL_LIMIT,
                  "wal_autocheckpoint": AUTOCHECKPOINT_PAGES if background else SQLITE_AUTOCHECKPOINT_PAGES},
     )
     try:

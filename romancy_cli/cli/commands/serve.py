@@ -6,7 +6,7 @@ the options' Annotated help and limits (`serve --help` showed none, `--workers 0
 import os
 import sys
 from dataclasses import replace
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, List, Optional
 
 import typer
 
@@ -36,12 +36,17 @@ def register(app: typer.Typer) -> None:
             show_default=False)] = None,
         dev: Annotated[bool, typer.Option(
             "--dev", help="Let the web page advance time (fire timers and timeouts early), as `tick --advance` does.")] = False,
+        allowed_host: Annotated[Optional[List[str]], typer.Option(
+            "--allowed-host", metavar="NAME", help="A host name requests may be addressed to besides the bind "
+            "address and localhost (repeatable; replaces [serve] allowed_hosts). Others get 421: a guard "
+            "against DNS rebinding.", show_default=False)] = None,
     ) -> None:
         """Serve CloudEvents on POST /, fire timers on time and run instances, until Ctrl-C."""
         watched = _end_with_watcher()
         cli = state()
         options = _resolve(cli.settings.serve, host=host, port=port, token=token,
-                           connection_limit=connection_limit, channel_timeout=channel_timeout)
+                           connection_limit=connection_limit, channel_timeout=channel_timeout,
+                           allowed_hosts=_allowed_hosts(allowed_host))
         _configure_logging(cli.verbose)
         try:
             cli.load_workflows()
@@ -60,7 +65,7 @@ def register(app: typer.Typer) -> None:
         server = Server(cli.app(), host=options.host, port=options.port, workers=workers, token=options.token,
                         max_body=options.max_body, connection_limit=options.connection_limit,
                         channel_timeout=options.channel_timeout, retention=cli.settings.retention, dev=dev,
-                        outbox=cli.settings.outbox)
+                        outbox=cli.settings.outbox, allowed_hosts=options.allowed_hosts)
         _bind(server)
         server.serve_forever()
 
@@ -105,6 +110,12 @@ def _resolve(options: ServeSettings, **flags: Any) -> ServeSettings:
     return replace(options, **{key: value for key, value in flags.items() if value is not None})
 
 
+def _allowed_hosts(names: Optional[List[str]]) -> Optional[tuple[str, ...]]:
+    from ...config import allowed_hosts
+
+    return None if not names else allowed_hosts(names, "--allowed-host")
+
+
 def _bind(server: Any) -> None:
     from ...errors import UnavailableError
 
@@ -135,6 +146,8 @@ def _serve_with_reload(options: ServeSettings, workers: int, dev: bool) -> None:
         child.append("-v")
     if dev:
         child.append("--dev")
+    for name in options.allowed_hosts:
+        child += ["--allowed-host", name]
     # Any local user can read a process's arguments, only its owner its environment: the
     # database URL may hold a password.
     secrets = {ENV_DATABASE: settings.database}
