@@ -72,6 +72,11 @@ def test_a_full_disk_gets_507_retryable_and_ready_fails_until_space_is_freed(sma
         stored_before = running.rows("events")
         ready = requests.get(running.url + "health/ready", timeout=30)
         assert ready.status_code == 507 and "disk full" in ready.json()["error"]
+        # The web page's own action answers as the JSON route does (one table: http/protocol.py).
+        origin = running.url.rstrip("/")
+        page = requests.post(running.url + "ui/api/events", json={"type": "disk.page", "data": {"pad": "x" * 4000}},
+                             headers={"Origin": origin}, timeout=30)
+        assert page.status_code == 507 and "disk full" in page.text
 
         filler.unlink()
         assert requests.get(running.url + "health/ready", timeout=30).status_code == 200

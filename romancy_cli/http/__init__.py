@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 
 from ..records import Instance
+from .protocol import DEFAULT_MAX_BODY
 
 if TYPE_CHECKING:
     from ..app import App
     from .wsgi import WsgiApp
-
-DEFAULT_MAX_BODY = 1024 * 1024
 
 
 def wsgi_app(app: "App", token: Optional[str] = None, max_body: int = DEFAULT_MAX_BODY,

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 
 from ..records import SHOWN_STATUSES, Instance
 from ..views import page_view
+from .protocol import HttpError
 
 if TYPE_CHECKING:
     from ..app import App
@@ -22,8 +23,6 @@ MAX_LIMIT = 1000  # one page: large enough for scripts, small enough for one res
 
 
 def _bad(message: str) -> Exception:
-    from .wsgi import HttpError
-
     return HttpError(400, message, "InvalidRequest")
 
 

@@ -1,4 +1,4 @@
-"""WSGI routes over App: CloudEvents in, instance JSON out. The error -> status table lives here."""
+"""WSGI routes over App: CloudEvents in, instance JSON out (statuses of errors: protocol.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 from ..errors import NotFoundError, RomancyError, StorageFault, UnavailableError, UsageError
 from ..jsonsafe import dumps
 from ..records import EventInput, Instance
-from . import DEFAULT_MAX_BODY
 from .gate import AllowedHosts, Refusal, admit
+from .protocol import DEFAULT_MAX_BODY, HttpError, error_body, reason, status_of
 from .parsing import InvalidEvent, UnsupportedMediaType, parse_request
 from .ui import wants_page
 from .ui.security import authorized, cross_origin
@@ -22,12 +22,6 @@ log = logging.getLogger("romancy.http")
 
 StartResponse = Callable[..., Any]
 Dispatch = Callable[[Iterable[Instance]], None]
-
-_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-            405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
-            415: "Unsupported Media Type", 421: "Misdirected Request", 500: "Internal Server Error", 503: "Service Unavailable",
-            507: "Insufficient Storage"}
-
 
 _DELIVERED = "romancy.delivered"  # environ key: instances a request's events satisfied
 
@@ -42,21 +36,6 @@ class _ThenRun(list):
 
     def close(self) -> None:
         self._then()
-
-
-class HttpError(Exception):
-    def __init__(self, status: int, message: str, error_type: str, headers: Optional[list] = None) -> None:
-        super().__init__(message)
-        self.status, self.error_type, self.headers = status, error_type, headers or []
-
-
-def _error_body(status: int, message: str, error_type: str) -> dict[str, Any]:
-    return {"error": message, "error_type": error_type, "retryable": status >= 500}
-
-
-def fault_status(fault: StorageFault) -> int:
-    """507 for a full disk (RFC 4918), 503 for every other fault of the database: retry later."""
-    return 507 if fault.kind == "disk_full" else 503
 
 
 class WsgiApp:
@@ -88,7 +67,7 @@ class WsgiApp:
             admit(environ, self.hosts)
         except Refusal as refused:  # before the page too: it is not routed yet
             return self._answer(environ, start_response, refused.status,
-                                _error_body(refused.status, str(refused), refused.error_type), [])
+                                error_body(refused.status, str(refused), refused.error_type), [])
         if wants_page(environ):
             return self.site(environ, start_response)
         try:
@@ -96,22 +75,22 @@ class WsgiApp:
             headers: list = []
         except HttpError as exc:
             status, headers = exc.status, exc.headers
-            body = _error_body(exc.status, str(exc), exc.error_type)
+            body = error_body(exc.status, str(exc), exc.error_type)
         except StorageFault as fault:  # nothing of this request was stored: the sender retries
             log.warning("request failed: %s", fault)
-            status, headers = fault_status(fault), [("Retry-After", "1")]
-            body = _error_body(status, str(fault), "StorageFault")
+            (status, error_type), headers = status_of(fault), [("Retry-After", "1")]
+            body = error_body(status, str(fault), error_type)
         except Exception as exc:  # a fault of ours: the sender may retry
             log.exception("request failed")
             status, headers = 500, []
-            body = _error_body(500, f"server error: {type(exc).__name__}: {exc}", "ServerError")
+            body = error_body(500, f"server error: {type(exc).__name__}: {exc}", "ServerError")
         return self._answer(environ, start_response, status, body, headers)
 
     def _answer(self, environ: dict[str, Any], start_response: StartResponse, status: int, body: Any,
                 headers: list) -> list[bytes]:
         payload = dumps(body).encode()
         # nosniff: no browser may run an answer as a script of another site (JSON hijacking).
-        start_response(f"{status} {_REASONS.get(status, '')}",
+        start_response(f"{status} {reason(status)}",
                        [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
                         ("X-Content-Type-Options", "nosniff")] + headers)
         delivered = environ.get(_DELIVERED)
@@ -200,7 +179,7 @@ class WsgiApp:
         try:
             self.app.check_writable()
         except StorageFault as fault:
-            raise HttpError(fault_status(fault), f"database cannot take writes: {fault}", "Unavailable") from None
+            raise HttpError(status_of(fault)[0], f"database cannot take writes: {fault}", "Unavailable") from None
         except Exception as exc:
             raise HttpError(503, f"database not reachable: {exc}", "Unavailable") from None
         return 200, {"status": "ok", "database": "reachable"}
@@ -242,15 +221,14 @@ class WsgiApp:
 
 
 def _as_http(action: Callable[[], Any]) -> Any:
-    """Run an action on one instance: unknown is 404, one in the wrong state 409."""
+    """Run an action on one instance: unknown is 404, one in the wrong state 409 (status_of)."""
     try:
         return action()
-    except NotFoundError as exc:
-        raise HttpError(404, str(exc), "NotFound") from None
     except (UsageError, UnavailableError):
         raise
     except RomancyError as exc:
-        raise HttpError(409, str(exc), "Conflict") from None
+        status, error_type = status_of(exc)
+        raise HttpError(status, str(exc), error_type) from None
 
 
 FORM = "application/x-www-form-urlencoded"

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from ...errors import UsageError
 from ...views import send_view, tick_view, workflow_view
+from .responses import Refused, Response, json_response
 from .shapes import start_arguments
 
 if TYPE_CHECKING:
-    from .site import Response, Site
+    from .site import Site
 
 
 def workflow_rows(site: "Site") -> list[dict[str, Any]]:
@@ -23,8 +24,6 @@ def workflow_rows(site: "Site") -> list[dict[str, Any]]:
 
 
 def _json(value: Any, status: int = 200) -> "Response":
-    from .site import json_response
-
     return json_response(value, status)
 
 
@@ -40,8 +39,6 @@ def send_event(site: "Site", environ: dict[str, Any]) -> "Response":
 
 
 def tick(site: "Site", environ: dict[str, Any]) -> "Response":
-    from .site import Refused
-
     body = site.json_body(environ)
     if not site.dev:
         raise Refused(403, "advancing time needs `romancy serve --dev`")

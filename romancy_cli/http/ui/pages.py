@@ -9,10 +9,11 @@ from urllib.parse import parse_qsl, urlencode
 from ...records import SHOWN_STATUSES
 from ..listing import instances_answer, query_parameters
 from . import api, security
+from .responses import Response, json_response
 from .shapes import event_row, page_detail
 
 if TYPE_CHECKING:
-    from .site import Response, Site
+    from .site import Site
 
 PAGE_SIZE = 50  # rows of one page of instances or events
 
@@ -61,15 +62,11 @@ def login_form(site: "Site", environ: dict[str, Any], status: int, wrong: bool =
     if environ.get("QUERY_STRING"):
         target += "?" + environ["QUERY_STRING"]
     if target.startswith("/ui/api/"):
-        from .site import json_response
-
         return json_response({"error": "missing or wrong token: open the page and sign in"}, status)
     return site.render(environ, "login.html", status, next=target, wrong=wrong)
 
 
 def login(site: "Site", environ: dict[str, Any]) -> "Response":
-    from .site import Response
-
     form = dict(parse_qsl(site.body(environ).decode(errors="replace")))  # the last of a repeated field
     target = security.safe_next(form.get("next", "/"))
     if not security.token_matches(form.get("token", ""), site.token):

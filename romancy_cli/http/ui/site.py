@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 import mimetypes
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import parse_qs, urlencode
 
-from ...errors import NotFoundError, RomancyError, StorageFault, UsageError
+from ...errors import RomancyError, StorageFault
 from ...jsonsafe import dumps
-from ..wsgi import HttpError
+from ..protocol import HttpError, reason, status_of
 from . import api, pages, security
+from .responses import Refused, Response, json_response
 
 if TYPE_CHECKING:
     from ...app import App
@@ -26,22 +26,6 @@ STATIC = HERE / "static"
 # raised there).
 STATIC_FILES = frozenset(file.name for file in STATIC.iterdir() if file.is_file())
 MAX_FORM = 64 * 1024  # the page's own requests are small
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes
-    content_type: str = "text/html; charset=utf-8"
-    headers: list[tuple[str, str]] = field(default_factory=list)
-
-
-class Refused(Exception):
-    """A request the page answers with an error status and message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 Handler = Callable[..., Response]
@@ -78,12 +62,12 @@ class Site:
         except Refused as exc:
             response = self.error(environ, exc.status, str(exc))
         except StorageFault as fault:
-            response = self.error(environ, 503, f"the database cannot be used now: {fault}")
+            response = self.error(environ, status_of(fault)[0], f"the database cannot be used now: {fault}")
         except Exception as exc:  # a fault of ours: say so on the page rather than drop the request
             log.exception("page request failed")
             response = self.error(environ, 500, f"server error: {type(exc).__name__}: {exc}")
         headers = [("Content-Type", response.content_type), ("Content-Length", str(len(response.body)))]
-        start_response(f"{response.status} {_reason(response.status)}", headers + security.HEADERS + response.headers)
+        start_response(f"{response.status} {reason(response.status)}", headers + security.HEADERS + response.headers)
         return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else response.body]
 
     def _route(self, environ: dict[str, Any], path: str) -> Response:
@@ -100,12 +84,8 @@ class Site:
                 return handler(self, environ, **found.groupdict())
             except HttpError as exc:  # a query parameter the JSON routes refuse too
                 raise Refused(exc.status, str(exc)) from None
-            except NotFoundError as exc:
-                raise Refused(404, str(exc)) from None
-            except UsageError as exc:
-                raise Refused(400, str(exc)) from None
             except RomancyError as exc:
-                raise Refused(409, str(exc)) from None
+                raise Refused(status_of(exc)[0], str(exc)) from None
         raise Refused(404 if method in ("GET", "HEAD") else 405, f"no page {method} {path}")
 
     def _static(self, path: str) -> Response:
@@ -162,13 +142,3 @@ def query_string(**values: Any) -> str:
     """A link's query: `?status=failed&after=...`, leaving out what is empty (meaning "any")."""
     given = {key: value for key, value in values.items() if value not in (None, "")}
     return "?" + urlencode(given) if given else "?"
-
-
-def json_response(value: Any, status: int = 200) -> Response:
-    return Response(status, dumps(value).encode(), "application/json")
-
-
-def _reason(status: int) -> str:
-    from http import HTTPStatus
-
-    return HTTPStatus(status).phrase
