@@ -422,3 +422,11 @@ def test_fuzz_random_header_values() -> None:
         except InvalidEvent:
             continue
         assert parsed.subject and parsed.extensions["ext"] == parsed.subject
+
+
+def test_text_data_that_decodes_to_a_lone_surrogate_is_invalid() -> None:
+    """A charset can turn bytes into a lone surrogate, which no store can keep: a client error."""
+    headers = {**BINARY, "Content-Type": "text/plain; charset=unicode_escape"}
+    with pytest.raises(InvalidEvent, match=r"data: U\+D800 is a lone surrogate, not valid Unicode"):
+        parse_request(headers, b"caf\\ud800")
+    assert parse_request(headers, b"caf\\u00e9")[0].data == "caf\u00e9"
