@@ -142,7 +142,9 @@ class App:
     def check_starts(self, event: EventInput) -> None:
         """Raise UsageError, naming the field, when the event's data does not fit a workflow it
         starts (start_on); accept() would refuse it the same way, storing nothing."""
-        self.engine.started(event)
+        from .engine.triggers import check_starts
+
+        check_starts(self.registry, event)
 
     def accept(self, event: EventInput, resume: bool = True,
                dispatch: Optional[Callable[[tuple[Instance, ...]], None]] = None,

@@ -18,6 +18,8 @@ MAX_DEPTH = 64  # arrays and objects inside one another; deeper data is refused 
 _TOO_DEEP = f"JSON nested deeper than {MAX_DEPTH} levels; flatten the data"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# What a parsed string can get a surrogate from: one raw in the text, or a \uD800-\uDFFF escape.
+_SURROGATE_SOURCE = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F]")
 
 
 class JsonValueError(ValueError):
@@ -38,17 +40,18 @@ def loads(text: str) -> Any:
         value = json.loads(text)
     except RecursionError:
         raise JsonValueError(None, _TOO_DEEP) from None
-    check(value)
+    # One search of the text spares looking at every string and key when none can hold a surrogate.
+    check(value, text=_SURROGATE_SOURCE.search(text) is not None)
     return value
 
 
-def check(value: Any, root: str = "$") -> None:
-    """Raise JsonValueError naming the path of the first bad value. Iterative: the depth of the
-    data must not be limited by Python's stack."""
+def check(value: Any, root: str = "$", text: bool = True) -> None:
+    """Raise JsonValueError naming the path of the first bad value (strings and keys too when
+    `text`). Iterative: the depth of the data must not be limited by Python's stack."""
     stack: list[tuple[Any, Optional[tuple], int]] = [(value, None, 0)]
     while stack:
         item, where, depth = stack.pop()
-        if isinstance(item, str):
+        if text and isinstance(item, str):
             found = _surrogate_in(item)
             if found is not None:
                 raise JsonValueError(_path(root, where), f"{found} is {_NOT_UNICODE}")
@@ -58,7 +61,7 @@ def check(value: Any, root: str = "$") -> None:
         elif isinstance(item, (dict, list, tuple)):
             if depth >= MAX_DEPTH:
                 raise JsonValueError(None, _TOO_DEEP)
-            if isinstance(item, dict):
+            if text and isinstance(item, dict):
                 _check_keys(item, root, where)
             pairs = item.items() if isinstance(item, dict) else enumerate(item)
             stack.extend((child, (where, key), depth + 1) for key, child in reversed(list(pairs)))
