@@ -15,10 +15,10 @@ if TYPE_CHECKING:
     from ..records import EventInput
 
 KEYS = ("type", "data", "source", "id", "subject", "instance")
+OPTIONAL_TEXT = ("source", "id", "subject", "instance")
 # JSON Lines ends a line at \n (\r\n, and \r as text-mode reading did): str.splitlines would also
 # split at U+2028, U+0085 and others, which JSON allows raw inside a string.
 _LINE_END = re.compile(r"\r\n?|\n")
-OPTIONAL_TEXT = ("source", "id", "subject", "instance")
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) else int(str(value).strip())
 
 
-# Text checked elsewhere or not at all: file names (any bytes the OS takes; @file too) and JSON,
-# which jsonsafe checks where it is parsed, naming the field inside it.
+# Parameters whose text is not checked here: file names (a file may be named by any bytes; @file
+# too) and JSON, which jsonsafe checks where it is parsed, naming the field inside it.
 UNCHECKED_TEXT = frozenset({"config", "database", "workflows", "batch", "data", "input_json"})
 
 CONVERTERS: dict[Any, tuple[Callable[[Any], Any], str]] = {
