@@ -117,6 +117,16 @@ class App:
         `start_workflow` (and `instance`), instance `instance` of that workflow is started with
         `args`/`kwargs` unless it exists, and receives the event: in one transaction.
         `event_type` may also be a CloudEvents SDK `CloudEvent`: its attributes and data are sent."""
+        event = self.event_input(event_type, data, source=source, event_id=event_id, subject=subject,
+                                 instance=instance, extensions=extensions)
+        start = (start_workflow, list(args), dict(kwargs or {})) if start_workflow is not None else None
+        return self.accept(event, resume, start=start)
+
+    def event_input(self, event_type: Any, data: Any = None, *, source: str = "romancy-cli",
+                    event_id: Optional[str] = None, subject: Optional[str] = None,
+                    instance: Optional[str] = None, extensions: Optional[dict[str, Any]] = None) -> EventInput:
+        """The event send_event stores (its id generated when not given), for accept(): a caller
+        that sends many can build and check_starts each before storing any."""
         if isinstance(event_type, str):
             ext = dict(extensions or {})
             event = EventInput(event_type, source, event_id or ids.new_event_id(), data, subject,
@@ -127,13 +137,14 @@ class App:
             event = sdk.event_input(event_type)
         if instance is not None:
             event = replace(event, extensions={**event.extensions, "romancyinstanceid": instance})
-        start = (start_workflow, list(args), dict(kwargs or {})) if start_workflow is not None else None
-        return self.accept(event, resume, start=start)
+        return event
 
     def check_starts(self, event: EventInput) -> None:
         """Raise UsageError, naming the field, when the event's data does not fit a workflow it
         starts (start_on); accept() would refuse it the same way, storing nothing."""
-        self.engine.started(event)
+        from .engine.triggers import check_starts
+
+        check_starts(self.registry, event)
 
     def accept(self, event: EventInput, resume: bool = True,
                dispatch: Optional[Callable[[tuple[Instance, ...]], None]] = None,

@@ -69,11 +69,15 @@ class Project:
         path.write_text(text, encoding="utf-8")
         return path
 
-    def run(self, *args: str, input: Optional[str] = None, timeout: float = 30,
+    def run(self, *args: str, input: Optional[str | bytes] = None, timeout: float = 30,
             cwd: Optional[Path] = None, **env: str) -> Result:
+        """`input` as bytes reaches stdin as given (such as bytes that are not UTF-8)."""
+        text = not isinstance(input, bytes)
         proc = subprocess.run([romancy_executable(), *args], cwd=cwd or self.root, env=cli_env(**env),
-                              input=input, capture_output=True, text=True, timeout=timeout)
-        return Result(proc.returncode, proc.stdout, proc.stderr)
+                              input=input, capture_output=True, text=text, timeout=timeout)
+        if text:
+            return Result(proc.returncode, proc.stdout, proc.stderr)
+        return Result(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
 
     def popen(self, *args: str, **env: str) -> subprocess.Popen:
         return subprocess.Popen([romancy_executable(), *args], cwd=self.root, env=cli_env(**env),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import Project, make_project
+from cli_helpers import WORKFLOWS, Project, make_project
 
 
 @pytest.fixture
@@ -81,3 +81,71 @@ def test_an_empty_event_type_is_refused(project: Project) -> None:
     assert result.code == 2
     assert result.error_line.startswith("error: event TYPE must not be empty")
     assert not project.db.exists()
+
+
+STARTED = WORKFLOWS + '''
+
+@workflow(start_on="order.placed")
+def fulfil(ctx, order_id: str, amount: float) -> dict:
+    return {"order_id": order_id, "amount": amount}
+'''
+
+
+def placed(order_id: str, **data: object) -> str:
+    return json.dumps({"type": "order.placed", "data": {"order_id": order_id, "amount": 2, **data}})
+
+
+def test_a_last_line_that_cannot_start_its_workflow_stores_nothing_of_10000(project: Project) -> None:
+    project.write("workflows.py", STARTED)
+    project.run("start", "order", "G")
+    before = project.counts()
+    lines = [placed(f"O-{n}") for n in range(9_999)] + [json.dumps({"type": "order.placed", "data": {"order_id": "X"}})]
+    result = project.run("send-event", "--batch", "-", input="\n".join(lines), timeout=120)
+    assert result.code == 2
+    line = result.error_line
+    assert line.startswith("error: --batch line 10000: event order.placed ") and "cannot start workflow 'fulfil'" in line
+    assert line.endswith("its data has no field 'amount'; nothing of the batch was stored")
+    assert project.counts() == before
+
+
+@pytest.mark.parametrize("bad, message", [
+    (json.dumps({"type": "x", "data": {"note": "\ud800"}}),
+     "error: --batch line 2: $.data.note: U+D800 is a lone surrogate, not valid Unicode"),
+    (json.dumps({"type": "x", "data": {"\udc00": 1}}),
+     "error: --batch line 2: $.data: a key holds U+DC00, a lone surrogate, not valid Unicode"),
+    (json.dumps({"type": "x", "source": "\udfff"}), "error: --batch line 2: $.source: U+DFFF is a lone surrogate"),
+])
+def test_a_line_with_a_lone_surrogate_exits_2_and_stores_nothing(project: Project, bad: str, message: str) -> None:
+    project.run("start", "order", "H")
+    before = project.counts()
+    result = project.run("send-event", "--batch", "-", input=paid("H") + "\n" + bad + "\n" + paid("H"))
+    assert result.code == 2
+    assert result.error_line.startswith(message), result.error_line
+    assert result.error_line.endswith("; nothing of the batch was stored")
+    assert project.counts() == before
+
+
+def test_bytes_that_are_not_utf8_exit_2_naming_the_line_and_store_nothing(project: Project) -> None:
+    project.run("start", "order", "I")
+    before = project.counts()
+    lines = [paid("I").encode()] * 5 + [b'{"type": "x", "data": "caf\xe9"}', paid("I").encode()]
+    sent = project.run("send-event", "--batch", "-", input=b"\n".join(lines))
+    assert sent.code == 2
+    assert sent.error_line.startswith("error: --batch (stdin) line 6: not valid UTF-8 (byte 0xe9 at byte 27 "
+                                      "of the line)"), sent.error_line
+    (project.root / "events.jsonl").write_bytes(b"\n".join(lines))
+    from_file = project.run("send-event", "--batch", "events.jsonl")
+    assert from_file.code == 2 and from_file.error_line.startswith("error: --batch (events.jsonl) line 6: not valid")
+    assert project.counts() == before
+
+
+def test_line_and_paragraph_separators_inside_strings_are_data(project: Project) -> None:
+    """U+2028, U+0085 (and form feed escapes) are valid inside a JSON string: only \\n ends a line."""
+    note = "a\u2028b\x85c\x1cd"
+    lines = [json.dumps({"type": "t.note", "id": "n-1", "data": {"note": note}}, ensure_ascii=False),
+             json.dumps({"type": "t.note", "id": "n-2", "data": note}, ensure_ascii=False)]
+    for given in ("\r\n".join(lines).encode(), "\n".join(lines)):
+        result = project.run("send-event", "--batch", "-", "--json", input=given)
+        assert result.code == 0, result.stderr
+    stored = project.rows("SELECT event_id, data FROM romancy_events ORDER BY event_id")
+    assert [(event_id, json.loads(data)) for event_id, data in stored] == [("n-1", {"note": note}), ("n-2", note)]

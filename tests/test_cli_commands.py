@@ -269,6 +269,32 @@ def test_jsonl_lists_one_object_per_line(project: Project) -> None:
     assert names == ["add", "boom", "napper", "norm", "order"]
 
 
+def test_events_table_is_on_stdout_and_plain_in_a_pipe(project: Project) -> None:
+    for event_type, event_id in (("t.kept", "k-1"), ("t.other", "o-1")):
+        assert project.run("send-event", event_type, "--id", event_id, "--no-resume").code == 0
+    command = f"{romancy_executable()} events | grep t.kept"
+    piped = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=project.root, capture_output=True,
+                           text=True, env={k: v for k, v in cli_env().items() if k != "NO_COLOR"}, timeout=30)
+    assert piped.returncode == 0, piped.stderr
+    [line] = piped.stdout.splitlines()
+    assert line.split()[-4:] == ["t.kept", "romancy-cli", "k-1", "none"]
+    assert "\x1b[" not in piped.stdout and line == line.rstrip()
+    table = project.run("events")
+    assert table.stderr == "" and table.stdout.splitlines()[0].split() == [
+        "RECEIVED", "TYPE", "SOURCE", "ID", "SUBJECT", "CONSUMED", "BY"]
+
+
+def test_events_jsonl_prints_one_event_per_line(project: Project) -> None:
+    for event_id in ("e-1", "e-2"):
+        project.run("send-event", "t.listed", "--id", event_id, "--no-resume")
+    listed = project.run("events", "--jsonl")
+    assert listed.code == 0 and listed.stderr == ""
+    events = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(e["id"], e["type"], e["consumed_by"]) for e in events] == [("e-2", "t.listed", []), ("e-1", "t.listed", [])]
+    assert [json.loads(line)["id"] for line in project.run("events", "--jsonl", "--limit", "1").stdout.splitlines()] == ["e-2"]
+    assert project.run("events", "--jsonl", "--type", "t.none").stdout == ""
+
+
 def test_verbose_shows_romancy_debug_lines_not_sql(project: Project) -> None:
     once = project.run("start", "add", "1", "-v")
     assert "debug: romancy.engine: committed add-" in once.stderr

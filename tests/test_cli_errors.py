@@ -3,6 +3,7 @@ of README "Commands" (2 input, 3 not found, 4 database), and the database as it 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -84,6 +85,64 @@ def test_bad_input_is_one_line_and_stores_nothing(seeded: tuple[Project, str], a
     assert result.error_line.startswith(message), result.error_line
     assert result.stdout == ""
     assert snapshot(proj) == before
+
+
+NOT_UNICODE = [  # "\udcff" in an argument reaches romancy as the byte 0xff, which is not UTF-8
+    (["send-event", "payment.completed", "--data", '"\\ud800"'],
+     "error: --data: $: U+D800 is a lone surrogate, not valid Unicode"),
+    (["send-event", "payment.completed", "--data", '{"order_id": "ORD-1", "\\udc00": 1}'],
+     "error: --data: $: a key holds U+DC00, a lone surrogate, not valid Unicode"),
+    (["send-event", "T\udcff"], "error: Invalid value for 'TYPE': not valid UTF-8 (byte 0xff at character 2)"),
+    (["send-event", "T", "--source", "s\udcff"], "error: Invalid value for '--source': not valid UTF-8 (byte 0xff"),
+    (["send-event", "T", "--id", "\udce9d"], "error: Invalid value for '--id': not valid UTF-8 (byte 0xe9 at character 1)"),
+    (["send-event", "T", "--subject", "s\udcff"], "error: Invalid value for '--subject': not valid UTF-8"),
+    (["send-event", "T", "--instance", "i\udcff"], "error: Invalid value for '--instance': not valid UTF-8"),
+    (["send-event", "T", "--data", "@lone.json"], "error: --data (lone.json): $.note: U+D800 is a lone surrogate"),
+    (["send-event", "T", "--data", "@latin1.json"],
+     "error: --data (latin1.json) line 2: not valid UTF-8 (byte 0xe9 at byte 16 of the line)"),
+    (["start", "order", "ORD-\udcff"], "error: Invalid value for 'ARGS': not valid UTF-8 (byte 0xff"),
+    (["start", "order", "--input", '["\\ud800"]'], "error: --input: $[0]: U+D800 is a lone surrogate"),
+    (["start", "order", "--input", '{"order_id": "\\udc80"}'], "error: --input: $.order_id: U+DC80 is a lone"),
+    (["start", "add", "1", "--id", "a\udcff"], "error: Invalid value for '--id': not valid UTF-8"),
+    (["status", "a\udcff"], "error: Invalid value for 'INSTANCE_ID': not valid UTF-8"),
+]
+
+
+@pytest.mark.parametrize("args, message", NOT_UNICODE, ids=[ascii(" ".join(c[0]))[1:41] for c in NOT_UNICODE])
+def test_text_that_is_not_unicode_is_an_input_error(seeded: tuple[Project, str], args: list[str],
+                                                    message: str) -> None:
+    proj, _ = seeded
+    proj.write("lone.json", '{"note": "\\ud800"}')
+    (proj.root / "latin1.json").write_bytes(b'{"order_id":\n  "ORD-1", "caf\xe9": 1}')
+    before = snapshot(proj)
+    result = proj.run(*args)
+    assert result.code == 2, result.stderr
+    assert result.error_line.startswith(message), result.error_line
+    assert result.stdout == ""
+    assert snapshot(proj) == before
+
+
+def test_data_from_stdin_that_is_not_utf8_names_the_line(seeded: tuple[Project, str]) -> None:
+    proj, _ = seeded
+    before = snapshot(proj)
+    result = proj.run("send-event", "payment.completed", "--data", "-", input=b'{\n"a":\n"\xff"}')
+    assert result.code == 2
+    assert result.error_line.startswith("error: --data (stdin) line 3: not valid UTF-8 (byte 0xff at byte 2 of")
+    assert snapshot(proj) == before
+
+
+def test_separators_inside_json_strings_are_accepted(seeded: tuple[Project, str]) -> None:
+    """U+2028 and U+0085 are valid raw inside a JSON string (only control characters are not)."""
+    proj, _ = seeded
+    note = "line\u2028para\x85next"
+    sent = proj.run("send-event", "t.note", "--id", "sep-1", "--no-resume",
+                    "--data", json.dumps({"note": note}, ensure_ascii=False))
+    assert sent.code == 0, sent.stderr
+    [(data,)] = proj.rows("SELECT data FROM romancy_events WHERE event_id = 'sep-1'")
+    assert json.loads(data) == {"note": note}
+    started = proj.run("start", "order", f"ORD-{note}", "--json")
+    assert started.code == 0, started.stderr
+    assert started.json["input"]["args"] == [f"ORD-{note}"]
 
 
 def test_verbose_shows_the_traceback(seeded: tuple[Project, str]) -> None:

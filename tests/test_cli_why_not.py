@@ -69,7 +69,7 @@ def test_events_lists_each_event_with_its_consumer(project: Project) -> None:
     assert project.run("events", "--type", "other", "--json").json == []
     assert [e["id"] for e in project.run("events", "--since", "1h", "--json").json] == ["e2", "e1"]
     table = project.run("events")
-    assert "e1" in table.stderr and "none" in table.stderr and iid in table.stderr
+    assert "e1" in table.stdout and "none" in table.stdout and iid in table.stdout
 
 
 def test_events_bad_since_is_one_line_exit_2(project: Project) -> None:

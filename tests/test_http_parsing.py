@@ -422,3 +422,27 @@ def test_fuzz_random_header_values() -> None:
         except InvalidEvent:
             continue
         assert parsed.subject and parsed.extensions["ext"] == parsed.subject
+
+
+def test_text_data_that_decodes_to_a_lone_surrogate_is_invalid() -> None:
+    """A charset can turn bytes into a lone surrogate, which no store can keep: a client error."""
+    headers = {**BINARY, "Content-Type": "text/plain; charset=unicode_escape"}
+    with pytest.raises(InvalidEvent, match=r"data: U\+D800 is a lone surrogate, not valid Unicode"):
+        parse_request(headers, b"caf\\ud800")
+    assert parse_request(headers, b"caf\\u00e9")[0].data == "caf\u00e9"
+
+
+@pytest.mark.parametrize("data, message", [
+    (r'"\uDBFF"', r"body: \$\.data: U\+DBFF is a lone surrogate"),
+    (r'{"k": ["\ud83d\ude00", "\udE00x"]}', r"body: \$\.data\.k\[1\]: U\+DE00 is a lone surrogate"),
+    (r'{"\uD800": 1}', r"body: \$\.data: a key holds U\+D800, a lone surrogate"),
+])
+def test_structured_data_with_a_lone_surrogate_escape_is_invalid(data: str, message: str) -> None:
+    body = '{"specversion": "1.0", "id": "e1", "type": "t", "source": "/s", "data": %s}' % data
+    with pytest.raises(InvalidEvent, match=message):
+        parse_request(STRUCTURED, body.encode())
+
+
+def test_paired_surrogate_escapes_and_escaped_backslashes_are_text() -> None:
+    body = r'{"specversion": "1.0", "id": "e1", "type": "t", "source": "/s", "data": ["\uD83D\uDE00", "\\ud800"]}'
+    assert parse_request(STRUCTURED, body.encode())[0].data == ["\U0001F600", "\\ud800"]

@@ -128,6 +128,32 @@ def test_batch_is_all_or_nothing(server: Running) -> None:
     assert server.rows("events") == 2
 
 
+def test_a_lone_surrogate_in_a_batch_is_400_naming_the_event_and_stores_nothing(server: Running) -> None:
+    batch = [paid("S", "s-1"), paid("S", "s-2", data={"order_id": "\ud800"})]
+    response = post(server, batch, {"Content-Type": "application/cloudevents-batch+json"})
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["retryable"] is False and body["error_type"] == "InvalidEvent"
+    assert body["error"].startswith("body: $[1].data.order_id: U+D800 is a lone surrogate, not valid Unicode")
+    assert server.rows("events") == 0
+
+
+@pytest.mark.parametrize("data, where", [("\udfff", "$.data"), ({"\ud83d": 1}, "$.data")])
+def test_a_structured_event_with_a_lone_surrogate_is_400_not_retryable(server: Running, data: Any, where: str) -> None:
+    response = post(server, paid("S", "s-3", data=data))
+    assert response.status_code == 400, response.text
+    assert response.json()["retryable"] is False and response.json()["error"].startswith(f"body: {where}: ")
+    assert server.rows("events") == 0
+
+
+def test_separators_inside_json_strings_are_accepted_over_http(server: Running) -> None:
+    note = "a\u2028b\x85c\U0001F600"
+    body = json.dumps(paid("S", "s-4", data={"note": note}), ensure_ascii=False).encode()
+    assert post(server, body).status_code == 202
+    [logged] = server.app.list_events()
+    assert logged.event.data == {"note": note}
+
+
 def test_duplicate_event_over_http_applied_once(server: Running) -> None:
     SIDE_EFFECTS.clear()
     instance_id = server.app.start("serve_order", "ORD-D")

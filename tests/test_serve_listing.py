@@ -3,6 +3,8 @@ server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -70,7 +72,8 @@ def test_instances_route_pages_with_a_stable_cursor(server: Running) -> None:
         server.app.start("serve_order", "ORD-new")  # newer ones do not shift the pages being read
     assert seen == list(reversed(ids))
     assert get(server, "instances?workflow=serve_nap").json()["instances"][0]["status"] == "completed"
-    for query in ("status=sleeping", "after=bm9wZQ", "limit=x"):
+    lone = base64.urlsafe_b64encode(json.dumps([1.0, "\ud800"]).encode()).decode()  # the store cannot take it
+    for query in ("status=sleeping", "after=bm9wZQ", "limit=x", f"after={lone}"):
         answer = get(server, f"instances?{query}")
         assert answer.status_code == 400, query
         assert answer.json()["error_type"] == "InvalidRequest"

@@ -1,16 +1,24 @@
 """`send-event --batch`: events as JSON Lines, every line checked before any event is stored, so
-a bad line leaves the database as it was."""
+a bad line leaves the database as it was: its text (UTF-8, valid Unicode), its JSON, its keys,
+its target instance and the workflows it starts (start_on)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ..errors import NotFoundError, UsageError
 from .inputs import read_text
 
+if TYPE_CHECKING:
+    from ..records import EventInput
+
 KEYS = ("type", "data", "source", "id", "subject", "instance")
 OPTIONAL_TEXT = ("source", "id", "subject", "instance")
+# JSON Lines ends a line at \n (\r\n, and \r as text-mode reading did): str.splitlines would also
+# split at U+2028, U+0085 and others, which JSON allows raw inside a string.
+_LINE_END = re.compile(r"\r\n?|\n")
 
 
 @dataclass(frozen=True)
@@ -27,7 +35,7 @@ class BatchEvent:
 def read_batch(path: str) -> list[BatchEvent]:
     """The events of file `path` (or stdin for `-`), one JSON object per non-blank line."""
     text, origin = read_text(path, "--batch")
-    events = [_event(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+    events = [_event(number, line) for number, line in enumerate(_LINE_END.split(text), 1) if line.strip(" \t")]
     if not events:
         raise UsageError(f"--batch{origin}: no events; give one JSON object per line, "
                          'such as {"type": "payment.completed", "data": {"order_id": "ORD-1"}}')
@@ -44,6 +52,21 @@ def check_instances(events: list[BatchEvent], get: Callable[[str], Any]) -> None
             get(event.instance)
         except NotFoundError as exc:
             raise NotFoundError(f"--batch line {event.line}: {exc}; nothing of the batch was stored") from None
+
+
+def checked_inputs(events: list[BatchEvent], build: Callable[[BatchEvent], EventInput],
+                   check: Callable[[EventInput], None]) -> list[EventInput]:
+    """Each line's event as it will be stored (`build`), each checked by `check` (UsageError: its
+    data does not fit a workflow it starts), so such a line fails the batch before any is stored."""
+    inputs = []
+    for event in events:
+        built = build(event)
+        try:
+            check(built)
+        except UsageError as exc:
+            raise _bad(event.line, str(exc)) from None
+        inputs.append(built)
+    return inputs
 
 
 def _event(number: int, line: str) -> BatchEvent:

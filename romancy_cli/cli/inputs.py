@@ -39,15 +39,27 @@ def read_text(path: str, option: str) -> tuple[str, str]:
 
 def _read_source(value: str, option: str) -> tuple[str, str]:
     if value == "-":
-        return sys.stdin.read(), " (stdin)"
+        return _decode(sys.stdin.buffer.read(), option, " (stdin)"), " (stdin)"
     if value.startswith("@"):
         path = Path(value[1:]).expanduser()
         try:
-            return path.read_text(encoding="utf-8"), f" ({path})"
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise UsageError(f"cannot read {option} file {path}: {reason}") from None
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read {option} file {path}: {exc.strerror or exc}") from None
+        return _decode(raw, option, f" ({path})"), f" ({path})"
     return value, ""
+
+
+def _decode(raw: bytes, option: str, origin: str) -> str:
+    """The UTF-8 text of `raw`, read strictly: bytes that are not UTF-8 would become surrogates,
+    which nothing can store, so they are an input error naming their line."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, line_start = raw.count(b"\n", 0, exc.start) + 1, raw.rfind(b"\n", 0, exc.start) + 1
+        raise UsageError(f"{option}{origin} line {line}: not valid UTF-8 "
+                         f"(byte 0x{raw[exc.start]:02x} at byte {exc.start - line_start + 1} of the line); "
+                         "save it as UTF-8") from None
 
 
 def duration(value: Optional[str], option: str, maximum: Optional[float] = None) -> Optional[float]:

@@ -1,4 +1,5 @@
-"""Plain value conversion for the CLI's own simple parameters (str, int, float, bool, Path, list[str]).
+"""Plain value conversion for the CLI's own simple parameters (str, int, float, bool, Path, list[str]),
+and the one check of the text typed on the command line: valid UTF-8 (see PlainParam._one).
 
 Typer 0.29 converts every parameter value through a pydantic TypeAdapter that it builds on first
 use, which imports pydantic (50-70 ms) even for `romancy status` or `romancy status --help`. The
@@ -35,6 +36,10 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) else int(str(value).strip())
 
 
+# Parameters whose text is not checked here: file names (a file may be named by any bytes; @file
+# too) and JSON, which jsonsafe checks where it is parsed, naming the field inside it.
+UNCHECKED_TEXT = frozenset({"config", "database", "workflows", "batch", "data", "input_json"})
+
 CONVERTERS: dict[Any, tuple[Callable[[Any], Any], str]] = {
     str: (str, "text"), int: (_int, "integer"), float: (float, "number"), bool: (_bool, "boolean"),
     Path: (Path, "path"), List[str]: (str, "text"), list[str]: (str, "text"),
@@ -64,7 +69,20 @@ class PlainParam:
             raise _bad(f"{value!r} is not a valid {self.label}.", param, ctx) from None
         if self.minimum is not None and result < self.minimum:
             raise _bad(f"{result} is smaller than the minimum {self.minimum}.", param, ctx)
+        if isinstance(result, str) and param.name not in UNCHECKED_TEXT:
+            _check_utf8(result, param, ctx)
         return result
+
+
+def _check_utf8(text: str, param: Any, ctx: Any) -> None:
+    """Python reads each byte of an argument that is not UTF-8 as a surrogate (U+DC80-U+DCFF),
+    which no store or output can encode: refused here, naming the byte, before anything runs."""
+    from ..jsonsafe import lone_surrogate
+
+    index = lone_surrogate(text)
+    if index is not None:
+        raise _bad(f"not valid UTF-8 (byte 0x{ord(text[index]) & 0xFF:02x} at character {index + 1}); "
+                   "give text in UTF-8.", param, ctx)
 
 
 def _bad(message: str, param: Any, ctx: Any) -> Exception:

@@ -26,6 +26,13 @@ def started_instances(registry: Registry, event: EventInput, now: float) -> list
             for d in registry.started_by(event.type)]
 
 
+def check_starts(registry: Registry, event: EventInput) -> None:
+    """Raise UsageError when `event`'s data does not fit a workflow it starts, building no
+    instance (no id to derive): the cheap check of every event of a batch before any is stored."""
+    for definition in registry.started_by(event.type):
+        event_arguments(definition, event)
+
+
 def event_arguments(definition: WorkflowDefinition, event: EventInput) -> dict[str, Any]:
     """Keyword arguments from the event's data fields of the same names, converted by the type
     hints; a parameter annotated ReceivedEvent gets the whole event."""

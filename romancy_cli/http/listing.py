@@ -98,8 +98,10 @@ def encode_cursor(last: Instance) -> str:
 def decode_cursor(text: Optional[str]) -> Optional[tuple[float, str]]:
     if text is None:
         return None
+    from ..jsonsafe import loads  # strict: a lone surrogate in a crafted cursor is no id the store can take
+
     try:
-        created_at, instance_id = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        created_at, instance_id = loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode())
         if isinstance(created_at, (int, float)) and math.isfinite(created_at) and isinstance(instance_id, str):
             return float(created_at), instance_id
     except (binascii.Error, ValueError, TypeError):

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, Mapping, Optional
 from urllib.parse import unquote_to_bytes
 
-from romancy_cli.jsonsafe import JsonValueError, loads
+from romancy_cli.jsonsafe import JsonValueError, lone_surrogate, loads
 from romancy_cli.records import EventInput
 
 
@@ -270,10 +270,7 @@ def _data_from_member(value: Any, content_type: Optional[str]) -> Any:
         raise InvalidEvent(f"data: must be a string for datacontenttype {_show(content_type)}, got {_json_type(value)}")
     if _data_kind(content_type) == "text":
         return value
-    try:
-        return base64.b64encode(value.encode("utf-8")).decode("ascii")
-    except UnicodeEncodeError:
-        raise InvalidEvent("data: contains a lone surrogate") from None
+    return base64.b64encode(value.encode("utf-8")).decode("ascii")  # the body's check refused surrogates
 
 
 def _data_from_bytes(raw: bytes, content_type: Optional[str]) -> Any:
@@ -301,9 +298,14 @@ def _decode_text(raw: bytes, content_type: Optional[str], what: str) -> str:
     match = _CHARSET.search(content_type or "")
     charset = match.group(1) if match else "utf-8"
     try:
-        return raw.decode(charset)
+        text = raw.decode(charset)
     except (LookupError, ValueError, TypeError):
         raise InvalidEvent(f"{what}: not valid text in charset {_show(charset)}") from None
+    index = lone_surrogate(text)  # the one place request text enters; some codecs make surrogates
+    if index is not None:
+        raise InvalidEvent(f"{what}: U+{ord(text[index]):04X} is a lone surrogate, not valid Unicode; "
+                           "send UTF-8 text")
+    return text
 
 
 def _parse_json(text: str, what: str) -> Any:

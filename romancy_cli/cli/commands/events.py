@@ -89,7 +89,7 @@ def _check_batch_options(event_type: Optional[str], *given: Optional[str]) -> No
 
 
 def _send_batch(path: str, source: str, no_resume: bool) -> None:
-    from ..batch import check_instances, read_batch
+    from ..batch import check_instances, checked_inputs, read_batch
 
     events = read_batch(path)
     cli = state()
@@ -97,12 +97,11 @@ def _send_batch(path: str, source: str, no_resume: bool) -> None:
         cli.load_workflows()
     check_instances(events, get_instance)
     romancy = cli.app()
-    results = []
+    inputs = checked_inputs(events, lambda event: romancy.event_input(
+        event.type, event.data, source=event.source or source, event_id=event.id, subject=event.subject,
+        instance=event.instance), romancy.check_starts)
     with user_output():
-        for event in events:
-            results.append(romancy.send_event(event.type, event.data, source=event.source or source,
-                                              event_id=event.id, subject=event.subject,
-                                              instance=event.instance, resume=not no_resume))
+        results = [romancy.accept(event, resume=not no_resume) for event in inputs]
     if cli.json:
         from ...views import send_view
 
