@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 from . import ids
+from .app_schedules import ScheduleOps
 from .definitions import REGISTRY, Registry, WorkflowDefinition
 from .durations import Duration, deadline
 from .engine.clock import SystemClock
@@ -32,7 +33,7 @@ class SendResult:
     near_misses: tuple[tuple[str, str], ...] = ()
 
 
-class App:
+class App(ScheduleOps):
     """`App(database="romancy.db", worker_id="worker-1")`; use as a context manager or call
     initialize() / shutdown()."""
 
