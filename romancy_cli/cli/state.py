@@ -58,6 +58,15 @@ class CliState:
         except WorkflowModuleMissing as exc:
             raise WorkflowModuleMissing(f"{exc}; {self.workflows_hint()}") from None
         self._loaded = True
+        if self._app is not None:
+            self._app.sync_schedules()
+
+    def declares_schedules(self) -> bool:
+        """Whether the loaded modules declare a schedule: commands then open (or create) the
+        database to keep it in step even when they would only have read it."""
+        from ..definitions import REGISTRY
+
+        return any(d.schedule is not None for d in REGISTRY.workflows.values())
 
     def workflows_hint(self) -> str:
         """Where to fix the workflow modules: name romancy.toml only when there is one."""
@@ -79,6 +88,8 @@ class CliState:
                       lease_seconds=settings.lease_seconds, synchronous=settings.synchronous,
                       busy_timeout=settings.busy_timeout, only_database=True, outbox_url=settings.outbox.url)
             self._app = app.initialize()
+            if self._loaded:  # the schedules the loaded modules declare, created or updated
+                self._app.sync_schedules()
         return self._app
 
     def _say_where_created(self) -> None:
