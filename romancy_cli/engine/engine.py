@@ -371,12 +371,13 @@ class Engine:
             self._run_fired_batch(fired, result)
             if len(fired) < FIRE_BATCH:
                 break
-        # After the timers: a run that ends now has ended when its schedule's next slot looks.
-        schedules.fire_due(self, lambda iid, status: self._note(result, iid, status))
         for instance in self.store.runnable(RECOVER_BATCH, include_parked=retry_parked):
             if instance.instance_id not in result.resumed and self.recoverable(instance):
                 status = self.resume(instance.instance_id, retry_parked, instance.lease_owner)
                 self._note(result, instance.instance_id, status)
+        # After timers and recovery: a run that ends by now (a crashed worker's included) has
+        # ended when its schedule's next slot looks, for the overlap policy.
+        schedules.fire_due(self, lambda iid, status: self._note(result, iid, status))
         result.next_wake = self.store.next_wake()
         return result
 
