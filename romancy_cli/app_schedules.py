@@ -45,7 +45,7 @@ class ScheduleOps:
                                           created_at=now, updated_at=now))
         schedule = self._placed(schedule, now)
         if not self.store.create_schedule(schedule):
-            raise UsageError(f"schedule {schedule_id!r} exists already; change it with `romancy schedule update "
+            raise ScheduleExists(f"schedule {schedule_id!r} exists already; change it with `romancy schedule update "
                              f"{schedule_id}` or delete it first")
         return schedule
 
@@ -148,8 +148,11 @@ class ScheduleOps:
         for name, spec in sorted(declared.items()):
             old = stored.get(name)
             if old is None:
-                self.create_schedule(name, name, cron=spec.cron or None, every=spec.every, timezone=spec.timezone,
-                                     source="code")
+                try:
+                    self.create_schedule(name, name, cron=spec.cron or None, every=spec.every,
+                                         timezone=spec.timezone, source="code")
+                except ScheduleExists:  # another process loading the same code made it first
+                    continue
             elif (old.source, old.workflow, old.spec, old.timezone) != ("code", name, spec.plain(), spec.timezone):
                 self.update_schedule(name, workflow=name, cron=spec.cron or None, every=spec.every,
                                      timezone=spec.timezone, source="code")
@@ -189,6 +192,10 @@ class ScheduleOps:
             new = change(self.get_schedule(schedule_id))
             if self.store.update_schedule(new):
                 return replace(new, version=new.version + 1)
+
+
+class ScheduleExists(UsageError):
+    """create_schedule of an id that exists: an input error (exit 2), `update` changes it."""
 
 
 def _check_id(schedule_id: str) -> None:
