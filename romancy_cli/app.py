@@ -55,6 +55,7 @@ class App(ScheduleOps):
         self.outbox_url = outbox_url  # where events published without `to` are relayed (`[outbox] url`)
         self._store: Optional[Store] = None
         self._engine: Optional[Engine] = None
+        self.opened_at = self.clock.now()
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -62,6 +63,9 @@ class App(ScheduleOps):
         """Open the database (creating or migrating its schema)."""
         if self._store is None:
             from .store import import_for_sqlite_only, is_postgres, open_store
+
+            # Slots due from now on are fired on time by this process, however late (engine/schedules.py).
+            self.opened_at = self.clock.now()
 
             sqlite = not is_postgres(self.database)
             if sqlite and self.only_database:
@@ -93,7 +97,7 @@ class App(ScheduleOps):
             from .engine.engine import Engine
 
             self._engine = Engine(self.store, self.registry, self.clock, self.worker_id, self.lease_seconds,
-                                  self.outbox_url)
+                                  self.outbox_url, live_since=self.opened_at)
         return self._engine
 
     # -- operations ----------------------------------------------------------------
