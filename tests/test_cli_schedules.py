@@ -197,3 +197,33 @@ def test_tick_killed_while_firing_never_starts_a_slot_twice_nor_loses_one(projec
     assert set(ran) == expected  # every slot's activity ran; a killed one again, at least once
     recorded = project.rows("SELECT slot, outcome FROM romancy_schedule_runs ORDER BY slot")
     assert [slot for slot, _ in recorded] == slots[-100:] and {o for _, o in recorded} == {"started"}
+
+
+def test_serve_reload_updates_a_code_schedule_and_fires_it(project: Project) -> None:
+    from test_serve_cli import start_server
+
+    def spec() -> dict:
+        rows = schedule_rows(project)
+        return json.loads(rows[0][2]) if rows else {}
+
+    project.write("workflows.py", WORKFLOWS + '''
+
+@workflow("pulse", schedule="0 0 1 1 *")
+def pulse(ctx) -> str:
+    return "beat"
+''')
+    served = start_server(project, "--reload")
+    try:
+        assert served.until(lambda: spec() == {"cron": ["0 0 1 1 *"]})
+        project.write("workflows.py", WORKFLOWS + '''
+
+@workflow("pulse", every="1s")
+def pulse(ctx) -> str:
+    return "beat"
+''')
+        assert served.until(lambda: spec() == {"every": "1s"})
+        assert served.until(lambda: bool(project.rows(
+            "SELECT 1 FROM romancy_instances WHERE instance_id LIKE 'pulse@%' AND status = 'completed'")))
+    finally:
+        code, err = served.stop()
+    assert code == 0 and "reloading" in err
