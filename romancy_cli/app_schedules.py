@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 from .durations import Duration, to_seconds
 from .errors import NotFoundError, UsageError, WorkflowDefinitionError
 from .records import Schedule, ScheduleRun
-from .schedule_spec import DEFAULT_CATCHUP, OVERLAPS, ScheduleSpec, make_spec
+from .schedule_spec import DEFAULT_CATCHUP, OVERLAPS, ScheduleSpec, make_spec, schedule_id_problem
 
 if TYPE_CHECKING:
     from .definitions import Registry
@@ -199,8 +199,9 @@ class ScheduleExists(UsageError):
 
 
 def _check_id(schedule_id: str) -> None:
-    if not schedule_id or "@" in schedule_id or schedule_id.strip() != schedule_id:
-        raise UsageError(f"invalid schedule id {schedule_id!r}: give a name without '@' or surrounding spaces")
+    problem = schedule_id_problem(schedule_id)
+    if problem:
+        raise UsageError(f"invalid schedule id {schedule_id!r}: {problem}")
 
 
 def _unknown(schedule_id: str) -> NotFoundError:

@@ -234,9 +234,12 @@ def workflow(name: Any = None, *, registry: Optional[Registry] = None,
 def _schedule(definition: WorkflowDefinition, cron: Union[str, Sequence[str], None], every: Optional[Duration],
               timezone: Optional[str]) -> ScheduleSpec:
     """The checked spec of a scheduled workflow, which must take no argument without a default."""
-    from .schedule_spec import make_spec
+    from .schedule_spec import make_spec, schedule_id_problem
 
     where = f"@workflow {definition.name!r}"
+    problem = schedule_id_problem(definition.name)
+    if problem:
+        raise WorkflowDefinitionError(f"{where} has a schedule, which is named as the workflow: {problem}")
     required = [p.name for p in definition.parameters if p.default is inspect.Parameter.empty
                 and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     if required:

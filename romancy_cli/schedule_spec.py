@@ -105,6 +105,14 @@ def _check_cron(expression: Any, where: str) -> None:
                          "give five fields, e.g. '0 9 * * MON-FRI'") from None
 
 
+def schedule_id_problem(schedule_id: str) -> Optional[str]:
+    """Why `schedule_id` cannot name a schedule, None when it can: its instances are
+    `<id>@<slot>` and its routes `/schedules/<id>`."""
+    if not schedule_id or schedule_id.strip() != schedule_id or "@" in schedule_id or "/" in schedule_id:
+        return "give a name without '@', '/' or surrounding spaces"
+    return None
+
+
 def spec_from_plain(plain: dict[str, Any], timezone_name: str) -> ScheduleSpec:
     """The spec as stored (see ScheduleSpec.plain); trusted, not checked again."""
     if "every" in plain:

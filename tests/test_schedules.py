@@ -262,3 +262,13 @@ def test_a_scheduled_workflow_needs_no_argument_without_default() -> None:
         @workflow("bad_cron", registry=Registry(), schedule="every day")
         def bad_cron(ctx) -> None:
             pass
+
+
+def test_a_schedule_id_names_its_instances_and_routes(app: App) -> None:
+    for bad in ("a@b", "a/b", " padded", ""):
+        with pytest.raises(UsageError, match="without '@', '/' or surrounding spaces"):
+            app.create_schedule(bad, "quick", every="1h")
+    with pytest.raises(WorkflowDefinitionError, match="named as the workflow"):
+        @workflow("reports/daily", registry=Registry(), every="1d")
+        def slashed(ctx) -> None:
+            pass
