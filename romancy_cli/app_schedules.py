@@ -53,7 +53,8 @@ class ScheduleOps:
                         cron: Union[str, Sequence[str], None] = None, every: Optional[Duration] = None,
                         input: Optional[dict[str, Any]] = None, timezone: Optional[str] = None,
                         overlap: Optional[str] = None, catchup_window: Optional[Duration] = None,
-                        jitter: Optional[Duration] = None, note: Any = _UNSET, source: Optional[str] = None) -> Schedule:
+                        jitter: Optional[Duration] = None, note: Any = _UNSET,
+                        source: Optional[str] = None) -> Schedule:
         """Change the settings given (None: keep); a new spec, timezone or jitter moves the next
         slot to the first after now."""
         spec_changed = cron is not None or every is not None or timezone is not None
@@ -175,7 +176,8 @@ class ScheduleOps:
             try:
                 definition.bind((), dict(schedule.input))
             except WorkflowDefinitionError as exc:
-                raise UsageError(f"schedule {schedule.schedule_id}: its --input does not fit the workflow: {exc}") from None
+                raise UsageError(f"schedule {schedule.schedule_id}: its --input does not fit the workflow: "
+                                 f"{exc}") from None
         return schedule
 
     def _placed(self, schedule: Schedule, after: float) -> Schedule:

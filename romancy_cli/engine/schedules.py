@@ -37,7 +37,10 @@ def first_slot(schedule: Schedule, after: float) -> tuple[Optional[float], Optio
     return slot, None if slot is None else jittered(schedule.schedule_id, slot, schedule.jitter)
 
 
-def slot_instance(schedule: Schedule, slot: float, now: float, bind: Callable[[Schedule], tuple[list, dict]]) -> Instance:
+Bind = Callable[[Schedule], "tuple[list, dict]"]  # a schedule's input as a run's (args, kwargs)
+
+
+def slot_instance(schedule: Schedule, slot: float, now: float, bind: Bind) -> Instance:
     args, kwargs = bind(schedule)
     return Instance(slot_instance_id(schedule.schedule_id, slot, schedule.timezone), schedule.workflow, RUNNING,
                     args, kwargs, now, now)
@@ -51,8 +54,7 @@ def previous_running(schedule: Schedule, status_of: Callable[[str], Optional[str
     return status is not None and status not in TERMINAL
 
 
-def plan(schedule: Schedule, now: float, live_since: float, running: bool,
-         bind: Callable[[Schedule], tuple[list, dict]]) -> Optional[ScheduleAdvance]:
+def plan(schedule: Schedule, now: float, live_since: float, running: bool, bind: Bind) -> Optional[ScheduleAdvance]:
     """The next step of a schedule's firing at `now`, None when nothing is due. Slots due before
     `live_since` minus the catch-up window are missed (nothing fired them in time); a time-travel
     tick passes the real time as `live_since`, so the slots it jumps over run."""
@@ -90,9 +92,10 @@ def _missed(schedule: Schedule, cutoff: float) -> ScheduleAdvance:
 
 
 class Pass:
-    """When this process last looked for due slots (lease clock): slots due since then are on
-    time, however late it runs them; slots older than that by more than the catch-up window were
-    due while nothing looked, and are missed. Shared by an engine and its shifted copies."""
+    """Since when this process has looked for due slots (its App's opening, then each pass, on the
+    lease clock): slots due since then are on time, however late it runs them; slots older than
+    that by more than the catch-up window were due while nothing looked, and are missed. Shared
+    by an engine and its shifted copies."""
 
     def __init__(self, now: float) -> None:
         self.at = now
@@ -170,8 +173,9 @@ def _extra_slots(engine: "Engine", schedule_id: str, slots: list[float]) -> list
         while True:
             schedule = _get(engine, schedule_id)
             iid = _id(schedule, slot)
-            if status_of(iid) is not None:
-                done.append(ScheduleRun(slot, STARTED, iid, status_of(iid)))
+            existing = status_of(iid)
+            if existing is not None:
+                done.append(ScheduleRun(slot, STARTED, iid, existing))
                 break
             step = _extra_step(schedule, slot, engine.clock.now(), previous_running(schedule, status_of),
                                engine.schedule_input)
@@ -183,11 +187,12 @@ def _extra_slots(engine: "Engine", schedule_id: str, slots: list[float]) -> list
     return done
 
 
-def _extra_step(s: Schedule, slot: float, now: float, running: bool,
-                bind: Callable[[Schedule], tuple[list, dict]]) -> ScheduleAdvance:
+def _extra_step(s: Schedule, slot: float, now: float, running: bool, bind: Bind) -> ScheduleAdvance:
+    """Slot `slot` under the overlap policy; the schedule's own cursor unchanged."""
     if running and s.overlap != "allow_all":
         if s.overlap == "buffer_one" and s.buffered is None:
-            return ScheduleAdvance(s.schedule_id, s.version, s.next_slot, s.due_at, slot, (ScheduleRun(slot, BUFFERED),))
+            return ScheduleAdvance(s.schedule_id, s.version, s.next_slot, s.due_at, slot,
+                                   (ScheduleRun(slot, BUFFERED),))
         return ScheduleAdvance(s.schedule_id, s.version, s.next_slot, s.due_at, s.buffered,
                                (ScheduleRun(slot, SKIPPED),))
     return ScheduleAdvance(s.schedule_id, s.version, s.next_slot, s.due_at, s.buffered,

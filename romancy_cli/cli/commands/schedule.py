@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
         if jsonl or cli.json:
             from ...views import schedule_view
 
-            views = [schedule_view(s, romancy.schedule_runs(s.schedule_id)) for s in schedules]  # type: ignore[union-attr]
+            views = [schedule_view(s, romancy.schedule_runs(s.schedule_id)) for s in schedules]  # type: ignore
             output.print_jsonl(views) if jsonl else output.print_json(views)
             return
         if not schedules:
