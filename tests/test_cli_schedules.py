@@ -227,3 +227,29 @@ def pulse(ctx) -> str:
     finally:
         code, err = served.stop()
     assert code == 0 and "reloading" in err
+
+
+def test_tick_loop_killed_again_and_again_loses_no_slot_of_the_catchup_window(project: Project) -> None:
+    assert project.run("schedule", "create", "s", "--workflow", "noted", "--every", "1s").code == 0
+
+    def started() -> int:
+        return project.rows("SELECT COUNT(*) FROM romancy_instances")[0][0]
+
+    for _ in range(5):  # each process lives until it has started a slot or two, then is killed
+        before = started()
+        proc = project.popen("tick", "--loop", "--interval", "0.2")
+        deadline = time.monotonic() + 10  # a liveness bound, not a timing assertion
+        while time.monotonic() < deadline and started() < before + 2:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert project.run("tick").code == 0  # recovers a run the last kill interrupted
+    runs = project.rows("SELECT slot, outcome, instance_id FROM romancy_schedule_runs ORDER BY slot")
+    slots = [slot for slot, _, _ in runs]
+    assert slots == [slots[0] + n for n in range(len(slots))] and len(slots) >= 10  # no gap: none lost
+    assert {outcome for _, outcome, _ in runs} <= {"started", "skipped"}
+    rows = project.rows("SELECT instance_id, status FROM romancy_instances")
+    assert sorted(iid for iid, _ in rows) == sorted(iid for _, outcome, iid in runs if outcome == "started")
+    assert {status for _, status in rows} == {"completed"}
+    ran = (project.root / "ran.txt").read_text().splitlines()
+    assert len(set(ran)) == len(rows)  # each started slot's activity ran (a killed one again, at least once)
