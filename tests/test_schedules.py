@@ -272,3 +272,17 @@ def test_a_schedule_id_names_its_instances_and_routes(app: App) -> None:
         @workflow("reports/daily", registry=Registry(), every="1d")
         def slashed(ctx) -> None:
             pass
+
+
+def test_jitter_delays_each_slot_the_same_for_every_worker_and_keeps_its_id(app: App, clock: ManualClock) -> None:
+    made = app.create_schedule("j", "quick", every="1h", jitter="10m")
+    slot = at("2026-01-05T09:00:00+00:00")
+    assert made.next_slot == slot and slot <= made.due_at <= slot + 600  # type: ignore[operator]
+    assert app.get_schedule("j").due_at == made.due_at  # derived from the slot, not drawn per worker
+    assert made.due_at == slot + 116.4  # this slot's delay: 116.4 s of the 10 minutes
+    clock.set(slot + 1)
+    app.tick()
+    assert started(app, "j") == []
+    clock.set(made.due_at)  # type: ignore[arg-type]
+    app.tick()
+    assert started(app, "j") == ["j@2026-01-05T09:00:00Z"]
