@@ -253,3 +253,18 @@ def test_tick_loop_killed_again_and_again_loses_no_slot_of_the_catchup_window(pr
     assert {status for _, status in rows} == {"completed"}
     ran = (project.root / "ran.txt").read_text().splitlines()
     assert len(set(ran)) == len(rows)  # each started slot's activity ran (a killed one again, at least once)
+
+
+def test_replay_check_writes_no_schedule(project: Project) -> None:
+    assert project.run("start", "greet").code == 0  # the database exists
+    project.write("workflows.py", WORKFLOWS + '''
+
+@workflow("report", every="1h")
+def report(ctx) -> str:
+    return "sent"
+''')
+    checked = project.run("replay", "--check")
+    assert checked.code == 0, checked.stderr
+    assert schedule_rows(project) == []
+    assert project.run("tick").code == 0
+    assert [row[0] for row in schedule_rows(project)] == ["report"]

@@ -27,6 +27,9 @@ class CliState:
     _settings: Optional["Settings"] = None
     _app: Optional["App"] = None
     _loaded: bool = False
+    # The schedules the loaded modules declare are made those of the database when both are
+    # open (App.sync_schedules); a command that promises to write nothing turns it off.
+    sync_schedules: bool = True
 
     def merge(self, config: Optional[str], database: Optional[str], workflows: Optional[list[str]],
               json: bool, verbose: int) -> None:
@@ -58,7 +61,7 @@ class CliState:
         except WorkflowModuleMissing as exc:
             raise WorkflowModuleMissing(f"{exc}; {self.workflows_hint()}") from None
         self._loaded = True
-        if self._app is not None:
+        if self._app is not None and self.sync_schedules:
             self._app.sync_schedules()
 
     def declares_schedules(self) -> bool:
@@ -88,7 +91,7 @@ class CliState:
                       lease_seconds=settings.lease_seconds, synchronous=settings.synchronous,
                       busy_timeout=settings.busy_timeout, only_database=True, outbox_url=settings.outbox.url)
             self._app = app.initialize()
-            if self._loaded:  # the schedules the loaded modules declare, created or updated
+            if self._loaded and self.sync_schedules:  # the schedules the loaded modules declare
                 self._app.sync_schedules()
         return self._app
 
