@@ -268,3 +268,21 @@ def report(ctx) -> str:
     assert schedule_rows(project) == []
     assert project.run("tick").code == 0
     assert [row[0] for row in schedule_rows(project)] == ["report"]
+
+
+def test_a_code_schedule_is_changed_in_code_not_by_command(project: Project) -> None:
+    project.write("workflows.py", WORKFLOWS + '''
+
+@workflow("report", schedule="0 9 * * *")
+def report(ctx) -> str:
+    return "sent"
+''')
+    assert project.run("schedule", "list").code == 0
+    moved = project.run("schedule", "update", "report", "--cron", "0 10 * * *")
+    assert moved.code == 2 and "declared in code" in moved.error_line and "decorator" in moved.error_line
+    deleted = project.run("schedule", "delete", "report")
+    assert deleted.code == 2 and "remove schedule=/every= from its @workflow" in deleted.error_line
+    assert json.loads(schedule_rows(project)[0][2]) == {"cron": ["0 9 * * *"]}
+    noted = project.run("schedule", "update", "report", "--overlap", "allow_all", "--note", "ok here", "--json")
+    assert noted.code == 0 and noted.json["overlap"] == "allow_all" and noted.json["note"] == "ok here"
+    assert project.run("schedule", "pause", "report").code == 0

@@ -62,17 +62,24 @@ def register(app: typer.Typer) -> None:
         moves its next slot to the first after now."""
         if workflow is not None:
             workflow_definition(workflow)
+        romancy = _app()
+        if any(v is not None for v in (workflow, cron, every, timezone)):
+            _not_declared(romancy, schedule_id, "its workflow, --cron, --every and --timezone follow "
+                          "the decorator: change them there")
         changes: dict[str, Any] = dict(workflow=workflow, cron=cron or None, every=every, input=_input(input),
                                        timezone=timezone, overlap=overlap, catchup_window=catchup_window,
                                        jitter=jitter)
         if note is not None:
             changes["note"] = note
-        _answer(_app().update_schedule(schedule_id, **changes), f"updated schedule {schedule_id}")
+        _answer(romancy.update_schedule(schedule_id, **changes), f"updated schedule {schedule_id}")
 
     @command(group, "delete")
     def delete(schedule_id: ScheduleId) -> None:
-        """Delete schedule ID; the instances it started stay."""
-        _app().delete_schedule(schedule_id)
+        """Delete schedule ID; the instances it started stay. A schedule declared in code is
+        deleted by removing its declaration."""
+        romancy = _app()
+        _not_declared(romancy, schedule_id, "remove schedule=/every= from its @workflow instead")
+        romancy.delete_schedule(schedule_id)
         if state().json:
             output.print_json({"schedule_id": schedule_id, "deleted": True})
         else:
@@ -152,6 +159,13 @@ def _app(create: bool = False) -> Any:
     if not create and cli.database_missing() and not cli.declares_schedules():
         raise NotFoundError(f"no schedules: database {cli.settings.database} does not exist yet")
     return cli.app()
+
+
+def _not_declared(romancy: Any, schedule_id: str, instead: str) -> None:
+    """A schedule declared in code follows its decorator: the next command that loads the
+    modules would undo such a change."""
+    if romancy.get_schedule(schedule_id).source == "code":
+        raise UsageError(f"schedule {schedule_id} is declared in code (@workflow({schedule_id!r}, ...)); {instead}")
 
 
 def _input(text: Optional[str]) -> Optional[dict[str, Any]]:
