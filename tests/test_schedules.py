@@ -3,8 +3,7 @@ window, pause, backfill, trigger, timezones with daylight-saving changes, code d
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 import pytest
 
