@@ -59,6 +59,15 @@ def bench_sleep(ctx: Any, order: int) -> int:
     return order
 
 
+@workflow("bench_slot")
+def bench_slot(ctx: Any) -> None:
+    """Schedules: one activity that records when the slot's run got there."""
+    bench_done.execute(ctx, ctx.instance_id)
+
+
+SCHEDULE_SLOTS = 5  # slots of an every="1s" schedule whose lateness is measured (5 s of wall time)
+
+
 def version() -> str:
     return version_of("romancy-cli") or "dev"
 
@@ -104,6 +113,7 @@ def core(n: int, mode: str, folder: str) -> dict[str, Any]:
     finally:
         app.shutdown()
     out.update(timers(n, mode, folder))
+    out.update(schedule_lateness(mode, folder))
     return out
 
 
@@ -141,6 +151,23 @@ def timers(n: int, mode: str, folder: str) -> dict[str, Any]:
         app.shutdown()
 
 
+def schedule_lateness(mode: str, folder: str) -> dict[str, Any]:
+    """Slots of an every="1s" schedule fired by serve's timer loop: how long after its slot each
+    run reached its activity."""
+    from romancy_cli.schedule_spec import slot_of
+
+    app = open_app(folder, "sched.db", mode)
+    try:
+        DONE.clear()
+        app.create_schedule("bench_every", "bench_slot", every="1s")
+        drive_timers(app, lambda: DONE.count() >= SCHEDULE_SLOTS)
+        late = [at - slot_of(key)[1].timestamp() for key, at in DONE.times.items()]  # type: ignore[index]
+        return {"sched_late_p50_ms": percentile(late, 50) * 1000.0,  # type: ignore[operator]
+                "sched_late_max_ms": max(late) * 1000.0}
+    finally:
+        app.shutdown()
+
+
 def memory(n: int, mode: str, folder: str) -> dict[str, Any]:
     """RSS growth of this (fresh) process while it holds N waiting instances."""
     app = open_app(folder, "mem.db", mode)
@@ -170,8 +197,16 @@ def txcount(n: int, mode: str, folder: str) -> dict[str, Any]:
             app.send_event(EVENT_TYPE, _payload(i), instance=iid)
         s2 = counter.snapshot()
         start, deliver = per_instance(s0, s1, n), per_instance(s1, s2, n)
+        # Schedules: the slots of n minutes, fired by one tick of time travel.
+        app.create_schedule("bench_minutely", "bench_slot", every="1m")
+        s3 = counter.snapshot()
+        app.tick(advance=f"{n}m")
+        s4 = counter.snapshot()
+        slots = sum(1 for i in app.list_instances(workflow="bench_slot") if i.status == "completed")
+        fired = per_instance(s3, s4, slots)
         return {"tx_start": start["write_txns"], "tx_start_begins": start["begins"],
-                "tx_deliver": deliver["write_txns"], "tx_deliver_begins": deliver["begins"]}
+                "tx_deliver": deliver["write_txns"], "tx_deliver_begins": deliver["begins"],
+                "tx_slot": fired["write_txns"], "slots_fired": slots}
     finally:
         app.shutdown()
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 from . import ids
+from .app_schedules import ScheduleOps
 from .definitions import REGISTRY, Registry, WorkflowDefinition
 from .durations import Duration, deadline
 from .engine.clock import SystemClock
@@ -32,7 +33,7 @@ class SendResult:
     near_misses: tuple[tuple[str, str], ...] = ()
 
 
-class App:
+class App(ScheduleOps):
     """`App(database="romancy.db", worker_id="worker-1")`; use as a context manager or call
     initialize() / shutdown()."""
 
@@ -54,6 +55,7 @@ class App:
         self.outbox_url = outbox_url  # where events published without `to` are relayed (`[outbox] url`)
         self._store: Optional[Store] = None
         self._engine: Optional[Engine] = None
+        self.opened_at = self.clock.now()
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -61,6 +63,9 @@ class App:
         """Open the database (creating or migrating its schema)."""
         if self._store is None:
             from .store import import_for_sqlite_only, is_postgres, open_store
+
+            # Slots due from now on are fired on time by this process, however late (engine/schedules.py).
+            self.opened_at = self.clock.now()
 
             sqlite = not is_postgres(self.database)
             if sqlite and self.only_database:
@@ -92,7 +97,7 @@ class App:
             from .engine.engine import Engine
 
             self._engine = Engine(self.store, self.registry, self.clock, self.worker_id, self.lease_seconds,
-                                  self.outbox_url)
+                                  self.outbox_url, live_since=self.opened_at)
         return self._engine
 
     # -- operations ----------------------------------------------------------------

@@ -6,11 +6,14 @@ import difflib
 import inspect
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 from .codec import _adapter, is_exact, refuse_boolean_number, to_plain
 from .durations import Duration, to_seconds
-from .errors import NotFoundError, WorkflowDefinitionError
+from .errors import NotFoundError, UsageError, WorkflowDefinitionError
+
+if TYPE_CHECKING:
+    from .schedule_spec import ScheduleSpec
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,7 @@ def _type_name(annotation: Any) -> str:
 @dataclass
 class WorkflowDefinition(_Callable):
     start_on: tuple[str, ...] = ()  # event types that start an instance of it (engine/triggers.py)
+    schedule: Optional[ScheduleSpec] = None  # declared with schedule= or every= (App.sync_schedules)
 
     def start(self, app: Any, *args: Any, instance_id: Optional[str] = None, **kwargs: Any) -> str:
         """Create an instance and run it until it waits or finishes; returns its id."""
@@ -205,16 +209,21 @@ def _check_unique(existing: Optional[WorkflowDefinition], new: WorkflowDefinitio
 
 
 def workflow(name: Any = None, *, registry: Optional[Registry] = None,
-             start_on: Union[str, Sequence[str], None] = None) -> Any:
+             start_on: Union[str, Sequence[str], None] = None, schedule: Union[str, Sequence[str], None] = None,
+             every: Optional[Duration] = None, timezone: Optional[str] = None) -> Any:
     """`@workflow`, `@workflow("name")` or `@workflow(name="name")`; `registry=` defines it there
     instead of in the default registry; `start_on=` an event type (or a list) whose events each
-    start an instance, their data bound to its parameters by name."""
+    start an instance, their data bound to its parameters by name. `schedule=` a cron expression
+    (or a list) or `every=` an interval, in `timezone` (default UTC), starts an instance per slot:
+    the schedule, named as the workflow, is created, updated or deleted as the code declares."""
     target = REGISTRY if registry is None else registry
     triggers = _event_types(start_on)
 
     def register(fn: Callable[..., Any], wf_name: Optional[str] = None) -> WorkflowDefinition:
         _check_context_parameter(fn, "workflow")
         definition = WorkflowDefinition(wf_name or fn.__name__, fn, triggers)
+        if schedule is not None or every is not None or timezone is not None:
+            definition.schedule = _schedule(definition, schedule, every, timezone)
         _check_unique(target.workflows.get(definition.name), definition)
         target.workflows[definition.name] = definition
         return definition
@@ -222,6 +231,26 @@ def workflow(name: Any = None, *, registry: Optional[Registry] = None,
     if callable(name):
         return register(name)
     return lambda fn: register(fn, name)
+
+
+def _schedule(definition: WorkflowDefinition, cron: Union[str, Sequence[str], None], every: Optional[Duration],
+              timezone: Optional[str]) -> ScheduleSpec:
+    """The checked spec of a scheduled workflow, which must take no argument without a default."""
+    from .schedule_spec import make_spec, schedule_id_problem
+
+    where = f"@workflow {definition.name!r}"
+    problem = schedule_id_problem(definition.name)
+    if problem:
+        raise WorkflowDefinitionError(f"{where} has a schedule, which is named as the workflow: {problem}")
+    required = [p.name for p in definition.parameters if p.default is inspect.Parameter.empty
+                and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if required:
+        raise WorkflowDefinitionError(f"{where} has a schedule, so it takes no argument without a default; "
+                                      f"give {', '.join(required)} a default value")
+    try:
+        return make_spec(cron, every, timezone, where)
+    except UsageError as exc:
+        raise WorkflowDefinitionError(str(exc)) from None
 
 
 def _event_types(start_on: Union[str, Sequence[str], None]) -> tuple[str, ...]:

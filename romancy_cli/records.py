@@ -270,3 +270,61 @@ class Attempt:
     status: str
     error: Optional[str] = None
     next_attempt_at: Optional[float] = None
+
+
+# What became of a schedule's slot (romancy_schedule_runs.outcome).
+STARTED, SKIPPED, BUFFERED, MISSED = "started", "skipped", "buffered", "missed"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A schedule (schema 9): its settings and where its firing stands. `spec` is the plain
+    form of schedule_spec.ScheduleSpec; times are epoch seconds. `next_slot` is the nominal time
+    of the first slot not handled yet, `due_at` that slot plus its jitter; `buffered` the slot
+    buffer_one keeps until the previous run ends; `version` counts changes (compare-and-set)."""
+
+    schedule_id: str
+    workflow: str
+    spec: dict[str, Any]
+    timezone: str = "UTC"
+    input: dict[str, Any] = field(default_factory=dict)
+    overlap: str = "skip"
+    catchup_window: float = 60.0
+    jitter: float = 0.0
+    paused: bool = False
+    note: Optional[str] = None
+    source: str = "cli"  # "code": declared by @workflow(schedule=...); "cli": created by command
+    next_slot: Optional[float] = None
+    due_at: Optional[float] = None
+    buffered: Optional[float] = None
+    last_instance: Optional[str] = None
+    last_fired_at: Optional[float] = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class ScheduleRun:
+    """One handled slot: started (its instance), skipped, buffered or missed. `status` is the
+    instance's status when read back for display, else the outcome."""
+
+    slot: float
+    outcome: str
+    instance_id: Optional[str] = None
+    status: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ScheduleAdvance:
+    """One step of a schedule's firing, written in one transaction if the schedule is still at
+    `version`: the slots handled, the instance started (if any), and the schedule's new state."""
+
+    schedule_id: str
+    version: int
+    next_slot: Optional[float]
+    due_at: Optional[float]
+    buffered: Optional[float]
+    runs: tuple[ScheduleRun, ...] = ()
+    start: Optional[Instance] = None
+    fired_at: Optional[float] = None

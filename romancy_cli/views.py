@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence
 
 from .times import iso
 from .records import (ATTEMPT, PARKED, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, LoggedEvent, Misfit, OutboxItem,
-                      PruneResult, Step)
+                      PruneResult, Schedule, ScheduleRun, Step)
 
 INSTANCE_KEYS = ("instance_id", "workflow", "status", "input", "output", "error", "created_at",
                  "updated_at", "waiting", "continued_from", "continued_as")
@@ -212,3 +212,34 @@ def _json_default(value: Any) -> Any:
 __all__ = ["shown_status", "instance_view", "error_view", "waiting_view", "step_view", "start_view", "send_view",
            "tick_view", "workflow_view", "event_view", "near_miss_view", "detail_view", "page_view", "prune_view",
            "INSTANCE_KEYS"]
+
+
+def schedule_view(schedule: Schedule, recent: Sequence[ScheduleRun],
+                  upcoming: Optional[Sequence[float]] = None) -> dict[str, Any]:
+    """One schedule (`schedule list`/`describe --json`, GET /schedules): its settings, when it
+    fires next (null while paused, or when its cron never comes again), when it last started a
+    run, its newest handled slots and, from `describe`, its next slots. Slots are written in the
+    schedule's timezone, as the ids of their instances (`<schedule>@<slot>`)."""
+    from .durations import describe
+    from .schedule_spec import slot_text
+
+    view: dict[str, Any] = {
+        "schedule_id": schedule.schedule_id,
+        "workflow": schedule.workflow,
+        "spec": dict(schedule.spec),
+        "timezone": schedule.timezone,
+        "input": dict(schedule.input),
+        "overlap": schedule.overlap,
+        "catchup_window": describe(schedule.catchup_window),
+        "jitter": describe(schedule.jitter) if schedule.jitter else "0s",
+        "paused": schedule.paused,
+        "note": schedule.note,
+        "source": schedule.source,
+        "next_fire_at": None if schedule.paused else iso(schedule.due_at),
+        "last_fired_at": iso(schedule.last_fired_at),
+        "recent": [{"slot": slot_text(run.slot, schedule.timezone), "instance_id": run.instance_id,
+                    "status": run.status or run.outcome} for run in recent],
+    }
+    if upcoming is not None:
+        view["upcoming"] = [slot_text(slot, schedule.timezone) for slot in upcoming]
+    return view

@@ -138,3 +138,14 @@ def test_typer_still_reads_the_private_attribute_params_py_sets() -> None:
     ctx = status.context_class(status, info_name="status")
     with pytest.raises(typer.BadParameter, match="'x' is not a valid integer"):
         limit.process_value(ctx, "x")  # PlainParam's wording, not Typer's: Typer used the patch
+
+
+def test_start_status_and_send_event_leave_the_cron_library_unimported(tmp_path: Path) -> None:
+    """cronsim is imported when a schedule is computed, never on the path of these commands."""
+    project = make_project(tmp_path)
+    assert project.run("schedule", "create", "hourly", "--workflow", "add", "--every", "1h",
+                       "--input", '{"a": 1}').code == 0
+    for args in (("start", "add", "1"), ("status",), ("send-event", "nothing.here")):
+        result = project.run(*args, PYTHONPROFILEIMPORTTIME="1")
+        assert result.code == 0, result.stderr
+        assert "cronsim" not in _imported(result.stderr), args

@@ -104,6 +104,9 @@ def test_documented_commands_and_options_exist(page: Path) -> None:
     for line in command_lines(page):
         words = shlex.split(line)[1:]
         command = cli.commands.get(_command_name(words, cli))
+        if command is not None and hasattr(command, "commands"):  # a group: `romancy schedule create ...`
+            name = _command_name(words, cli)
+            command = command.commands.get(_command_name(words[words.index(name) + 1:], cli))
         if command is None:
             unknown.append(f"{line}: no command")
             continue

@@ -214,3 +214,24 @@ def test_workflows_list_is_current_after_a_reload(tmp_path: Path) -> None:
         assert server.until(lambda: 'id="wf-refund"' in requests.get(server.url + "ui/workflows", timeout=2).text)
     finally:
         server.stop()
+
+
+def test_pause_unpause_and_trigger_a_schedule_in_the_browser(served: Served, browser: webdriver.Chrome,
+                                                             tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    created = project.run("schedule", "create", "hourly", "--workflow", "order", "--cron", "0 * * * *",
+                          "--input", '{"order_id": "SCHED"}')
+    assert created.code == 0, created.stderr
+    base = served.url
+    browser.get(base + "ui/schedules")
+    browser.find_element(By.CSS_SELECTOR, "#schedule-hourly button.pause").click()
+    until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#schedule-hourly button.unpause"))
+    assert requests.get(f"{base}schedules/hourly", timeout=10).json()["paused"] is True
+    browser.find_element(By.CSS_SELECTOR, "#schedule-hourly button.unpause").click()
+    until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#schedule-hourly button.pause"))
+    assert requests.get(f"{base}schedules/hourly", timeout=10).json()["paused"] is False
+    browser.find_element(By.CSS_SELECTOR, "#schedule-hourly button.trigger").click()
+    until(browser, lambda d: "/ui/instances/hourly%40" in d.current_url or "/ui/instances/hourly@" in d.current_url)
+    until(browser, lambda d: status_of(d) == "waiting for event")
+    recent = requests.get(f"{base}schedules/hourly", timeout=10).json()["recent"]
+    assert len(recent) == 1 and recent[0]["status"] == "waiting_for_event"

@@ -252,3 +252,18 @@ def test_login_is_refused_from_another_origin(token_page: Page) -> None:
     answer = requests.post(token_page.url + "/ui/login", data={"token": "s3cret; x"}, timeout=10,
                            headers={"Origin": "http://evil.example"}, allow_redirects=False)
     assert answer.status_code == 403 and "Set-Cookie" not in answer.headers
+
+
+def test_schedules_page_renders_get_schedules_and_its_buttons_use_the_public_routes(page: Page) -> None:
+    assert "No schedules" in page.get("/ui/schedules").text
+    page.app.create_schedule("nightly<b>", "ui_nap", cron="0 3 * * *", note="<i>x</i>")
+    html = page.get("/ui/schedules").text
+    assert "nightly&lt;b&gt;" in html and "&lt;i&gt;x&lt;/i&gt;" in html and "<i>x</i>" not in html
+    assert 'data-action="/schedules/nightly%3Cb%3E/pause"' in html
+    assert 'data-action="/schedules/nightly%3Cb%3E/trigger"' in html
+    evil = page.act("/schedules/nightly%3Cb%3E/pause", headers={"Origin": "http://evil.example"})
+    assert evil.status_code == 403 and page.app.get_schedule("nightly<b>").paused is False
+    assert page.act("/schedules/nightly%3Cb%3E/pause").json()["paused"] is True
+    assert 'data-action="/schedules/nightly%3Cb%3E/unpause"' in page.get("/ui/schedules").text
+    triggered = page.act("/schedules/nightly%3Cb%3E/trigger").json()
+    assert triggered["instance_id"].startswith("nightly<b>@") and triggered["status"] == "waiting_for_timer"

@@ -11,6 +11,7 @@ from typing import Any, Optional, Sequence
 from ..jsonsafe import dumps
 from ..records import (ATTEMPT, CANCELLED, COMPENSATING, COMPLETED, CONTINUED_AS_NEW, FAILED, RUNNING, SEND, TERMINAL,
                        WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, Step)
+from ..schedule_spec import slot_of
 from ..views import shown_status, with_attempts
 from .output import Cell, esc, say, show, table
 
@@ -171,6 +172,9 @@ def instance_detail(instance: Instance, history: Sequence[Step], verbose: int) -
     show(f"  input     {esc(compact(_input(instance), 200))}")
     show(f"  created   {esc(when(instance.created_at))}")
     show(f"  updated   {esc(when(instance.updated_at))}")
+    scheduled = slot_of(instance.instance_id)
+    if scheduled is not None:
+        show(f"  schedule  {esc(scheduled[0])}, slot {esc(scheduled[1].isoformat())}")
     if instance.continued_from:
         show(f"  continued from  {esc(instance.continued_from)}")
     if instance.continued_as:

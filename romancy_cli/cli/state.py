@@ -27,6 +27,9 @@ class CliState:
     _settings: Optional["Settings"] = None
     _app: Optional["App"] = None
     _loaded: bool = False
+    # The schedules the loaded modules declare are made those of the database when both are
+    # open (App.sync_schedules); a command that promises to write nothing turns it off.
+    sync_schedules: bool = True
 
     def merge(self, config: Optional[str], database: Optional[str], workflows: Optional[list[str]],
               json: bool, verbose: int) -> None:
@@ -58,6 +61,15 @@ class CliState:
         except WorkflowModuleMissing as exc:
             raise WorkflowModuleMissing(f"{exc}; {self.workflows_hint()}") from None
         self._loaded = True
+        if self._app is not None and self.sync_schedules:
+            self._app.sync_schedules()
+
+    def declares_schedules(self) -> bool:
+        """Whether the loaded modules declare a schedule: commands then open (or create) the
+        database to keep it in step even when they would only have read it."""
+        from ..definitions import REGISTRY
+
+        return any(d.schedule is not None for d in REGISTRY.workflows.values())
 
     def workflows_hint(self) -> str:
         """Where to fix the workflow modules: name romancy.toml only when there is one."""
@@ -79,6 +91,8 @@ class CliState:
                       lease_seconds=settings.lease_seconds, synchronous=settings.synchronous,
                       busy_timeout=settings.busy_timeout, only_database=True, outbox_url=settings.outbox.url)
             self._app = app.initialize()
+            if self._loaded and self.sync_schedules:  # the schedules the loaded modules declare
+                self._app.sync_schedules()
         return self._app
 
     def _say_where_created(self) -> None:

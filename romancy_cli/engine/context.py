@@ -15,6 +15,7 @@ from ..definitions import ActivityDefinition, WorkflowDefinition
 from ..durations import Duration, deadline, to_seconds
 from ..errors import ActivityError, EventTimeout, UsageError, user_location
 from ..records import EventInput, Step, Wait, attempt_step
+from ..schedule_spec import slot_of
 from ..times import to_datetime
 
 
@@ -132,6 +133,13 @@ class WorkflowContext:
         self.undo: list[Undo] = []  # compensations of the completed activities, oldest first
         self.compensating = False
         self.ended_error: Optional[dict[str, Any]] = None  # the error compensation runs for
+
+    @property
+    def scheduled_at(self) -> Optional[datetime]:
+        """The slot a schedule started this instance for (timezone-aware, in the schedule's
+        offset), read from its id `<schedule>@<slot>`; None for an instance no schedule started."""
+        found = slot_of(self.instance_id)
+        return None if found is None else found[1]
 
     @property
     def is_replaying(self) -> bool:

@@ -11,8 +11,8 @@ from ..definitions import Registry
 from ..errors import StorageFault, UsageError
 from ..records import (CANCELLED, COMPENSATING, CONTINUED_AS_NEW, FAILED, PARKED, RUNNING, WAITING_FOR_EVENT,
                        WAITING_FOR_TIMER, COMPLETED, Commit, Delivery, EventInput, Instance, LoggedEvent,
-                       PendingDelivery, Step, StoredEvent, Transition, published_events)
-from . import matching, replay
+                       PendingDelivery, Schedule, Step, StoredEvent, Transition, published_events)
+from . import matching, replay, schedules
 from .context import WorkflowContext
 from .deadlines import renewing
 from .hooks import FiredBatch, FirstWrite, RunHooks
@@ -58,7 +58,8 @@ def _provisional(event: EventInput, instance: Instance, now: float) -> StoredEve
 
 class Engine:
     def __init__(self, store: Store, registry: Registry, clock: Clock, worker_id: str,
-                 lease_seconds: float = 30.0, outbox_url: Optional[str] = None) -> None:
+                 lease_seconds: float = 30.0, outbox_url: Optional[str] = None,
+                 live_since: Optional[float] = None) -> None:
         self.store, self.registry, self.clock = store, registry, clock
         self.outbox_url = outbox_url  # the relay target of events published without `to`
         self.worker_id = worker_id
@@ -67,6 +68,8 @@ class Engine:
         # Leases are about live processes, so they stay on the unshifted clock: a tick run in the
         # future (`tick --advance`) fires timers early but must not treat live leases as expired.
         self.lease_clock = clock
+        # This process looks for due slots from `live_since` (its App's opening) on.
+        self.schedule_pass = schedules.Pass(clock.now() if live_since is None else live_since)
 
     def shifted(self, now: float) -> "Engine":
         """This engine with its clock moved so that it reads `now` at this moment (leases excepted)."""
@@ -74,6 +77,7 @@ class Engine:
         engine = Engine(self.store, self.registry, clock, self.worker_id, self.lease_seconds, self.outbox_url)
         engine.owner = self.owner
         engine.lease_clock = self.lease_clock
+        engine.schedule_pass = self.schedule_pass
         return engine
 
     def _lease(self) -> tuple[float, float]:
@@ -345,6 +349,17 @@ class Engine:
         self._existing(event.target, workflow)  # an instance of another workflow is an input error
         return Instance(event.target, workflow, RUNNING, args, kwargs, now, now)
 
+    def schedule_input(self, schedule: Schedule) -> tuple[list[Any], dict[str, Any]]:
+        """The arguments of a schedule's runs: its input checked against the workflow when this
+        worker has it; as stored otherwise (the run says what does not fit)."""
+        definition = self.registry.workflows.get(schedule.workflow)
+        if definition is None:
+            return [], dict(schedule.input)
+        try:
+            return definition.bind((), dict(schedule.input))
+        except UsageError:
+            return [], dict(schedule.input)
+
     def started(self, event: EventInput, now: Optional[float] = None) -> list[Instance]:
         """The instances `event` starts (start_on); UsageError when its data does not fit one."""
         return started_instances(self.registry, event, self.clock.now() if now is None else now)
@@ -366,6 +381,9 @@ class Engine:
             if instance.instance_id not in result.resumed and self.recoverable(instance):
                 status = self.resume(instance.instance_id, retry_parked, instance.lease_owner)
                 self._note(result, instance.instance_id, status)
+        # After timers and recovery: a run that ends by now (a crashed worker's included) has
+        # ended when its schedule's next slot looks, for the overlap policy.
+        schedules.fire_due(self, lambda iid, status: self._note(result, iid, status))
         result.next_wake = self.store.next_wake()
         return result
 

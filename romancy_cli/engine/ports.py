@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Optional, Protocol, Sequence
 
-from ..records import (Attempt, Commit, Delivery, EventInput, Instance, LoggedEvent, OutboxItem, PruneResult, Step,
+from ..records import (Attempt, Commit, Delivery, EventInput, Instance, LoggedEvent, OutboxItem, PruneResult, Schedule,
+                       ScheduleAdvance, ScheduleRun, Step,
                        StoredEvent)
 
 
@@ -84,7 +85,8 @@ class Store(Protocol):
     def runnable(self, limit: int, include_parked: bool) -> list[Instance]:
         """Instances in status running or compensating (leased or not), oldest first."""
 
-    def next_wake(self) -> Optional[float]: ...
+    def next_wake(self) -> Optional[float]:
+        """The earliest timer, timeout or retry, or slot of an active schedule."""
 
     def check_writable(self) -> None:
         """Raise errors.StorageFault while the database cannot take writes."""
@@ -151,6 +153,33 @@ class Store(Protocol):
     def requeue_outbox(self, event_id: str, now: float) -> int:
         """Failed entries of events with this id become pending again; NotFoundError when none has
         that id, RomancyError when none of them is failed."""
+
+    # -- schedules (schema 9) --
+
+    def create_schedule(self, schedule: Schedule) -> bool:
+        """Insert a schedule; False when its id exists."""
+
+    def update_schedule(self, schedule: Schedule) -> bool:
+        """Write its settings and firing state as given, a new version, if it is still at
+        `schedule.version`; False otherwise (unknown or changed meanwhile)."""
+
+    def delete_schedule(self, schedule_id: str) -> bool:
+        """Delete a schedule and its recorded slots; False when unknown."""
+
+    def get_schedule(self, schedule_id: str) -> Optional[Schedule]: ...
+
+    def list_schedules(self) -> list[Schedule]:
+        """All schedules by id."""
+
+    def due_schedules(self, now: float, limit: int) -> list[Schedule]:
+        """Active schedules with a slot due at `now`, or a buffered slot."""
+
+    def advance_schedule(self, step: ScheduleAdvance, now: float, owner: str, lease_until: float) -> bool:
+        """Write one step of a schedule's firing if it is still at `step.version` (its slots, its
+        new state and its instance, leased to `owner`, in one transaction); False otherwise."""
+
+    def schedule_runs(self, schedule_id: str, limit: int) -> list[ScheduleRun]:
+        """The newest handled slots, newest first, with their instances' statuses."""
 
     def listen(self) -> None:
         """Start noticing changes made by other connections (see wait_for_wake)."""

@@ -40,7 +40,8 @@ class _ThenRun(list):
 
 class WsgiApp:
     """`POST /` events; `GET /health/live|ready`; `GET /instances[/{id}]`; `GET /events`;
-    `POST /cancel/{id}`; `POST /retry/{id}`; the web page (`GET /` from a browser, `/ui/...`)."""
+    `POST /cancel/{id}`; `POST /retry/{id}`; `GET /schedules[/{id}]`, `POST /schedules/{id}/pause|unpause|
+    trigger` (http/schedules.py); the web page (`GET /` from a browser, `/ui/...`)."""
 
     def __init__(self, app: "App", dispatch: Optional[Dispatch] = None, token: Optional[str] = None,
                  max_body: int = DEFAULT_MAX_BODY, dev: bool = False, hosts: Optional[AllowedHosts] = None) -> None:
@@ -60,6 +61,10 @@ class WsgiApp:
             ("GET", re.compile(r"/events"), self.list_events),
             ("POST", re.compile(r"/cancel/(?P<instance_id>[^/]+)"), self.cancel),
             ("POST", re.compile(r"/retry/(?P<instance_id>[^/]+)"), self.retry),
+            ("GET", re.compile(r"/schedules"), self.list_schedules),
+            ("GET", re.compile(r"/schedules/(?P<schedule_id>[^/]+)"), self.get_schedule),
+            ("POST", re.compile(r"/schedules/(?P<schedule_id>[^/]+)/(?P<action>pause|unpause|trigger)"),
+             self.schedule_action),
         ]
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
@@ -218,6 +223,21 @@ class WsgiApp:
         from ..views import instance_view
 
         return 200, instance_view(_as_http(lambda: self.app.cancel(instance_id, "cancelled over HTTP")), None)
+
+    def list_schedules(self, environ: dict[str, Any]) -> tuple[int, Any]:
+        from .schedules import list_schedules
+
+        return 200, list_schedules(self.app)
+
+    def get_schedule(self, environ: dict[str, Any], schedule_id: str) -> tuple[int, Any]:
+        from .schedules import get_schedule
+
+        return 200, get_schedule(self.app, schedule_id)
+
+    def schedule_action(self, environ: dict[str, Any], schedule_id: str, action: str) -> tuple[int, Any]:
+        from .schedules import act
+
+        return 200, act(self.app, schedule_id, action)
 
 
 def _as_http(action: Callable[[], Any]) -> Any:

@@ -132,7 +132,50 @@ def v8_continue_as_new(db: pw.Database) -> None:
          "WHERE (\"status\" IN ('cancelled', 'completed', 'continued_as_new', 'failed'))")
 
 
+# Schema 9's tables, as SQL that SQLite and PostgreSQL both read (DOUBLE PRECISION is REAL on
+# SQLite). Times are epoch seconds; spec and input are JSON text.
+_V9_DDL = (
+    """CREATE TABLE IF NOT EXISTS romancy_schedules (
+        schedule_id VARCHAR(255) NOT NULL PRIMARY KEY,
+        workflow VARCHAR(255) NOT NULL,
+        spec TEXT NOT NULL,
+        timezone VARCHAR(255) NOT NULL,
+        input TEXT NOT NULL,
+        overlap VARCHAR(16) NOT NULL,
+        catchup_window DOUBLE PRECISION NOT NULL,
+        jitter DOUBLE PRECISION NOT NULL,
+        paused INTEGER NOT NULL,
+        note TEXT,
+        source VARCHAR(8) NOT NULL,
+        next_slot DOUBLE PRECISION,
+        due_at DOUBLE PRECISION,
+        buffered DOUBLE PRECISION,
+        last_instance VARCHAR(255),
+        last_fired_at DOUBLE PRECISION,
+        created_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        version INTEGER NOT NULL)""",
+    # The firing's reads (due schedules, the next wake-up) look at active schedules only.
+    "CREATE INDEX IF NOT EXISTS romancy_schedules_due ON romancy_schedules (due_at) WHERE paused = 0",
+    """CREATE TABLE IF NOT EXISTS romancy_schedule_runs (
+        schedule_id VARCHAR(255) NOT NULL,
+        slot DOUBLE PRECISION NOT NULL,
+        outcome VARCHAR(16) NOT NULL,
+        instance_id VARCHAR(255),
+        recorded_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (schedule_id, slot))""",
+)
+
+
+def v9_schedules(db: pw.Database) -> None:
+    """romancy_schedules: schedules and where their firing stands; romancy_schedule_runs: what
+    became of their recent slots. Written as SQL text, independent of the models."""
+    for statement in _V9_DDL:
+        db.execute_sql(statement)
+
+
 # MIGRATIONS[n] brings a database from version n - 1 to n; add a function for every schema change.
 MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {
     2: v2_partial_indexes, 3: v3_status_and_consumer_indexes, 4: v4_wait_for_several_types,
-    5: v5_created_index, 6: v6_compensating_runnable, 7: v7_outbox, 8: v8_continue_as_new}
+    5: v5_created_index, 6: v6_compensating_runnable, 7: v7_outbox, 8: v8_continue_as_new,
+    9: v9_schedules}

@@ -8,15 +8,17 @@ from typing import Callable
 import peewee as pw
 
 from ..errors import DatabaseError
-from .migrations import MIGRATIONS
+from .migrations import MIGRATIONS, v9_schedules
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 def _create(db: pw.Database, models: SimpleNamespace) -> None:
-    """A new database gets the current schema at once (tests/test_migrations.py checks that the
-    migrations reach the same one)."""
+    """A new database gets the current schema at once: the models' tables, then those that only
+    migrations write, as SQL text (tests/test_migrations.py checks that migrating an older
+    database reaches the same schema)."""
     db.create_tables(models.all, safe=True)
+    v9_schedules(db)
 
 
 def _tables(db: pw.Database) -> set[str]:

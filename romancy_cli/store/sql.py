@@ -22,6 +22,7 @@ from .faults import FAULTS, storage_fault
 from .listing import Listing
 from .models import event_seq_sql, make_models
 from .outbox import Outbox
+from .schedules import Schedules
 from .queries import Queries
 from .upkeep import Upkeep
 
@@ -42,7 +43,7 @@ def _loads(text: Optional[str]) -> Any:
     return None if text is None else json.loads(text)
 
 
-class SqlStore(Upkeep, Listing, Outbox):
+class SqlStore(Upkeep, Listing, Outbox, Schedules):
     """Implements engine.ports.Store. Dialect differences: placeholder style, LOCK_SQL / CLAIM_SQL,
     and the lock hooks at the end."""
 
@@ -155,6 +156,10 @@ class SqlStore(Upkeep, Listing, Outbox):
         except pw.IntegrityError:
             raise InstanceExists(instance.instance_id) from None
 
+    def _insert_instance_if_new(self, instance: Instance) -> bool:
+        """Insert inside the caller's transaction; False when the id is taken."""
+        return self._run(self.q.insert_instance_if_new, _instance_values(instance)).rowcount == 1
+
     def get(self, instance_id: str) -> Optional[Instance]:
         row = self._one(self.q.get_instance, (instance_id,))
         return self._instance(row) if row else None
@@ -203,7 +208,9 @@ class SqlStore(Upkeep, Listing, Outbox):
         return instances if include_parked else [i for i in instances if not i.parked]
 
     def next_wake(self) -> Optional[float]:
-        return self._one(self.q.next_wake, WAITING)[0]
+        """The earliest timer, timeout or retry, or slot of an active schedule."""
+        due = [self._one(self.q.next_wake, WAITING)[0], self.next_schedule_due()]
+        return min((t for t in due if t is not None), default=None)
 
     # -- commits -----------------------------------------------------------------
 
@@ -367,7 +374,7 @@ class SqlStore(Upkeep, Listing, Outbox):
         for instance in starts:
             instance = replace(instance, event_floor=event_seq, lease_owner=owner,
                                lease_until=lease_until if owner else None)
-            if self._run(self.q.insert_instance_if_new, _instance_values(instance)).rowcount == 1:
+            if self._insert_instance_if_new(instance):
                 started.append(instance)
         return started
 

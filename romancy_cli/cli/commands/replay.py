@@ -29,6 +29,7 @@ def register(app: typer.Typer) -> None:
         if not check:
             raise UsageError("`romancy replay` only checks: add --check")
         cli = state()
+        cli.sync_schedules = False  # writing nothing: not the schedules the code declares either
         if workflow is not None:
             workflow_definition(workflow)
         cli.load_workflows()

@@ -56,6 +56,13 @@ def workflows(site: "Site", environ: dict[str, Any]) -> "Response":
     return site.render(environ, "workflows.html", workflows=api.workflow_rows(site))
 
 
+def schedules(site: "Site", environ: dict[str, Any]) -> "Response":
+    """GET /schedules's answer; its buttons post to the public POST /schedules/{id}/... routes."""
+    from ..schedules import list_schedules
+
+    return site.render(environ, "schedules.html", schedules=list_schedules(site.app))
+
+
 def login_form(site: "Site", environ: dict[str, Any], status: int, wrong: bool = False) -> "Response":
     """Asked once: the token goes into an HttpOnly cookie for the page's later requests."""
     target = environ.get("PATH_INFO", "/")

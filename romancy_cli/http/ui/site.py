@@ -32,7 +32,7 @@ Handler = Callable[..., Response]
 
 
 class Site:
-    """Pages (`/`, `/ui/instances/{id}`, `/ui/events`, `/ui/workflows`) and the page's own
+    """Pages (`/`, `/ui/instances/{id}`, `/ui/events`, `/ui/workflows`, `/ui/schedules`) and the page's own
     actions under `/ui/api/` (POST, same-origin only)."""
 
     def __init__(self, app: "App", token: Optional[str], dev: bool) -> None:
@@ -49,6 +49,7 @@ class Site:
                 ("GET", r"/", pages.instances), ("GET", r"/ui/", pages.instances),
                 ("GET", r"/ui/instances/(?P<instance_id>[^/]+)", pages.instance),
                 ("GET", r"/ui/events", pages.events), ("GET", r"/ui/workflows", pages.workflows),
+                ("GET", r"/ui/schedules", pages.schedules),
                 ("POST", r"/ui/login", pages.login),
                 ("POST", r"/ui/api/events", api.send_event),
                 ("POST", r"/ui/api/tick", api.tick),

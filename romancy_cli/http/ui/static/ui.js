@@ -199,8 +199,16 @@ async function runAction(form) {
   button.disabled = true;
   try {
     const answer = await postJson(form.dataset.action, body);
-    if (form.dataset.kind === "start") {
+    if (form.dataset.kind === "start" || (form.dataset.kind === "trigger" && answer.instance_id)) {
       location.assign("/ui/instances/" + encodeURIComponent(answer.instance_id));
+      return;
+    }
+    if (form.dataset.kind === "schedule") {
+      location.reload();
+      return;
+    }
+    if (form.dataset.kind === "trigger") {
+      showNotice("slot " + answer.slot + " " + answer.status + ": the previous run has not ended (overlap policy)");
       return;
     }
     showNotice(form.dataset.kind === "event" ? "event sent: resumed " + answer.resumed.length + " instance(s)" : "done");
