@@ -5,10 +5,16 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import peewee as pw
+from playhouse.sqlite_ext import AutoIncrementField
 
 from ..records import PENDING, RUNNABLE, TERMINAL
 
+# "Ended" is defined once, by records.TERMINAL; every other status is live, so a status added
+# later is live (it holds its events, prune keeps it) unless it is made an ended one there.
 ENDED = tuple(sorted(TERMINAL))  # written as literals where the index of ended instances is to be used
+# Literal, as in the partial index romancy_instances_status, for the planners to use it.
+ENDED_SQL = "status IN (" + ", ".join(f"'{status}'" for status in ENDED) + ")"
+LIVE_SQL = f"NOT ({ENDED_SQL})"
 RUNNABLE_INDEX = "romancy_instances_runnable"  # schema 6; version 2 named it "..._running", for `running` only
 
 # The seq of the event an event step recorded, as SQL: the step's result is JSON text. Queries
@@ -80,7 +86,9 @@ def make_models(db: pw.Database) -> SimpleNamespace:
             without_rowid = clustered
 
     class EventRow(Base):
-        seq = pw.BigAutoField()
+        # Never handed out twice, even after the newest events are pruned (schema 9): SQLite's
+        # AUTOINCREMENT; a PostgreSQL sequence never goes back.
+        seq = AutoIncrementField() if clustered else pw.BigAutoField()
         source = pw.CharField()
         event_id = pw.CharField()
         type = pw.CharField()
@@ -92,6 +100,9 @@ def make_models(db: pw.Database) -> SimpleNamespace:
         extensions = pw.TextField(null=True)
         target = pw.CharField(null=True)
         received_at = pw.DoubleField()
+        # Schema 9: JSON list of the pruned instances that consumed this event (their steps,
+        # which said so, are gone); NULL while every consumer, if any, is still stored.
+        consumed_by = pw.TextField(null=True)
 
         class Meta:
             table_name = "romancy_events"

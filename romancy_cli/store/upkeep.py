@@ -10,12 +10,11 @@ from typing import Optional
 
 from ..codec import dumps
 from ..errors import NotFoundError, RomancyError
-from ..records import (FAILED, PENDING, RUNNING, UNPLACED, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance,
-                       PruneResult, Step)
-from .listing import ENDED_SQL, marks
+from ..records import FAILED, PENDING, RUNNING, UNPLACED, WAITING_FOR_EVENT, Instance, PruneResult, Step
+from .listing import marks
+from .models import ENDED_SQL, LIVE_SQL
 from .queries import CLEAR_WAIT, INSTANCE_COLUMNS
 
-LIVE = (RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER)
 RETRIED = "retried"  # kind of the step that keeps a retried attempt (at a negative seq)
 _ALL_EVENTS = 2**62  # an event floor after every event: no live instance may take any
 
@@ -111,27 +110,47 @@ class Upkeep:
             if not ids:
                 return 0, 0
             listed = marks(len(ids))
+            self._remember_consumers(ids)
             steps = self._run(self.q._p(f"DELETE FROM romancy_steps WHERE instance_id IN ({listed})"), ids).rowcount
             self._run(self.q._p(f"DELETE FROM romancy_instances WHERE instance_id IN ({listed})"), ids)
         return len(ids), steps
 
+    def _remember_consumers(self, ids: list[str]) -> None:
+        """The events these instances' event steps took keep them as consumers (consumed_by), in
+        the transaction that deletes those steps: an event once consumed stays consumed."""
+        consumers: dict[int, set[str]] = {}
+        for seq, instance_id in self._run(self.q._p(
+                f"SELECT {self.q.step_event_seq}, instance_id FROM romancy_steps WHERE kind = 'event' "
+                f"AND instance_id IN ({marks(len(ids))})"), ids).fetchall():
+            if seq is not None:  # a timeout took no event
+                consumers.setdefault(int(seq), set()).add(instance_id)
+        if not consumers:
+            return
+        seqs = sorted(consumers)
+        for seq, known in self._run(self.q._p(
+                f"SELECT seq, consumed_by FROM romancy_events WHERE seq IN ({marks(len(seqs))}) ORDER BY seq")
+                + self.q.lock, seqs).fetchall():  # PostgreSQL: locked, another prune's consumers are kept
+            merged = sorted(consumers[seq].union(json.loads(known) if known else ()))
+            self._run(self.q._p("UPDATE romancy_events SET consumed_by = ? WHERE seq = ?"), (dumps(merged), seq))
+
     def _prunable_events(self) -> str:
         """Events received before the cutoff that were consumed, or that no live instance can take
-        (their seq is at most every live instance's event floor), and that the relay is done with."""
-        return (f"received_at < ? AND (seq <= ? OR EXISTS ({self._consumer_of('romancy_events.seq')})) "
+        (their seq is at most every live instance's event floor), and that the relay is done with.
+        The floor is a subquery: read in the statement's own snapshot, with the events it judges
+        (an instance committed with its event, deliver-or-start, is seen with it or not at all)."""
+        floor = f"(SELECT COALESCE(MIN(event_floor), {_ALL_EVENTS}) FROM romancy_instances WHERE {LIVE_SQL})"
+        return (f"received_at < ? AND (seq <= {floor} OR {self._consumed('romancy_events')}) "
                 f"AND NOT EXISTS (SELECT 1 FROM romancy_outbox WHERE event_seq = romancy_events.seq "
                 f"AND status = '{PENDING}')")
 
-    def _live_floor(self) -> int:
-        floor = self._one(self.q._p(f"SELECT MIN(event_floor) FROM romancy_instances "
-                                    f"WHERE status IN ({marks(len(LIVE))})"), LIVE)[0]
-        return _ALL_EVENTS if floor is None else int(floor)
-
     def _prune_events(self, before: float, cursor: int, batch: int) -> tuple[int, int]:
         with self._write():
+            # PostgreSQL: wait for the events being stored, and hold new ones back, until this
+            # batch commits: no event commits meanwhile with a smaller seq than one seen here.
+            self._lock_event_floor()
             seqs = [row[0] for row in self._run(self.q._p(
                 f"SELECT seq FROM romancy_events WHERE seq > ? AND {self._prunable_events()} ORDER BY seq LIMIT ?"),
-                (cursor, before, self._live_floor(), batch)).fetchall()]
+                (cursor, before, batch)).fetchall()]
             if seqs:
                 self._run(self.q._p(f"DELETE FROM romancy_outbox WHERE event_seq IN ({marks(len(seqs))})"), seqs)
                 self._run(self.q._p(f"DELETE FROM romancy_events WHERE seq IN ({marks(len(seqs))})"), seqs)
@@ -146,5 +165,5 @@ class Upkeep:
                               (ended_before,))[0]
         if events_before is not None:
             events = self._one(self.q._p(f"SELECT COUNT(*) FROM romancy_events WHERE {self._prunable_events()}"),
-                               (events_before, self._live_floor()))[0]
+                               (events_before,))[0]
         return PruneResult(instances, steps, events)
