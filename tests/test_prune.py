@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import pytest
 
 from cli_helpers import Project, make_project
-from romancy_cli import App, Registry, activity, compensate, wait_event, workflow
+from romancy_cli import App, ManualClock, Registry, activity, compensate, sleep, wait_event, workflow
 from romancy_cli.records import COMPLETED
 from romancy_cli.store.schema import SCHEMA_VERSION
 
@@ -24,6 +24,13 @@ LATER = 3600.0  # a prune cutoff this far ahead takes every event old enough: al
 @workflow("pr_waiter", registry=registry)
 def waiter(ctx: Any, key: str) -> str:
     return wait_event(ctx, "pr.go", match={"key": key}).id
+
+
+@workflow("pr_any", registry=registry)
+def any_go(ctx: Any, nap: float) -> str:
+    event = wait_event(ctx, "pr.all")  # no match: one event satisfies every such wait
+    sleep(ctx, nap)
+    return event.id
 
 
 OTHER: dict[str, str] = {}  # the database the undo below writes to, as another worker would
@@ -95,6 +102,21 @@ def test_an_event_stays_consumed_once_its_consumer_is_pruned(app: App) -> None:
     assert app.prune(None, time.time() + LATER, dry_run=True).events == 1
     assert app.prune(None, time.time() + LATER).events == 1
     assert app.list_events() == [] and app.get(holder).status == "waiting_for_event"
+
+
+def test_consumers_pruned_at_different_times_are_all_kept(url: str) -> None:
+    clock = ManualClock(1_700_000_000.0)
+    with App(database=url, worker_id="pr", registry=registry, clock=clock) as app:
+        first, second = app.start("pr_any", 0), app.start("pr_any", 3600)
+        app.send_event("pr.all", event_id="all")
+        app.tick()
+        assert app.get(first).status == COMPLETED and app.get(second).status == "waiting_for_timer"
+        assert app.prune(clock.now() + 1, None).instances == 1
+        assert app.list_events()[0].consumed_by == tuple(sorted((first, second)))
+        clock.advance("2h")
+        assert app.tick().resumed == {second: COMPLETED}
+        assert app.prune(clock.now() + 1, None).instances == 1
+        assert app.list_events()[0].consumed_by == tuple(sorted((first, second)))
 
 
 # -- migration to schema 9 ----------------------------------------------------------------------

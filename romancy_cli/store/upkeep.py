@@ -118,20 +118,29 @@ class Upkeep:
     def _remember_consumers(self, ids: list[str]) -> None:
         """The events these instances' event steps took keep them as consumers (consumed_by), in
         the transaction that deletes those steps: an event once consumed stays consumed."""
+        consumers = self._consumers_in(ids)
+        if not consumers:
+            return
+        seqs = sorted(consumers)
+        merged = [(seq, dumps(sorted(consumers[seq].union(json.loads(known) if known else ()))))
+                  for seq, known in self._run(self.q._p(
+                      f"SELECT seq, consumed_by FROM romancy_events WHERE seq IN ({marks(len(seqs))}) ORDER BY seq")
+                      + self.q.lock, seqs).fetchall()]  # PostgreSQL: locked, another prune's consumers are kept
+        if merged:  # one statement for the batch, not one per event: prune's time is its statements
+            cases = " ".join(["WHEN ? THEN ?"] * len(merged))
+            self._run(self.q._p(f"UPDATE romancy_events SET consumed_by = CASE seq {cases} END "
+                                f"WHERE seq IN ({marks(len(merged))})"),
+                      [value for pair in merged for value in pair] + [seq for seq, _ in merged])
+
+    def _consumers_in(self, ids: list[str]) -> dict[int, set[str]]:
+        """The seqs of the events these instances took, each with the ones of them that took it."""
         consumers: dict[int, set[str]] = {}
         for seq, instance_id in self._run(self.q._p(
                 f"SELECT {self.q.step_event_seq}, instance_id FROM romancy_steps WHERE kind = 'event' "
                 f"AND instance_id IN ({marks(len(ids))})"), ids).fetchall():
             if seq is not None:  # a timeout took no event
                 consumers.setdefault(int(seq), set()).add(instance_id)
-        if not consumers:
-            return
-        seqs = sorted(consumers)
-        for seq, known in self._run(self.q._p(
-                f"SELECT seq, consumed_by FROM romancy_events WHERE seq IN ({marks(len(seqs))}) ORDER BY seq")
-                + self.q.lock, seqs).fetchall():  # PostgreSQL: locked, another prune's consumers are kept
-            merged = sorted(consumers[seq].union(json.loads(known) if known else ()))
-            self._run(self.q._p("UPDATE romancy_events SET consumed_by = ? WHERE seq = ?"), (dumps(merged), seq))
+        return consumers
 
     def _prunable_events(self) -> str:
         """Events received before the cutoff that were consumed, or that no live instance can take
