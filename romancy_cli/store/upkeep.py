@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Optional
+from typing import Callable, Optional, TypeVar
 
 from ..codec import dumps
 from ..errors import NotFoundError, RomancyError
@@ -16,7 +16,23 @@ from .models import ENDED_SQL, LIVE_SQL
 from .queries import CLEAR_WAIT, INSTANCE_COLUMNS
 
 RETRIED = "retried"  # kind of the step that keeps a retried attempt (at a negative seq)
+T = TypeVar("T")
 _ALL_EVENTS = 2**62  # an event floor after every event: no live instance may take any
+
+
+class _Timed:
+    """Runs prune's write transactions, counting them and keeping the longest one's seconds."""
+
+    def __init__(self) -> None:
+        self.count, self.longest = 0, 0.0
+
+    def __call__(self, transaction: Callable[[], T]) -> T:
+        started = time.perf_counter()
+        try:
+            return transaction()
+        finally:
+            self.count += 1
+            self.longest = max(self.longest, time.perf_counter() - started)
 
 
 class Upkeep:
@@ -79,28 +95,34 @@ class Upkeep:
     def prune(self, ended_before: Optional[float], events_before: Optional[float], dry_run: bool,
               batch: int = 500) -> PruneResult:
         """Delete ended instances (with their steps) last updated before `ended_before`, and events
-        received before `events_before` that no live instance may still take, `batch` rows per
-        transaction so that no write lock is held long; `dry_run` only counts."""
+        received before `events_before` that were consumed or that no live instance may still
+        take, `batch` rows per transaction so that no write lock is held long; `dry_run` only counts."""
         if dry_run:
             return self._prune_counts(ended_before, events_before)
-        instances = steps = events = transactions = 0
-        longest = 0.0
-        while ended_before is not None:
-            started = time.perf_counter()
-            removed, removed_steps = self._prune_instances(ended_before, batch)
-            longest, transactions = max(longest, time.perf_counter() - started), transactions + 1
-            instances, steps = instances + removed, steps + removed_steps
-            if removed < batch:
-                break
-        cursor = 0
-        while events_before is not None:
-            started = time.perf_counter()
-            removed, cursor = self._prune_events(events_before, cursor, batch)
-            longest, transactions = max(longest, time.perf_counter() - started), transactions + 1
+        timed = _Timed()
+        events = instances = steps = 0
+        # Events first: those consumed by the instances deleted next are deleted while their
+        # consumers' steps still say so, and are not rewritten to remember those consumers.
+        if events_before is not None:
+            events = self._prune_all_events(events_before, batch, timed)
+        if ended_before is not None:
+            instances, steps = self._prune_all_instances(ended_before, batch, timed)
+        return PruneResult(instances, steps, events, timed.count, timed.longest)
+
+    def _prune_all_events(self, before: float, batch: int, timed: _Timed) -> int:
+        floor, newest = timed(lambda: self._event_horizon(lock=True))
+        events, removed, cursor = 0, batch, 0
+        while removed == batch:
+            removed, cursor = timed(lambda: self._prune_events(before, floor, newest, cursor, batch))
             events += removed
-            if removed < batch:
-                break
-        return PruneResult(instances, steps, events, transactions, longest)
+        return events
+
+    def _prune_all_instances(self, before: float, batch: int, timed: _Timed) -> tuple[int, int]:
+        instances, steps, removed = 0, 0, batch
+        while removed == batch:
+            removed, removed_steps = timed(lambda: self._prune_instances(before, batch))
+            instances, steps = instances + removed, steps + removed_steps
+        return instances, steps
 
     def _prune_instances(self, before: float, batch: int) -> tuple[int, int]:
         with self._write():
@@ -142,24 +164,34 @@ class Upkeep:
                 consumers.setdefault(int(seq), set()).add(instance_id)
         return consumers
 
+    def _event_horizon(self, lock: bool) -> tuple[int, int]:
+        """The live floor (the smallest event_floor of a live instance) and the newest event's
+        seq, read in one statement. Prune judges only events up to that newest one, against that
+        floor, in all its batches: every instance that becomes live later has a floor at or above
+        it, or an event of its own after it (deliver-or-start, start_on), as numbers only grow.
+        With `lock` (PostgreSQL), read once the events being stored have committed, so none with
+        a smaller seq commits after the read."""
+        with self._write():
+            if lock:
+                self._lock_event_floor()
+            floor, newest = self._one(self.q._p(
+                f"SELECT (SELECT MIN(event_floor) FROM romancy_instances WHERE {LIVE_SQL}), "
+                "(SELECT MAX(seq) FROM romancy_events)"))
+        return (_ALL_EVENTS if floor is None else int(floor)), int(newest or 0)
+
     def _prunable_events(self) -> str:
-        """Events received before the cutoff that were consumed, or that no live instance can take
-        (their seq is at most every live instance's event floor), and that the relay is done with.
-        The floor is a subquery: read in the statement's own snapshot, with the events it judges
-        (an instance committed with its event, deliver-or-start, is seen with it or not at all)."""
-        floor = f"(SELECT COALESCE(MIN(event_floor), {_ALL_EVENTS}) FROM romancy_instances WHERE {LIVE_SQL})"
-        return (f"received_at < ? AND (seq <= {floor} OR {self._consumed('romancy_events')}) "
+        """Events up to the newest seq of the horizon, received before the cutoff, that were
+        consumed or that no live instance can take (their seq is at most the live floor), and that
+        the relay is done with. Parameters: newest, cutoff, floor."""
+        return (f"seq <= ? AND received_at < ? AND (seq <= ? OR {self._consumed('romancy_events')}) "
                 f"AND NOT EXISTS (SELECT 1 FROM romancy_outbox WHERE event_seq = romancy_events.seq "
                 f"AND status = '{PENDING}')")
 
-    def _prune_events(self, before: float, cursor: int, batch: int) -> tuple[int, int]:
+    def _prune_events(self, before: float, floor: int, newest: int, cursor: int, batch: int) -> tuple[int, int]:
         with self._write():
-            # PostgreSQL: wait for the events being stored, and hold new ones back, until this
-            # batch commits: no event commits meanwhile with a smaller seq than one seen here.
-            self._lock_event_floor()
             seqs = [row[0] for row in self._run(self.q._p(
                 f"SELECT seq FROM romancy_events WHERE seq > ? AND {self._prunable_events()} ORDER BY seq LIMIT ?"),
-                (cursor, before, batch)).fetchall()]
+                (cursor, newest, before, floor, batch)).fetchall()]
             if seqs:
                 self._run(self.q._p(f"DELETE FROM romancy_outbox WHERE event_seq IN ({marks(len(seqs))})"), seqs)
                 self._run(self.q._p(f"DELETE FROM romancy_events WHERE seq IN ({marks(len(seqs))})"), seqs)
@@ -173,6 +205,7 @@ class Upkeep:
             steps = self._one(self.q._p(f"SELECT COUNT(*) FROM romancy_steps WHERE instance_id IN ({ended})"),
                               (ended_before,))[0]
         if events_before is not None:
+            floor, newest = self._event_horizon(lock=False)
             events = self._one(self.q._p(f"SELECT COUNT(*) FROM romancy_events WHERE {self._prunable_events()}"),
-                               (events_before,))[0]
+                               (newest, events_before, floor))[0]
         return PruneResult(instances, steps, events)
