@@ -110,7 +110,7 @@ class Upkeep:
         return PruneResult(instances, steps, events, timed.count, timed.longest)
 
     def _prune_all_events(self, before: float, batch: int, timed: _Timed) -> int:
-        floor, newest = timed(lambda: self._event_horizon(lock=True))
+        floor, newest = timed(self._event_horizon)
         events, removed, cursor = 0, batch, 0
         while removed == batch:
             removed, cursor = timed(lambda: self._prune_events(before, floor, newest, cursor, batch))
@@ -164,16 +164,17 @@ class Upkeep:
                 consumers.setdefault(int(seq), set()).add(instance_id)
         return consumers
 
-    def _event_horizon(self, lock: bool) -> tuple[int, int]:
+    def _event_horizon(self) -> tuple[int, int]:
         """The live floor (the smallest event_floor of a live instance) and the newest event's
-        seq, read in one statement. Prune judges only events up to that newest one, against that
-        floor, in all its batches: every instance that becomes live later has a floor at or above
-        it, or an event of its own after it (deliver-or-start, start_on), as numbers only grow.
-        With `lock` (PostgreSQL), read once the events being stored have committed, so none with
-        a smaller seq commits after the read."""
+        seq, read in one statement once the events being stored have committed (PostgreSQL: the
+        event-floor lock; SQLite: writes are serial). Prune judges only events up to that newest
+        one, against that floor, in all its batches. An instance inserted later has its own event
+        after it (deliver-or-start, start_on), or read its floor later as the newest seq stored
+        then, so it takes none of the events still stored up to it (numbers only grow); a
+        continue_as_new successor's floor is at or above its live predecessor's. A start that
+        read its floor before this and commits after is the one case not covered."""
         with self._write():
-            if lock:
-                self._lock_event_floor()
+            self._lock_event_floor()
             floor, newest = self._one(self.q._p(
                 f"SELECT (SELECT MIN(event_floor) FROM romancy_instances WHERE {LIVE_SQL}), "
                 "(SELECT MAX(seq) FROM romancy_events)"))
@@ -205,7 +206,7 @@ class Upkeep:
             steps = self._one(self.q._p(f"SELECT COUNT(*) FROM romancy_steps WHERE instance_id IN ({ended})"),
                               (ended_before,))[0]
         if events_before is not None:
-            floor, newest = self._event_horizon(lock=False)
+            floor, newest = self._event_horizon()
             events = self._one(self.q._p(f"SELECT COUNT(*) FROM romancy_events WHERE {self._prunable_events()}"),
                                (newest, events_before, floor))[0]
         return PruneResult(instances, steps, events)
