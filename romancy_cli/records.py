@@ -17,6 +17,8 @@ CONTINUED_AS_NEW = "continued_as_new"  # ended by continue_as_new: its successor
 STATUSES = (RUNNING, COMPENSATING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, FAILED, CANCELLED,
             CONTINUED_AS_NEW)
 RUNNABLE = (RUNNING, COMPENSATING)  # statuses a worker runs (claims, leases, recovers)
+# The ended statuses, defined here only: every other status is live (prune keeps the instance and
+# the events it may still take), so a status added later is live unless it is listed here.
 TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED, CONTINUED_AS_NEW})
 # What users see for a running instance stopped by a NonDeterminismError (stored: running + parked).
 PARKED = "parked"

@@ -38,7 +38,7 @@ def test_a_version_8_database_gets_the_schedule_tables_and_keeps_its_instances(u
             app.store.m.Meta.update(value="8").where(app.store.m.Meta.key == "schema_version").execute()
     with App(database=url, worker_id="v9", clock=ManualClock(NOW), registry=registry) as app:
         store = app.store
-        assert store.m.Meta.get(store.m.Meta.key == "schema_version").value == str(SCHEMA_VERSION) == "9"
+        assert store.m.Meta.get(store.m.Meta.key == "schema_version").value == str(SCHEMA_VERSION)
         assert app.get(iid).status == "completed"
         app.create_schedule("beat", "store_beat", every="1m")
         app.tick(advance="3m")

@@ -7,14 +7,12 @@ the index romancy_instances_created covers, events newest first on seq."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, Optional, Sequence
 
 from ..records import PARKED, RUNNING, Instance, LoggedEvent
-from .models import ENDED
+from .models import ENDED, ENDED_SQL
 from .queries import EVENT_COLUMNS, INSTANCE_COLUMNS
-
-# Literal, as in the partial index romancy_instances_status, for the planners to use it.
-ENDED_SQL = "status IN (" + ", ".join(f"'{status}'" for status in ENDED) + ")"
 
 
 def marks(count: int) -> str:
@@ -88,8 +86,8 @@ class Listing:
                 where.append(condition)
                 params.append(value)
         if unconsumed:
-            where.append(f"NOT EXISTS ({self._consumer_of('romancy_events.seq')})")
-        sql = f"SELECT {EVENT_COLUMNS} FROM romancy_events WHERE {' AND '.join(where)} ORDER BY seq DESC"
+            where.append(f"NOT {self._consumed('romancy_events')}")
+        sql = f"SELECT {EVENT_COLUMNS}, consumed_by FROM romancy_events WHERE {' AND '.join(where)} ORDER BY seq DESC"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
@@ -97,21 +95,26 @@ class Listing:
 
     def events_after(self, event_type: str, floor: int, limit: int) -> list[LoggedEvent]:
         """The newest `limit` events of a type received after seq `floor`, with their consumers."""
-        sql = f"SELECT {EVENT_COLUMNS} FROM romancy_events WHERE type = ? AND seq > ? ORDER BY seq DESC LIMIT ?"
+        sql = (f"SELECT {EVENT_COLUMNS}, consumed_by FROM romancy_events WHERE type = ? AND seq > ? "
+               "ORDER BY seq DESC LIMIT ?")
         return self._with_consumers(self._run(self.q._p(sql), (event_type, floor, limit)).fetchall())  # type: ignore[attr-defined]
 
-    def _consumer_of(self, seq_sql: str) -> str:
-        """Event steps that recorded the event `seq_sql` (found through romancy_steps_event_seq)."""
-        return f"SELECT 1 FROM romancy_steps WHERE kind = 'event' AND {self.q.step_event_seq} = {seq_sql}"  # type: ignore[attr-defined]
+    def _consumed(self, table: str) -> str:
+        """Whether the event of this row of romancy_events was consumed: by an instance still
+        stored (its event step, found through romancy_steps_event_seq) or by a pruned one."""
+        steps = (f"SELECT 1 FROM romancy_steps WHERE kind = 'event' "
+                 f"AND {self.q.step_event_seq} = {table}.seq")  # type: ignore[attr-defined]
+        return f"({table}.consumed_by IS NOT NULL OR EXISTS ({steps}))"
 
     def _with_consumers(self, rows: Sequence[Any]) -> list[LoggedEvent]:
-        events = [self._event(row) for row in rows]  # type: ignore[attr-defined]
-        if not events:
+        """Rows of EVENT_COLUMNS + consumed_by, each with its consumers: stored and pruned ones."""
+        if not rows:
             return []
-        seqs = [e.seq for e in events]
+        events = [self._event(row[:-1]) for row in rows]  # type: ignore[attr-defined]
+        consumers: dict[int, set[str]] = {e.seq: set(json.loads(row[-1]) if row[-1] else ())
+                                          for e, row in zip(events, rows)}
         sql = (f"SELECT {self.q.step_event_seq}, instance_id FROM romancy_steps WHERE kind = 'event' "  # type: ignore[attr-defined]
-               f"AND {self.q.step_event_seq} IN ({marks(len(seqs))}) ORDER BY instance_id")  # type: ignore[attr-defined]
-        consumers: dict[int, list[str]] = {}
-        for seq, instance_id in self._run(self.q._p(sql), seqs).fetchall():  # type: ignore[attr-defined]
-            consumers.setdefault(int(seq), []).append(instance_id)
-        return [LoggedEvent(e, tuple(consumers.get(e.seq, ()))) for e in events]
+               f"AND {self.q.step_event_seq} IN ({marks(len(events))})")  # type: ignore[attr-defined]
+        for seq, instance_id in self._run(self.q._p(sql), [e.seq for e in events]).fetchall():  # type: ignore[attr-defined]
+            consumers[int(seq)].add(instance_id)
+        return [LoggedEvent(e, tuple(sorted(consumers[e.seq]))) for e in events]

@@ -174,8 +174,53 @@ def v9_schedules(db: pw.Database) -> None:
         db.execute_sql(statement)
 
 
+# Version 10's table of events on SQLite, written out: a migration keeps the DDL of its version.
+_V10_EVENTS_SQLITE = (
+    'CREATE TABLE "romancy_events" ("seq" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, '
+    '"source" VARCHAR(255) NOT NULL, "event_id" VARCHAR(255) NOT NULL, "type" VARCHAR(255) NOT NULL, '
+    '"subject" TEXT, "time" VARCHAR(255), "data" TEXT, "data_content_type" VARCHAR(255), "data_schema" TEXT, '
+    '"extensions" TEXT, "target" VARCHAR(255), "received_at" REAL NOT NULL, "consumed_by" TEXT)')
+_V10_EVENT_COLUMNS = ("seq", "source", "event_id", "type", "subject", "time", "data", "data_content_type",
+                     "data_schema", "extensions", "target", "received_at", "consumed_by")
+# The greatest event number still written anywhere: an event's, an instance's floor, the event
+# an event step recorded (timeouts record none), an outbox entry's. Numbers start above it.
+_V10_HIGHEST_SEQ = (
+    "SELECT COALESCE(MAX(n), 0) FROM (SELECT MAX(seq) AS n FROM romancy_events "
+    "UNION ALL SELECT MAX(event_floor) FROM romancy_instances "
+    "UNION ALL SELECT MAX(json_extract(result, '$.seq')) FROM romancy_steps WHERE kind = 'event' "
+    "UNION ALL SELECT MAX(event_seq) FROM romancy_outbox) AS seqs")
+
+
+def v10_event_numbers(db: pw.Database) -> None:
+    """Event numbers are never handed out twice, and pruned consumers are remembered.
+
+    SQLite gave a new event the greatest stored seq + 1, so after prune deleted the newest events
+    their numbers came again: at or below the floor of instances started earlier (never delivered
+    to them) and equal to seqs that event steps recorded (shown consumed by those instances). The
+    table is rebuilt with AUTOINCREMENT, its indexes kept, and its counter starts above every
+    number still written anywhere. A PostgreSQL sequence never goes back: it only gets the column.
+    `consumed_by`: see models.EventRow."""
+    present = {column.name for column in db.get_columns("romancy_events")}
+    if not isinstance(db, pw.SqliteDatabase):
+        if "consumed_by" not in present:
+            db.execute_sql('ALTER TABLE "romancy_events" ADD COLUMN "consumed_by" TEXT')
+        return
+    indexes = [row[0] for row in db.execute_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'romancy_events' AND sql IS NOT NULL")]
+    columns = ", ".join(f'"{name}"' for name in _V10_EVENT_COLUMNS if name in present)
+    db.execute_sql('ALTER TABLE "romancy_events" RENAME TO "romancy_events_v9"')
+    db.execute_sql(_V10_EVENTS_SQLITE)
+    db.execute_sql(f'INSERT INTO "romancy_events" ({columns}) SELECT {columns} FROM "romancy_events_v9"')
+    db.execute_sql('DROP TABLE "romancy_events_v9"')  # and its indexes, made again on the new table
+    for statement in indexes:
+        db.execute_sql(statement)
+    highest = db.execute_sql(_V10_HIGHEST_SEQ).fetchone()[0]
+    db.execute_sql("DELETE FROM sqlite_sequence WHERE name = 'romancy_events'")
+    db.execute_sql("INSERT INTO sqlite_sequence (name, seq) VALUES ('romancy_events', ?)", (int(highest),))
+
+
 # MIGRATIONS[n] brings a database from version n - 1 to n; add a function for every schema change.
 MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {
     2: v2_partial_indexes, 3: v3_status_and_consumer_indexes, 4: v4_wait_for_several_types,
     5: v5_created_index, 6: v6_compensating_runnable, 7: v7_outbox, 8: v8_continue_as_new,
-    9: v9_schedules}
+    9: v9_schedules, 10: v10_event_numbers}

@@ -9,7 +9,12 @@ import peewee as pw
 
 from ..records import PENDING, RUNNABLE, TERMINAL
 
+# "Ended" is defined once, by records.TERMINAL; every other status is live, so a status added
+# later is live (it holds its events, prune keeps it) unless it is made an ended one there.
 ENDED = tuple(sorted(TERMINAL))  # written as literals where the index of ended instances is to be used
+# Literal, as in the partial index romancy_instances_status, for the planners to use it.
+ENDED_SQL = "status IN (" + ", ".join(f"'{status}'" for status in ENDED) + ")"
+LIVE_SQL = f"NOT ({ENDED_SQL})"
 RUNNABLE_INDEX = "romancy_instances_runnable"  # schema 6; version 2 named it "..._running", for `running` only
 
 # The seq of the event an event step recorded, as SQL: the step's result is JSON text. Queries
@@ -20,6 +25,14 @@ EVENT_SEQ_POSTGRES = "((result::jsonb ->> 'seq')::bigint)"
 
 def event_seq_sql(db: pw.Database) -> str:
     return EVENT_SEQ_SQLITE if isinstance(db, pw.SqliteDatabase) else EVENT_SEQ_POSTGRES
+
+
+class _AutoIncrement(pw.AutoField):
+    """SQLite's INTEGER PRIMARY KEY AUTOINCREMENT, as playhouse.sqlite_ext's AutoIncrementField
+    writes it, without importing that module (its full-text search parts cost every command ~9 ms)."""
+
+    def ddl(self, ctx: Any) -> pw.NodeList:
+        return pw.NodeList((super().ddl(ctx), pw.SQL("AUTOINCREMENT")))
 
 
 def make_models(db: pw.Database) -> SimpleNamespace:
@@ -87,7 +100,9 @@ def make_models(db: pw.Database) -> SimpleNamespace:
             without_rowid = clustered
 
     class EventRow(Base):
-        seq = pw.BigAutoField()
+        # Never handed out twice, even after the newest events are pruned (schema 10): SQLite's
+        # AUTOINCREMENT; a PostgreSQL sequence never goes back.
+        seq = _AutoIncrement() if clustered else pw.BigAutoField()
         source = char()
         event_id = char()
         type = char()
@@ -99,6 +114,9 @@ def make_models(db: pw.Database) -> SimpleNamespace:
         extensions = pw.TextField(null=True)
         target = char(null=True)
         received_at = pw.DoubleField()
+        # Schema 9: JSON list of the pruned instances that consumed this event (their steps,
+        # which said so, are gone); NULL while every consumer, if any, is still stored.
+        consumed_by = pw.TextField(null=True)
 
         class Meta:
             table_name = "romancy_events"

@@ -6,18 +6,33 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Optional
+from typing import Callable, Optional, TypeVar
 
 from ..codec import dumps
 from ..errors import NotFoundError, RomancyError
-from ..records import (FAILED, PENDING, RUNNING, UNPLACED, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance,
-                       PruneResult, Step)
-from .listing import ENDED_SQL, marks
+from ..records import FAILED, PENDING, RUNNING, UNPLACED, WAITING_FOR_EVENT, Instance, PruneResult, Step
+from .listing import marks
+from .models import ENDED_SQL, LIVE_SQL
 from .queries import CLEAR_WAIT, INSTANCE_COLUMNS
 
-LIVE = (RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER)
 RETRIED = "retried"  # kind of the step that keeps a retried attempt (at a negative seq)
+T = TypeVar("T")
 _ALL_EVENTS = 2**62  # an event floor after every event: no live instance may take any
+
+
+class _Timed:
+    """Runs prune's write transactions, counting them and keeping the longest one's seconds."""
+
+    def __init__(self) -> None:
+        self.count, self.longest = 0, 0.0
+
+    def __call__(self, transaction: Callable[[], T]) -> T:
+        started = time.perf_counter()
+        try:
+            return transaction()
+        finally:
+            self.count += 1
+            self.longest = max(self.longest, time.perf_counter() - started)
 
 
 class Upkeep:
@@ -80,28 +95,34 @@ class Upkeep:
     def prune(self, ended_before: Optional[float], events_before: Optional[float], dry_run: bool,
               batch: int = 500) -> PruneResult:
         """Delete ended instances (with their steps) last updated before `ended_before`, and events
-        received before `events_before` that no live instance may still take, `batch` rows per
-        transaction so that no write lock is held long; `dry_run` only counts."""
+        received before `events_before` that were consumed or that no live instance may still
+        take, `batch` rows per transaction so that no write lock is held long; `dry_run` only counts."""
         if dry_run:
             return self._prune_counts(ended_before, events_before)
-        instances = steps = events = transactions = 0
-        longest = 0.0
-        while ended_before is not None:
-            started = time.perf_counter()
-            removed, removed_steps = self._prune_instances(ended_before, batch)
-            longest, transactions = max(longest, time.perf_counter() - started), transactions + 1
-            instances, steps = instances + removed, steps + removed_steps
-            if removed < batch:
-                break
-        cursor = 0
-        while events_before is not None:
-            started = time.perf_counter()
-            removed, cursor = self._prune_events(events_before, cursor, batch)
-            longest, transactions = max(longest, time.perf_counter() - started), transactions + 1
+        timed = _Timed()
+        events = instances = steps = 0
+        # Events first: those consumed by the instances deleted next are deleted while their
+        # consumers' steps still say so, and are not rewritten to remember those consumers.
+        if events_before is not None:
+            events = self._prune_all_events(events_before, batch, timed)
+        if ended_before is not None:
+            instances, steps = self._prune_all_instances(ended_before, batch, timed)
+        return PruneResult(instances, steps, events, timed.count, timed.longest)
+
+    def _prune_all_events(self, before: float, batch: int, timed: _Timed) -> int:
+        floor, newest = timed(self._event_horizon)
+        events, removed, cursor = 0, batch, 0
+        while removed == batch:
+            removed, cursor = timed(lambda: self._prune_events(before, floor, newest, cursor, batch))
             events += removed
-            if removed < batch:
-                break
-        return PruneResult(instances, steps, events, transactions, longest)
+        return events
+
+    def _prune_all_instances(self, before: float, batch: int, timed: _Timed) -> tuple[int, int]:
+        instances, steps, removed = 0, 0, batch
+        while removed == batch:
+            removed, removed_steps = timed(lambda: self._prune_instances(before, batch))
+            instances, steps = instances + removed, steps + removed_steps
+        return instances, steps
 
     def _prune_instances(self, before: float, batch: int) -> tuple[int, int]:
         with self._write():
@@ -111,27 +132,67 @@ class Upkeep:
             if not ids:
                 return 0, 0
             listed = marks(len(ids))
+            self._remember_consumers(ids)
             steps = self._run(self.q._p(f"DELETE FROM romancy_steps WHERE instance_id IN ({listed})"), ids).rowcount
             self._run(self.q._p(f"DELETE FROM romancy_instances WHERE instance_id IN ({listed})"), ids)
         return len(ids), steps
 
+    def _remember_consumers(self, ids: list[str]) -> None:
+        """The events these instances' event steps took keep them as consumers (consumed_by), in
+        the transaction that deletes those steps: an event once consumed stays consumed."""
+        consumers = self._consumers_in(ids)
+        if not consumers:
+            return
+        seqs = sorted(consumers)
+        merged = [(seq, dumps(sorted(consumers[seq].union(json.loads(known) if known else ()))))
+                  for seq, known in self._run(self.q._p(
+                      f"SELECT seq, consumed_by FROM romancy_events WHERE seq IN ({marks(len(seqs))}) ORDER BY seq")
+                      + self.q.lock, seqs).fetchall()]  # PostgreSQL: locked, another prune's consumers are kept
+        if merged:  # one statement for the batch, not one per event: prune's time is its statements
+            cases = " ".join(["WHEN ? THEN ?"] * len(merged))
+            self._run(self.q._p(f"UPDATE romancy_events SET consumed_by = CASE seq {cases} END "
+                                f"WHERE seq IN ({marks(len(merged))})"),
+                      [value for pair in merged for value in pair] + [seq for seq, _ in merged])
+
+    def _consumers_in(self, ids: list[str]) -> dict[int, set[str]]:
+        """The seqs of the events these instances took, each with the ones of them that took it."""
+        consumers: dict[int, set[str]] = {}
+        for seq, instance_id in self._run(self.q._p(
+                f"SELECT {self.q.step_event_seq}, instance_id FROM romancy_steps WHERE kind = 'event' "
+                f"AND instance_id IN ({marks(len(ids))})"), ids).fetchall():
+            if seq is not None:  # a timeout took no event
+                consumers.setdefault(int(seq), set()).add(instance_id)
+        return consumers
+
+    def _event_horizon(self) -> tuple[int, int]:
+        """The live floor (the smallest event_floor of a live instance) and the newest event's
+        seq, read in one statement once the events being stored have committed (PostgreSQL: the
+        event-floor lock; SQLite: writes are serial). Prune judges only events up to that newest
+        one, against that floor, in all its batches. An instance inserted later has its own event
+        after it (deliver-or-start, start_on), or read its floor later as the newest seq stored
+        then, so it takes none of the events still stored up to it (numbers only grow); a
+        continue_as_new successor's floor is at or above its live predecessor's. A start that
+        read its floor before this and commits after is the one case not covered."""
+        with self._write():
+            self._lock_event_floor()
+            floor, newest = self._one(self.q._p(
+                f"SELECT (SELECT MIN(event_floor) FROM romancy_instances WHERE {LIVE_SQL}), "
+                "(SELECT MAX(seq) FROM romancy_events)"))
+        return (_ALL_EVENTS if floor is None else int(floor)), int(newest or 0)
+
     def _prunable_events(self) -> str:
-        """Events received before the cutoff that were consumed, or that no live instance can take
-        (their seq is at most every live instance's event floor), and that the relay is done with."""
-        return (f"received_at < ? AND (seq <= ? OR EXISTS ({self._consumer_of('romancy_events.seq')})) "
+        """Events up to the newest seq of the horizon, received before the cutoff, that were
+        consumed or that no live instance can take (their seq is at most the live floor), and that
+        the relay is done with. Parameters: newest, cutoff, floor."""
+        return (f"seq <= ? AND received_at < ? AND (seq <= ? OR {self._consumed('romancy_events')}) "
                 f"AND NOT EXISTS (SELECT 1 FROM romancy_outbox WHERE event_seq = romancy_events.seq "
                 f"AND status = '{PENDING}')")
 
-    def _live_floor(self) -> int:
-        floor = self._one(self.q._p(f"SELECT MIN(event_floor) FROM romancy_instances "
-                                    f"WHERE status IN ({marks(len(LIVE))})"), LIVE)[0]
-        return _ALL_EVENTS if floor is None else int(floor)
-
-    def _prune_events(self, before: float, cursor: int, batch: int) -> tuple[int, int]:
+    def _prune_events(self, before: float, floor: int, newest: int, cursor: int, batch: int) -> tuple[int, int]:
         with self._write():
             seqs = [row[0] for row in self._run(self.q._p(
                 f"SELECT seq FROM romancy_events WHERE seq > ? AND {self._prunable_events()} ORDER BY seq LIMIT ?"),
-                (cursor, before, self._live_floor(), batch)).fetchall()]
+                (cursor, newest, before, floor, batch)).fetchall()]
             if seqs:
                 self._run(self.q._p(f"DELETE FROM romancy_outbox WHERE event_seq IN ({marks(len(seqs))})"), seqs)
                 self._run(self.q._p(f"DELETE FROM romancy_events WHERE seq IN ({marks(len(seqs))})"), seqs)
@@ -145,6 +206,7 @@ class Upkeep:
             steps = self._one(self.q._p(f"SELECT COUNT(*) FROM romancy_steps WHERE instance_id IN ({ended})"),
                               (ended_before,))[0]
         if events_before is not None:
+            floor, newest = self._event_horizon()
             events = self._one(self.q._p(f"SELECT COUNT(*) FROM romancy_events WHERE {self._prunable_events()}"),
-                               (events_before, self._live_floor()))[0]
+                               (newest, events_before, floor))[0]
         return PruneResult(instances, steps, events)
