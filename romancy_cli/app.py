@@ -213,6 +213,10 @@ class App:
         `status` may be "parked"; `search` is an id prefix or text in the input."""
         return self.store.list_instances(status, workflow, limit, after, search)
 
+    def children(self, instance_id: str) -> list[Instance]:
+        """The children `instance_id` started (and the runs they continued as), oldest first."""
+        return self.store.children(instance_id)
+
     def count_instances(self, workflow: Optional[str] = None) -> dict[str, int]:
         """Instances per status, parked ones under "parked"."""
         return self.store.count_instances(workflow)

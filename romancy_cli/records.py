@@ -103,6 +103,29 @@ def relay_targets(steps: list[Step]) -> dict[tuple[str, str], str]:
             for s in steps if s.kind == SEND and s.result.get("to")}
 
 
+CHILD = "child"  # the kind of a step that started a child workflow (engine/children.py)
+CHILD_ENDED = "romancy.child.completed"  # the type of the event that tells a parent its child ended
+ABANDON, CLOSE = "abandon", "cancel"  # parent_close: a child outlives its parent's end, or not
+
+
+def child_started(steps: list[Step]) -> list[Step]:
+    """The steps of kind CHILD among `steps`: the store inserts their children with them."""
+    return [s for s in steps if s.kind == CHILD]
+
+
+def child_ended(instance: "Instance", status: str, output: Any = None,
+                error: Optional[dict[str, Any]] = None) -> Optional[EventInput]:
+    """The event that tells `instance`'s parent it ended (None for an instance without one):
+    addressed to the parent, unique per run, so ending twice (a retry) tells it once."""
+    if instance.parent_id is None:
+        return None
+    shown = {k: v for k, v in (error or {}).items() if k in ("type", "message", "where")} or None
+    data = {"child_id": instance.chain_id or instance.instance_id, "instance_id": instance.instance_id,
+            "workflow": instance.workflow, "status": status, "output": output, "error": shown}
+    return EventInput(CHILD_ENDED, "romancy/children", instance.instance_id, data,
+                      data_content_type="application/json", extensions={"romancyinstanceid": instance.parent_id})
+
+
 # The states of an event in the outbox: waiting to be relayed (or retried), delivered, given up.
 PENDING, SENT = "pending", "sent"
 OUTBOX_STATUSES = (PENDING, SENT, FAILED)
@@ -126,6 +149,9 @@ class Instance:
     lease_until: Optional[float] = None
     continued_from: Optional[str] = None  # the run that continued as this one (continue_as_new)
     continued_as: Optional[str] = None  # the run this one continued as
+    parent_id: Optional[str] = None  # the workflow that started this one as its child (schema 9)
+    parent_close: Optional[str] = None  # a child's: "cancel" (by its parent's end) or "abandon"
+    chain_id: Optional[str] = None  # a child's id as its parent knows it (the first run of a chain)
 
 
 @dataclass(frozen=True)
@@ -231,6 +257,10 @@ class Commit:
     # continue_as_new: the run that follows this one, inserted in the same transaction as this
     # run's end; the store raises its event_floor past the events this run consumed.
     successor: Optional[Instance] = None
+    # Children its CHILD steps start (engine/children.py), inserted unless their id exists.
+    children: list["Instance"] = field(default_factory=list)
+    # Events it publishes besides its steps': a child's end, addressed to its parent.
+    events: tuple[EventInput, ...] = ()
 
     @property
     def waits_for_event(self) -> bool:

@@ -73,6 +73,11 @@ class Hooks(Protocol):
     def outbox_url(self) -> Optional[str]:
         """Where published events are relayed when send_event names no `to` (`[outbox] url`)."""
 
+    def bind_child(self, workflow: str, child_id: Optional[str], args: tuple,
+                   kwargs: dict) -> tuple[list[Any], dict[str, Any]]:
+        """A child's input checked against its workflow, as plain JSON; UsageError when it does
+        not fit, or when `child_id` names an instance of another workflow or parent."""
+
 
 @dataclass(frozen=True)
 class ReceivedEvent:
@@ -132,6 +137,8 @@ class WorkflowContext:
         self.undo: list[Undo] = []  # compensations of the completed activities, oldest first
         self.compensating = False
         self.ended_error: Optional[dict[str, Any]] = None  # the error compensation runs for
+        self.children_ended: dict[str, dict[str, Any]] = {}  # children's ends history took (children.py)
+        self.children_scanned = 0  # how far history was read for them
 
     @property
     def is_replaying(self) -> bool:

@@ -4,7 +4,7 @@ its first commit must also write."""
 from __future__ import annotations
 
 import threading
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from ..records import COMPENSATING, RUNNING, Commit, EventInput, Instance, PendingDelivery, StoredEvent, Transition
 from .context import WorkflowContext
@@ -123,8 +123,9 @@ class RunHooks:
 
     def __init__(self, instance: Instance, now: Callable[[], float], first: FirstWrite, write: Write,
                  starts: Callable[[EventInput], object], batch: Optional[FiredBatch] = None,
-                 outbox_url: Optional[str] = None) -> None:
+                 outbox_url: Optional[str] = None, bind_child: Optional[Callable[..., Any]] = None) -> None:
         self.instance, self.first, self.batch = instance, first, batch
+        self._bind_child = bind_child
         self._outbox_url = outbox_url
         self._now, self._starts = now, starts
         self.write = write  # this run's commits (the engine collects whom they delivered to)
@@ -139,6 +140,10 @@ class RunHooks:
 
     def outbox_url(self) -> Optional[str]:
         return self._outbox_url
+
+    def bind_child(self, workflow: str, child_id: Optional[str], args: tuple,
+                   kwargs: dict) -> tuple[list[Any], dict[str, Any]]:
+        return self._bind_child(workflow, child_id, args, kwargs)  # type: ignore[misc]
 
     def failed_attempts(self, seq: int) -> int:
         wait = self.instance.wait

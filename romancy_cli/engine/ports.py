@@ -42,6 +42,9 @@ class Store(Protocol):
                delivered: Optional[list[str]] = None) -> Optional[StoredEvent]:
         """Write `commit` in one transaction; raise LeaseLost if the instance is not `owner`'s.
 
+        Its children (Commit.children) are inserted, or attached to when their id exists, and
+        its events (Commit.events) published, in that transaction, leased as those below.
+
         Events its steps published (records.published_events) are stored in that transaction and
         satisfy the waits they match, as add_event does: with `delivered`, those instances are
         leased to `owner` and their ids appended to it, for the caller to resume; without, they
@@ -92,6 +95,9 @@ class Store(Protocol):
     def cancel(self, instance_id: str, reason: str, now: float, compensate: bool = False) -> Instance:
         """End a non-terminal instance as cancelled; with `compensate`, leave it `compensating`,
         leased to nobody, with the Cancelled error, for a worker's run to undo its activities."""
+
+    def children(self, instance_id: str) -> list[Instance]:
+        """The instances this one started as its children (and the runs they continued as), oldest first."""
 
     def get(self, instance_id: str) -> Optional[Instance]: ...
 

@@ -132,7 +132,16 @@ def v8_continue_as_new(db: pw.Database) -> None:
          "WHERE (\"status\" IN ('cancelled', 'completed', 'continued_as_new', 'failed'))")
 
 
+def v9_children(db: pw.Database) -> None:
+    """Workflows that call workflows: a child's parent, what its parent's end does to it, and the
+    id its parent knows it by; children found by their parent."""
+    for column in ("parent_id", "parent_close", "chain_id"):
+        _run(db, f'ALTER TABLE "romancy_instances" ADD COLUMN "{column}" {{varchar}}')
+    _run(db, 'CREATE INDEX IF NOT EXISTS "romancy_instances_parent" ON "romancy_instances" ("parent_id") '
+             'WHERE ("parent_id" IS NOT NULL)')
+
+
 # MIGRATIONS[n] brings a database from version n - 1 to n; add a function for every schema change.
 MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {
     2: v2_partial_indexes, 3: v3_status_and_consumer_indexes, 4: v4_wait_for_several_types,
-    5: v5_created_index, 6: v6_compensating_runnable, 7: v7_outbox, 8: v8_continue_as_new}
+    5: v5_created_index, 6: v6_compensating_runnable, 7: v7_outbox, 8: v8_continue_as_new, 9: v9_children}

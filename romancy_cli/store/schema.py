@@ -10,7 +10,7 @@ import peewee as pw
 from ..errors import DatabaseError
 from .migrations import MIGRATIONS
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 def _create(db: pw.Database, models: SimpleNamespace) -> None:

@@ -13,9 +13,9 @@ import peewee as pw
 
 from ..codec import dumps
 from ..errors import NotFoundError, RomancyError, StorageFault
-from ..records import (CANCELLED, COMPENSATING, COMPLETED, RUNNABLE, RUNNING, TERMINAL, WAITING_FOR_EVENT,
+from ..records import (CANCELLED, COMPENSATING, COMPLETED, CONTINUED_AS_NEW, RUNNABLE, RUNNING, TERMINAL, WAITING_FOR_EVENT,
                        WAITING_FOR_TIMER, Commit, Delivery, EventInput, Instance, PendingDelivery, Step, StoredEvent,
-                       Transition, Wait, published_events, relay_targets)
+                       Transition, Wait, child_ended, published_events, relay_targets)
 from ..engine.matching import accepts, event_match_values, match_index, satisfies
 from ..engine.ports import DeliveryConflict, InstanceExists, LeaseLost
 from .faults import FAULTS, storage_fault
@@ -109,14 +109,14 @@ class SqlStore(Upkeep, Listing, Outbox):
     def _instance(row: Sequence[Any]) -> Instance:
         (instance_id, workflow, status, args, kwargs, created_at, updated_at, output, error, wait_kind,
          wait_seq, wait_event_type, wait_match, wake_at, wait_attempt, event_floor, parked, lease_owner,
-         lease_until, more_types, continued_from, continued_as) = row
+         lease_until, more_types, continued_from, continued_as, parent_id, parent_close, chain_id) = row
         wait = None
         if wait_kind is not None:
             wait = Wait(wait_kind, wait_seq, wait_event_type, _loads(wait_match), wake_at, wait_attempt,
                         tuple(_loads(more_types) or ()))
         return Instance(instance_id, workflow, status, json.loads(args), json.loads(kwargs), created_at,
                         updated_at, _loads(output), _loads(error), wait, event_floor, bool(parked),
-                        lease_owner, lease_until, continued_from, continued_as)
+                        lease_owner, lease_until, continued_from, continued_as, parent_id, parent_close, chain_id)
 
     @staticmethod
     def _event(row: Sequence[Any]) -> StoredEvent:
@@ -223,7 +223,7 @@ class SqlStore(Upkeep, Listing, Outbox):
                 steps = steps + [Step(wait.seq, "event", wait.step_name, event.to_plain())]  # type: ignore[union-attr]
                 transition = _STILL_RUNNING
             self._apply(commit.instance_id, owner, steps, transition, now, lease_until, commit.delivery, delivered,
-                        commit.starts)
+                        commit.starts, commit)
             if commit.successor is not None:
                 self._insert_successor(commit.instance_id, commit.successor)
             return event
@@ -246,7 +246,7 @@ class SqlStore(Upkeep, Listing, Outbox):
             for commit in commits:
                 try:
                     self._apply(commit.instance_id, owner, commit.steps, commit.transition, now, lease_until,
-                                delivered=delivered, starts=commit.starts)
+                                delivered=delivered, starts=commit.starts, extra=commit)
                 except LeaseLost:  # nothing of it written: the other commits still are
                     lost.append(commit.instance_id)
         return lost
@@ -306,7 +306,9 @@ class SqlStore(Upkeep, Listing, Outbox):
     def _apply(self, instance_id: str, owner: str, steps: list[Step], transition: Transition,
                now: float, lease_until: float, delivery: Optional[PendingDelivery] = None,
                delivered: Optional[list[str]] = None,
-               starts: Optional[dict[tuple[str, str], list[Instance]]] = None) -> None:
+               starts: Optional[dict[tuple[str, str], list[Instance]]] = None,
+               extra: Optional[Commit] = None) -> None:
+        """`extra`: the commit's children (inserted) and events besides its steps' (published)."""
         values = transition_values(transition, now, owner, lease_until)
         if delivery is not None:  # the instance must still wait where the run delivered the event
             cursor = self._run(self.q.apply_delivered, (*values, instance_id, WAITING_FOR_EVENT, delivery.wait_seq))
@@ -323,6 +325,10 @@ class SqlStore(Upkeep, Listing, Outbox):
         for event in published_events(steps):
             key = (event.source, event.id)
             self._publish(event, now, owner, lease_until, delivered, (starts or {}).get(key, []), targets.get(key))
+        if extra is not None and extra.children:
+            self._start_children(extra.children, now, owner, lease_until, delivered)
+        for event in extra.events if extra is not None else ():
+            self._publish(event, now, owner, lease_until, delivered, [])
         if transition.wait is not None and transition.wait.wake_at is not None:
             self.notify(f"wake:{transition.wait.wake_at}")
 
@@ -370,6 +376,34 @@ class SqlStore(Upkeep, Listing, Outbox):
             if self._run(self.q.insert_instance_if_new, _instance_values(instance)).rowcount == 1:
                 started.append(instance)
         return started
+
+    def _start_children(self, children: list[Instance], now: float, owner: str, lease_until: float,
+                        delivered: Optional[list[str]]) -> None:
+        """Insert the children a parent's steps start, with those steps: leased to the parent's
+        worker, which runs them next (`delivered`), or to none. A child whose id exists is
+        attached to (it tells this parent when it ends), and one that ended already tells it now."""
+        lessee = owner if delivered is not None else None
+        fresh = [replace(c, lease_owner=lessee, lease_until=lease_until if lessee else None) for c in children]
+        started = [c for c in fresh if self._run(self.q.insert_instance_if_new, _instance_values(c)).rowcount == 1]
+        for child in fresh:
+            if child not in started:
+                self._attach(child, now, owner, lease_until, delivered)
+        if delivered is not None:
+            delivered.extend(c.instance_id for c in started)
+        elif started:
+            self.notify("runnable")
+
+    def _attach(self, child: Instance, now: float, owner: str, lease_until: float,
+                delivered: Optional[list[str]]) -> None:
+        self._run(self.q.attach_child, (child.parent_id, child.parent_close, child.chain_id, child.instance_id))
+        existing = self.get(child.instance_id)
+        if existing is not None and existing.status in TERMINAL and existing.status != CONTINUED_AS_NEW:
+            ended = child_ended(replace(existing, parent_id=child.parent_id, chain_id=child.chain_id),
+                                existing.status, existing.output, existing.error)
+            self._publish(ended, now, owner, lease_until, delivered, [])  # type: ignore[arg-type]
+
+    def children(self, instance_id: str) -> list[Instance]:
+        return [self._instance(row) for row in self._run(self.q.children, (instance_id,)).fetchall()]
 
     def _publish(self, event: EventInput, now: float, owner: str, lease_until: float,
                  delivered: Optional[list[str]], starts: list[Instance], target: Optional[str] = None) -> None:
@@ -463,9 +497,13 @@ class SqlStore(Upkeep, Listing, Outbox):
             self._run(self.q.cancel, (COMPENSATING if compensate else CANCELLED, error, now, False, instance_id))
             if compensate:
                 self.notify("runnable")
-            wait = self._instance(row).wait
-            if wait is not None and wait.more_types:
+            instance = self._instance(row)
+            if instance.wait is not None and instance.wait.more_types:
                 self._end_more_types([instance_id])
+            ended = None if compensate else child_ended(instance, CANCELLED, error={"type": "Cancelled",
+                                                                                   "message": reason})
+            if ended is not None:  # its parent learns it in this transaction, to be resumed
+                self._publish(ended, now, "", 0.0, None, [])
         return self.get(instance_id)  # type: ignore[return-value]
 
     def close(self) -> None:
@@ -536,7 +574,8 @@ def _instance_values(instance: Instance) -> tuple[Any, ...]:
     """Values for queries.insert_instance."""
     return (instance.instance_id, instance.workflow, instance.status, dumps(instance.args), dumps(instance.kwargs),
             instance.created_at, instance.updated_at, instance.event_floor, instance.lease_owner,
-            instance.lease_until, False, instance.continued_from)
+            instance.lease_until, False, instance.continued_from, instance.parent_id, instance.parent_close,
+            instance.chain_id)
 
 
 def _step_values(instance_id: str, step: Step) -> tuple[str, int, str, str, str]:
