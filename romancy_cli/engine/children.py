@@ -35,7 +35,7 @@ def wait_child(ctx: WorkflowContext, child_id: str, timeout: Optional[Duration] 
     """Wait durably for the child `child_id` to end; its output. Raises ChildWorkflowFailed or
     ChildWorkflowCancelled when it did not complete, ChildWorkflowTimeout when `timeout` passed
     first (the child keeps running). A child that continued as new is followed to its chain's end."""
-    _check_id(child_id)
+    _check_type(child_id)
     wake = _wake(ctx, timeout)
     outcome = _ended(ctx, child_id, wake)
     return ctx._await_or_value(lambda: _output(child_id, outcome))
@@ -50,7 +50,7 @@ def wait_children(ctx: WorkflowContext, ids_: Sequence[str], mode: str = "all",
     if not child_ids:
         raise UsageError(f"wait_children needs a non-empty list of child ids, not {ids_!r}")
     for child_id in child_ids:
-        _check_id(child_id)
+        _check_type(child_id)
     if mode not in MODES:
         raise UsageError(f"wait_children: mode must be 'all' or 'any', not {mode!r}")
     until = _deadline(ctx, timeout)
@@ -78,9 +78,11 @@ def _start(ctx: WorkflowContext, workflow: Any, args: tuple, kwargs: dict, child
     if parent_close not in (CLOSE, ABANDON):
         raise UsageError(f"parent_close must be {CLOSE!r} or {ABANDON!r}, not {parent_close!r}")
     if child_id is not None:
-        _check_id(child_id)
+        _check_type(child_id)
     step = ctx._next(CHILD, name)
     if step is None:
+        if child_id is not None:  # a new id the user chose: one every route and terminal can show
+            ids.check_instance_id(child_id)
         chosen = child_id if child_id is not None else f"{ctx.instance_id}:{ctx.cursor - 1}"
         plain_args, plain_kwargs = ctx._hooks.bind_child(name, child_id, args, kwargs)
         step = ctx.record(CHILD, name, {"id": chosen, "args": plain_args, "kwargs": plain_kwargs,
@@ -88,10 +90,9 @@ def _start(ctx: WorkflowContext, workflow: Any, args: tuple, kwargs: dict, child
     return str(step.result["id"])
 
 
-def _check_id(child_id: Any) -> None:
+def _check_type(child_id: Any) -> None:
     if not isinstance(child_id, str) or not child_id:
         raise UsageError(f"a child workflow's id must be a non-empty string, not {child_id!r}")
-    ids.check_instance_id(child_id)
 
 
 def _wake(ctx: WorkflowContext, timeout: Optional[Duration]) -> Callable[[], Optional[float]]:
@@ -146,11 +147,16 @@ def _first_ended(ctx: WorkflowContext, child_ids: list[str],
 
 def _take_next(ctx: WorkflowContext, match: Optional[dict[str, Any]], wake_at: Callable[[], Optional[float]],
                timed_out: str) -> None:
-    """One durable wait for a child's end (an event wait, addressed to this instance)."""
+    """One durable wait for a child's end (an event wait, addressed to this instance). An end
+    stored already is taken at once, without suspending: a parent that finds 1,000 children
+    ended replays once, not once per child."""
     wait = Wait("event", ctx.cursor, CHILD_ENDED, match)
     step = ctx._next("event", CHILD_ENDED)
     if step is None:
-        raise Suspend(replace(wait, wake_at=wake_at()))
+        ended = ctx._hooks.child_ended(ctx.history, match)
+        if ended is None:
+            raise Suspend(replace(wait, wake_at=wake_at()))
+        step = ctx.record("event", CHILD_ENDED, ended.to_plain())
     if step.result.get("timeout"):
         raise ChildWorkflowTimeout(timed_out)
 

@@ -78,6 +78,10 @@ class Hooks(Protocol):
         """A child's input checked against its workflow, as plain JSON; UsageError when it does
         not fit, or when `child_id` names an instance of another workflow or parent."""
 
+    def child_ended(self, history: list[Step], match: Optional[dict[str, Any]]) -> Optional[Any]:
+        """A stored end of one of this instance's children (the one `match` names, or the oldest)
+        that `history` has not taken yet, as a StoredEvent; None: the wait suspends."""
+
 
 @dataclass(frozen=True)
 class ReceivedEvent:

@@ -11,7 +11,7 @@ from typing import Any, Iterator, Optional
 from .. import ids
 from ..definitions import Registry
 from ..errors import RomancyError, StorageFault, UsageError
-from ..records import (ABANDON, CANCELLED, CHILD, COMPENSATING, CONTINUED_AS_NEW, FAILED, PARKED, RUNNING, TERMINAL,
+from ..records import (ABANDON, CANCELLED, CHILD, CHILD_ENDED, COMPENSATING, CONTINUED_AS_NEW, FAILED, PARKED, RUNNING, TERMINAL,
                        WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, Commit, Delivery, EventInput, Instance,
                        LoggedEvent, PendingDelivery, Step, StoredEvent, Transition, child_ended, child_started,
                        published_events)
@@ -211,7 +211,8 @@ class Engine:
 
         first = FirstWrite(iid, instance if create else None, delivery, write)
         hooks = RunHooks(instance, self.clock.now, first, write, self.started, batch, self.outbox_url,
-                         lambda *child: self._bind_child(iid, *child))
+                         lambda *child: self._bind_child(iid, *child),
+                         lambda: self.store.addressed_events(iid, CHILD_ENDED, instance.event_floor))
         with renewing(self.lease_seconds, lambda: self._renew(iid)):
             try:
                 status = self._run_to_rest(instance, history, hooks)

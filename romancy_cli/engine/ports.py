@@ -96,6 +96,9 @@ class Store(Protocol):
         """End a non-terminal instance as cancelled; with `compensate`, leave it `compensating`,
         leased to nobody, with the Cancelled error, for a worker's run to undo its activities."""
 
+    def addressed_events(self, instance_id: str, event_type: str, floor: int) -> list[StoredEvent]:
+        """Events of a type addressed to this instance with a seq above `floor`, oldest first."""
+
     def children(self, instance_id: str) -> list[Instance]:
         """The instances this one started as its children (and the runs they continued as), oldest first."""
 

@@ -59,6 +59,8 @@ class Queries:
         # continue_as_new: the newest event a run consumed (its event steps, timeouts have no seq).
         self.last_consumed = p(f"SELECT MAX({step_event_seq}) FROM romancy_steps WHERE instance_id = ? "
                                "AND kind = 'event'")
+        self.addressed_events = p(f"SELECT {EVENT_COLUMNS} FROM romancy_events WHERE type = ? AND seq > ? "
+                                  "AND target = ? ORDER BY seq")
         self.children = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE parent_id = ? "
                           "ORDER BY created_at, instance_id")
         # A child started with an id that exists: attached to, unless another parent has it.

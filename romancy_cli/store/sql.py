@@ -402,6 +402,10 @@ class SqlStore(Upkeep, Listing, Outbox):
                                 existing.status, existing.output, existing.error)
             self._publish(ended, now, owner, lease_until, delivered, [])  # type: ignore[arg-type]
 
+    def addressed_events(self, instance_id: str, event_type: str, floor: int) -> list[StoredEvent]:
+        rows = self._run(self.q.addressed_events, (event_type, floor, instance_id)).fetchall()
+        return [self._event(row) for row in rows]
+
     def children(self, instance_id: str) -> list[Instance]:
         return [self._instance(row) for row in self._run(self.q.children, (instance_id,)).fetchall()]
 
