@@ -261,3 +261,70 @@ def test_a_thousand_children_fan_out_and_in(database: str) -> None:
                                           "last": {"charged": 999}}
         assert len(app.children(parent)) == 1000
         assert app.count_instances(workflow="charge") == {"completed": 1000}
+
+
+CLI_WORKFLOWS = '''
+from romancy_cli import execute_child, workflow
+
+
+@workflow("charge")
+def charge(ctx, amount: int) -> dict:
+    return {"charged": amount}
+
+
+@workflow("pay")
+def pay(ctx, amount: int) -> dict:
+    return {"paid": execute_child(ctx, "charge", amount)}
+
+
+@workflow("order")
+def order(ctx, amount: int) -> dict:
+    return {"order": execute_child(ctx, "pay", amount)}
+'''
+
+
+def test_status_shows_parent_and_children_in_text_json_and_tree(tmp_path: Path) -> None:
+    from cli_helpers import make_project
+
+    project = make_project(tmp_path)
+    project.write("workflows.py", CLI_WORKFLOWS)
+    parent = project.run("start", "order", "5").stdout.strip()
+    pay_id, charge_id = f"{parent}:0", f"{parent}:0:0"
+    shown = project.run("status", parent).stdout
+    assert f"children\n    {pay_id}  pay  completed" in shown
+    assert f"parent    {parent}" in project.run("status", pay_id).stdout
+    detail = project.run("status", parent, "--json").json
+    assert detail["parent_id"] is None and detail["output"] == {"order": {"paid": {"charged": 5}}}
+    assert detail["children"] == [{"instance_id": pay_id, "workflow": "pay", "status": "completed"}]
+    child = project.run("status", pay_id, "--json").json
+    assert child["parent_id"] == parent and [c["instance_id"] for c in child["children"]] == [charge_id]
+    assert project.run("status", parent, "--tree").stdout.splitlines() == [
+        f"{parent}  order  completed", f"  {pay_id}  pay  completed", f"    {charge_id}  charge  completed"]
+    tree = project.run("status", parent, "--tree", "--json").json
+    assert tree["children"][0]["children"][0] == {"instance_id": charge_id, "workflow": "charge",
+                                                  "status": "completed", "children": []}
+    listed = {i["instance_id"]: i["parent_id"] for i in project.run("status", "--json").json}
+    assert listed == {parent: None, pay_id: parent, charge_id: pay_id}
+    bad = project.run("status", "--tree")
+    assert bad.code == 2 and bad.error_line == "error: --tree needs an INSTANCE_ID: romancy status ID --tree"
+
+
+def test_get_instance_and_the_page_link_parent_and_children(sqlite_path: str) -> None:
+    import requests
+    from urllib.parse import quote
+
+    from serve_support import run_server
+
+    app = App(database=sqlite_path, worker_id="web", registry=registry).initialize()
+    parent = app.start("order", 3)
+    child = f"{parent}:0"
+    for server in run_server(Path(sqlite_path), app=app):
+        base = f"http://127.0.0.1:{server.server.port}"
+        body = requests.get(f"{base}/instances/{quote(parent)}", timeout=10).json()
+        assert (body["parent_id"], body["children"]) == (None, [
+            {"instance_id": child, "workflow": "charge", "status": "completed"}])
+        assert requests.get(f"{base}/instances/{quote(child)}", timeout=10).json()["parent_id"] == parent
+        assert f'href="/ui/instances/{quote(child)}"' in requests.get(f"{base}/ui/instances/{quote(parent)}",
+                                                                        timeout=10).text
+        assert f'id="parent" href="/ui/instances/{quote(parent)}"' in requests.get(
+            f"{base}/ui/instances/{quote(child)}", timeout=10).text

@@ -212,7 +212,8 @@ class WsgiApp:
             instance = self.app.get(instance_id)
         except NotFoundError as exc:
             raise HttpError(404, str(exc), "NotFound") from None
-        return 200, detail_view(instance, self.app.history(instance_id), self.app.near_misses(instance))
+        return 200, detail_view(instance, self.app.history(instance_id), self.app.near_misses(instance),
+                                self.app.children(instance_id))
 
     def list_instances(self, environ: dict[str, Any]) -> tuple[int, Any]:
         from .listing import INSTANCE_PARAMETERS, instances_answer, query_parameters
