@@ -328,3 +328,61 @@ def test_get_instance_and_the_page_link_parent_and_children(sqlite_path: str) ->
                                                                         timeout=10).text
         assert f'id="parent" href="/ui/instances/{quote(parent)}"' in requests.get(
             f"{base}/ui/instances/{quote(child)}", timeout=10).text
+
+
+KILLED_FAMILY = '''
+import os
+import time
+from romancy_cli import activity, execute_child, wait_event, workflow
+
+LOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "effects.log")
+
+
+@activity
+def note(ctx, label: str) -> str:
+    with open(LOG, "a") as log:
+        log.write(ctx.idempotency_key + "\\n")
+    time.sleep(0.02)  # a side effect that takes a while: kills land between it and its record
+    return label
+
+
+@workflow
+def kid(ctx, order: str) -> str:
+    note.execute(ctx, "kid")
+    return order.lower()
+
+
+@workflow
+def elder(ctx, order: str) -> str:
+    wait_event(ctx, "kill.go", match={"order": order})
+    said = execute_child(ctx, "kid", order)
+    note.execute(ctx, "elder")
+    return said
+'''
+
+
+def test_sigkilled_parents_and_children_start_each_child_once_and_leave_no_parent_waiting(tmp_path: Path) -> None:
+    import random
+    from collections import Counter
+
+    from cli_helpers import make_project
+    from test_faults import kill_midway, tick_until_completed
+
+    project, rng = make_project(tmp_path), random.Random(20261208)
+    project.write("workflows.py", KILLED_FAMILY)
+    orders = [f"O{n}" for n in range(6)]
+    parents = [project.run("start", "elder", order, "--id", f"p-{order}").stdout.strip() for order in orders]
+    go = [["send-event", "kill.go", "--data", f'{{"order": "{order}"}}', "--id", f"go-{order}"] for order in orders]
+    killed = sum(kill_midway(project, rng, *args) for args in go)
+    killed += sum(kill_midway(project, rng, "tick") for _ in range(8))
+    assert killed >= 1
+    for args in go:  # what the sender did not see acknowledged, it sends again: a duplicate is harmless
+        assert project.run(*args).code == 0
+    tick_until_completed(project)
+    rows = project.rows("SELECT instance_id, workflow, status, parent_id, output FROM romancy_instances")
+    assert sorted(rows) == sorted([(p, "elder", "completed", None, f'"{o.lower()}"') for p, o in zip(parents, orders)]
+                                  + [(f"{p}:1", "kid", "completed", p, f'"{o.lower()}"')
+                                     for p, o in zip(parents, orders)])
+    runs = Counter((project.root / "effects.log").read_text().split())
+    assert set(runs) == {f"{p}:1/0:note" for p in parents} | {f"{p}/3:note" for p in parents}
+    assert max(runs.values()) <= 1 + killed  # at least once; again only after a kill
