@@ -55,6 +55,7 @@ class Wait:
     wake_at: Optional[float] = None  # timer due, event timeout, or retry due (epoch seconds)
     attempt: int = 0  # retry: attempts already failed for the activity at `seq`
     more_types: tuple[str, ...] = ()  # an event wait for any of several types: those after the first
+    competing: bool = False  # an untargeted event goes to one competing waiter only (schema 9)
 
     @property
     def event_types(self) -> tuple[str, ...]:

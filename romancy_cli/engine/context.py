@@ -320,12 +320,14 @@ class WorkflowContext:
         return self.record("activity", definition.name, {"error": error}, seq)
 
     def _wait_event(self, event_types: Union[str, Sequence[str]], timeout: Optional[Duration],
-                    match: Optional[dict]) -> Any:
+                    match: Optional[dict], competing: bool = False) -> Any:
         first, *more = _event_types(event_types)
         if timeout is not None:
             to_seconds(timeout, "timeout")  # a bad timeout fails the run also when replayed
         match = to_plain(match) if match else None
-        wait = Wait("event", self.cursor, first, match, more_types=tuple(more))
+        if not isinstance(competing, bool):
+            raise UsageError(f"wait_event: competing must be True or False, not {competing!r}")
+        wait = Wait("event", self.cursor, first, match, more_types=tuple(more), competing=competing)
         step = self._next("event", wait.step_name)
         if step is None:
             # The suspending commit delivers an event that is already stored, in its transaction.
@@ -374,13 +376,16 @@ def _received(step: Step) -> ReceivedEvent:
 
 
 def wait_event(ctx: WorkflowContext, event_type: Union[str, Sequence[str]], timeout: Optional[Duration] = None,
-               match: Optional[dict[str, Any]] = None) -> Union[ReceivedEvent, Awaitable[ReceivedEvent]]:
+               match: Optional[dict[str, Any]] = None,
+               competing: bool = False) -> Union[ReceivedEvent, Awaitable[ReceivedEvent]]:
     """Wait durably for a CloudEvent of `event_type`, or of any type in a list of them (the first
     to arrive wins; its `type` says which); await it in async workflows.
 
     `match` is a dict of (dotted) data fields the event must carry, e.g. {"order_id": order_id}.
-    When `timeout` passes first, EventTimeout is raised here."""
-    return ctx._wait_event(event_type, timeout, match)
+    When `timeout` passes first, EventTimeout is raised here. With `competing=True` an event not
+    addressed to an instance is taken by one competing waiter only, the one waiting longest (a
+    work queue), while the waits that are not competing still all receive it."""
+    return ctx._wait_event(event_type, timeout, match, competing)
 
 
 def sleep(ctx: WorkflowContext, duration: Duration) -> Any:

@@ -373,8 +373,8 @@ class Engine:
         now = self.clock.now()
         waiting, duplicate = self.store.waiting_candidates(event)
         candidates = [i for i in waiting if matching.accepts(i, _provisional(event, i, now))]
-        if len(candidates) != 1:
-            return None
+        if len(candidates) != 1 or candidates[0].wait.competing:  # type: ignore[union-attr]
+            return None  # a competing wait's step must say so: the store writes it (deliver())
         # A duplicate would be refused at the commit, but only after replaying the workflow with
         # it: its body (prints, logs) must not run for an event that is applied once already.
         if duplicate:

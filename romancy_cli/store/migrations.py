@@ -134,11 +134,12 @@ def v8_continue_as_new(db: pw.Database) -> None:
 
 def v9_children(db: pw.Database) -> None:
     """Workflows that call workflows: a child's parent, what its parent's end does to it, and the
-    id its parent knows it by; children found by their parent."""
+    id its parent knows it by; children found by their parent. Competing event waits."""
     present = _columns(db, "romancy_instances")
-    for column in ("parent_id", "parent_close", "chain_id"):
+    for column, kind in (("parent_id", "varchar"), ("parent_close", "varchar"), ("chain_id", "varchar"),
+                         ("wait_competing", "bool")):
         if column not in present:  # present when the tables were created by a later release's models
-            _run(db, f'ALTER TABLE "romancy_instances" ADD COLUMN "{column}" {{varchar}}')
+            _run(db, f'ALTER TABLE "romancy_instances" ADD COLUMN "{column}" {{{kind}}}')
     _run(db, 'CREATE INDEX IF NOT EXISTS "romancy_instances_parent" ON "romancy_instances" ("parent_id") '
              'WHERE ("parent_id" IS NOT NULL)')
 

@@ -72,6 +72,7 @@ def make_models(db: pw.Database) -> SimpleNamespace:
         parent_id = char(null=True)  # schema 9: the instance that started this one as its child
         parent_close = char(null=True)  # schema 9: "cancel" or "abandon" when the parent ends first
         chain_id = char(null=True)  # schema 9: the child's id as its parent knows it
+        wait_competing = pw.BooleanField(null=True)  # schema 9: an event wait that competes with others
 
         class Meta:
             table_name = "romancy_instances"

@@ -15,7 +15,7 @@ RUNNABLE_SQL = "status IN (" + ", ".join(f"'{s}'" for s in RUNNABLE) + ")"
 INSTANCE_COLUMNS = (
     "instance_id, workflow, status, args, kwargs, created_at, updated_at, output, error, "
     "wait_kind, wait_seq, wait_event_type, wait_match, wake_at, wait_attempt, event_floor, parked, "
-    "lease_owner, lease_until, wait_more_types, continued_from, continued_as, parent_id, parent_close, chain_id"
+    "lease_owner, lease_until, wait_more_types, continued_from, continued_as, parent_id, parent_close, chain_id, wait_competing"
 )
 EVENT_COLUMNS = ("seq, type, source, event_id, received_at, data, subject, time, data_content_type, "
                  "data_schema, extensions")
@@ -24,10 +24,10 @@ STEP_COLUMNS = "instance_id, seq, kind, name, result"
 # Columns a commit writes, in the order of sql.transition_values().
 TRANSITION_COLUMNS = ("status", "updated_at", "parked", "output", "error", "wait_kind", "wait_seq",
                       "wait_event_type", "wait_match", "wait_match_keys", "wait_attempt", "wake_at",
-                      "lease_owner", "lease_until", "wait_more_types")
+                      "lease_owner", "lease_until", "wait_more_types", "wait_competing")
 RUNNABLE_SET = ("status = ?, updated_at = ?, wake_at = NULL, lease_owner = ?, lease_until = ?")
 CLEAR_WAIT = (", wait_kind = NULL, wait_seq = NULL, wait_event_type = NULL, wait_match = NULL, "
-              "wait_match_keys = NULL, wait_attempt = 0, wait_more_types = NULL")
+              "wait_match_keys = NULL, wait_attempt = 0, wait_more_types = NULL, wait_competing = NULL")
 
 
 class Queries:
@@ -61,6 +61,8 @@ class Queries:
                                "AND kind = 'event'")
         self.addressed_events = p(f"SELECT {EVENT_COLUMNS} FROM romancy_events WHERE type = ? AND seq > ? "
                                   "AND target = ? ORDER BY seq")
+        # The results of the event steps that took an event (did a competing wait take it?).
+        self.event_takers = p(f"SELECT result FROM romancy_steps WHERE kind = 'event' AND {step_event_seq} = ?")
         self.children = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE parent_id = ? "
                           "ORDER BY created_at, instance_id")
         # A child started with an id that exists: attached to, unless another parent has it.

@@ -109,11 +109,11 @@ class SqlStore(Upkeep, Listing, Outbox):
     def _instance(row: Sequence[Any]) -> Instance:
         (instance_id, workflow, status, args, kwargs, created_at, updated_at, output, error, wait_kind,
          wait_seq, wait_event_type, wait_match, wake_at, wait_attempt, event_floor, parked, lease_owner,
-         lease_until, more_types, continued_from, continued_as, parent_id, parent_close, chain_id) = row
+         lease_until, more_types, continued_from, continued_as, parent_id, parent_close, chain_id, competing) = row
         wait = None
         if wait_kind is not None:
             wait = Wait(wait_kind, wait_seq, wait_event_type, _loads(wait_match), wake_at, wait_attempt,
-                        tuple(_loads(more_types) or ()))
+                        tuple(_loads(more_types) or ()), bool(competing))
         return Instance(instance_id, workflow, status, json.loads(args), json.loads(kwargs), created_at,
                         updated_at, _loads(output), _loads(error), wait, event_floor, bool(parked),
                         lease_owner, lease_until, continued_from, continued_as, parent_id, parent_close, chain_id)
@@ -220,7 +220,7 @@ class SqlStore(Upkeep, Listing, Outbox):
             event = self._late_event(commit) if commit.waits_for_event else None
             if event is not None:
                 wait = transition.wait
-                steps = steps + [Step(wait.seq, "event", wait.step_name, event.to_plain())]  # type: ignore[union-attr]
+                steps = steps + [Step(wait.seq, "event", wait.step_name, _taken(event, wait))]  # type: ignore[arg-type]
                 transition = _STILL_RUNNING
             self._apply(commit.instance_id, owner, steps, transition, now, lease_until, commit.delivery, delivered,
                         commit.starts, commit)
@@ -299,9 +299,14 @@ class SqlStore(Upkeep, Listing, Outbox):
         for row in self._run(self.q.find_events(len(types)), (*types, commit.event_floor, iid)):
             if (row[2], row[3]) not in commit.consumed:
                 event = self._event(row)
-                if satisfies(event, iid, types, wait.match):  # type: ignore[union-attr]
+                if satisfies(event, iid, types, wait.match) and not (  # type: ignore[union-attr]
+                        wait.competing and event.target is None and self._taken_competing(event.seq)):  # type: ignore[union-attr]
                     return event
         return None
+
+    def _taken_competing(self, seq: int) -> bool:
+        """Whether a competing wait took the event already: then no other competing wait may."""
+        return any(json.loads(result).get("competing") for (result,) in self._run(self.q.event_takers, (seq,)))
 
     def _apply(self, instance_id: str, owner: str, steps: list[Step], transition: Transition,
                now: float, lease_until: float, delivery: Optional[PendingDelivery] = None,
@@ -353,7 +358,7 @@ class SqlStore(Upkeep, Listing, Outbox):
             if stored is None:
                 existing = self._one(self.q.event_seq, (event.source, event.id))
                 return Delivery(event.id, existing[0], duplicate=True)
-            satisfied = [i for i in self._waiting_for(stored) if accepts(i, stored)]
+            satisfied = _compete([i for i in self._waiting_for(stored) if accepts(i, stored)], stored)
             self._satisfy(satisfied, stored, now, owner, lease_until)
             started = self._start(starts, stored.seq, owner, lease_until)
             if receiver is not None:  # its floor just below the event: its wait will take it
@@ -422,7 +427,7 @@ class SqlStore(Upkeep, Listing, Outbox):
         if target is not None:
             self._queue_relay(stored.seq, target, now)
         lessee = owner if delivered is not None else None
-        satisfied = [i for i in self._waiting_for(stored) if accepts(i, stored)]
+        satisfied = _compete([i for i in self._waiting_for(stored) if accepts(i, stored)], stored)
         self._satisfy(satisfied, stored, now, lessee, lease_until)
         satisfied += self._start(starts, stored.seq, lessee, lease_until)
         if delivered is not None:
@@ -461,7 +466,8 @@ class SqlStore(Upkeep, Listing, Outbox):
         if not instances:
             return
         result = dumps(event.to_plain())
-        self._insert_steps([(i.instance_id, i.wait.seq, "event", i.wait.step_name, result)  # type: ignore[union-attr]
+        self._insert_steps([(i.instance_id, i.wait.seq, "event", i.wait.step_name,  # type: ignore[union-attr]
+                             dumps(_taken(event, i.wait)) if i.wait.competing else result)  # type: ignore[union-attr,arg-type]
                             for i in instances])
         self._end_more_types([i.instance_id for i in instances if i.wait.more_types])  # type: ignore[union-attr]
         self._make_runnable([i.instance_id for i in instances], now, owner, lease_until, clear_wait=True)
@@ -559,6 +565,25 @@ class SqlStore(Upkeep, Listing, Outbox):
         """Held while storing an event: the counterpart of _lock_event_floor."""
 
 
+def _compete(satisfied: list[Instance], event: StoredEvent) -> list[Instance]:
+    """The instances an untargeted event goes to: every wait that is not competing, and of the
+    competing ones only the one waiting longest (its wait began first: updated_at, then id)."""
+    competing = [i for i in satisfied if i.wait is not None and i.wait.competing]
+    if not competing or event.target is not None:
+        return satisfied
+    chosen = min(competing, key=lambda i: (i.updated_at, i.instance_id))
+    return [i for i in satisfied if i not in competing or i is chosen]
+
+
+def _taken(event: StoredEvent, wait: Wait) -> dict[str, Any]:
+    """The result of the event step that fills `wait`: a competing wait's says so, for the
+    competing waits after it not to take the event again (SqlStore._taken_competing)."""
+    plain = event.to_plain()
+    if wait.competing:
+        plain["competing"] = True
+    return plain
+
+
 def transition_values(t: Transition, now: float, owner: str, lease_until: float) -> tuple[Any, ...]:
     """Values for queries.TRANSITION_COLUMNS."""
     wait = t.wait
@@ -571,6 +596,7 @@ def transition_values(t: Transition, now: float, owner: str, lease_until: float)
         values, paths, wait.attempt if wait else 0, wait.wake_at if wait else None,
         owner if t.keep_lease else None, lease_until if t.keep_lease else None,
         dumps(list(wait.more_types)) if wait and wait.more_types else None,
+        True if wait and wait.competing else None,
     )
 
 
