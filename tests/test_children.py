@@ -386,3 +386,44 @@ def test_sigkilled_parents_and_children_start_each_child_once_and_leave_no_paren
     runs = Counter((project.root / "effects.log").read_text().split())
     assert set(runs) == {f"{p}:1/0:note" for p in parents} | {f"{p}/3:note" for p in parents}
     assert max(runs.values()) <= 1 + killed  # at least once; again only after a kill
+
+
+@workflow("impatient_fan", registry=registry)
+def impatient_fan(ctx: Any, keys: list) -> Any:
+    ids = [start_child(ctx, "waiter", key) for key in keys]
+    try:
+        return wait_children(ctx, ids, timeout="10m")
+    except ChildWorkflowTimeout as exc:
+        return {"timed_out": exc.child_id}
+
+
+def test_wait_children_times_out_once_for_the_whole_wait(sqlite_path: str) -> None:
+    clock = ManualClock(CLOCK_START)
+    with _app(sqlite_path, clock) as app:
+        parent = app.start("impatient_fan", ["x", "y"])
+        clock.advance(300)
+        app.send_event("go", {"key": "x", "say": "X"})
+        assert app.get(parent).wait.wake_at == CLOCK_START + 600  # counted from the first wait, not this one
+        clock.advance(301)
+        app.tick()
+        assert app.get(parent).output == {"timed_out": f"{parent}:1"}
+        assert app.check_replay(include_ended=True)[1] == []
+
+
+def test_bad_calls_fail_the_parent_with_one_clear_message(sqlite_app: App) -> None:
+    for bad, message in ((["x", 3], "a child workflow's id must be a non-empty string, not 3"),
+                         ([], "wait_children needs a non-empty list of child ids, not []")):
+        failed = sqlite_app.get(sqlite_app.start("bad_waits", bad))
+        assert (failed.status, failed.error["message"]) == ("failed", message)
+    closed = sqlite_app.get(sqlite_app.start("bad_close"))
+    assert closed.error["message"] == "parent_close must be 'cancel' or 'abandon', not 'never'"
+
+
+@workflow("bad_waits", registry=registry)
+def bad_waits(ctx: Any, ids: list) -> Any:
+    return wait_children(ctx, ids)
+
+
+@workflow("bad_close", registry=registry)
+def bad_close(ctx: Any) -> Any:
+    return start_child(ctx, "charge", 1, parent_close="never")
