@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "App": "app", "SendResult": "app",
     "decode_event_data": "codec",
-    "Registry": "definitions", "RetryPolicy": "definitions", "activity": "definitions",
+    "Registry": "definitions", "RetryPolicy": "definitions", "activity": "definitions", "Queue": "definitions",
     "workflow": "definitions",
     "ManualClock": "engine.clock",
     "ActivityContext": "engine.context", "ReceivedEvent": "engine.context",
@@ -27,7 +27,7 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "App", "SendResult", "workflow", "activity", "Registry", "RetryPolicy", "wait_event", "sleep", "send_event",
+    "App", "SendResult", "workflow", "activity", "Queue", "Registry", "RetryPolicy", "wait_event", "sleep", "send_event",
     "compensate", "continue_as_new", "start_child", "wait_child", "wait_children", "execute_child",
     "decode_event_data", "ReceivedEvent", "WorkflowContext", "ActivityContext",
     "ManualClock", "EventTimeout", "EventDataError", "ActivityError", "CompensationError", "NonDeterminismError",

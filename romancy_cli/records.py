@@ -13,8 +13,9 @@ COMPLETED = "completed"
 FAILED = "failed"
 CANCELLED = "cancelled"
 CONTINUED_AS_NEW = "continued_as_new"  # ended by continue_as_new: its successor runs on
+QUEUED = "queued"  # waiting for a slot of its queue (schema 9): not started yet
 
-STATUSES = (RUNNING, COMPENSATING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, FAILED, CANCELLED,
+STATUSES = (QUEUED, RUNNING, COMPENSATING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, FAILED, CANCELLED,
             CONTINUED_AS_NEW)
 RUNNABLE = (RUNNING, COMPENSATING)  # statuses a worker runs (claims, leases, recovers)
 TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED, CONTINUED_AS_NEW})
@@ -127,6 +128,27 @@ def child_ended(instance: "Instance", status: str, output: Any = None,
                       data_content_type="application/json", extensions={"romancyinstanceid": instance.parent_id})
 
 
+@dataclass(frozen=True)
+class QueueSpec:
+    """A queue's limits: at most `concurrency` of its instances between their start and their
+    end, and at most `rate[0]` starts in any `rate[1]` seconds; None: no such limit."""
+
+    name: str
+    concurrency: Optional[int] = None
+    rate: Optional[tuple[int, float]] = None
+    rate_text: Optional[str] = None  # as declared ("50/1m")
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """What a queue holds now: `romancy queues`, GET /queues."""
+
+    spec: QueueSpec
+    queued: int
+    running: int
+    oldest_queued_at: Optional[float]
+
+
 # The states of an event in the outbox: waiting to be relayed (or retried), delivered, given up.
 PENDING, SENT = "pending", "sent"
 OUTBOX_STATUSES = (PENDING, SENT, FAILED)
@@ -153,6 +175,8 @@ class Instance:
     parent_id: Optional[str] = None  # the workflow that started this one as its child (schema 9)
     parent_close: Optional[str] = None  # a child's: "cancel" (by its parent's end) or "abandon"
     chain_id: Optional[str] = None  # a child's id as its parent knows it (the first run of a chain)
+    queue: Optional[str] = None  # the queue whose slot it holds from its start to its end (schema 9)
+    started_at: Optional[float] = None  # when a queued instance got its slot (a queue's rate counts these)
 
 
 @dataclass(frozen=True)
@@ -262,6 +286,10 @@ class Commit:
     children: list["Instance"] = field(default_factory=list)
     # Events it publishes besides its steps': a child's end, addressed to its parent.
     events: tuple[EventInput, ...] = ()
+    # The queue whose slot this commit frees (the run ended): its oldest queued instances start.
+    release: Optional[QueueSpec] = None
+    # The queues of the children it starts, by name: a child whose queue is full is queued.
+    queues: dict[str, QueueSpec] = field(default_factory=dict)
 
     @property
     def waits_for_event(self) -> bool:

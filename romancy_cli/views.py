@@ -13,10 +13,10 @@ from typing import Any, Optional, Sequence
 
 from .times import iso
 from .records import (ATTEMPT, PARKED, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, LoggedEvent, Misfit, OutboxItem,
-                      PruneResult, Step)
+                      PruneResult, QueueState, Step)
 
 INSTANCE_KEYS = ("instance_id", "workflow", "status", "input", "output", "error", "created_at",
-                 "updated_at", "waiting", "continued_from", "continued_as", "parent_id")
+                 "updated_at", "waiting", "continued_from", "continued_as", "parent_id", "queue")
 
 
 def shown_status(instance: Instance) -> str:
@@ -39,6 +39,7 @@ def instance_view(instance: Instance, history: Optional[Sequence[Step]] = None) 
         "continued_from": instance.continued_from,  # continue_as_new: the run before, and after, this one
         "continued_as": instance.continued_as,
         "parent_id": instance.parent_id,  # the workflow that started this one as its child, or null
+        "queue": instance.queue,  # the queue it holds a slot of (or waits for, when queued), or null
     }
     if history is not None:
         view["history"] = [step_view(step) for step in history]
@@ -149,6 +150,14 @@ def detail_view(instance: Instance, history: Sequence[Step], missed: Sequence[tu
     view["near_misses"] = [near_miss_view(logged, reason) for logged, reason in missed]
     view["children"] = [child_view(child) for child in children]
     return view
+
+
+def queue_view(state: QueueState) -> dict[str, Any]:
+    """`romancy queues --json` and GET /queues: one queue, its limits and what it holds now."""
+    spec = state.spec
+    return {"queue": spec.name, "concurrency": spec.concurrency, "rate": spec.rate_text, "queued": state.queued,
+            "running": state.running,
+            "oldest_queued_at": iso(state.oldest_queued_at) if state.oldest_queued_at is not None else None}
 
 
 def child_view(child: Instance) -> dict[str, Any]:

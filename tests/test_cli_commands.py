@@ -17,7 +17,7 @@ def project(tmp_path: Path) -> Project:
 
 
 INSTANCE_KEYS = {"instance_id", "workflow", "status", "input", "output", "error", "created_at",
-                 "updated_at", "waiting", "continued_from", "continued_as", "parent_id"}
+                 "updated_at", "waiting", "continued_from", "continued_as", "parent_id", "queue"}
 
 
 def test_start_prints_the_id_alone_and_progress_on_stderr(project: Project) -> None:

@@ -180,4 +180,7 @@ def test_order_with_payment_runs_its_payment_as_a_child(examples_app, capsys):
                                                  "reason": "activity 'capture_payment' failed after 1 attempt: "
                                                            "ValueError: card declined for 250.00"}
     assert [(c.instance_id, c.status) for c in examples_app.children(declined)] == [(f"{declined}:1", "failed")]
-    assert "Releasing RES-ORD-8" in capsys.readouterr().out
+    assert [(c.workflow, c.status, c.queue) for c in examples_app.children(paid)] == [
+        ("payment_child", "completed", None), ("order_notification", "completed", "notifications")]
+    out = capsys.readouterr().out
+    assert "Releasing RES-ORD-8" in out and "Mailing the confirmation of ORD-7" in out

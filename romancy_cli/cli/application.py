@@ -15,7 +15,8 @@ from .state import state
 # command -> the module in commands/ that registers it
 COMMANDS = {"init": "init", "start": "start", "run": "start", "send-event": "events", "status": "status",
             "tick": "tick", "cancel": "cancel", "workflows": "workflows", "replay": "replay", "serve": "serve",
-            "events": "eventlog", "retry": "retry", "prune": "prune", "outbox": "outbox"}
+            "events": "eventlog", "retry": "retry", "prune": "prune", "outbox": "outbox",
+            "queues": "queues"}
 
 app = typer.Typer(
     name="romancy",

@@ -9,13 +9,13 @@ from datetime import datetime
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 from ..jsonsafe import dumps
-from ..records import (ATTEMPT, CANCELLED, COMPENSATING, COMPLETED, CONTINUED_AS_NEW, FAILED, RUNNING, SEND, TERMINAL,
-                       WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, Step)
+from ..records import (ATTEMPT, CANCELLED, COMPENSATING, COMPLETED, CONTINUED_AS_NEW, FAILED, QUEUED, RUNNING, SEND,
+                       TERMINAL, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, Step)
 from ..views import shown_status, with_attempts
 from .output import Cell, esc, say, show, table
 
 STATUS_STYLE = {
-    RUNNING: "yellow", COMPENSATING: "magenta", WAITING_FOR_EVENT: "cyan", WAITING_FOR_TIMER: "cyan",
+    QUEUED: "blue", RUNNING: "yellow", COMPENSATING: "magenta", WAITING_FOR_EVENT: "cyan", WAITING_FOR_TIMER: "cyan",
     COMPLETED: "green", FAILED: "red", CANCELLED: "magenta", CONTINUED_AS_NEW: "green",
 }
 
@@ -112,6 +112,8 @@ def outcome_line(instance: Instance) -> str:
         return f"  [green]✔ completed[/] → {esc(compact(instance.output, 200))}"
     if instance.status == CONTINUED_AS_NEW:
         return f"  [green]↻ continued as new[/] → {esc(instance.continued_as or '')}"
+    if instance.status == QUEUED:
+        return f"  [blue]⏳ queued[/] in {esc(instance.queue or '')}: it starts when the queue has room"
     if instance.status in (FAILED, CANCELLED, COMPENSATING):
         error = instance.error or {}
         return (f"  [red]✗ {instance.status}[/]: {esc(error.get('type', ''))}: {esc(error.get('message', ''))}"

@@ -21,13 +21,14 @@ MODES = ("all", "any")
 
 
 def start_child(ctx: WorkflowContext, workflow: Any, *args: Any, id: Optional[str] = None,
-                parent_close: str = CLOSE, **kwargs: Any) -> Union[str, Awaitable[str]]:
+                parent_close: str = CLOSE, queue: Optional[str] = None, **kwargs: Any) -> Union[str, Awaitable[str]]:
     """Start the workflow `workflow` (a name or a decorated function) as a child of this one and
     return its id at once. The id defaults to `<this instance's id>:<step>`, the same on every
     replay; an `id` of an instance that exists already attaches to it, starting nothing. When this
     workflow fails or is cancelled, its running children are cancelled first, unless started
-    with `parent_close="abandon"`. Await it in async workflows."""
-    child_id = _start(ctx, workflow, args, kwargs, id, parent_close)
+    with `parent_close="abandon"`. `queue` names the queue it starts in (default: its workflow's);
+    a full queue leaves it `queued` until a slot frees. Await it in async workflows."""
+    child_id = _start(ctx, workflow, args, kwargs, id, parent_close, queue)
     return ctx._await_or_value(lambda: child_id)
 
 
@@ -62,16 +63,17 @@ def wait_children(ctx: WorkflowContext, ids_: Sequence[str], mode: str = "all",
 
 
 def execute_child(ctx: WorkflowContext, workflow: Any, *args: Any, id: Optional[str] = None,
-                  timeout: Optional[Duration] = None, parent_close: str = CLOSE, **kwargs: Any) -> Any:
+                  timeout: Optional[Duration] = None, parent_close: str = CLOSE, queue: Optional[str] = None,
+                  **kwargs: Any) -> Any:
     """start_child then wait_child: run `workflow` as a child and return its output."""
-    child_id = _start(ctx, workflow, args, kwargs, id, parent_close)
+    child_id = _start(ctx, workflow, args, kwargs, id, parent_close, queue)
     wake = _wake(ctx, timeout)
     outcome = _ended(ctx, child_id, wake)
     return ctx._await_or_value(lambda: _output(child_id, outcome))
 
 
 def _start(ctx: WorkflowContext, workflow: Any, args: tuple, kwargs: dict, child_id: Optional[str],
-           parent_close: str) -> str:
+           parent_close: str, queue: Optional[str] = None) -> str:
     name = getattr(workflow, "name", workflow)
     if not isinstance(name, str) or not name:
         raise UsageError(f"start_child needs a workflow name or a @workflow function, not {workflow!r}")
@@ -84,9 +86,11 @@ def _start(ctx: WorkflowContext, workflow: Any, args: tuple, kwargs: dict, child
         if child_id is not None:  # a new id the user chose: one every route and terminal can show
             ids.check_instance_id(child_id)
         chosen = child_id if child_id is not None else f"{ctx.instance_id}:{ctx.cursor - 1}"
-        plain_args, plain_kwargs = ctx._hooks.bind_child(name, child_id, args, kwargs)
-        step = ctx.record(CHILD, name, {"id": chosen, "args": plain_args, "kwargs": plain_kwargs,
-                                        "parent_close": parent_close})
+        plain_args, plain_kwargs, in_queue = ctx._hooks.bind_child(name, child_id, args, kwargs, queue)
+        result = {"id": chosen, "args": plain_args, "kwargs": plain_kwargs, "parent_close": parent_close}
+        if in_queue is not None:
+            result["queue"] = in_queue
+        step = ctx.record(CHILD, name, result)
     return str(step.result["id"])
 
 

@@ -73,10 +73,11 @@ class Hooks(Protocol):
     def outbox_url(self) -> Optional[str]:
         """Where published events are relayed when send_event names no `to` (`[outbox] url`)."""
 
-    def bind_child(self, workflow: str, child_id: Optional[str], args: tuple,
-                   kwargs: dict) -> tuple[list[Any], dict[str, Any]]:
-        """A child's input checked against its workflow, as plain JSON; UsageError when it does
-        not fit, or when `child_id` names an instance of another workflow or parent."""
+    def bind_child(self, workflow: str, child_id: Optional[str], args: tuple, kwargs: dict,
+                   queue: Optional[str] = None) -> tuple[list[Any], dict[str, Any], Optional[str]]:
+        """A child's input checked against its workflow, as plain JSON, and the queue it starts
+        in (`queue`, else its workflow's); UsageError when it does not fit, when the queue is not
+        declared, or when `child_id` names an instance of another workflow or parent."""
 
     def child_ended(self, history: list[Step], match: Optional[dict[str, Any]]) -> Optional[Any]:
         """A stored end of one of this instance's children (the one `match` names, or the oldest)

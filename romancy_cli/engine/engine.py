@@ -6,12 +6,12 @@ import contextlib
 import logging
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Sequence
 
 from .. import ids
 from ..definitions import Registry
 from ..errors import RomancyError, StorageFault, UsageError
-from ..records import (ABANDON, CANCELLED, CHILD, CHILD_ENDED, COMPENSATING, CONTINUED_AS_NEW, FAILED, PARKED, RUNNING, TERMINAL,
+from ..records import (ABANDON, CANCELLED, CHILD, CHILD_ENDED, COMPENSATING, QueueSpec, CONTINUED_AS_NEW, FAILED, PARKED, RUNNING, TERMINAL,
                        WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, Commit, Delivery, EventInput, Instance,
                        LoggedEvent, PendingDelivery, Step, StoredEvent, Transition, child_ended, child_started,
                        published_events)
@@ -61,8 +61,11 @@ def _provisional(event: EventInput, instance: Instance, now: float) -> StoredEve
 
 class Engine:
     def __init__(self, store: Store, registry: Registry, clock: Clock, worker_id: str,
-                 lease_seconds: float = 30.0, outbox_url: Optional[str] = None) -> None:
+                 lease_seconds: float = 30.0, outbox_url: Optional[str] = None,
+                 queues: Sequence[QueueSpec] = ()) -> None:
         self.store, self.registry, self.clock = store, registry, clock
+        # Queues declared in code, and in romancy.toml (which wins for a name declared in both).
+        self.queues = {**registry.queues, **{spec.name: spec for spec in queues}}
         self.outbox_url = outbox_url  # the relay target of events published without `to`
         self.worker_id = worker_id
         self.owner = owner_token(worker_id)
@@ -75,7 +78,8 @@ class Engine:
     def shifted(self, now: float) -> "Engine":
         """This engine with its clock moved so that it reads `now` at this moment (leases excepted)."""
         clock = ShiftedClock(self.clock, now - self.clock.now())
-        engine = Engine(self.store, self.registry, clock, self.worker_id, self.lease_seconds, self.outbox_url)
+        engine = Engine(self.store, self.registry, clock, self.worker_id, self.lease_seconds, self.outbox_url,
+                        tuple(self.queues.values()))
         engine.owner = self.owner
         engine.lease_clock = self.lease_clock
         return engine
@@ -104,13 +108,14 @@ class Engine:
     # -- start -----------------------------------------------------------------
 
     def start(self, workflow: str, args: list[Any], kwargs: dict[str, Any],
-              instance_id: Optional[str] = None) -> tuple[str, bool]:
+              instance_id: Optional[str] = None, queue: Optional[str] = None) -> tuple[str, bool]:
         """Create and run an instance until it waits or ends; an existing id starts nothing.
 
         The instance is stored by the run's first commit: together with its first steps, or on its
         own just before its first activity (so that a killed start is recovered)."""
         definition = self.registry.workflow(workflow)
         args, kwargs = definition.bind(tuple(args), kwargs)  # raises before anything is stored
+        spec = self.queue(queue or definition.queue)
         iid = instance_id or ids.new_instance_id(workflow)
         if instance_id is not None and self.store.get(iid) is not None:
             return self._existing(iid, workflow)
@@ -121,12 +126,37 @@ class Engine:
         # row is committed: none is lost to the start→wait race.
         instance = Instance(iid, workflow, RUNNING, args, kwargs, now, now, event_floor=self.store.start_floor(),
                             lease_owner=self.owner, lease_until=until)
+        if spec is not None:
+            return self._start_queued(instance, spec)
         with self._worklist(), running_here(self.owner, iid):
             try:
                 self._drive(instance, [], create=True)
             except InstanceExists:
                 return self._existing(iid, workflow)
         return iid, True
+
+    def queue(self, name: Optional[str]) -> Optional[QueueSpec]:
+        """The declared queue of that name (None for None); UsageError naming the declared ones."""
+        if name is None:
+            return None
+        spec = self.queues.get(name)
+        if spec is None:
+            known = ", ".join(sorted(self.queues)) or "none declared"
+            raise UsageError(f"unknown queue {name!r} (declared: {known}); declare it with "
+                             f"[queues.{name}] in romancy.toml or Queue({name!r}, concurrency=...)")
+        return spec
+
+    def _start_queued(self, instance: Instance, spec: QueueSpec) -> tuple[str, bool]:
+        """Admit a new instance to its queue before it runs: it starts now when a slot is free,
+        else it is stored `queued` and started when one frees (store.promote)."""
+        now, until = self._lease()
+        try:
+            admitted = self.store.admit(instance, spec, now, self.owner, until)
+        except InstanceExists:
+            return self._existing(instance.instance_id, instance.workflow)
+        if admitted.status == RUNNING:
+            self.run_leased(admitted, [])
+        return admitted.instance_id, True
 
     def _existing(self, instance_id: str, workflow: str) -> tuple[str, bool]:
         existing = self.store.get(instance_id)
@@ -280,8 +310,9 @@ class Engine:
             self._close_children(iid, f"parent {iid} {transition.status}")
         ended = child_ended(instance, transition.status, transition.output, transition.error) \
             if transition.status in TERMINAL else None
+        release = self.queues.get(instance.queue) if instance.queue and transition.status in TERMINAL else None
         commit = Commit(iid, outcome.steps, transition, create, delivery,  # type: ignore[union-attr]
-                        events=(ended,) if ended is not None else ())
+                        events=(ended,) if ended is not None else (), release=release)
         if hooks.batch is not None and create is None and delivery is None:
             hooks.batch.add(commit)
             return None
@@ -295,7 +326,7 @@ class Engine:
         return Instance(ids.new_instance_id(instance.workflow), instance.workflow, RUNNING, outcome.args,
                         outcome.kwargs, now, now, event_floor=instance.event_floor, lease_owner=self.owner,
                         lease_until=until, continued_from=instance.instance_id, parent_id=instance.parent_id,
-                        parent_close=instance.parent_close, chain_id=chain_id)
+                        parent_close=instance.parent_close, chain_id=chain_id, queue=instance.queue)
 
     def _write(self, commit: Commit, delivered: list[str]) -> Optional[StoredEvent]:
         now, until = self._lease()
@@ -319,27 +350,32 @@ class Engine:
         started = child_started(commit.steps)
         if started:
             floor = self.store.start_floor()  # as a start's: events stored from here on are the child's
-            commit = replace(commit, children=[self._child(commit.instance_id, step, now, floor) for step in started])
+            children = [self._child(commit.instance_id, step, now, floor) for step in started]
+            queues = {c.queue: self.queues[c.queue] for c in children if c.queue in self.queues}
+            commit = replace(commit, children=children, queues=queues)  # type: ignore[arg-type]
         return commit
 
     @staticmethod
     def _child(parent_id: str, step: Step, now: float, floor: int) -> Instance:
-        """The child a CHILD step starts; the store sets its lease."""
+        """The child a CHILD step starts; the store sets its lease (and admits it to its queue)."""
         result = step.result
         return Instance(result["id"], step.name, RUNNING, result["args"], result["kwargs"], now, now,
-                        event_floor=floor, parent_id=parent_id, parent_close=result["parent_close"], chain_id=result["id"])
+                        event_floor=floor, parent_id=parent_id, parent_close=result["parent_close"],
+                        chain_id=result["id"], queue=result.get("queue"))
 
     def _bind_child(self, parent_id: str, workflow: str, child_id: Optional[str], args: tuple,
-                    kwargs: dict) -> tuple[list[Any], dict[str, Any]]:
+                    kwargs: dict, queue: Optional[str] = None) -> tuple[list[Any], dict[str, Any], Optional[str]]:
         """hooks.bind_child: the input checked before the CHILD step is recorded; a chosen id
         that exists must be an instance of that workflow, not another parent's child."""
-        plain = self.registry.workflow(workflow).bind(tuple(args), kwargs)
+        definition = self.registry.workflow(workflow)
+        plain_args, plain_kwargs = definition.bind(tuple(args), kwargs)
+        spec = self.queue(queue or definition.queue)
         existing = self.store.get(child_id) if child_id is not None else None
         if existing is not None and existing.workflow != workflow:
             raise UsageError(f"child id {child_id} is an instance of {existing.workflow!r}, not {workflow!r}")
         if existing is not None and existing.parent_id not in (None, parent_id):
             raise UsageError(f"child id {child_id} is a child of {existing.parent_id} already")
-        return plain
+        return plain_args, plain_kwargs, spec.name if spec is not None else None
 
     def _close_children(self, parent_id: str, reason: str) -> None:
         """A parent that ends failed or cancelled cancels first its children still running
@@ -434,12 +470,21 @@ class Engine:
             self._run_fired_batch(fired, result)
             if len(fired) < FIRE_BATCH:
                 break
+        self._promote_queued(result)
         for instance in self.store.runnable(RECOVER_BATCH, include_parked=retry_parked):
             if instance.instance_id not in result.resumed and self.recoverable(instance):
                 status = self.resume(instance.instance_id, retry_parked, instance.lease_owner)
                 self._note(result, instance.instance_id, status)
         result.next_wake = self.store.next_wake()
         return result
+
+    def _promote_queued(self, result: TickResult) -> None:
+        """Start queued instances whose queue has room now (a rate's window moved on, a slot
+        freed by a process that died before it could); nothing to do without queues."""
+        for spec in self.queues.values():
+            now, until = self._lease()
+            for instance_id in self.store.promote(spec, now, self.owner, until):
+                self._note(result, instance_id, self.resume(instance_id))
 
     @staticmethod
     def _note(result: TickResult, instance_id: str, status: Optional[str]) -> None:
@@ -466,6 +511,10 @@ class Engine:
             cancelled = self.store.cancel(instance_id, reason, self.clock.now(), self._has_undo(history))
             if cancelled.parent_id is not None and cancelled.status == CANCELLED:
                 self._resume_all([cancelled.parent_id])  # told in the cancel's transaction: it may go on
+            spec = self.queues.get(cancelled.queue or "")
+            if spec is not None and cancelled.status == CANCELLED:  # its slot freed: the next one starts
+                now, until = self._lease()
+                self._resume_all(self.store.promote(spec, now, self.owner, until))
         return cancelled
 
     def _has_undo(self, history: list[Step]) -> bool:

@@ -146,9 +146,9 @@ class RunHooks:
     def outbox_url(self) -> Optional[str]:
         return self._outbox_url
 
-    def bind_child(self, workflow: str, child_id: Optional[str], args: tuple,
-                   kwargs: dict) -> tuple[list[Any], dict[str, Any]]:
-        return self._bind_child(workflow, child_id, args, kwargs)  # type: ignore[misc]
+    def bind_child(self, workflow: str, child_id: Optional[str], args: tuple, kwargs: dict,
+                   queue: Optional[str] = None) -> tuple[list[Any], dict[str, Any], Optional[str]]:
+        return self._bind_child(workflow, child_id, args, kwargs, queue)  # type: ignore[misc]
 
     def child_ended(self, history: list[Step], match: Optional[dict[str, Any]]) -> Optional[StoredEvent]:
         if self._ends is None:

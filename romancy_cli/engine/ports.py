@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Optional, Protocol, Sequence
 
-from ..records import (Attempt, Commit, Delivery, EventInput, Instance, LoggedEvent, OutboxItem, PruneResult, Step,
-                       StoredEvent)
+from ..records import (Attempt, Commit, Delivery, EventInput, Instance, LoggedEvent, OutboxItem, PruneResult,
+                       QueueSpec, QueueState, Step, StoredEvent)
 
 
 class LeaseLost(BaseException):
@@ -98,6 +98,16 @@ class Store(Protocol):
 
     def addressed_events(self, instance_id: str, event_type: str, floor: int) -> list[StoredEvent]:
         """Events of a type addressed to this instance with a seq above `floor`, oldest first."""
+
+    def admit(self, instance: Instance, spec: QueueSpec, now: float, owner: str, lease_until: float) -> Instance:
+        """Insert a new instance of a queue: running and leased to `owner` when a slot is free,
+        else `queued`; InstanceExists when its id is taken."""
+
+    def promote(self, spec: QueueSpec, now: float, owner: Optional[str], lease_until: float) -> list[str]:
+        """Start, leased to `owner`, the oldest queued instances of the queue that fit now."""
+
+    def queue_states(self, specs: Sequence[QueueSpec]) -> list[QueueState]:
+        """Each queue with how many instances it has queued and running, and the oldest queued."""
 
     def children(self, instance_id: str) -> list[Instance]:
         """The instances this one started as its children (and the runs they continued as), oldest first."""

@@ -60,7 +60,7 @@ def fault_status(fault: StorageFault) -> int:
 
 
 class WsgiApp:
-    """`POST /` events; `GET /health/live|ready`; `GET /instances[/{id}]`; `GET /events`;
+    """`POST /` events; `GET /health/live|ready`; `GET /instances[/{id}]`; `GET /events`; `GET /queues`;
     `POST /cancel/{id}`; `POST /retry/{id}`; the web page (`GET /` from a browser, `/ui/...`)."""
 
     def __init__(self, app: "App", dispatch: Optional[Dispatch] = None, token: Optional[str] = None,
@@ -79,6 +79,7 @@ class WsgiApp:
             ("GET", re.compile(r"/instances"), self.list_instances),
             ("GET", re.compile(r"/instances/(?P<instance_id>[^/]+)"), self.get_instance),
             ("GET", re.compile(r"/events"), self.list_events),
+            ("GET", re.compile(r"/queues"), self.list_queues),
             ("POST", re.compile(r"/cancel/(?P<instance_id>[^/]+)"), self.cancel),
             ("POST", re.compile(r"/retry/(?P<instance_id>[^/]+)"), self.retry),
         ]
@@ -220,6 +221,11 @@ class WsgiApp:
 
         params = query_parameters(environ, INSTANCE_PARAMETERS)
         return 200, instances_answer(self.app, params, 100, params.flag("counts"))
+
+    def list_queues(self, environ: dict[str, Any]) -> tuple[int, Any]:
+        from ..views import queue_view
+
+        return 200, [queue_view(state) for state in self.app.queue_states()]
 
     def list_events(self, environ: dict[str, Any]) -> tuple[int, Any]:
         from ..views import event_view

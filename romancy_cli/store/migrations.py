@@ -134,14 +134,17 @@ def v8_continue_as_new(db: pw.Database) -> None:
 
 def v9_children(db: pw.Database) -> None:
     """Workflows that call workflows: a child's parent, what its parent's end does to it, and the
-    id its parent knows it by; children found by their parent. Competing event waits."""
+    id its parent knows it by; children found by their parent. Competing event waits. Queues:
+    an instance's queue and when it got its slot, and a queue's instances by status and age."""
     present = _columns(db, "romancy_instances")
     for column, kind in (("parent_id", "varchar"), ("parent_close", "varchar"), ("chain_id", "varchar"),
-                         ("wait_competing", "bool")):
+                         ("wait_competing", "bool"), ("queue", "varchar"), ("started_at", "real")):
         if column not in present:  # present when the tables were created by a later release's models
             _run(db, f'ALTER TABLE "romancy_instances" ADD COLUMN "{column}" {{{kind}}}')
     _run(db, 'CREATE INDEX IF NOT EXISTS "romancy_instances_parent" ON "romancy_instances" ("parent_id") '
-             'WHERE ("parent_id" IS NOT NULL)')
+             'WHERE ("parent_id" IS NOT NULL)',
+         'CREATE INDEX IF NOT EXISTS "romancy_instances_queue" ON "romancy_instances" ("queue", "status", '
+         '"created_at") WHERE ("queue" IS NOT NULL)')
 
 
 # MIGRATIONS[n] brings a database from version n - 1 to n; add a function for every schema change.

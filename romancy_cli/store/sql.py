@@ -13,7 +13,7 @@ import peewee as pw
 
 from ..codec import dumps
 from ..errors import NotFoundError, RomancyError, StorageFault
-from ..records import (CANCELLED, COMPENSATING, COMPLETED, CONTINUED_AS_NEW, RUNNABLE, RUNNING, TERMINAL, WAITING_FOR_EVENT,
+from ..records import (CANCELLED, COMPENSATING, COMPLETED, CONTINUED_AS_NEW, FAILED, QUEUED, RUNNABLE, RUNNING, TERMINAL, WAITING_FOR_EVENT,
                        WAITING_FOR_TIMER, Commit, Delivery, EventInput, Instance, PendingDelivery, Step, StoredEvent,
                        Transition, Wait, child_ended, published_events, relay_targets)
 from ..engine.matching import accepts, event_match_values, match_index, satisfies
@@ -23,6 +23,7 @@ from .listing import Listing
 from .models import event_seq_sql, make_models
 from .outbox import Outbox
 from .queries import Queries
+from .queues import Queues
 from .upkeep import Upkeep
 
 WAITING = (WAITING_FOR_EVENT, WAITING_FOR_TIMER)
@@ -42,7 +43,7 @@ def _loads(text: Optional[str]) -> Any:
     return None if text is None else json.loads(text)
 
 
-class SqlStore(Upkeep, Listing, Outbox):
+class SqlStore(Upkeep, Listing, Outbox, Queues):
     """Implements engine.ports.Store. Dialect differences: placeholder style, LOCK_SQL / CLAIM_SQL,
     and the lock hooks at the end."""
 
@@ -109,14 +110,16 @@ class SqlStore(Upkeep, Listing, Outbox):
     def _instance(row: Sequence[Any]) -> Instance:
         (instance_id, workflow, status, args, kwargs, created_at, updated_at, output, error, wait_kind,
          wait_seq, wait_event_type, wait_match, wake_at, wait_attempt, event_floor, parked, lease_owner,
-         lease_until, more_types, continued_from, continued_as, parent_id, parent_close, chain_id, competing) = row
+         lease_until, more_types, continued_from, continued_as, parent_id, parent_close, chain_id, competing,
+         queue, started_at) = row
         wait = None
         if wait_kind is not None:
             wait = Wait(wait_kind, wait_seq, wait_event_type, _loads(wait_match), wake_at, wait_attempt,
                         tuple(_loads(more_types) or ()), bool(competing))
         return Instance(instance_id, workflow, status, json.loads(args), json.loads(kwargs), created_at,
                         updated_at, _loads(output), _loads(error), wait, event_floor, bool(parked),
-                        lease_owner, lease_until, continued_from, continued_as, parent_id, parent_close, chain_id)
+                        lease_owner, lease_until, continued_from, continued_as, parent_id, parent_close, chain_id,
+                        queue, started_at)
 
     @staticmethod
     def _event(row: Sequence[Any]) -> StoredEvent:
@@ -203,7 +206,7 @@ class SqlStore(Upkeep, Listing, Outbox):
         return instances if include_parked else [i for i in instances if not i.parked]
 
     def next_wake(self) -> Optional[float]:
-        return self._one(self.q.next_wake, WAITING)[0]
+        return self._one(self.q.next_wake, (*WAITING, QUEUED))[0]  # a queued one: when its rate lets it start
 
     # -- commits -----------------------------------------------------------------
 
@@ -331,7 +334,11 @@ class SqlStore(Upkeep, Listing, Outbox):
             key = (event.source, event.id)
             self._publish(event, now, owner, lease_until, delivered, (starts or {}).get(key, []), targets.get(key))
         if extra is not None and extra.children:
-            self._start_children(extra.children, now, owner, lease_until, delivered)
+            self._start_children(extra, now, owner, lease_until, delivered)
+        if extra is not None and extra.release is not None and transition.status in (COMPLETED, FAILED, CANCELLED):
+            promoted = self._promote(extra.release, now, owner if delivered is not None else None, lease_until)
+            if delivered is not None:  # a slot freed: the oldest queued instances start, run by this worker
+                delivered.extend(promoted)
         for event in extra.events if extra is not None else ():
             self._publish(event, now, owner, lease_until, delivered, [])
         if transition.wait is not None and transition.wait.wake_at is not None:
@@ -382,14 +389,14 @@ class SqlStore(Upkeep, Listing, Outbox):
                 started.append(instance)
         return started
 
-    def _start_children(self, children: list[Instance], now: float, owner: str, lease_until: float,
+    def _start_children(self, commit: Commit, now: float, owner: str, lease_until: float,
                         delivered: Optional[list[str]]) -> None:
         """Insert the children a parent's steps start, with those steps: leased to the parent's
         worker, which runs them next (`delivered`), or to none. A child whose id exists is
         attached to (it tells this parent when it ends), and one that ended already tells it now."""
         lessee = owner if delivered is not None else None
-        fresh = [replace(c, lease_owner=lessee, lease_until=lease_until if lessee else None) for c in children]
-        started = [c for c in fresh if self._run(self.q.insert_instance_if_new, _instance_values(c)).rowcount == 1]
+        fresh = [replace(c, lease_owner=lessee, lease_until=lease_until if lessee else None) for c in commit.children]
+        started = [c for c in fresh if self._insert_child(c, commit, now, lessee, lease_until)]
         for child in fresh:
             if child not in started:
                 self._attach(child, now, owner, lease_until, delivered)
@@ -397,6 +404,17 @@ class SqlStore(Upkeep, Listing, Outbox):
             delivered.extend(c.instance_id for c in started)
         elif started:
             self.notify("runnable")
+
+    def _insert_child(self, child: Instance, commit: Commit, now: float, lessee: Optional[str],
+                      lease_until: float) -> bool:
+        """Insert a child unless its id exists; one of a queue is admitted to it (maybe queued).
+        True when it was inserted to run now."""
+        spec = commit.queues.get(child.queue or "")
+        if spec is None:
+            return self._run(self.q.insert_instance_if_new, _instance_values(child)).rowcount == 1
+        if self.get(child.instance_id) is not None:
+            return False
+        return self._admit(child, spec, now, lessee, lease_until).status == RUNNING
 
     def _attach(self, child: Instance, now: float, owner: str, lease_until: float,
                 delivered: Optional[list[str]]) -> None:
@@ -605,7 +623,7 @@ def _instance_values(instance: Instance) -> tuple[Any, ...]:
     return (instance.instance_id, instance.workflow, instance.status, dumps(instance.args), dumps(instance.kwargs),
             instance.created_at, instance.updated_at, instance.event_floor, instance.lease_owner,
             instance.lease_until, False, instance.continued_from, instance.parent_id, instance.parent_close,
-            instance.chain_id)
+            instance.chain_id, instance.queue, instance.started_at)
 
 
 def _step_values(instance_id: str, step: Step) -> tuple[str, int, str, str, str]:
