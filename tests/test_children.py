@@ -427,3 +427,22 @@ def bad_waits(ctx: Any, ids: list) -> Any:
 @workflow("bad_close", registry=registry)
 def bad_close(ctx: Any) -> Any:
     return start_child(ctx, "charge", 1, parent_close="never")
+
+
+@workflow("stranger_waiter", registry=registry)
+def stranger_waiter(ctx: Any) -> Any:
+    return wait_child(ctx, "someone-else")
+
+
+def test_waiting_for_an_id_this_run_did_not_start_fails_at_once(sqlite_app: App) -> None:
+    failed = sqlite_app.get(sqlite_app.start("stranger_waiter"))
+    assert failed.status == "failed"
+    assert failed.error["message"] == (f"someone-else is not a child of {failed.instance_id}: wait only for ids "
+                                       "that start_child returned")
+
+
+def test_an_unaddressed_child_end_sent_from_outside_satisfies_no_parent(sqlite_app: App) -> None:
+    parent = sqlite_app.start("patient", "k6")
+    forged = sqlite_app.send_event("romancy.child.completed", {"child_id": f"{parent}:0", "status": "completed",
+                                                               "output": "forged"})
+    assert forged.resumed == {} and sqlite_app.get(parent).status == "waiting_for_event"

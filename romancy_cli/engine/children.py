@@ -121,7 +121,9 @@ def _seen(ctx: WorkflowContext) -> dict[str, dict[str, Any]]:
     once per run, incrementally, so a parent of many children replays in linear time."""
     taken = ctx.children_ended
     for step in ctx.history[ctx.children_scanned:ctx.cursor]:
-        if step.kind == "event" and step.name == CHILD_ENDED and not step.result.get("timeout"):
+        if step.kind == CHILD:
+            ctx.children_started.add(str(step.result["id"]))
+        elif step.kind == "event" and step.name == CHILD_ENDED and not step.result.get("timeout"):
             data = step.result.get("data") or {}
             taken.setdefault(str(data.get("child_id")), data)
     ctx.children_scanned = max(ctx.children_scanned, ctx.cursor)
@@ -130,6 +132,7 @@ def _seen(ctx: WorkflowContext) -> dict[str, dict[str, Any]]:
 
 def _ended(ctx: WorkflowContext, child_id: str, wake_at: Callable[[], Optional[float]]) -> dict[str, Any]:
     """The end of `child_id`: taken earlier in history, or by a new wait for it."""
+    _check_started(ctx, child_id)
     while True:
         seen = _seen(ctx)
         if child_id in seen:
@@ -141,12 +144,22 @@ def _first_ended(ctx: WorkflowContext, child_ids: list[str],
                  wake_at: Callable[[], Optional[float]]) -> tuple[str, dict[str, Any]]:
     """The first of `child_ids` to end: each wait takes the next child's end, whichever child it
     is; the others are kept in history for later waits."""
+    for child_id in child_ids:
+        _check_started(ctx, child_id)
     while True:
         seen = _seen(ctx)
         for child_id in child_ids:
             if child_id in seen:
                 return child_id, seen[child_id]
         _take_next(ctx, None, wake_at, child_ids[0])
+
+
+def _check_started(ctx: WorkflowContext, child_id: str) -> None:
+    """Only a child this run started can be waited for: another id would wait forever."""
+    _seen(ctx)
+    if child_id not in ctx.children_started:
+        raise UsageError(f"{child_id} is not a child of {ctx.instance_id}: wait only for ids that "
+                         "start_child returned")
 
 
 def _take_next(ctx: WorkflowContext, match: Optional[dict[str, Any]], wake_at: Callable[[], Optional[float]],

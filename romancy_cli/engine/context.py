@@ -143,6 +143,7 @@ class WorkflowContext:
         self.compensating = False
         self.ended_error: Optional[dict[str, Any]] = None  # the error compensation runs for
         self.children_ended: dict[str, dict[str, Any]] = {}  # children's ends history took (children.py)
+        self.children_started: set[str] = set()  # ids of the children history started
         self.children_scanned = 0  # how far history was read for them
 
     @property
