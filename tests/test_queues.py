@@ -189,10 +189,18 @@ def test_get_queues_answers_the_same_shape(sqlite_path: str) -> None:
 
     from serve_support import run_server
 
+    from urllib.parse import quote
+
+    from romancy_cli.times import iso
+
     app = App(database=sqlite_path, worker_id="web", registry=registry).initialize()
-    app.start("napper")
+    last = [app.start("napper") for _ in range(3)][-1]
     for server in run_server(Path(sqlite_path), app=app):
         body = requests.get(f"{server.url}queues", timeout=10).json()
         assert [q["queue"] for q in body] == ["five_a_minute", "three", "two"]
-        assert body[2] == {"queue": "two", "concurrency": 2, "rate": None, "queued": 0, "running": 1,
-                           "oldest_queued_at": None}
+        assert body[2] == {"queue": "two", "concurrency": 2, "rate": None, "queued": 1, "running": 2,
+                           "oldest_queued_at": iso(app.get(last).created_at)}
+        listed = requests.get(f"{server.url}instances?status=queued&counts=true", timeout=10).json()
+        assert [i["instance_id"] for i in listed["instances"]] == [last] and listed["counts"]["queued"] == 1
+        page = requests.get(f"{server.url}ui/instances/{quote(last)}", timeout=10).text
+        assert 'class="st st-queued"' in page
