@@ -10,23 +10,29 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "App": "app", "SendResult": "app",
     "decode_event_data": "codec",
-    "Registry": "definitions", "RetryPolicy": "definitions", "activity": "definitions",
+    "Registry": "definitions", "RetryPolicy": "definitions", "activity": "definitions", "Queue": "definitions",
     "workflow": "definitions",
     "ManualClock": "engine.clock",
     "ActivityContext": "engine.context", "ReceivedEvent": "engine.context",
     "WorkflowContext": "engine.context", "sleep": "engine.context", "wait_event": "engine.context",
     "send_event": "engine.publishing", "compensate": "engine.compensation",
     "continue_as_new": "engine.continuation",
+    "start_child": "engine.children", "wait_child": "engine.children", "wait_children": "engine.children",
+    "execute_child": "engine.children",
+    "ChildWorkflowError": "errors", "ChildWorkflowFailed": "errors", "ChildWorkflowCancelled": "errors",
+    "ChildWorkflowTimeout": "errors",
     "ActivityError": "errors", "CompensationError": "errors", "EventDataError": "errors",
     "EventTimeout": "errors", "NonDeterminismError": "errors", "NotFoundError": "errors", "RomancyError": "errors",
     "UsageError": "errors",
 }
 
 __all__ = [
-    "App", "SendResult", "workflow", "activity", "Registry", "RetryPolicy", "wait_event", "sleep", "send_event",
-    "compensate", "continue_as_new", "decode_event_data", "ReceivedEvent", "WorkflowContext", "ActivityContext",
+    "App", "SendResult", "workflow", "activity", "Queue", "Registry", "RetryPolicy", "wait_event", "sleep", "send_event",
+    "compensate", "continue_as_new", "start_child", "wait_child", "wait_children", "execute_child",
+    "decode_event_data", "ReceivedEvent", "WorkflowContext", "ActivityContext",
     "ManualClock", "EventTimeout", "EventDataError", "ActivityError", "CompensationError", "NonDeterminismError",
-    "NotFoundError", "UsageError", "RomancyError", "__version__",
+    "NotFoundError", "UsageError", "RomancyError", "ChildWorkflowError", "ChildWorkflowFailed",
+    "ChildWorkflowCancelled", "ChildWorkflowTimeout", "__version__",
 ]
 
 

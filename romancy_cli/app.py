@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 from . import ids
 from .app_schedules import ScheduleOps
-from .definitions import REGISTRY, Registry, WorkflowDefinition
+from .definitions import REGISTRY, Registry, WorkflowDefinition, queue_spec
 from .durations import Duration, deadline
 from .engine.clock import SystemClock
 from .errors import NotFoundError, RomancyError
-from .records import Attempt, EventInput, Instance, LoggedEvent, Misfit, OutboxItem, PruneResult, Step
+from .records import Attempt, EventInput, Instance, LoggedEvent, Misfit, OutboxItem, PruneResult, QueueState, Step
 
 if TYPE_CHECKING:  # the engine is imported on first use: `romancy status` only reads the store
     from .engine.engine import Engine, TickResult
@@ -41,7 +41,8 @@ class App(ScheduleOps):
                  clock: Optional[Clock] = None, lease_seconds: float = 30.0,
                  synchronous: str = "normal", registry: Optional[Registry] = None,
                  busy_timeout: float = 30.0, only_database: bool = False,
-                 outbox_url: Optional[str] = None) -> None:
+                 outbox_url: Optional[str] = None, queues: Sequence[tuple[str, Any, Any]] = (),
+                 config_source: str = "configuration") -> None:
         self.database = database
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.clock = clock or SystemClock()
@@ -53,6 +54,8 @@ class App(ScheduleOps):
         # peewee without the PostgreSQL drivers it would load at start-up (psycopg: ~0.1 s).
         self.only_database = only_database
         self.outbox_url = outbox_url  # where events published without `to` are relayed (`[outbox] url`)
+        # [queues.NAME] of romancy.toml, checked now: a bad one is an input error naming the file.
+        self.queues = tuple(queue_spec(name, concurrency, rate, config_source) for name, concurrency, rate in queues)
         self._store: Optional[Store] = None
         self._engine: Optional[Engine] = None
         self.opened_at = self.clock.now()
@@ -97,21 +100,28 @@ class App(ScheduleOps):
             from .engine.engine import Engine
 
             self._engine = Engine(self.store, self.registry, self.clock, self.worker_id, self.lease_seconds,
-                                  self.outbox_url, live_since=self.opened_at)
+                                  self.outbox_url, self.queues, live_since=self.opened_at)
         return self._engine
 
     # -- operations ----------------------------------------------------------------
 
     def start(self, workflow: Union[str, WorkflowDefinition], *args: Any,
-              instance_id: Optional[str] = None, **kwargs: Any) -> str:
-        """Start an instance and run it until it waits or finishes; returns its id."""
-        return self.start_instance(workflow, list(args), kwargs, instance_id)[0]
+              instance_id: Optional[str] = None, queue: Optional[str] = None, **kwargs: Any) -> str:
+        """Start an instance and run it until it waits or finishes; returns its id. `queue` (or
+        the workflow's `queue=`) starts it in that queue: `queued` while the queue is full."""
+        return self.start_instance(workflow, list(args), kwargs, instance_id, queue)[0]
 
     def start_instance(self, workflow: Union[str, WorkflowDefinition], args: list[Any],
-                       kwargs: dict[str, Any], instance_id: Optional[str] = None) -> tuple[str, bool]:
+                       kwargs: dict[str, Any], instance_id: Optional[str] = None,
+                       queue: Optional[str] = None) -> tuple[str, bool]:
         """Like start, also saying whether the instance was created (False: the id existed)."""
         name = workflow.name if isinstance(workflow, WorkflowDefinition) else workflow
-        return self.engine.start(name, args, kwargs, instance_id)
+        return self.engine.start(name, args, kwargs, instance_id, queue)
+
+    def queue_states(self) -> list[QueueState]:
+        """Every declared queue (in code and in romancy.toml), by name, with what it holds now."""
+        specs = self.engine.queues
+        return self.store.queue_states([specs[name] for name in sorted(specs)])
 
     def send_event(self, event_type: Any, data: Any = None, *, source: str = "romancy-cli",
                    event_id: Optional[str] = None, subject: Optional[str] = None,
@@ -228,6 +238,10 @@ class App(ScheduleOps):
         """Newest first; `after` (created_at, instance_id) of the last one seen continues a listing.
         `status` may be "parked"; `search` is an id prefix or text in the input."""
         return self.store.list_instances(status, workflow, limit, after, search)
+
+    def children(self, instance_id: str) -> list[Instance]:
+        """The children `instance_id` started (and the runs they continued as), oldest first."""
+        return self.store.children(instance_id)
 
     def count_instances(self, workflow: Optional[str] = None) -> dict[str, int]:
         """Instances per status, parked ones under "parked"."""

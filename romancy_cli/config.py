@@ -33,11 +33,12 @@ ENV_WORKER_ID = "ROMANCY_WORKER_ID"
 ENV_SERVE_TOKEN = "ROMANCY_SERVE_TOKEN"
 
 TOP_KEYS = ("database", "workflows", "worker_id", "lease_seconds", "synchronous", "busy_timeout", "serve",
-            "retention", "outbox")
+            "retention", "outbox", "queues")
 SERVE_KEYS = ("host", "port", "reload", "token", "max_body", "connection_limit", "channel_timeout", "allowed_hosts")
 RETENTION_KEYS = ("completed_after", "events_after")
 OUTBOX_KEYS = ("url", "mode", "max_attempts", "first_retry", "max_backoff", "timeout")
 OUTBOX_MODES = ("binary", "structured")
+QUEUE_KEYS = ("concurrency", "rate")
 # A relay target: a host after the scheme, no blanks (send_event's `to` is checked the same way).
 HTTP_URL = re.compile(r"https?://[^/\s?#]+\S*\Z")
 # A DNS name or an IPv4 address (letters, digits, dots, dashes), or an IPv6 address.
@@ -96,6 +97,8 @@ class Settings:
     serve: ServeSettings = field(default_factory=ServeSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    # [queues.NAME]: (name, concurrency, rate) as written; App checks them (definitions.queue_spec).
+    queues: tuple[tuple[str, Any, Any], ...] = ()
     source: Optional[Path] = None  # the file the settings came from, None when defaults only
     root: Path = field(default_factory=Path.cwd)  # folder relative paths resolve against
 
@@ -197,9 +200,18 @@ def _from_table(table: dict[str, Any], path: Optional[Path], root: Path) -> Sett
         serve=_serve(serve_table, where),
         retention=RetentionSettings(*(_age(retention_table, key, where) for key in RETENTION_KEYS)),
         outbox=_outbox(outbox_table, where),
+        queues=_queues(table.get("queues", {}), where),
         source=path,
         root=root,
     )
+
+
+def _queues(value: Any, where: str) -> tuple[tuple[str, Any, Any], ...]:
+    if not isinstance(value, dict) or not all(isinstance(q, dict) for q in value.values()):
+        raise UsageError(f"{where}: `queues` must hold one table per queue, like [queues.emails] concurrency = 5")
+    for name, table in value.items():
+        _check_keys(table, QUEUE_KEYS, where, f"queues.{name}.")
+    return tuple((name, table.get("concurrency"), table.get("rate")) for name, table in value.items())
 
 
 def _check_keys(table: dict[str, Any], known: Sequence[str], where: str, prefix: str) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 from .codec import _adapter, is_exact, refuse_boolean_number, to_plain
 from .durations import Duration, to_seconds
 from .errors import NotFoundError, UsageError, WorkflowDefinitionError
+from .records import QueueSpec
 
 if TYPE_CHECKING:
     from .schedule_spec import ScheduleSpec
@@ -143,6 +144,7 @@ def _type_name(annotation: Any) -> str:
 class WorkflowDefinition(_Callable):
     start_on: tuple[str, ...] = ()  # event types that start an instance of it (engine/triggers.py)
     schedule: Optional[ScheduleSpec] = None  # declared with schedule= or every= (App.sync_schedules)
+    queue: Optional[str] = None  # the queue its instances start in, unless a start names another
 
     def start(self, app: Any, *args: Any, instance_id: Optional[str] = None, **kwargs: Any) -> str:
         """Create an instance and run it until it waits or finishes; returns its id."""
@@ -167,6 +169,7 @@ class Registry:
     def __init__(self) -> None:
         self.workflows: dict[str, WorkflowDefinition] = {}
         self.activities: dict[str, ActivityDefinition] = {}
+        self.queues: dict[str, QueueSpec] = {}  # declared in code (Queue); romancy.toml adds its own
 
     def started_by(self, event_type: str) -> list[WorkflowDefinition]:
         """The workflows an event of this type starts (`start_on`), by name."""
@@ -210,18 +213,22 @@ def _check_unique(existing: Optional[WorkflowDefinition], new: WorkflowDefinitio
 
 def workflow(name: Any = None, *, registry: Optional[Registry] = None,
              start_on: Union[str, Sequence[str], None] = None, schedule: Union[str, Sequence[str], None] = None,
-             every: Optional[Duration] = None, timezone: Optional[str] = None) -> Any:
+             every: Optional[Duration] = None, timezone: Optional[str] = None, queue: Optional[str] = None) -> Any:
     """`@workflow`, `@workflow("name")` or `@workflow(name="name")`; `registry=` defines it there
     instead of in the default registry; `start_on=` an event type (or a list) whose events each
     start an instance, their data bound to its parameters by name. `schedule=` a cron expression
     (or a list) or `every=` an interval, in `timezone` (default UTC), starts an instance per slot:
-    the schedule, named as the workflow, is created, updated or deleted as the code declares."""
+    the schedule, named as the workflow, is created, updated or deleted as the code declares.
+    `queue=` the name of the queue (`Queue`, or `[queues.NAME]` in romancy.toml) its instances
+    start in."""
     target = REGISTRY if registry is None else registry
     triggers = _event_types(start_on)
+    if queue is not None and not (isinstance(queue, str) and queue):
+        raise WorkflowDefinitionError(f"queue= takes a queue's name, not {queue!r}")
 
     def register(fn: Callable[..., Any], wf_name: Optional[str] = None) -> WorkflowDefinition:
         _check_context_parameter(fn, "workflow")
-        definition = WorkflowDefinition(wf_name or fn.__name__, fn, triggers)
+        definition = WorkflowDefinition(wf_name or fn.__name__, fn, triggers, queue=queue)
         if schedule is not None or every is not None or timezone is not None:
             definition.schedule = _schedule(definition, schedule, every, timezone)
         _check_unique(target.workflows.get(definition.name), definition)
@@ -251,6 +258,39 @@ def _schedule(definition: WorkflowDefinition, cron: Union[str, Sequence[str], No
         return make_spec(cron, every, timezone, where)
     except UsageError as exc:
         raise WorkflowDefinitionError(str(exc)) from None
+
+
+def Queue(name: str, concurrency: Optional[int] = None, rate: Optional[str] = None, *,
+          registry: Optional[Registry] = None) -> QueueSpec:
+    """Declare a queue: at most `concurrency` of its instances hold a slot at once (from their
+    start to their end, waiting and sleeping included) and at most N start in any window of
+    `rate` ("N/DURATION": "50/1m"). An instance that finds it full is `queued` and starts when a
+    slot frees, oldest first. `registry=` as for `workflow`."""
+    spec = queue_spec(name, concurrency, rate, "Queue")
+    (REGISTRY if registry is None else registry).queues[spec.name] = spec
+    return spec
+
+
+def queue_spec(name: Any, concurrency: Any, rate: Any, where: str) -> QueueSpec:
+    """A queue's limits checked: a name, a whole `concurrency` from 1, a rate "N/DURATION"."""
+    if not isinstance(name, str) or not name:
+        raise UsageError(f"{where}: a queue needs a non-empty name, not {name!r}")
+    if concurrency is not None and (isinstance(concurrency, bool) or not isinstance(concurrency, int)
+                                    or concurrency < 1):
+        raise UsageError(f"{where}: queue {name!r}: concurrency must be a whole number from 1, not {concurrency!r}")
+    return QueueSpec(name, concurrency, _rate(name, rate, where), rate)
+
+
+def _rate(name: str, rate: Any, where: str) -> Optional[tuple[int, float]]:
+    if rate is None:
+        return None
+    count, _, window = rate.partition("/") if isinstance(rate, str) else ("", "", "")
+    if not count.strip().isdigit() or int(count) < 1 or not window.strip():
+        raise UsageError(f"{where}: queue {name!r}: rate must be like \"50/1m\" (starts per duration), not {rate!r}")
+    seconds = to_seconds(window.strip(), f"rate window of queue {name!r}")
+    if seconds <= 0:
+        raise UsageError(f"{where}: queue {name!r}: the rate's window must be longer than 0, not {rate!r}")
+    return int(count), seconds
 
 
 def _event_types(start_on: Union[str, Sequence[str], None]) -> tuple[str, ...]:

@@ -96,3 +96,36 @@ class CompensationError(RomancyError):
     def __init__(self, failures: list[dict]) -> None:
         self.failures = failures
         super().__init__("compensation failed: " + "; ".join(f["message"] for f in failures))
+
+
+class ChildWorkflowError(RomancyError):
+    """A child workflow the parent waited for did not give it an output (see the subclasses)."""
+
+    def __init__(self, child_id: str, message: str, error: Optional[dict] = None) -> None:
+        self.child_id = child_id
+        self.error = error or {}  # the child's: "type", "message" and, when known, "where"
+        super().__init__(message)
+
+
+class ChildWorkflowFailed(ChildWorkflowError):
+    """The child failed; `error` is its error."""
+
+    def __init__(self, child_id: str, error: dict) -> None:
+        super().__init__(child_id, f"child workflow {child_id} failed: {error.get('type')}: {error.get('message')}",
+                         error)
+
+
+class ChildWorkflowCancelled(ChildWorkflowError):
+    """The child was cancelled."""
+
+    def __init__(self, child_id: str, error: Optional[dict] = None) -> None:
+        reason = (error or {}).get("message")
+        super().__init__(child_id, f"child workflow {child_id} was cancelled" + (f": {reason}" if reason else ""),
+                         error)
+
+
+class ChildWorkflowTimeout(ChildWorkflowError):
+    """The wait for the child timed out; the child keeps running."""
+
+    def __init__(self, child_id: str) -> None:
+        super().__init__(child_id, f"child workflow {child_id} did not end before the timeout; it keeps running")

@@ -13,8 +13,9 @@ COMPLETED = "completed"
 FAILED = "failed"
 CANCELLED = "cancelled"
 CONTINUED_AS_NEW = "continued_as_new"  # ended by continue_as_new: its successor runs on
+QUEUED = "queued"  # waiting for a slot of its queue (schema 9): not started yet
 
-STATUSES = (RUNNING, COMPENSATING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, FAILED, CANCELLED,
+STATUSES = (QUEUED, RUNNING, COMPENSATING, WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, FAILED, CANCELLED,
             CONTINUED_AS_NEW)
 RUNNABLE = (RUNNING, COMPENSATING)  # statuses a worker runs (claims, leases, recovers)
 # The ended statuses, defined here only: every other status is live (prune keeps the instance and
@@ -57,6 +58,7 @@ class Wait:
     wake_at: Optional[float] = None  # timer due, event timeout, or retry due (epoch seconds)
     attempt: int = 0  # retry: attempts already failed for the activity at `seq`
     more_types: tuple[str, ...] = ()  # an event wait for any of several types: those after the first
+    competing: bool = False  # an untargeted event goes to one competing waiter only (schema 9)
 
     @property
     def event_types(self) -> tuple[str, ...]:
@@ -105,6 +107,50 @@ def relay_targets(steps: list[Step]) -> dict[tuple[str, str], str]:
             for s in steps if s.kind == SEND and s.result.get("to")}
 
 
+CHILD = "child"  # the kind of a step that started a child workflow (engine/children.py)
+CHILD_ENDED = "romancy.child.completed"  # the type of the event that tells a parent its child ended
+ABANDON, CLOSE = "abandon", "cancel"  # parent_close: a child outlives its parent's end, or not
+
+
+def child_started(steps: list[Step]) -> list[Step]:
+    """The steps of kind CHILD among `steps`: the store inserts their children with them."""
+    return [s for s in steps if s.kind == CHILD]
+
+
+def child_ended(instance: "Instance", status: str, output: Any = None,
+                error: Optional[dict[str, Any]] = None) -> Optional[EventInput]:
+    """The event that tells `instance`'s parent it ended (None for an instance without one):
+    addressed to the parent, unique per run, so ending twice (a retry) tells it once."""
+    if instance.parent_id is None:
+        return None
+    shown = {k: v for k, v in (error or {}).items() if k in ("type", "message", "where")} or None
+    data = {"child_id": instance.chain_id or instance.instance_id, "instance_id": instance.instance_id,
+            "workflow": instance.workflow, "status": status, "output": output, "error": shown}
+    return EventInput(CHILD_ENDED, "romancy/children", instance.instance_id, data,
+                      data_content_type="application/json", extensions={"romancyinstanceid": instance.parent_id})
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """A queue's limits: at most `concurrency` of its instances between their start and their
+    end, and at most `rate[0]` starts in any `rate[1]` seconds; None: no such limit."""
+
+    name: str
+    concurrency: Optional[int] = None
+    rate: Optional[tuple[int, float]] = None
+    rate_text: Optional[str] = None  # as declared ("50/1m")
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """What a queue holds now: `romancy queues`, GET /queues."""
+
+    spec: QueueSpec
+    queued: int
+    running: int
+    oldest_queued_at: Optional[float]
+
+
 # The states of an event in the outbox: waiting to be relayed (or retried), delivered, given up.
 PENDING, SENT = "pending", "sent"
 OUTBOX_STATUSES = (PENDING, SENT, FAILED)
@@ -128,6 +174,11 @@ class Instance:
     lease_until: Optional[float] = None
     continued_from: Optional[str] = None  # the run that continued as this one (continue_as_new)
     continued_as: Optional[str] = None  # the run this one continued as
+    parent_id: Optional[str] = None  # the workflow that started this one as its child (schema 9)
+    parent_close: Optional[str] = None  # a child's: "cancel" (by its parent's end) or "abandon"
+    chain_id: Optional[str] = None  # a child's id as its parent knows it (the first run of a chain)
+    queue: Optional[str] = None  # the queue whose slot it holds from its start to its end (schema 9)
+    started_at: Optional[float] = None  # when a queued instance got its slot (a queue's rate counts these)
 
 
 @dataclass(frozen=True)
@@ -233,6 +284,14 @@ class Commit:
     # continue_as_new: the run that follows this one, inserted in the same transaction as this
     # run's end; the store raises its event_floor past the events this run consumed.
     successor: Optional[Instance] = None
+    # Children its CHILD steps start (engine/children.py), inserted unless their id exists.
+    children: list["Instance"] = field(default_factory=list)
+    # Events it publishes besides its steps': a child's end, addressed to its parent.
+    events: tuple[EventInput, ...] = ()
+    # The queue whose slot this commit frees (the run ended): its oldest queued instances start.
+    release: Optional[QueueSpec] = None
+    # The queues of the children it starts, by name: a child whose queue is full is queued.
+    queues: dict[str, QueueSpec] = field(default_factory=dict)
 
     @property
     def waits_for_event(self) -> bool:

@@ -13,10 +13,10 @@ from typing import Any, Optional, Sequence
 
 from .times import iso
 from .records import (ATTEMPT, PARKED, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, LoggedEvent, Misfit, OutboxItem,
-                      PruneResult, Schedule, ScheduleRun, Step)
+                      PruneResult, QueueState, Schedule, ScheduleRun, Step)
 
 INSTANCE_KEYS = ("instance_id", "workflow", "status", "input", "output", "error", "created_at",
-                 "updated_at", "waiting", "continued_from", "continued_as")
+                 "updated_at", "waiting", "continued_from", "continued_as", "parent_id", "queue")
 
 
 def shown_status(instance: Instance) -> str:
@@ -38,6 +38,8 @@ def instance_view(instance: Instance, history: Optional[Sequence[Step]] = None) 
         "waiting": waiting_view(instance),
         "continued_from": instance.continued_from,  # continue_as_new: the run before, and after, this one
         "continued_as": instance.continued_as,
+        "parent_id": instance.parent_id,  # the workflow that started this one as its child, or null
+        "queue": instance.queue,  # the queue it holds a slot of (or waits for, when queued), or null
     }
     if history is not None:
         view["history"] = [step_view(step) for step in history]
@@ -140,12 +142,26 @@ def near_miss_view(logged: LoggedEvent, reason: str) -> dict[str, Any]:
             "received_at": iso(event.received_at), "reason": reason}
 
 
-def detail_view(instance: Instance, history: Sequence[Step],
-                missed: Sequence[tuple[LoggedEvent, str]]) -> dict[str, Any]:
-    """`status ID --json` and GET /instances/{id}: the instance, its history and its near misses."""
+def detail_view(instance: Instance, history: Sequence[Step], missed: Sequence[tuple[LoggedEvent, str]],
+                children: Sequence[Instance] = ()) -> dict[str, Any]:
+    """`status ID --json` and GET /instances/{id}: the instance, its history, its near misses and
+    the children it started (with the runs they continued as), oldest first."""
     view = instance_view(instance, history)
     view["near_misses"] = [near_miss_view(logged, reason) for logged, reason in missed]
+    view["children"] = [child_view(child) for child in children]
     return view
+
+
+def queue_view(state: QueueState) -> dict[str, Any]:
+    """`romancy queues --json` and GET /queues: one queue, its limits and what it holds now."""
+    spec = state.spec
+    return {"queue": spec.name, "concurrency": spec.concurrency, "rate": spec.rate_text, "queued": state.queued,
+            "running": state.running,
+            "oldest_queued_at": iso(state.oldest_queued_at) if state.oldest_queued_at is not None else None}
+
+
+def child_view(child: Instance) -> dict[str, Any]:
+    return {"instance_id": child.instance_id, "workflow": child.workflow, "status": shown_status(child)}
 
 
 def page_view(instances: Sequence[Instance], next_cursor: Optional[str]) -> dict[str, Any]:

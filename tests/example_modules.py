@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 from romancy_cli.definitions import Registry, WorkflowDefinition
+from romancy_cli.records import QueueSpec
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NAMES = sorted(path.stem for path in EXAMPLES.glob("*.py") if not path.stem.startswith("_"))
@@ -36,4 +37,7 @@ def examples_registry() -> Registry:
         for value in vars(load_example(name)).values():
             if isinstance(value, WorkflowDefinition):
                 registry.workflows[value.name] = value
+        for spec in vars(load_example(name)).values():
+            if isinstance(spec, QueueSpec):
+                registry.queues[spec.name] = spec
     return registry

@@ -17,7 +17,7 @@ def project(tmp_path: Path) -> Project:
 
 
 INSTANCE_KEYS = {"instance_id", "workflow", "status", "input", "output", "error", "created_at",
-                 "updated_at", "waiting", "continued_from", "continued_as"}
+                 "updated_at", "waiting", "continued_from", "continued_as", "parent_id", "queue"}
 
 
 def test_start_prints_the_id_alone_and_progress_on_stderr(project: Project) -> None:
@@ -322,7 +322,7 @@ def test_json_shapes_are_pinned(project: Project) -> None:
     """The shapes of README "JSON shapes (stable)"; a change here is a change of public interface."""
     instance_id = project.run("start", "order", "ORD-9", "--id", "pinned").stdout.strip()
     one = project.run("status", instance_id, "--json").json
-    assert set(one) == INSTANCE_KEYS | {"history", "near_misses"}
+    assert set(one) == INSTANCE_KEYS | {"history", "near_misses", "children"}
     assert one["input"] == {"args": ["ORD-9"], "kwargs": {}}
     assert one["output"] is None and one["error"] is None and one["status"] == "waiting_for_event"
     assert set(one["waiting"]) == {"event_type", "timeout_at"}

@@ -364,7 +364,8 @@ V1_INDEXES = (
 )
 # version 3: ended instances by status; version 5: the web page's pages; version 6: running -> runnable
 CURRENT_INDEXES = {"romancy_instances_due", "romancy_instances_waiting", "romancy_instances_runnable",
-                   "romancy_instances_workflow", "romancy_instances_status", "romancy_instances_created"}
+                   "romancy_instances_workflow", "romancy_instances_status", "romancy_instances_created",
+                   "romancy_instances_parent", "romancy_instances_queue"}
 
 
 def _as_version_1(store: SqlStore) -> None:

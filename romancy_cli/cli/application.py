@@ -16,7 +16,8 @@ from .state import state
 COMMANDS = {"init": "init", "start": "start", "run": "start", "send-event": "events", "status": "status",
             "tick": "tick", "cancel": "cancel", "workflows": "workflows", "replay": "replay", "serve": "serve",
             "events": "eventlog", "retry": "retry", "prune": "prune", "outbox": "outbox",
-            "schedule": "schedule"}
+            "schedule": "schedule",
+            "queues": "queues"}
 
 app = typer.Typer(
     name="romancy",

@@ -6,17 +6,17 @@ from __future__ import annotations
 import os
 import time
 from datetime import datetime
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from ..jsonsafe import dumps
-from ..records import (ATTEMPT, CANCELLED, COMPENSATING, COMPLETED, CONTINUED_AS_NEW, FAILED, RUNNING, SEND, TERMINAL,
-                       WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, Step)
+from ..records import (ATTEMPT, CANCELLED, COMPENSATING, COMPLETED, CONTINUED_AS_NEW, FAILED, QUEUED, RUNNING, SEND,
+                       TERMINAL, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, Step)
 from ..schedule_spec import slot_of
 from ..views import shown_status, with_attempts
 from .output import Cell, esc, say, show, table
 
 STATUS_STYLE = {
-    RUNNING: "yellow", COMPENSATING: "magenta", WAITING_FOR_EVENT: "cyan", WAITING_FOR_TIMER: "cyan",
+    QUEUED: "blue", RUNNING: "yellow", COMPENSATING: "magenta", WAITING_FOR_EVENT: "cyan", WAITING_FOR_TIMER: "cyan",
     COMPLETED: "green", FAILED: "red", CANCELLED: "magenta", CONTINUED_AS_NEW: "green",
 }
 
@@ -113,6 +113,8 @@ def outcome_line(instance: Instance) -> str:
         return f"  [green]✔ completed[/] → {esc(compact(instance.output, 200))}"
     if instance.status == CONTINUED_AS_NEW:
         return f"  [green]↻ continued as new[/] → {esc(instance.continued_as or '')}"
+    if instance.status == QUEUED:
+        return f"  [blue]⏳ queued[/] in {esc(instance.queue or '')}: it starts when the queue has room"
     if instance.status in (FAILED, CANCELLED, COMPENSATING):
         error = instance.error or {}
         return (f"  [red]✗ {instance.status}[/]: {esc(error.get('type', ''))}: {esc(error.get('message', ''))}"
@@ -166,7 +168,8 @@ def waiting_text(instance: Instance) -> str:
     return f"{label} {when(wait.wake_at)}"
 
 
-def instance_detail(instance: Instance, history: Sequence[Step], verbose: int) -> None:
+def instance_detail(instance: Instance, history: Sequence[Step], verbose: int,
+                    children: Sequence[Instance] = ()) -> None:
     show(f"[bold]{esc(instance.instance_id)}[/]  {status_text(instance)}")
     show(f"  workflow  {esc(instance.workflow)}")
     show(f"  input     {esc(compact(_input(instance), 200))}")
@@ -179,6 +182,12 @@ def instance_detail(instance: Instance, history: Sequence[Step], verbose: int) -
         show(f"  continued from  {esc(instance.continued_from)}")
     if instance.continued_as:
         show(f"  continued as    {esc(instance.continued_as)}")
+    if instance.parent_id:
+        show(f"  parent    {esc(instance.parent_id)}")
+    if children:
+        show("  children")
+        for child in children:
+            show(f"    {esc(child.instance_id)}  {esc(child.workflow)}  {status_text(child)}")
     if instance.status == COMPLETED:
         show(f"  output    {esc(compact(instance.output, 500))}")
     if instance.error:
@@ -193,6 +202,16 @@ def instance_detail(instance: Instance, history: Sequence[Step], verbose: int) -
             show("     " + step_line(attempt))
     if instance.status not in TERMINAL:
         show(outcome_line(instance))
+
+
+def tree_lines(root: Instance, children: Callable[[str], Sequence[Instance]]) -> Iterator[str]:
+    """`status ID --tree`: `id  workflow  status`, each child two spaces in from its parent;
+    depth first, iteratively (a chain of children may be deep)."""
+    stack: list[tuple[Instance, int]] = [(root, 0)]
+    while stack:
+        instance, depth = stack.pop()
+        yield f"{'  ' * depth}{instance.instance_id}  {instance.workflow}  {shown_status(instance)}"
+        stack.extend((child, depth + 1) for child in reversed(children(instance.instance_id)))
 
 
 def _input(instance: Instance) -> Any:

@@ -89,7 +89,8 @@ class CliState:
             self._say_where_created()
             app = App(database=settings.database, worker_id=settings.worker_id,
                       lease_seconds=settings.lease_seconds, synchronous=settings.synchronous,
-                      busy_timeout=settings.busy_timeout, only_database=True, outbox_url=settings.outbox.url)
+                      busy_timeout=settings.busy_timeout, only_database=True, outbox_url=settings.outbox.url,
+                      queues=settings.queues, config_source=str(settings.source or "configuration"))
             self._app = app.initialize()
             if self._loaded and self.sync_schedules:  # the schedules the loaded modules declare
                 self._app.sync_schedules()

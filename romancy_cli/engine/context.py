@@ -74,6 +74,16 @@ class Hooks(Protocol):
     def outbox_url(self) -> Optional[str]:
         """Where published events are relayed when send_event names no `to` (`[outbox] url`)."""
 
+    def bind_child(self, workflow: str, child_id: Optional[str], args: tuple, kwargs: dict,
+                   queue: Optional[str] = None) -> tuple[list[Any], dict[str, Any], Optional[str]]:
+        """A child's input checked against its workflow, as plain JSON, and the queue it starts
+        in (`queue`, else its workflow's); UsageError when it does not fit, when the queue is not
+        declared, or when `child_id` names an instance of another workflow or parent."""
+
+    def child_ended(self, history: list[Step], match: Optional[dict[str, Any]]) -> Optional[Any]:
+        """A stored end of one of this instance's children (the one `match` names, or the oldest)
+        that `history` has not taken yet, as a StoredEvent; None: the wait suspends."""
+
 
 @dataclass(frozen=True)
 class ReceivedEvent:
@@ -133,6 +143,9 @@ class WorkflowContext:
         self.undo: list[Undo] = []  # compensations of the completed activities, oldest first
         self.compensating = False
         self.ended_error: Optional[dict[str, Any]] = None  # the error compensation runs for
+        self.children_ended: dict[str, dict[str, Any]] = {}  # children's ends history took (children.py)
+        self.children_started: set[str] = set()  # ids of the children history started
+        self.children_scanned = 0  # how far history was read for them
 
     @property
     def scheduled_at(self) -> Optional[datetime]:
@@ -317,12 +330,14 @@ class WorkflowContext:
         return self.record("activity", definition.name, {"error": error}, seq)
 
     def _wait_event(self, event_types: Union[str, Sequence[str]], timeout: Optional[Duration],
-                    match: Optional[dict]) -> Any:
+                    match: Optional[dict], competing: bool = False) -> Any:
         first, *more = _event_types(event_types)
         if timeout is not None:
             to_seconds(timeout, "timeout")  # a bad timeout fails the run also when replayed
         match = to_plain(match) if match else None
-        wait = Wait("event", self.cursor, first, match, more_types=tuple(more))
+        if not isinstance(competing, bool):
+            raise UsageError(f"wait_event: competing must be True or False, not {competing!r}")
+        wait = Wait("event", self.cursor, first, match, more_types=tuple(more), competing=competing)
         step = self._next("event", wait.step_name)
         if step is None:
             # The suspending commit delivers an event that is already stored, in its transaction.
@@ -371,13 +386,16 @@ def _received(step: Step) -> ReceivedEvent:
 
 
 def wait_event(ctx: WorkflowContext, event_type: Union[str, Sequence[str]], timeout: Optional[Duration] = None,
-               match: Optional[dict[str, Any]] = None) -> Union[ReceivedEvent, Awaitable[ReceivedEvent]]:
+               match: Optional[dict[str, Any]] = None,
+               competing: bool = False) -> Union[ReceivedEvent, Awaitable[ReceivedEvent]]:
     """Wait durably for a CloudEvent of `event_type`, or of any type in a list of them (the first
     to arrive wins; its `type` says which); await it in async workflows.
 
     `match` is a dict of (dotted) data fields the event must carry, e.g. {"order_id": order_id}.
-    When `timeout` passes first, EventTimeout is raised here."""
-    return ctx._wait_event(event_type, timeout, match)
+    When `timeout` passes first, EventTimeout is raised here. With `competing=True` an event not
+    addressed to an instance is taken by one competing waiter only, the one waiting longest (a
+    work queue), while the waits that are not competing still all receive it."""
+    return ctx._wait_event(event_type, timeout, match, competing)
 
 
 def sleep(ctx: WorkflowContext, duration: Duration) -> Any:

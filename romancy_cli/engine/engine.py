@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from dataclasses import dataclass, field, replace
-from typing import Any, Optional
+from typing import Any, Iterator, Optional, Sequence
 
 from .. import ids
 from ..definitions import Registry
-from ..errors import StorageFault, UsageError
-from ..records import (CANCELLED, COMPENSATING, CONTINUED_AS_NEW, FAILED, PARKED, RUNNING, WAITING_FOR_EVENT,
-                       WAITING_FOR_TIMER, COMPLETED, Commit, Delivery, EventInput, Instance, LoggedEvent,
-                       PendingDelivery, Schedule, Step, StoredEvent, Transition, published_events)
+from ..errors import RomancyError, StorageFault, UsageError
+from ..records import (ABANDON, CANCELLED, CHILD, CHILD_ENDED, COMPENSATING, QueueSpec, CONTINUED_AS_NEW, FAILED, PARKED, RUNNING, TERMINAL,
+                       WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, Commit, Delivery, EventInput, Instance,
+                       LoggedEvent, PendingDelivery, Schedule, Step, StoredEvent, Transition, child_ended, child_started,
+                       published_events)
 from . import matching, replay, schedules
 from .context import WorkflowContext
 from .deadlines import renewing
@@ -59,8 +62,10 @@ def _provisional(event: EventInput, instance: Instance, now: float) -> StoredEve
 class Engine:
     def __init__(self, store: Store, registry: Registry, clock: Clock, worker_id: str,
                  lease_seconds: float = 30.0, outbox_url: Optional[str] = None,
-                 live_since: Optional[float] = None) -> None:
+                 queues: Sequence[QueueSpec] = (), live_since: Optional[float] = None) -> None:
         self.store, self.registry, self.clock = store, registry, clock
+        # Queues declared in code, and in romancy.toml (which wins for a name declared in both).
+        self.queues = {**registry.queues, **{spec.name: spec for spec in queues}}
         self.outbox_url = outbox_url  # the relay target of events published without `to`
         self.worker_id = worker_id
         self.owner = owner_token(worker_id)
@@ -70,15 +75,34 @@ class Engine:
         self.lease_clock = clock
         # This process looks for due slots from `live_since` (its App's opening) on.
         self.schedule_pass = schedules.Pass(clock.now() if live_since is None else live_since)
+        self._woken = threading.local()  # instances to run once this thread's operation lets go of its own
 
     def shifted(self, now: float) -> "Engine":
         """This engine with its clock moved so that it reads `now` at this moment (leases excepted)."""
         clock = ShiftedClock(self.clock, now - self.clock.now())
-        engine = Engine(self.store, self.registry, clock, self.worker_id, self.lease_seconds, self.outbox_url)
+        engine = Engine(self.store, self.registry, clock, self.worker_id, self.lease_seconds, self.outbox_url,
+                        tuple(self.queues.values()))
         engine.owner = self.owner
         engine.lease_clock = self.lease_clock
         engine.schedule_pass = self.schedule_pass
         return engine
+
+    @contextlib.contextmanager
+    def _worklist(self) -> Iterator[None]:
+        """The outermost operation of this thread runs, once it has let go of its own instance,
+        the instances its runs woke (a child's end wakes its parent while the child still holds
+        itself): in a loop, not by recursion, so a parent of 1,000 children needs no deep stack."""
+        if getattr(self._woken, "queue", None) is not None:
+            yield
+            return
+        queue: list[str] = []
+        self._woken.queue = queue
+        try:
+            yield
+            while queue:
+                self.resume(queue.pop(0))
+        finally:
+            self._woken.queue = None
 
     def _lease(self) -> tuple[float, float]:
         """(now for timers and records, lease expiry on the lease clock)."""
@@ -87,13 +111,14 @@ class Engine:
     # -- start -----------------------------------------------------------------
 
     def start(self, workflow: str, args: list[Any], kwargs: dict[str, Any],
-              instance_id: Optional[str] = None) -> tuple[str, bool]:
+              instance_id: Optional[str] = None, queue: Optional[str] = None) -> tuple[str, bool]:
         """Create and run an instance until it waits or ends; an existing id starts nothing.
 
         The instance is stored by the run's first commit: together with its first steps, or on its
         own just before its first activity (so that a killed start is recovered)."""
         definition = self.registry.workflow(workflow)
         args, kwargs = definition.bind(tuple(args), kwargs)  # raises before anything is stored
+        spec = self.queue(queue or definition.queue)
         iid = instance_id or ids.new_instance_id(workflow)
         if instance_id is not None and self.store.get(iid) is not None:
             return self._existing(iid, workflow)
@@ -104,12 +129,37 @@ class Engine:
         # row is committed: none is lost to the start→wait race.
         instance = Instance(iid, workflow, RUNNING, args, kwargs, now, now, event_floor=self.store.start_floor(),
                             lease_owner=self.owner, lease_until=until)
-        with running_here(self.owner, iid):
+        if spec is not None:
+            return self._start_queued(instance, spec)
+        with self._worklist(), running_here(self.owner, iid):
             try:
                 self._drive(instance, [], create=True)
             except InstanceExists:
                 return self._existing(iid, workflow)
         return iid, True
+
+    def queue(self, name: Optional[str]) -> Optional[QueueSpec]:
+        """The declared queue of that name (None for None); UsageError naming the declared ones."""
+        if name is None:
+            return None
+        spec = self.queues.get(name)
+        if spec is None:
+            known = ", ".join(sorted(self.queues)) or "none declared"
+            raise UsageError(f"unknown queue {name!r} (declared: {known}); declare it with "
+                             f"[queues.{name}] in romancy.toml or Queue({name!r}, concurrency=...)")
+        return spec
+
+    def _start_queued(self, instance: Instance, spec: QueueSpec) -> tuple[str, bool]:
+        """Admit a new instance to its queue before it runs: it starts now when a slot is free,
+        else it is stored `queued` and started when one frees (store.promote)."""
+        now, until = self._lease()
+        try:
+            admitted = self.store.admit(instance, spec, now, self.owner, until)
+        except InstanceExists:
+            return self._existing(instance.instance_id, instance.workflow)
+        if admitted.status == RUNNING:
+            self.run_leased(admitted, [])
+        return admitted.instance_id, True
 
     def _existing(self, instance_id: str, workflow: str) -> tuple[str, bool]:
         existing = self.store.get(instance_id)
@@ -123,7 +173,7 @@ class Engine:
     def resume(self, instance_id: str, include_parked: bool = False,
                steal_from: Optional[str] = None) -> Optional[str]:
         """Claim and run an instance; None when it is not runnable or another worker holds it."""
-        with running_here(self.owner, instance_id) as mine:
+        with self._worklist(), running_here(self.owner, instance_id) as mine:
             if not mine:
                 return None
             _, until = self._lease()
@@ -156,7 +206,7 @@ class Engine:
         (earlier runs took long), the instance is claimed again instead."""
         if instance.lease_owner != self.owner or (instance.lease_until or 0) < self.lease_clock.now():
             return self.resume(instance.instance_id)
-        with running_here(self.owner, instance.instance_id) as mine:
+        with self._worklist(), running_here(self.owner, instance.instance_id) as mine:
             if not mine:
                 return None
             if history is None:
@@ -193,7 +243,9 @@ class Engine:
             return self._write(commit, delivered)
 
         first = FirstWrite(iid, instance if create else None, delivery, write)
-        hooks = RunHooks(instance, self.clock.now, first, write, self.started, batch, self.outbox_url)
+        hooks = RunHooks(instance, self.clock.now, first, write, self.started, batch, self.outbox_url,
+                         lambda *child: self._bind_child(iid, *child),
+                         lambda: self.store.addressed_events(iid, CHILD_ENDED, instance.event_floor))
         with renewing(self.lease_seconds, lambda: self._renew(iid)):
             try:
                 status = self._run_to_rest(instance, history, hooks)
@@ -208,8 +260,12 @@ class Engine:
     def _resume_all(self, delivered: list[str]) -> None:
         """Run the instances that events published here satisfied: they are leased to this worker,
         as those of `send-event` are, so no other worker or tick needs to."""
+        queue = getattr(self._woken, "queue", None)
         for instance_id in dict.fromkeys(delivered):
-            self.resume(instance_id)
+            if queue is None:
+                self.resume(instance_id)
+            elif instance_id not in queue:
+                queue.append(instance_id)
 
     def _renew(self, instance_id: str) -> None:
         self.store.renew_lease(instance_id, self.owner, self.lease_clock.now() + self.lease_seconds)
@@ -252,7 +308,14 @@ class Engine:
         if isinstance(outcome, replay.Suspended) and outcome.wait.kind == "event":
             return hooks.write(Commit(iid, outcome.steps, Transition(WAITING_FOR_EVENT, wait=outcome.wait), create,
                                       delivery, instance.event_floor, frozenset(consumed(ctx.history))))
-        commit = Commit(iid, outcome.steps, _transition_at_rest(outcome), create, delivery)  # type: ignore[union-attr]
+        transition = _transition_at_rest(outcome)
+        if transition.status in (FAILED, CANCELLED) and any(s.kind == CHILD for s in ctx.history):
+            self._close_children(iid, f"parent {iid} {transition.status}")
+        ended = child_ended(instance, transition.status, transition.output, transition.error) \
+            if transition.status in TERMINAL else None
+        release = self.queues.get(instance.queue) if instance.queue and transition.status in TERMINAL else None
+        commit = Commit(iid, outcome.steps, transition, create, delivery,  # type: ignore[union-attr]
+                        events=(ended,) if ended is not None else (), release=release)
         if hooks.batch is not None and create is None and delivery is None:
             hooks.batch.add(commit)
             return None
@@ -262,9 +325,11 @@ class Engine:
         """The new run of a continue_as_new, leased to this worker. Its event_floor starts at the
         old one's; the store raises it past the events the old run consumed (Commit.successor)."""
         now, until = self._lease()
+        chain_id = instance.chain_id or instance.instance_id if instance.parent_id else None
         return Instance(ids.new_instance_id(instance.workflow), instance.workflow, RUNNING, outcome.args,
                         outcome.kwargs, now, now, event_floor=instance.event_floor, lease_owner=self.owner,
-                        lease_until=until, continued_from=instance.instance_id)
+                        lease_until=until, continued_from=instance.instance_id, parent_id=instance.parent_id,
+                        parent_close=instance.parent_close, chain_id=chain_id, queue=instance.queue)
 
     def _write(self, commit: Commit, delivered: list[str]) -> Optional[StoredEvent]:
         now, until = self._lease()
@@ -279,10 +344,52 @@ class Engine:
         return self.store.commit_many(commits, self.owner, now, until, delivered)
 
     def _with_starts(self, commit: Commit, now: float) -> Commit:
-        """The commit with the instances its published events start (start_on); their data was
-        checked when the step ran (publishing.send_event), so this does not raise."""
+        """The commit with the instances its published events start (start_on) and the children
+        its CHILD steps start; their input was checked when the step ran (publishing.send_event,
+        children.start_child), so this does not raise."""
         starts = {(event.source, event.id): self.started(event, now) for event in published_events(commit.steps)}
-        return replace(commit, starts=starts) if any(starts.values()) else commit
+        if any(starts.values()):
+            commit = replace(commit, starts=starts)
+        started = child_started(commit.steps)
+        if started:
+            floor = self.store.start_floor()  # as a start's: events stored from here on are the child's
+            children = [self._child(commit.instance_id, step, now, floor) for step in started]
+            queues = {c.queue: self.queues[c.queue] for c in children if c.queue in self.queues}
+            commit = replace(commit, children=children, queues=queues)  # type: ignore[arg-type]
+        return commit
+
+    @staticmethod
+    def _child(parent_id: str, step: Step, now: float, floor: int) -> Instance:
+        """The child a CHILD step starts; the store sets its lease (and admits it to its queue)."""
+        result = step.result
+        return Instance(result["id"], step.name, RUNNING, result["args"], result["kwargs"], now, now,
+                        event_floor=floor, parent_id=parent_id, parent_close=result["parent_close"],
+                        chain_id=result["id"], queue=result.get("queue"))
+
+    def _bind_child(self, parent_id: str, workflow: str, child_id: Optional[str], args: tuple,
+                    kwargs: dict, queue: Optional[str] = None) -> tuple[list[Any], dict[str, Any], Optional[str]]:
+        """hooks.bind_child: the input checked before the CHILD step is recorded; a chosen id
+        that exists must be an instance of that workflow, not another parent's child."""
+        definition = self.registry.workflow(workflow)
+        plain_args, plain_kwargs = definition.bind(tuple(args), kwargs)
+        spec = self.queue(queue or definition.queue)
+        existing = self.store.get(child_id) if child_id is not None else None
+        if existing is not None and existing.workflow != workflow:
+            raise UsageError(f"child id {child_id} is an instance of {existing.workflow!r}, not {workflow!r}")
+        if existing is not None and existing.parent_id not in (None, parent_id):
+            raise UsageError(f"child id {child_id} is a child of {existing.parent_id} already")
+        return plain_args, plain_kwargs, spec.name if spec is not None else None
+
+    def _close_children(self, parent_id: str, reason: str) -> None:
+        """A parent that ends failed or cancelled cancels first its children still running
+        (their undos run as any cancelled instance's), except those started to be abandoned."""
+        for child in self.store.children(parent_id):
+            if child.status in TERMINAL or child.parent_close == ABANDON:
+                continue
+            try:
+                self.cancel(child.instance_id, reason)
+            except RomancyError:  # it ended meanwhile: nothing to close
+                log.debug("child %s of %s ended before its cancel", child.instance_id, parent_id)
 
     def _park(self, instance: Instance, message: str, hooks: RunHooks) -> str:
         create, delivery = hooks.first.take()
@@ -305,8 +412,8 @@ class Engine:
         now = self.clock.now()
         waiting, duplicate = self.store.waiting_candidates(event)
         candidates = [i for i in waiting if matching.accepts(i, _provisional(event, i, now))]
-        if len(candidates) != 1:
-            return None
+        if len(candidates) != 1 or candidates[0].wait.competing:  # type: ignore[union-attr]
+            return None  # a competing wait's step must say so: the store writes it (deliver())
         # A duplicate would be refused at the commit, but only after replaying the workflow with
         # it: its body (prints, logs) must not run for an event that is applied once already.
         if duplicate:
@@ -314,7 +421,7 @@ class Engine:
             return None
         instance = candidates[0]
         received = _provisional(event, instance, now)
-        with running_here(self.owner, instance.instance_id) as mine:
+        with self._worklist(), running_here(self.owner, instance.instance_id) as mine:
             if not mine:
                 return None
             history = self.store.history(instance.instance_id)
@@ -377,6 +484,7 @@ class Engine:
             self._run_fired_batch(fired, result)
             if len(fired) < FIRE_BATCH:
                 break
+        self._promote_queued(result)
         for instance in self.store.runnable(RECOVER_BATCH, include_parked=retry_parked):
             if instance.instance_id not in result.resumed and self.recoverable(instance):
                 status = self.resume(instance.instance_id, retry_parked, instance.lease_owner)
@@ -386,6 +494,14 @@ class Engine:
         schedules.fire_due(self, lambda iid, status: self._note(result, iid, status))
         result.next_wake = self.store.next_wake()
         return result
+
+    def _promote_queued(self, result: TickResult) -> None:
+        """Start queued instances whose queue has room now (a rate's window moved on, a slot
+        freed by a process that died before it could); nothing to do without queues."""
+        for spec in self.queues.values():
+            now, until = self._lease()
+            for instance_id in self.store.promote(spec, now, self.owner, until):
+                self._note(result, instance_id, self.resume(instance_id))
 
     @staticmethod
     def _note(result: TickResult, instance_id: str, status: Optional[str]) -> None:
@@ -405,13 +521,24 @@ class Engine:
     def cancel(self, instance_id: str, reason: str) -> Instance:
         """Cancelled at once, or, when it completed an activity that declares an undo, left
         `compensating` for a worker's run (tick, serve) to undo what was done, then cancelled."""
-        return self.store.cancel(instance_id, reason, self.clock.now(), self._has_undo(instance_id))
+        with self._worklist():
+            history = self.store.history(instance_id)
+            if any(step.kind == CHILD for step in history):
+                self._close_children(instance_id, f"parent {instance_id} cancelled")
+            cancelled = self.store.cancel(instance_id, reason, self.clock.now(), self._has_undo(history))
+            if cancelled.parent_id is not None and cancelled.status == CANCELLED:
+                self._resume_all([cancelled.parent_id])  # told in the cancel's transaction: it may go on
+            spec = self.queues.get(cancelled.queue or "")
+            if spec is not None and cancelled.status == CANCELLED:  # its slot freed: the next one starts
+                now, until = self._lease()
+                self._resume_all(self.store.promote(spec, now, self.owner, until))
+        return cancelled
 
-    def _has_undo(self, instance_id: str) -> bool:
+    def _has_undo(self, history: list[Step]) -> bool:
         activities = self.registry.activities
         return any(step.kind == "activity" and "value" in step.result
                    and getattr(activities.get(step.name), "compensate", None) is not None
-                   for step in self.store.history(instance_id))
+                   for step in history)
 
     def retry(self, instance_id: str) -> Optional[str]:
         """Run a failed instance again from its failed step: an activity whose failure ended the

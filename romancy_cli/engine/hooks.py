@@ -4,9 +4,10 @@ its first commit must also write."""
 from __future__ import annotations
 
 import threading
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
-from ..records import COMPENSATING, RUNNING, Commit, EventInput, Instance, PendingDelivery, StoredEvent, Transition
+from ..records import (COMPENSATING, RUNNING, Commit, EventInput, Instance, PendingDelivery, Step, StoredEvent,
+                       Transition)
 from .context import WorkflowContext
 from .deadlines import DEADLINES
 
@@ -123,8 +124,13 @@ class RunHooks:
 
     def __init__(self, instance: Instance, now: Callable[[], float], first: FirstWrite, write: Write,
                  starts: Callable[[EventInput], object], batch: Optional[FiredBatch] = None,
-                 outbox_url: Optional[str] = None) -> None:
+                 outbox_url: Optional[str] = None, bind_child: Optional[Callable[..., Any]] = None,
+                 child_ends: Optional[Callable[[], list[StoredEvent]]] = None) -> None:
         self.instance, self.first, self.batch = instance, first, batch
+        self._bind_child, self._child_ends = bind_child, child_ends
+        self._ends: Optional[list[StoredEvent]] = None  # children's ends stored for this instance, read once a run
+        self._taken: set[tuple[str, str]] = set()  # (source, id) of the events history took
+        self._scanned = 0
         self._outbox_url = outbox_url
         self._now, self._starts = now, starts
         self.write = write  # this run's commits (the engine collects whom they delivered to)
@@ -139,6 +145,24 @@ class RunHooks:
 
     def outbox_url(self) -> Optional[str]:
         return self._outbox_url
+
+    def bind_child(self, workflow: str, child_id: Optional[str], args: tuple, kwargs: dict,
+                   queue: Optional[str] = None) -> tuple[list[Any], dict[str, Any], Optional[str]]:
+        return self._bind_child(workflow, child_id, args, kwargs, queue)  # type: ignore[misc]
+
+    def child_ended(self, history: list[Step], match: Optional[dict[str, Any]]) -> Optional[StoredEvent]:
+        if self._ends is None:
+            self._ends = self._child_ends() if self._child_ends is not None else []
+        for step in history[self._scanned:]:
+            if step.kind == "event" and "id" in step.result:
+                self._taken.add((step.result["source"], step.result["id"]))
+        self._scanned = len(history)
+        for event in self._ends:
+            if (event.source, event.id) not in self._taken and (
+                    match is None or (event.data or {}).get("child_id") == match.get("child_id")):
+                self._ends.remove(event)
+                return event
+        return None
 
     def failed_attempts(self, seq: int) -> int:
         wait = self.instance.wait

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional, Sequence
 
-from ..records import Instance, StoredEvent
+from ..records import CHILD_ENDED, Instance, StoredEvent
 
 _MISSING = object()
 
@@ -62,6 +62,8 @@ def satisfies(event: StoredEvent, instance_id: str, event_types: tuple[str, ...]
     if event.type not in event_types:
         return False
     target = event.target
+    if target is None and event.type == CHILD_ENDED:  # a child's end is addressed to its parent
+        return False
     if target is not None and target != instance_id:
         return False
     return data_matches(event.data, match)
@@ -85,6 +87,8 @@ def why_not(instance: Instance, event: StoredEvent, consumed_by: Sequence[str] =
         return "received before the instance started"
     if event.target is not None and event.target != instance.instance_id:
         return "targeted at another instance"
+    if event.target is None and event.type == CHILD_ENDED:
+        return "a child's end counts only addressed to its parent"
     if instance.instance_id in consumed_by:  # an earlier wait of this instance took it
         return f"already consumed by {instance.instance_id}"
     return data_mismatch(event.data, event.data_content_type, wait.match)

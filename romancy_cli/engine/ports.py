@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Optional, Protocol, Sequence
 
-from ..records import (Attempt, Commit, Delivery, EventInput, Instance, LoggedEvent, OutboxItem, PruneResult, Schedule,
-                       ScheduleAdvance, ScheduleRun, Step,
-                       StoredEvent)
+from ..records import (Attempt, Commit, Delivery, EventInput, Instance, LoggedEvent, OutboxItem, PruneResult,
+                       QueueSpec, QueueState, Schedule, ScheduleAdvance, ScheduleRun, Step, StoredEvent)
 
 
 class LeaseLost(BaseException):
@@ -42,6 +41,9 @@ class Store(Protocol):
     def commit(self, commit: Commit, owner: str, now: float, lease_until: float,
                delivered: Optional[list[str]] = None) -> Optional[StoredEvent]:
         """Write `commit` in one transaction; raise LeaseLost if the instance is not `owner`'s.
+
+        Its children (Commit.children) are inserted, or attached to when their id exists, and
+        its events (Commit.events) published, in that transaction, leased as those below.
 
         Events its steps published (records.published_events) are stored in that transaction and
         satisfy the waits they match, as add_event does: with `delivered`, those instances are
@@ -94,6 +96,22 @@ class Store(Protocol):
     def cancel(self, instance_id: str, reason: str, now: float, compensate: bool = False) -> Instance:
         """End a non-terminal instance as cancelled; with `compensate`, leave it `compensating`,
         leased to nobody, with the Cancelled error, for a worker's run to undo its activities."""
+
+    def addressed_events(self, instance_id: str, event_type: str, floor: int) -> list[StoredEvent]:
+        """Events of a type addressed to this instance with a seq above `floor`, oldest first."""
+
+    def admit(self, instance: Instance, spec: QueueSpec, now: float, owner: str, lease_until: float) -> Instance:
+        """Insert a new instance of a queue: running and leased to `owner` when a slot is free,
+        else `queued`; InstanceExists when its id is taken."""
+
+    def promote(self, spec: QueueSpec, now: float, owner: Optional[str], lease_until: float) -> list[str]:
+        """Start, leased to `owner`, the oldest queued instances of the queue that fit now."""
+
+    def queue_states(self, specs: Sequence[QueueSpec]) -> list[QueueState]:
+        """Each queue with how many instances it has queued and running, and the oldest queued."""
+
+    def children(self, instance_id: str) -> list[Instance]:
+        """The instances this one started as its children (and the runs they continued as), oldest first."""
 
     def get(self, instance_id: str) -> Optional[Instance]: ...
 

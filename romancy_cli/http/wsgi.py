@@ -39,7 +39,7 @@ class _ThenRun(list):
 
 
 class WsgiApp:
-    """`POST /` events; `GET /health/live|ready`; `GET /instances[/{id}]`; `GET /events`;
+    """`POST /` events; `GET /health/live|ready`; `GET /instances[/{id}]`; `GET /events`; `GET /queues`;
     `POST /cancel/{id}`; `POST /retry/{id}`; `GET /schedules[/{id}]`, `POST /schedules/{id}/pause|unpause|
     trigger` (http/schedules.py); the web page (`GET /` from a browser, `/ui/...`)."""
 
@@ -59,6 +59,7 @@ class WsgiApp:
             ("GET", re.compile(r"/instances"), self.list_instances),
             ("GET", re.compile(r"/instances/(?P<instance_id>[^/]+)"), self.get_instance),
             ("GET", re.compile(r"/events"), self.list_events),
+            ("GET", re.compile(r"/queues"), self.list_queues),
             ("POST", re.compile(r"/cancel/(?P<instance_id>[^/]+)"), self.cancel),
             ("POST", re.compile(r"/retry/(?P<instance_id>[^/]+)"), self.retry),
             ("GET", re.compile(r"/schedules"), self.list_schedules),
@@ -196,13 +197,19 @@ class WsgiApp:
             instance = self.app.get(instance_id)
         except NotFoundError as exc:
             raise HttpError(404, str(exc), "NotFound") from None
-        return 200, detail_view(instance, self.app.history(instance_id), self.app.near_misses(instance))
+        return 200, detail_view(instance, self.app.history(instance_id), self.app.near_misses(instance),
+                                self.app.children(instance_id))
 
     def list_instances(self, environ: dict[str, Any]) -> tuple[int, Any]:
         from .listing import INSTANCE_PARAMETERS, instances_answer, query_parameters
 
         params = query_parameters(environ, INSTANCE_PARAMETERS)
         return 200, instances_answer(self.app, params, 100, params.flag("counts"))
+
+    def list_queues(self, environ: dict[str, Any]) -> tuple[int, Any]:
+        from ..views import queue_view
+
+        return 200, [queue_view(state) for state in self.app.queue_states()]
 
     def list_events(self, environ: dict[str, Any]) -> tuple[int, Any]:
         from ..views import event_view

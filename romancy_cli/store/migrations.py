@@ -219,8 +219,23 @@ def v10_event_numbers(db: pw.Database) -> None:
     db.execute_sql("INSERT INTO sqlite_sequence (name, seq) VALUES ('romancy_events', ?)", (int(highest),))
 
 
+def v11_children(db: pw.Database) -> None:
+    """Workflows that call workflows: a child's parent, what its parent's end does to it, and the
+    id its parent knows it by; children found by their parent. Competing event waits. Queues:
+    an instance's queue and when it got its slot, and a queue's instances by status and age."""
+    present = _columns(db, "romancy_instances")
+    for column, kind in (("parent_id", "varchar"), ("parent_close", "varchar"), ("chain_id", "varchar"),
+                         ("wait_competing", "bool"), ("queue", "varchar"), ("started_at", "real")):
+        if column not in present:  # present when the tables were created by a later release's models
+            _run(db, f'ALTER TABLE "romancy_instances" ADD COLUMN "{column}" {{{kind}}}')
+    _run(db, 'CREATE INDEX IF NOT EXISTS "romancy_instances_parent" ON "romancy_instances" ("parent_id") '
+             'WHERE ("parent_id" IS NOT NULL)',
+         'CREATE INDEX IF NOT EXISTS "romancy_instances_queue" ON "romancy_instances" ("queue", "status", '
+         '"created_at") WHERE ("queue" IS NOT NULL)')
+
+
 # MIGRATIONS[n] brings a database from version n - 1 to n; add a function for every schema change.
 MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {
     2: v2_partial_indexes, 3: v3_status_and_consumer_indexes, 4: v4_wait_for_several_types,
     5: v5_created_index, 6: v6_compensating_runnable, 7: v7_outbox, 8: v8_continue_as_new,
-    9: v9_schedules, 10: v10_event_numbers}
+    9: v9_schedules, 10: v10_event_numbers, 11: v11_children}

@@ -82,6 +82,12 @@ def make_models(db: pw.Database) -> SimpleNamespace:
         lease_until = pw.DoubleField(null=True)
         continued_from = char(null=True)  # schema 7: the run that continued as this one
         continued_as = char(null=True)  # schema 7: the run this one continued as
+        parent_id = char(null=True)  # schema 9: the instance that started this one as its child
+        parent_close = char(null=True)  # schema 9: "cancel" or "abandon" when the parent ends first
+        chain_id = char(null=True)  # schema 9: the child's id as its parent knows it
+        wait_competing = pw.BooleanField(null=True)  # schema 9: an event wait that competes with others
+        queue = char(null=True)  # schema 9: the queue whose slot it holds (or waits for, when queued)
+        started_at = pw.DoubleField(null=True)  # schema 9: when a queue's instance got its slot
 
         class Meta:
             table_name = "romancy_instances"
@@ -181,3 +187,8 @@ def _index_instances(row: type[pw.Model]) -> None:
                             where=row.status.in_(ENDED)))
     # Pages of the web page, newest first: written once per instance, at its start.
     row.add_index(row.index(row.created_at, row.instance_id, name="romancy_instances_created"))
+    # Children of a parent (status, cancel of a parent): only the instances that have one.
+    row.add_index(row.index(row.parent_id, name="romancy_instances_parent", where=row.parent_id.is_null(False)))
+    # A queue's instances by status and age (admission, promotion): only those of a queue.
+    row.add_index(row.index(row.queue, row.status, row.created_at, name="romancy_instances_queue",
+                            where=row.queue.is_null(False)))

@@ -34,6 +34,7 @@ CONNECT_TIMEOUT = 10  # seconds; libpq waits for the OS (minutes) when a host do
 _LOCK_MIGRATE = 0x726F6D61  # "roma"
 _LOCK_EVENT_TYPE = _LOCK_MIGRATE + 1
 _LOCK_FLOOR = _LOCK_MIGRATE + 2  # instance start floors vs events being stored
+_LOCK_QUEUE = _LOCK_MIGRATE + 3  # admissions to and promotions from one queue (store/queues.py)
 
 
 def _require_psycopg() -> Any:
@@ -96,6 +97,9 @@ class PostgresStore(SqlStore):
 
     def _lock_event_type(self, event_type: str) -> None:
         self.db.execute_sql("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_EVENT_TYPE, event_type))
+
+    def _lock_queue(self, name: str) -> None:
+        self.db.execute_sql("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_QUEUE, name))
 
     def _lock_event_floor(self) -> None:
         self.db.execute_sql("SELECT pg_advisory_xact_lock(%s, 1)", (_LOCK_FLOOR,))

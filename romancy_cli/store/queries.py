@@ -15,7 +15,7 @@ RUNNABLE_SQL = "status IN (" + ", ".join(f"'{s}'" for s in RUNNABLE) + ")"
 INSTANCE_COLUMNS = (
     "instance_id, workflow, status, args, kwargs, created_at, updated_at, output, error, "
     "wait_kind, wait_seq, wait_event_type, wait_match, wake_at, wait_attempt, event_floor, parked, "
-    "lease_owner, lease_until, wait_more_types, continued_from, continued_as"
+    "lease_owner, lease_until, wait_more_types, continued_from, continued_as, parent_id, parent_close, chain_id, wait_competing, queue, started_at"
 )
 EVENT_COLUMNS = ("seq, type, source, event_id, received_at, data, subject, time, data_content_type, "
                  "data_schema, extensions")
@@ -24,10 +24,10 @@ STEP_COLUMNS = "instance_id, seq, kind, name, result"
 # Columns a commit writes, in the order of sql.transition_values().
 TRANSITION_COLUMNS = ("status", "updated_at", "parked", "output", "error", "wait_kind", "wait_seq",
                       "wait_event_type", "wait_match", "wait_match_keys", "wait_attempt", "wake_at",
-                      "lease_owner", "lease_until", "wait_more_types")
+                      "lease_owner", "lease_until", "wait_more_types", "wait_competing")
 RUNNABLE_SET = ("status = ?, updated_at = ?, wake_at = NULL, lease_owner = ?, lease_until = ?")
 CLEAR_WAIT = (", wait_kind = NULL, wait_seq = NULL, wait_event_type = NULL, wait_match = NULL, "
-              "wait_match_keys = NULL, wait_attempt = 0, wait_more_types = NULL")
+              "wait_match_keys = NULL, wait_attempt = 0, wait_more_types = NULL, wait_competing = NULL")
 
 
 class Queries:
@@ -40,8 +40,8 @@ class Queries:
         self.max_event_seq = "SELECT MAX(seq) FROM romancy_events"
         self.insert_instance = p(
             "INSERT INTO romancy_instances (instance_id, workflow, status, args, kwargs, created_at, "
-            "updated_at, event_floor, lease_owner, lease_until, wait_attempt, parked, continued_from) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)")
+            "updated_at, event_floor, lease_owner, lease_until, wait_attempt, parked, continued_from, parent_id, "
+            "parent_close, chain_id, queue, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)")
         self.insert_instance_if_new = self.insert_instance + " ON CONFLICT (instance_id) DO NOTHING"
         self.get_instance = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE instance_id = ?")
         self.lock_instance = self.get_instance + lock
@@ -59,6 +59,15 @@ class Queries:
         # continue_as_new: the newest event a run consumed (its event steps, timeouts have no seq).
         self.last_consumed = p(f"SELECT MAX({step_event_seq}) FROM romancy_steps WHERE instance_id = ? "
                                "AND kind = 'event'")
+        self.addressed_events = p(f"SELECT {EVENT_COLUMNS} FROM romancy_events WHERE type = ? AND seq > ? "
+                                  "AND target = ? ORDER BY seq")
+        # The results of the event steps that took an event (did a competing wait take it?).
+        self.event_takers = p(f"SELECT result FROM romancy_steps WHERE kind = 'event' AND {step_event_seq} = ?")
+        self.children = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE parent_id = ? "
+                          "ORDER BY created_at, instance_id")
+        # A child started with an id that exists: attached to, unless another parent has it.
+        self.attach_child = p("UPDATE romancy_instances SET parent_id = ?, parent_close = ?, chain_id = ? "
+                              "WHERE instance_id = ? AND parent_id IS NULL")
         self.link_successor = p("UPDATE romancy_instances SET continued_as = ? WHERE instance_id = ?")
         self.event_seq = p("SELECT seq FROM romancy_events WHERE source = ? AND event_id = ?")
         self.insert_event = p(
@@ -88,7 +97,7 @@ class Queries:
         self.any_due = p("SELECT 1 FROM romancy_instances WHERE status IN (?, ?) AND wake_at <= ? LIMIT 1")
         # The partial indexes (models.py) hold rows with a wake_at, and running ones: these
         # conditions say so, or the planners would not use them.
-        self.next_wake = p("SELECT MIN(wake_at) FROM romancy_instances WHERE status IN (?, ?) "
+        self.next_wake = p("SELECT MIN(wake_at) FROM romancy_instances WHERE status IN (?, ?, ?) "
                            "AND wake_at IS NOT NULL")
         self.runnable = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE {RUNNABLE_SQL} "
                           "ORDER BY updated_at LIMIT ?")

@@ -13,9 +13,9 @@ import peewee as pw
 
 from ..codec import dumps
 from ..errors import NotFoundError, RomancyError, StorageFault
-from ..records import (CANCELLED, COMPENSATING, COMPLETED, RUNNABLE, RUNNING, TERMINAL, WAITING_FOR_EVENT,
+from ..records import (CANCELLED, COMPENSATING, COMPLETED, CONTINUED_AS_NEW, FAILED, QUEUED, RUNNABLE, RUNNING, TERMINAL, WAITING_FOR_EVENT,
                        WAITING_FOR_TIMER, Commit, Delivery, EventInput, Instance, PendingDelivery, Step, StoredEvent,
-                       Transition, Wait, published_events, relay_targets)
+                       Transition, Wait, child_ended, published_events, relay_targets)
 from ..engine.matching import accepts, event_match_values, match_index, satisfies
 from ..engine.ports import DeliveryConflict, InstanceExists, LeaseLost
 from .faults import FAULTS, storage_fault
@@ -24,6 +24,7 @@ from .models import event_seq_sql, make_models
 from .outbox import Outbox
 from .schedules import Schedules
 from .queries import Queries
+from .queues import Queues
 from .upkeep import Upkeep
 
 WAITING = (WAITING_FOR_EVENT, WAITING_FOR_TIMER)
@@ -43,7 +44,7 @@ def _loads(text: Optional[str]) -> Any:
     return None if text is None else json.loads(text)
 
 
-class SqlStore(Upkeep, Listing, Outbox, Schedules):
+class SqlStore(Upkeep, Listing, Outbox, Schedules, Queues):
     """Implements engine.ports.Store. Dialect differences: placeholder style, LOCK_SQL / CLAIM_SQL,
     and the lock hooks at the end."""
 
@@ -110,14 +111,16 @@ class SqlStore(Upkeep, Listing, Outbox, Schedules):
     def _instance(row: Sequence[Any]) -> Instance:
         (instance_id, workflow, status, args, kwargs, created_at, updated_at, output, error, wait_kind,
          wait_seq, wait_event_type, wait_match, wake_at, wait_attempt, event_floor, parked, lease_owner,
-         lease_until, more_types, continued_from, continued_as) = row
+         lease_until, more_types, continued_from, continued_as, parent_id, parent_close, chain_id, competing,
+         queue, started_at) = row
         wait = None
         if wait_kind is not None:
             wait = Wait(wait_kind, wait_seq, wait_event_type, _loads(wait_match), wake_at, wait_attempt,
-                        tuple(_loads(more_types) or ()))
+                        tuple(_loads(more_types) or ()), bool(competing))
         return Instance(instance_id, workflow, status, json.loads(args), json.loads(kwargs), created_at,
                         updated_at, _loads(output), _loads(error), wait, event_floor, bool(parked),
-                        lease_owner, lease_until, continued_from, continued_as)
+                        lease_owner, lease_until, continued_from, continued_as, parent_id, parent_close, chain_id,
+                        queue, started_at)
 
     @staticmethod
     def _event(row: Sequence[Any]) -> StoredEvent:
@@ -208,8 +211,9 @@ class SqlStore(Upkeep, Listing, Outbox, Schedules):
         return instances if include_parked else [i for i in instances if not i.parked]
 
     def next_wake(self) -> Optional[float]:
-        """The earliest timer, timeout or retry, or slot of an active schedule."""
-        due = [self._one(self.q.next_wake, WAITING)[0], self.next_schedule_due()]
+        """The earliest timer, timeout or retry, queued instance (when its rate lets it start), or
+        slot of an active schedule."""
+        due = [self._one(self.q.next_wake, (*WAITING, QUEUED))[0], self.next_schedule_due()]
         return min((t for t in due if t is not None), default=None)
 
     # -- commits -----------------------------------------------------------------
@@ -227,10 +231,10 @@ class SqlStore(Upkeep, Listing, Outbox, Schedules):
             event = self._late_event(commit) if commit.waits_for_event else None
             if event is not None:
                 wait = transition.wait
-                steps = steps + [Step(wait.seq, "event", wait.step_name, event.to_plain())]  # type: ignore[union-attr]
+                steps = steps + [Step(wait.seq, "event", wait.step_name, _taken(event, wait))]  # type: ignore[arg-type]
                 transition = _STILL_RUNNING
             self._apply(commit.instance_id, owner, steps, transition, now, lease_until, commit.delivery, delivered,
-                        commit.starts)
+                        commit.starts, commit)
             if commit.successor is not None:
                 self._insert_successor(commit.instance_id, commit.successor)
             return event
@@ -253,7 +257,7 @@ class SqlStore(Upkeep, Listing, Outbox, Schedules):
             for commit in commits:
                 try:
                     self._apply(commit.instance_id, owner, commit.steps, commit.transition, now, lease_until,
-                                delivered=delivered, starts=commit.starts)
+                                delivered=delivered, starts=commit.starts, extra=commit)
                 except LeaseLost:  # nothing of it written: the other commits still are
                     lost.append(commit.instance_id)
         return lost
@@ -306,14 +310,21 @@ class SqlStore(Upkeep, Listing, Outbox, Schedules):
         for row in self._run(self.q.find_events(len(types)), (*types, commit.event_floor, iid)):
             if (row[2], row[3]) not in commit.consumed:
                 event = self._event(row)
-                if satisfies(event, iid, types, wait.match):  # type: ignore[union-attr]
+                if satisfies(event, iid, types, wait.match) and not (  # type: ignore[union-attr]
+                        wait.competing and event.target is None and self._taken_competing(event.seq)):  # type: ignore[union-attr]
                     return event
         return None
+
+    def _taken_competing(self, seq: int) -> bool:
+        """Whether a competing wait took the event already: then no other competing wait may."""
+        return any(json.loads(result).get("competing") for (result,) in self._run(self.q.event_takers, (seq,)))
 
     def _apply(self, instance_id: str, owner: str, steps: list[Step], transition: Transition,
                now: float, lease_until: float, delivery: Optional[PendingDelivery] = None,
                delivered: Optional[list[str]] = None,
-               starts: Optional[dict[tuple[str, str], list[Instance]]] = None) -> None:
+               starts: Optional[dict[tuple[str, str], list[Instance]]] = None,
+               extra: Optional[Commit] = None) -> None:
+        """`extra`: the commit's children (inserted) and events besides its steps' (published)."""
         values = transition_values(transition, now, owner, lease_until)
         if delivery is not None:  # the instance must still wait where the run delivered the event
             cursor = self._run(self.q.apply_delivered, (*values, instance_id, WAITING_FOR_EVENT, delivery.wait_seq))
@@ -330,6 +341,14 @@ class SqlStore(Upkeep, Listing, Outbox, Schedules):
         for event in published_events(steps):
             key = (event.source, event.id)
             self._publish(event, now, owner, lease_until, delivered, (starts or {}).get(key, []), targets.get(key))
+        if extra is not None and extra.children:
+            self._start_children(extra, now, owner, lease_until, delivered)
+        if extra is not None and extra.release is not None and transition.status in (COMPLETED, FAILED, CANCELLED):
+            promoted = self._promote(extra.release, now, owner if delivered is not None else None, lease_until)
+            if delivered is not None:  # a slot freed: the oldest queued instances start, run by this worker
+                delivered.extend(promoted)
+        for event in extra.events if extra is not None else ():
+            self._publish(event, now, owner, lease_until, delivered, [])
         if transition.wait is not None and transition.wait.wake_at is not None:
             self.notify(f"wake:{transition.wait.wake_at}")
 
@@ -354,7 +373,7 @@ class SqlStore(Upkeep, Listing, Outbox, Schedules):
             if stored is None:
                 existing = self._one(self.q.event_seq, (event.source, event.id))
                 return Delivery(event.id, existing[0], duplicate=True)
-            satisfied = [i for i in self._waiting_for(stored) if accepts(i, stored)]
+            satisfied = _compete([i for i in self._waiting_for(stored) if accepts(i, stored)], stored)
             self._satisfy(satisfied, stored, now, owner, lease_until)
             started = self._start(starts, stored.seq, owner, lease_until)
             if receiver is not None:  # its floor just below the event: its wait will take it
@@ -378,6 +397,49 @@ class SqlStore(Upkeep, Listing, Outbox, Schedules):
                 started.append(instance)
         return started
 
+    def _start_children(self, commit: Commit, now: float, owner: str, lease_until: float,
+                        delivered: Optional[list[str]]) -> None:
+        """Insert the children a parent's steps start, with those steps: leased to the parent's
+        worker, which runs them next (`delivered`), or to none. A child whose id exists is
+        attached to (it tells this parent when it ends), and one that ended already tells it now."""
+        lessee = owner if delivered is not None else None
+        fresh = [replace(c, lease_owner=lessee, lease_until=lease_until if lessee else None) for c in commit.children]
+        started = [c for c in fresh if self._insert_child(c, commit, now, lessee, lease_until)]
+        for child in fresh:
+            if child not in started:
+                self._attach(child, now, owner, lease_until, delivered)
+        if delivered is not None:
+            delivered.extend(c.instance_id for c in started)
+        elif started:
+            self.notify("runnable")
+
+    def _insert_child(self, child: Instance, commit: Commit, now: float, lessee: Optional[str],
+                      lease_until: float) -> bool:
+        """Insert a child unless its id exists; one of a queue is admitted to it (maybe queued).
+        True when it was inserted to run now."""
+        spec = commit.queues.get(child.queue or "")
+        if spec is None:
+            return self._run(self.q.insert_instance_if_new, _instance_values(child)).rowcount == 1
+        if self.get(child.instance_id) is not None:
+            return False
+        return self._admit(child, spec, now, lessee, lease_until).status == RUNNING
+
+    def _attach(self, child: Instance, now: float, owner: str, lease_until: float,
+                delivered: Optional[list[str]]) -> None:
+        self._run(self.q.attach_child, (child.parent_id, child.parent_close, child.chain_id, child.instance_id))
+        existing = self.get(child.instance_id)
+        if existing is not None and existing.status in TERMINAL and existing.status != CONTINUED_AS_NEW:
+            ended = child_ended(replace(existing, parent_id=child.parent_id, chain_id=child.chain_id),
+                                existing.status, existing.output, existing.error)
+            self._publish(ended, now, owner, lease_until, delivered, [])  # type: ignore[arg-type]
+
+    def addressed_events(self, instance_id: str, event_type: str, floor: int) -> list[StoredEvent]:
+        rows = self._run(self.q.addressed_events, (event_type, floor, instance_id)).fetchall()
+        return [self._event(row) for row in rows]
+
+    def children(self, instance_id: str) -> list[Instance]:
+        return [self._instance(row) for row in self._run(self.q.children, (instance_id,)).fetchall()]
+
     def _publish(self, event: EventInput, now: float, owner: str, lease_until: float,
                  delivered: Optional[list[str]], starts: list[Instance], target: Optional[str] = None) -> None:
         """Store an event a run published, with the step that records it, satisfy its waits and
@@ -391,7 +453,7 @@ class SqlStore(Upkeep, Listing, Outbox, Schedules):
         if target is not None:
             self._queue_relay(stored.seq, target, now)
         lessee = owner if delivered is not None else None
-        satisfied = [i for i in self._waiting_for(stored) if accepts(i, stored)]
+        satisfied = _compete([i for i in self._waiting_for(stored) if accepts(i, stored)], stored)
         self._satisfy(satisfied, stored, now, lessee, lease_until)
         satisfied += self._start(starts, stored.seq, lessee, lease_until)
         if delivered is not None:
@@ -430,7 +492,8 @@ class SqlStore(Upkeep, Listing, Outbox, Schedules):
         if not instances:
             return
         result = dumps(event.to_plain())
-        self._insert_steps([(i.instance_id, i.wait.seq, "event", i.wait.step_name, result)  # type: ignore[union-attr]
+        self._insert_steps([(i.instance_id, i.wait.seq, "event", i.wait.step_name,  # type: ignore[union-attr]
+                             dumps(_taken(event, i.wait)) if i.wait.competing else result)  # type: ignore[union-attr,arg-type]
                             for i in instances])
         self._end_more_types([i.instance_id for i in instances if i.wait.more_types])  # type: ignore[union-attr]
         self._make_runnable([i.instance_id for i in instances], now, owner, lease_until, clear_wait=True)
@@ -470,9 +533,13 @@ class SqlStore(Upkeep, Listing, Outbox, Schedules):
             self._run(self.q.cancel, (COMPENSATING if compensate else CANCELLED, error, now, False, instance_id))
             if compensate:
                 self.notify("runnable")
-            wait = self._instance(row).wait
-            if wait is not None and wait.more_types:
+            instance = self._instance(row)
+            if instance.wait is not None and instance.wait.more_types:
                 self._end_more_types([instance_id])
+            ended = None if compensate else child_ended(instance, CANCELLED, error={"type": "Cancelled",
+                                                                                   "message": reason})
+            if ended is not None:  # its parent learns it in this transaction, to be resumed
+                self._publish(ended, now, "", 0.0, None, [])
         return self.get(instance_id)  # type: ignore[return-value]
 
     def close(self) -> None:
@@ -524,6 +591,25 @@ class SqlStore(Upkeep, Listing, Outbox, Schedules):
         """Held while storing an event: the counterpart of _lock_event_floor."""
 
 
+def _compete(satisfied: list[Instance], event: StoredEvent) -> list[Instance]:
+    """The instances an untargeted event goes to: every wait that is not competing, and of the
+    competing ones only the one waiting longest (its wait began first: updated_at, then id)."""
+    competing = [i for i in satisfied if i.wait is not None and i.wait.competing]
+    if not competing or event.target is not None:
+        return satisfied
+    chosen = min(competing, key=lambda i: (i.updated_at, i.instance_id))
+    return [i for i in satisfied if i not in competing or i is chosen]
+
+
+def _taken(event: StoredEvent, wait: Wait) -> dict[str, Any]:
+    """The result of the event step that fills `wait`: a competing wait's says so, for the
+    competing waits after it not to take the event again (SqlStore._taken_competing)."""
+    plain = event.to_plain()
+    if wait.competing:
+        plain["competing"] = True
+    return plain
+
+
 def transition_values(t: Transition, now: float, owner: str, lease_until: float) -> tuple[Any, ...]:
     """Values for queries.TRANSITION_COLUMNS."""
     wait = t.wait
@@ -536,6 +622,7 @@ def transition_values(t: Transition, now: float, owner: str, lease_until: float)
         values, paths, wait.attempt if wait else 0, wait.wake_at if wait else None,
         owner if t.keep_lease else None, lease_until if t.keep_lease else None,
         dumps(list(wait.more_types)) if wait and wait.more_types else None,
+        True if wait and wait.competing else None,
     )
 
 
@@ -543,7 +630,8 @@ def _instance_values(instance: Instance) -> tuple[Any, ...]:
     """Values for queries.insert_instance."""
     return (instance.instance_id, instance.workflow, instance.status, dumps(instance.args), dumps(instance.kwargs),
             instance.created_at, instance.updated_at, instance.event_floor, instance.lease_owner,
-            instance.lease_until, False, instance.continued_from)
+            instance.lease_until, False, instance.continued_from, instance.parent_id, instance.parent_close,
+            instance.chain_id, instance.queue, instance.started_at)
 
 
 def _step_values(instance_id: str, step: Step) -> tuple[str, int, str, str, str]:

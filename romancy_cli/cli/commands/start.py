@@ -23,6 +23,9 @@ ArgsArg = Annotated[Optional[List[str]], typer.Argument(
 IdOption = Annotated[Optional[str], typer.Option(
     "--id", metavar="ID", help="Instance id (default: generated). An existing id starts nothing.",
     show_default=False)]
+QueueOption = Annotated[Optional[str], typer.Option(
+    "--queue", metavar="NAME", help="Start it in this queue (default: the workflow's): `queued` while the "
+    "queue is full.", show_default=False)]
 InputOption = Annotated[Optional[str], typer.Option(
     "--input", metavar="JSON|@file|-", help="Arguments as a JSON object (keywords) or array (positional).",
     show_default=False)]
@@ -31,9 +34,9 @@ InputOption = Annotated[Optional[str], typer.Option(
 def register(app: typer.Typer) -> None:
     @command(app, "start")
     def start(workflow: WorkflowArg, args: ArgsArg = None, instance_id: IdOption = None,
-              input_json: InputOption = None) -> None:
+              input_json: InputOption = None, queue: QueueOption = None) -> None:
         """Create an instance and run it until it waits or finishes; prints its id on stdout."""
-        romancy, iid, created = begin(workflow, args or [], instance_id, input_json)
+        romancy, iid, created = begin(workflow, args or [], instance_id, input_json, queue)
         instance = romancy.get(iid)
         if state().json:
             from ...views import start_view
@@ -63,14 +66,15 @@ def register(app: typer.Typer) -> None:
         _finish(romancy, instance)
 
 
-def begin(workflow: str, texts: List[str], instance_id: Optional[str], input_json: Optional[str]) -> Any:
+def begin(workflow: str, texts: List[str], instance_id: Optional[str], input_json: Optional[str],
+          queue: Optional[str] = None) -> Any:
     """Validate everything first (nothing is stored on bad input), then start the instance."""
     definition = workflow_definition(workflow)
     given = read_json(input_json, "--input") if input_json is not None else None
     args, kwargs = workflow_arguments(definition, texts, given)
     romancy = state().app()
     with user_output():
-        iid, created = romancy.start_instance(definition, args, kwargs, instance_id)
+        iid, created = romancy.start_instance(definition, args, kwargs, instance_id, queue)
     return romancy, iid, created
 
 

@@ -41,6 +41,8 @@ def register(app: typer.Typer) -> None:
             show_default=False)] = None,
         jsonl: Annotated[bool, typer.Option(
             "--jsonl", help="The list as JSON Lines: one instance object per line.")] = False,
+        tree: Annotated[bool, typer.Option(
+            "--tree", help="With an INSTANCE_ID: it and the children it started, theirs below them.")] = False,
     ) -> None:
         """List instances, or show one with its input, output, waits and history.
 
@@ -50,7 +52,9 @@ def register(app: typer.Typer) -> None:
         seconds = duration(timeout, "--timeout")
         _check(status_filter, wait, instance_id)
         limit = None if limit is None else min(limit, MAX_LIMIT)
-        if wait is not None:
+        if tree:
+            _tree(instance_id)
+        elif wait is not None:
             _wait(instance_id or "", wait, seconds)
         elif watch:
             _watch(instance_id, status_filter, workflow, limit, seconds)
@@ -109,15 +113,38 @@ def _views(instances: list) -> list:
 def _show_one(instance: Any) -> None:
     history = state().app().history(instance.instance_id)
     missed = state().app().near_misses(instance)
+    children = state().app().children(instance.instance_id)
     if state().json:
         from ...views import detail_view
 
-        output.print_json(detail_view(instance, history, missed))
+        output.print_json(detail_view(instance, history, missed, children))
     else:
         from ..render import instance_detail
 
-        instance_detail(instance, history, state().verbose)
+        instance_detail(instance, history, state().verbose, children)
         _say_near_misses(instance, missed)
+
+
+def _tree(instance_id: Optional[str]) -> None:
+    """The instance and its descendants, one line each, indented by generation (JSON: nested)."""
+    if instance_id is None:
+        raise UsageError("--tree needs an INSTANCE_ID: romancy status ID --tree")
+    root = get_instance(instance_id)
+    if state().json:
+        output.print_json(_tree_view(root))
+        return
+    from ..render import tree_lines
+
+    for line in tree_lines(root, state().app().children):
+        output.data(line)
+
+
+def _tree_view(instance: Any) -> dict:
+    from ...views import child_view
+
+    view = child_view(instance)
+    view["children"] = [_tree_view(child) for child in state().app().children(instance.instance_id)]
+    return view
 
 
 def _say_near_misses(instance: Any, missed: list) -> None:

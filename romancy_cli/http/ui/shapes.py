@@ -17,11 +17,11 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(_
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<fn>.+)$', re.M)
 
 
-def page_detail(instance: Instance, history: Sequence[Step],
-                missed: Sequence[tuple[LoggedEvent, str]]) -> dict[str, Any]:
+def page_detail(instance: Instance, history: Sequence[Step], missed: Sequence[tuple[LoggedEvent, str]],
+                children: Sequence[Instance] = ()) -> dict[str, Any]:
     """The instance page: GET /instances/{id}'s answer, plus what the page shows beyond it (the
     traceback, the wait's match and prefilled event, the timeline's errors)."""
-    view = detail_view(instance, history, missed)
+    view = detail_view(instance, history, missed, children)
     view["terminal"] = instance.status in TERMINAL
     view["error_detail"] = error_detail(instance.error)
     view["wait"] = wait_detail(instance) if view["waiting"] else None
