@@ -12,7 +12,8 @@ from .definitions import REGISTRY, Registry, WorkflowDefinition
 from .durations import Duration, deadline
 from .engine.clock import SystemClock
 from .errors import NotFoundError, RomancyError
-from .records import Attempt, EventInput, Instance, LoggedEvent, Misfit, OutboxItem, PruneResult, Step
+from .observe import Observers
+from .records import PENDING, SENT, Attempt, EventInput, Instance, LoggedEvent, Misfit, OutboxItem, PruneResult, Step
 
 if TYPE_CHECKING:  # the engine is imported on first use: `romancy status` only reads the store
     from .engine.engine import Engine, TickResult
@@ -40,7 +41,7 @@ class App:
                  clock: Optional[Clock] = None, lease_seconds: float = 30.0,
                  synchronous: str = "normal", registry: Optional[Registry] = None,
                  busy_timeout: float = 30.0, only_database: bool = False,
-                 outbox_url: Optional[str] = None) -> None:
+                 outbox_url: Optional[str] = None, hooks: Sequence[Any] = ()) -> None:
         self.database = database
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.clock = clock or SystemClock()
@@ -52,8 +53,14 @@ class App:
         # peewee without the PostgreSQL drivers it would load at start-up (psycopg: ~0.1 s).
         self.only_database = only_database
         self.outbox_url = outbox_url  # where events published without `to` are relayed (`[outbox] url`)
+        # Told what really happens (starts, ends, activities, events, timers): romancy_cli/observe.py.
+        self.observers = Observers(hooks)
         self._store: Optional[Store] = None
         self._engine: Optional[Engine] = None
+
+    def add_hook(self, hook: Any) -> None:
+        """Register a hook (romancy_cli/observe.py lists its methods) after construction."""
+        self.observers.add(hook)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -92,7 +99,7 @@ class App:
             from .engine.engine import Engine
 
             self._engine = Engine(self.store, self.registry, self.clock, self.worker_id, self.lease_seconds,
-                                  self.outbox_url)
+                                  self.outbox_url, self.observers)
         return self._engine
 
     # -- operations ----------------------------------------------------------------
@@ -141,6 +148,16 @@ class App:
         """Store an event. Satisfied instances run here (resume), are handed to `dispatch`
         (leased to this worker, for run_leased), or are left for any worker (resume=False).
         `start`: see send_event (start_workflow)."""
+        result = self._accept(event, resume, dispatch, start)
+        if self.observers.wants("on_event_received"):
+            outcome = ("duplicate" if result.duplicate else "started" if result.started
+                       else "delivered" if result.delivered else "unmatched")
+            self.observers.emit("on_event_received", type=event.type, source=event.source, id=event.id,
+                                outcome=outcome, instances=result.delivered + result.started)
+        return result
+
+    def _accept(self, event: EventInput, resume: bool, dispatch: Optional[Callable[[tuple[Instance, ...]], None]],
+                start: Optional[tuple[str, list[Any], dict[str, Any]]]) -> SendResult:
         engine = self.engine
         if resume and dispatch is None and start is None:
             direct = engine.deliver_and_run(event)
@@ -254,7 +271,16 @@ class App:
 
     def record_attempt(self, item: OutboxItem, attempt: Attempt) -> bool:
         """Record how an attempt to relay `item` went; False when this worker's lease had ended."""
-        return self.store.record_attempt(item.event.seq, self.engine.owner, attempt)
+        recorded = self.store.record_attempt(item.event.seq, self.engine.owner, attempt)
+        if recorded:
+            event = item.event
+            if attempt.status == SENT:
+                self.observers.emit("on_outbox_sent", event_type=event.type, event_id=event.id, target=item.target,
+                                    attempts=item.attempts + 1)
+            else:
+                self.observers.emit("on_outbox_failed", event_type=event.type, event_id=event.id,
+                                    target=item.target, error=attempt.error, final=attempt.status != PENDING)
+        return recorded
 
     def release_outbox(self, items: Sequence[OutboxItem]) -> None:
         """Give back this worker's leases of `items`, not attempted."""

@@ -33,11 +33,14 @@ ENV_WORKER_ID = "ROMANCY_WORKER_ID"
 ENV_SERVE_TOKEN = "ROMANCY_SERVE_TOKEN"
 
 TOP_KEYS = ("database", "workflows", "worker_id", "lease_seconds", "synchronous", "busy_timeout", "serve",
-            "retention", "outbox")
+            "retention", "outbox", "telemetry")
 SERVE_KEYS = ("host", "port", "reload", "token", "max_body", "connection_limit", "channel_timeout")
 RETENTION_KEYS = ("completed_after", "events_after")
 OUTBOX_KEYS = ("url", "mode", "max_attempts", "first_retry", "max_backoff", "timeout")
 OUTBOX_MODES = ("binary", "structured")
+TELEMETRY_KEYS = ("hooks", "otel")
+# A hook: "module:attribute", the module dotted (the project folder is on the import path).
+HOOK_SPEC = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*\Z")
 # A relay target: a host after the scheme, no blanks (send_event's `to` is checked the same way).
 HTTP_URL = re.compile(r"https?://[^/\s?#]+\S*\Z")
 
@@ -80,6 +83,14 @@ class OutboxSettings:
 
 
 @dataclass(frozen=True)
+class TelemetrySettings:
+    """[telemetry]: hooks given to every App of the CLI, and whether OpenTelemetry traces are on."""
+
+    hooks: tuple[str, ...] = ()  # "module:attribute": a hook object, or a class made with no arguments
+    otel: bool = False
+
+
+@dataclass(frozen=True)
 class Settings:
     """Resolved settings. Paths are absolute; `workflows` holds file paths or dotted modules."""
 
@@ -92,6 +103,7 @@ class Settings:
     serve: ServeSettings = field(default_factory=ServeSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     source: Optional[Path] = None  # the file the settings came from, None when defaults only
     root: Path = field(default_factory=Path.cwd)  # folder relative paths resolve against
 
@@ -180,6 +192,10 @@ def _from_table(table: dict[str, Any], path: Optional[Path], root: Path) -> Sett
     if not isinstance(outbox_table, dict):
         raise UsageError(f"{where}: `outbox` must be a table ([outbox])")
     _check_keys(outbox_table, OUTBOX_KEYS, where, "outbox.")
+    telemetry_table = table.get("telemetry", {})
+    if not isinstance(telemetry_table, dict):
+        raise UsageError(f"{where}: `telemetry` must be a table ([telemetry])")
+    _check_keys(telemetry_table, TELEMETRY_KEYS, where, "telemetry.")
     database = _string(table, "database", where)
     workflows = _workflow_list(table.get("workflows"), where)
     return Settings(
@@ -193,6 +209,7 @@ def _from_table(table: dict[str, Any], path: Optional[Path], root: Path) -> Sett
         serve=_serve(serve_table, where),
         retention=RetentionSettings(*(_age(retention_table, key, where) for key in RETENTION_KEYS)),
         outbox=_outbox(outbox_table, where),
+        telemetry=_telemetry(telemetry_table, where),
         source=path,
         root=root,
     )
@@ -280,6 +297,18 @@ def _outbox(table: dict[str, Any], where: str) -> OutboxSettings:
     return OutboxSettings(url, mode, attempts, first_retry, max_backoff, timeout)
 
 
+def _telemetry(table: dict[str, Any], where: str) -> TelemetrySettings:
+    hooks = table.get("hooks", [])
+    if isinstance(hooks, str):
+        hooks = [hooks]
+    if not isinstance(hooks, list) or not all(isinstance(h, str) and HOOK_SPEC.match(h) for h in hooks):
+        raise UsageError(f"{where}: `telemetry.hooks` must be a list of \"module:attribute\" names, got {hooks!r}")
+    otel = table.get("otel", False)
+    if not isinstance(otel, bool):
+        raise UsageError(f"{where}: `telemetry.otel` must be true or false, got {otel!r}")
+    return TelemetrySettings(tuple(hooks), otel)
+
+
 def _age(table: dict[str, Any], key: str, where: str) -> Optional[float]:
     """A retention age: a duration string ("30d") or seconds."""
     from .durations import to_seconds
@@ -351,5 +380,5 @@ def _split(value: str) -> list[str]:
     return [part.strip() for part in re.split(rf"[,{re.escape(os.pathsep)}]", value) if part.strip()]
 
 
-__all__ = ["Settings", "ServeSettings", "OutboxSettings", "load_settings", "find_config", "read_table",
+__all__ = ["Settings", "ServeSettings", "OutboxSettings", "TelemetrySettings", "load_settings", "find_config", "read_table",
            "resolve_database", "resolve_workflow", "CONFIG_NAME"]

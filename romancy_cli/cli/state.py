@@ -77,9 +77,20 @@ class CliState:
             self._say_where_created()
             app = App(database=settings.database, worker_id=settings.worker_id,
                       lease_seconds=settings.lease_seconds, synchronous=settings.synchronous,
-                      busy_timeout=settings.busy_timeout, only_database=True, outbox_url=settings.outbox.url)
+                      busy_timeout=settings.busy_timeout, only_database=True, outbox_url=settings.outbox.url,
+                      hooks=self.hooks())
             self._app = app.initialize()
         return self._app
+
+    def hooks(self) -> list[object]:
+        """The hooks of [telemetry] `hooks`, imported (their module's prints go to stderr)."""
+        specs = self.settings.telemetry.hooks
+        if not specs:
+            return []
+        from ..loader import load_hook
+
+        with user_output():
+            return [load_hook(spec, self.settings.root) for spec in specs]
 
     def _say_where_created(self) -> None:
         """A database about to be created without any configuration: say where, once."""

@@ -73,6 +73,13 @@ class Hooks(Protocol):
     def outbox_url(self) -> Optional[str]:
         """Where published events are relayed when send_event names no `to` (`[outbox] url`)."""
 
+    def activity_started(self, ctx: "WorkflowContext", name: str, attempt: int) -> float:
+        """An activity's attempt begins (not a replay of it); returns its start on a timer."""
+
+    def activity_ended(self, ctx: "WorkflowContext", name: str, attempt: int, started: float,
+                       error: Optional[BaseException]) -> None:
+        """That attempt returned or raised."""
+
 
 @dataclass(frozen=True)
 class ReceivedEvent:
@@ -272,24 +279,30 @@ class WorkflowContext:
 
     def _run_activity(self, definition: ActivityDefinition, seq: int, args: tuple, kwargs: dict) -> Step:
         actx = self._activity_context(definition, seq)
+        started = self._hooks.activity_started(self, definition.name, actx.attempt)
         try:
             value = definition.fn(actx, *args, **kwargs)
             if inspect.iscoroutine(value):
                 value = run_coroutine(value)
         except Exception as exc:
+            self._hooks.activity_ended(self, definition.name, actx.attempt, started, exc)
             return self._activity_failed(definition, actx, seq, exc)
+        self._hooks.activity_ended(self, definition.name, actx.attempt, started, None)
         return self.record("activity", definition.name, {"value": to_plain(value)}, seq)
 
     async def _run_activity_async(self, definition: ActivityDefinition, seq: int, args: tuple,
                                   kwargs: dict) -> Any:
         actx = self._activity_context(definition, seq)
+        started = self._hooks.activity_started(self, definition.name, actx.attempt)
         try:
             value = definition.fn(actx, *args, **kwargs)
             if inspect.iscoroutine(value):
                 value = await value
         except Exception as exc:
+            self._hooks.activity_ended(self, definition.name, actx.attempt, started, exc)
             step = self._activity_failed(definition, actx, seq, exc)
         else:
+            self._hooks.activity_ended(self, definition.name, actx.attempt, started, None)
             step = self.record("activity", definition.name, {"value": to_plain(value)}, seq)
         return self._completed(definition, step.result, args, kwargs)
 

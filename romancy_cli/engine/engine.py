@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 from .. import ids
 from ..definitions import Registry
 from ..errors import StorageFault, UsageError
+from ..observe import Observers
 from ..records import (CANCELLED, COMPENSATING, CONTINUED_AS_NEW, FAILED, PARKED, RUNNING, WAITING_FOR_EVENT,
-                       WAITING_FOR_TIMER, COMPLETED, Commit, Delivery, EventInput, Instance, LoggedEvent,
-                       PendingDelivery, Step, StoredEvent, Transition, published_events)
+                       WAITING_FOR_TIMER, COMPLETED, TERMINAL, Commit, Delivery, EventInput, Instance, LoggedEvent,
+                       PendingDelivery, Step, StoredEvent, Transition, Wait, published_events)
 from . import matching, replay
 from .context import WorkflowContext
 from .deadlines import renewing
@@ -58,8 +60,10 @@ def _provisional(event: EventInput, instance: Instance, now: float) -> StoredEve
 
 class Engine:
     def __init__(self, store: Store, registry: Registry, clock: Clock, worker_id: str,
-                 lease_seconds: float = 30.0, outbox_url: Optional[str] = None) -> None:
+                 lease_seconds: float = 30.0, outbox_url: Optional[str] = None,
+                 observers: Optional[Observers] = None) -> None:
         self.store, self.registry, self.clock = store, registry, clock
+        self.observers = observers or Observers()  # the App's hooks: told of what really happens
         self.outbox_url = outbox_url  # the relay target of events published without `to`
         self.worker_id = worker_id
         self.owner = owner_token(worker_id)
@@ -71,7 +75,8 @@ class Engine:
     def shifted(self, now: float) -> "Engine":
         """This engine with its clock moved so that it reads `now` at this moment (leases excepted)."""
         clock = ShiftedClock(self.clock, now - self.clock.now())
-        engine = Engine(self.store, self.registry, clock, self.worker_id, self.lease_seconds, self.outbox_url)
+        engine = Engine(self.store, self.registry, clock, self.worker_id, self.lease_seconds, self.outbox_url,
+                        self.observers)
         engine.owner = self.owner
         engine.lease_clock = self.lease_clock
         return engine
@@ -130,11 +135,15 @@ class Engine:
             log.debug("claimed %s (%d recorded steps)", instance_id, len(history))
             return self._drive(instance, history)
 
-    def _run_fired_batch(self, fired: list[str], result: TickResult) -> None:
-        """Run what one fire_due leased to this worker; their outcomes at rest commit together."""
+    def _run_fired_batch(self, fired: list[str], result: TickResult, now: float, waits: dict[str, Wait]) -> None:
+        """Run what one fire_due (at `now`, firing `waits`) leased to this worker; their outcomes at
+        rest commit together."""
         delivered: list[str] = []  # instances the events these runs published satisfied
-        batch = FiredBatch(lambda commits: self._write_many(commits, delivered))
-        for instance, history in self.store.get_many(fired):
+        leased = self.store.get_many(fired)
+        workflows = {instance.instance_id: instance.workflow for instance, _ in leased}
+        batch = FiredBatch(lambda commits: self._write_many(commits, delivered, workflows))
+        for instance, history in leased:
+            self._timer_fired(instance, waits.get(instance.instance_id), now)
             self._note(result, instance.instance_id, self.run_leased(instance, history, batch))
         batch.flush()
         for instance_id in dict.fromkeys(delivered):
@@ -142,6 +151,11 @@ class Engine:
         for instance_id in batch.lost:  # cancelled or taken over meanwhile: say what it is now
             current = self.store.get(instance_id)
             result.resumed[instance_id] = current.status if current else FAILED
+
+    def _timer_fired(self, instance: Instance, wait: Optional[Wait], now: float) -> None:
+        if wait is not None and wait.wake_at is not None:
+            self.observers.emit("on_timer_fired", instance_id=instance.instance_id, workflow=instance.workflow,
+                                kind=wait.kind, lateness=max(0.0, now - wait.wake_at))
 
     def run_leased(self, instance: Instance, history: Optional[list[Step]] = None,
                    batch: Optional[FiredBatch] = None) -> Optional[str]:
@@ -184,10 +198,13 @@ class Engine:
         delivered: list[str] = []  # instances the events this run published satisfied
 
         def write(commit: Commit) -> Optional[StoredEvent]:
-            return self._write(commit, delivered)
+            return self._write(commit, delivered, instance.workflow)
 
         first = FirstWrite(iid, instance if create else None, delivery, write)
-        hooks = RunHooks(instance, self.clock.now, first, write, self.started, batch, self.outbox_url)
+        hooks = RunHooks(instance, self.clock.now, first, write, self.started, batch, self.outbox_url,
+                         self.observers)
+        if create:
+            self.observers.emit("on_workflow_start", instance_id=iid, workflow=instance.workflow)
         with renewing(self.lease_seconds, lambda: self._renew(iid)):
             try:
                 status = self._run_to_rest(instance, history, hooks)
@@ -260,17 +277,39 @@ class Engine:
                         outcome.kwargs, now, now, event_floor=instance.event_floor, lease_owner=self.owner,
                         lease_until=until, continued_from=instance.instance_id)
 
-    def _write(self, commit: Commit, delivered: list[str]) -> Optional[StoredEvent]:
+    def _write(self, commit: Commit, delivered: list[str], workflow: str) -> Optional[StoredEvent]:
         now, until = self._lease()
-        late = self.store.commit(self._with_starts(commit, now), self.owner, now, until, delivered)
+        commit = self._with_starts(commit, now)
+        began = time.perf_counter()
+        late = self.store.commit(commit, self.owner, now, until, delivered)
+        self.observers.emit("on_commit", duration=time.perf_counter() - began)
+        self._committed(commit, workflow)
         log.debug("committed %s: %d new step(s), %s", commit.instance_id, len(commit.steps),
                   "woken by a stored event" if late else commit.transition.status)
         return late
 
-    def _write_many(self, commits: list[Commit], delivered: list[str]) -> list[str]:
+    def _write_many(self, commits: list[Commit], delivered: list[str], workflows: dict[str, str]) -> list[str]:
         now, until = self._lease()
         commits = [self._with_starts(commit, now) for commit in commits]
-        return self.store.commit_many(commits, self.owner, now, until, delivered)
+        began = time.perf_counter()
+        lost = self.store.commit_many(commits, self.owner, now, until, delivered)
+        self.observers.emit("on_commit", duration=time.perf_counter() - began)
+        for commit in commits:
+            if commit.instance_id not in lost:
+                self._committed(commit, workflows[commit.instance_id])
+        return lost
+
+    def _committed(self, commit: Commit, workflow: str) -> None:
+        """Tell the hooks what a commit made true: a run's end, the instances it started."""
+        status = commit.transition.status
+        if status in TERMINAL:
+            self.observers.emit("on_workflow_end", instance_id=commit.instance_id, workflow=workflow,
+                                status=status, error=commit.transition.error)
+        started = [commit.successor] if commit.successor is not None else []
+        for instances in commit.starts.values():
+            started += instances
+        for instance in started:
+            self.observers.emit("on_workflow_start", instance_id=instance.instance_id, workflow=instance.workflow)
 
     def _with_starts(self, commit: Commit, now: float) -> Commit:
         """The commit with the instances its published events start (start_on); their data was
@@ -330,8 +369,12 @@ class Engine:
         them in that transaction unless it exists."""
         now, until = self._lease()
         receiver = self._receiver(event, start, now) if start is not None else None
-        return self.store.add_event(event, now, self.owner if lease else None, until, self.started(event, now),
-                                    receiver)
+        starts = self.started(event, now)
+        delivery = self.store.add_event(event, now, self.owner if lease else None, until, starts, receiver)
+        workflows = {i.instance_id: i.workflow for i in starts + ([receiver] if receiver is not None else [])}
+        for instance_id in delivery.started:
+            self.observers.emit("on_workflow_start", instance_id=instance_id, workflow=workflows[instance_id])
+        return delivery
 
     def _receiver(self, event: EventInput, start: tuple[str, list[Any], dict[str, Any]], now: float) -> Instance:
         workflow, args, kwargs = start
@@ -351,11 +394,12 @@ class Engine:
         result = TickResult()
         while True:
             now, until = self._lease()
-            fired = self.store.fire_due(now, self.owner, until, FIRE_BATCH)
+            waits: dict[str, Wait] = {}
+            fired = self.store.fire_due(now, self.owner, until, FIRE_BATCH, waits)
             result.fired += fired
             if fired:
                 log.debug("fired %d due timer(s) or timeout(s): %s", len(fired), ", ".join(fired))
-            self._run_fired_batch(fired, result)
+            self._run_fired_batch(fired, result, now, waits)
             if len(fired) < FIRE_BATCH:
                 break
         for instance in self.store.runnable(RECOVER_BATCH, include_parked=retry_parked):
@@ -383,7 +427,11 @@ class Engine:
     def cancel(self, instance_id: str, reason: str) -> Instance:
         """Cancelled at once, or, when it completed an activity that declares an undo, left
         `compensating` for a worker's run (tick, serve) to undo what was done, then cancelled."""
-        return self.store.cancel(instance_id, reason, self.clock.now(), self._has_undo(instance_id))
+        instance = self.store.cancel(instance_id, reason, self.clock.now(), self._has_undo(instance_id))
+        if instance.status == CANCELLED:
+            self.observers.emit("on_workflow_end", instance_id=instance_id, workflow=instance.workflow,
+                                status=CANCELLED, error=instance.error)
+        return instance
 
     def _has_undo(self, instance_id: str) -> bool:
         activities = self.registry.activities

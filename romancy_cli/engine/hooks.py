@@ -4,8 +4,10 @@ its first commit must also write."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Callable, Optional
 
+from ..observe import Observers
 from ..records import COMPENSATING, RUNNING, Commit, EventInput, Instance, PendingDelivery, StoredEvent, Transition
 from .context import WorkflowContext
 from .deadlines import DEADLINES
@@ -123,8 +125,9 @@ class RunHooks:
 
     def __init__(self, instance: Instance, now: Callable[[], float], first: FirstWrite, write: Write,
                  starts: Callable[[EventInput], object], batch: Optional[FiredBatch] = None,
-                 outbox_url: Optional[str] = None) -> None:
+                 outbox_url: Optional[str] = None, observers: Optional[Observers] = None) -> None:
         self.instance, self.first, self.batch = instance, first, batch
+        self.observers = observers or Observers()
         self._outbox_url = outbox_url
         self._now, self._starts = now, starts
         self.write = write  # this run's commits (the engine collects whom they delivered to)
@@ -139,6 +142,19 @@ class RunHooks:
 
     def outbox_url(self) -> Optional[str]:
         return self._outbox_url
+
+    def activity_started(self, ctx: WorkflowContext, name: str, attempt: int) -> float:
+        self.observers.emit("on_activity_start", instance_id=ctx.instance_id, workflow=ctx.workflow_name,
+                            activity=name, attempt=attempt)
+        return time.perf_counter()
+
+    def activity_ended(self, ctx: WorkflowContext, name: str, attempt: int, started: float,
+                       error: Optional[BaseException]) -> None:
+        if self.observers.wants("on_activity_end"):
+            failure = None if error is None else {"type": type(error).__name__, "message": str(error)}
+            self.observers.emit("on_activity_end", instance_id=ctx.instance_id, workflow=ctx.workflow_name,
+                                activity=name, attempt=attempt, duration=time.perf_counter() - started,
+                                error=failure)
 
     def failed_attempts(self, seq: int) -> int:
         wait = self.instance.wait

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional, Protocol, Sequence
 
 from ..records import (Attempt, Commit, Delivery, EventInput, Instance, LoggedEvent, OutboxItem, PruneResult, Step,
-                       StoredEvent)
+                       StoredEvent, Wait)
 
 
 class LeaseLost(BaseException):
@@ -77,8 +77,10 @@ class Store(Protocol):
         """The instances that exist, in the order given, each with its history: for a batch, in
         two reads rather than two per instance."""
 
-    def fire_due(self, now: float, owner: str, lease_until: float, limit: int) -> list[str]:
-        """Fire due timers, event timeouts and retry timers; the fired instances are leased to owner."""
+    def fire_due(self, now: float, owner: str, lease_until: float, limit: int,
+                 waits: Optional[dict[str, Wait]] = None) -> list[str]:
+        """Fire due timers, event timeouts and retry timers; the fired instances are leased to owner.
+        `waits`, when given, receives each fired instance's wait as it was (its due time)."""
 
     def renew_lease(self, instance_id: str, owner: str, lease_until: float) -> bool:
         """Extend `owner`'s lease of a running instance; False when it is no longer theirs."""

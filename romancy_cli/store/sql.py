@@ -425,7 +425,8 @@ class SqlStore(Upkeep, Listing, Outbox):
 
     # -- timers ------------------------------------------------------------------
 
-    def fire_due(self, now: float, owner: str, lease_until: float, limit: int) -> list[str]:
+    def fire_due(self, now: float, owner: str, lease_until: float, limit: int,
+                 waits: Optional[dict[str, Wait]] = None) -> list[str]:
         if self._one(self.q.any_due, (*WAITING, now)) is None:
             return []  # the common case of a frequent loop: no write lock taken
         with self._write():
@@ -435,6 +436,8 @@ class SqlStore(Upkeep, Listing, Outbox):
             self._insert_steps([row for row in (_fired_step(i, now) for i in due) if row is not None])
             self._end_more_types([i.instance_id for i in due if i.wait is not None and i.wait.more_types])
             ids = [i.instance_id for i in due]
+            if waits is not None:
+                waits.update((i.instance_id, i.wait) for i in due if i.wait is not None)
             # The retry marker stays on the row: the resumed run reads its attempt count.
             self._make_runnable(ids, now, owner, lease_until, clear_wait=False)
         return ids
