@@ -234,6 +234,14 @@ class App:
         """Instances per status, parked ones under "parked"."""
         return self.store.count_instances(workflow)
 
+    def count_by_workflow(self) -> dict[tuple[str, str], int]:
+        """Instances per (workflow, status), parked ones under "parked"."""
+        return self.store.count_by_workflow()
+
+    def count_outbox_pending(self) -> int:
+        """Published events still to be relayed."""
+        return self.store.count_outbox_pending()
+
     def list_events(self, event_type: Optional[str] = None, since: Optional[float] = None,
                     unconsumed: bool = False, limit: Optional[int] = None,
                     before: Optional[int] = None) -> list[LoggedEvent]:

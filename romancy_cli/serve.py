@@ -55,7 +55,10 @@ class Server:
         self._pruned_at: Optional[float] = None  # monotonic time of the last prune
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        self.wsgi = WsgiApp(app, self.dispatch, token, max_body, dev)
+        from .metrics import Metrics  # prometheus-client: imported by `serve` alone
+
+        self.metrics = Metrics(app)
+        self.wsgi = WsgiApp(app, self.dispatch, token, max_body, dev, self.metrics.render)
         self.threads = ElasticThreads(self.wsgi, workers, self._resize)
         self.host, self.port = host, port
         self.connection_limit, self.channel_timeout = connection_limit, channel_timeout

@@ -108,3 +108,13 @@ def test_typer_still_reads_the_private_attribute_params_py_sets() -> None:
     ctx = status.context_class(status, info_name="status")
     with pytest.raises(typer.BadParameter, match="'x' is not a valid integer"):
         limit.process_value(ctx, "x")  # PlainParam's wording, not Typer's: Typer used the patch
+
+
+@pytest.mark.parametrize("args", [("start", "add", "1"), ("status",),
+                                  ("send-event", "payment.completed", "--data", "{}")])
+def test_commands_leave_prometheus_and_opentelemetry_unimported(tmp_path: Path, args: tuple) -> None:
+    """Only `serve` imports prometheus-client (GET /metrics); OpenTelemetry only when enabled."""
+    project = make_project(tmp_path)
+    result = project.run(*args, PYTHONPROFILEIMPORTTIME="1")
+    assert result.code == 0, result.stderr
+    assert not [name for name in _imported(result.stderr) if name.startswith(("prometheus_client", "opentelemetry"))]

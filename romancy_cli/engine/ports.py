@@ -117,6 +117,12 @@ class Store(Protocol):
     def count_instances(self, workflow: Optional[str]) -> dict[str, int]:
         """Instances per status, parked ones under "parked"."""
 
+    def count_by_workflow(self) -> dict[tuple[str, str], int]:
+        """Instances per (workflow, status), parked ones under "parked" (for metrics)."""
+
+    def count_outbox_pending(self) -> int:
+        """Outbox entries still to be relayed."""
+
     def list_events(self, event_type: Optional[str], since: Optional[float], unconsumed: bool,
                     limit: Optional[int], before: Optional[int] = None) -> list[LoggedEvent]:
         """Stored events, newest first (seq below `before`), each with the instances that consumed it."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 from ..errors import NotFoundError, RomancyError, StorageFault, UnavailableError, UsageError
@@ -43,6 +44,14 @@ class _ThenRun(list):
         self._then()
 
 
+@dataclass(frozen=True)
+class Raw:
+    """A body sent as it is, not as JSON (GET /metrics)."""
+
+    content_type: str
+    body: bytes
+
+
 class HttpError(Exception):
     def __init__(self, status: int, message: str, error_type: str, headers: Optional[list] = None) -> None:
         super().__init__(message)
@@ -63,8 +72,10 @@ class WsgiApp:
     `POST /cancel/{id}`; `POST /retry/{id}`; the web page (`GET /` from a browser, `/ui/...`)."""
 
     def __init__(self, app: "App", dispatch: Optional[Dispatch] = None, token: Optional[str] = None,
-                 max_body: int = DEFAULT_MAX_BODY, dev: bool = False) -> None:
+                 max_body: int = DEFAULT_MAX_BODY, dev: bool = False,
+                 metrics: Optional[Callable[[], tuple[str, bytes]]] = None) -> None:
         self.app = app
+        self.metrics = metrics  # the Prometheus text of GET /metrics (serve's Metrics.render)
         self.dev = dev  # the web page may advance time (serve --dev)
         self._site: Any = None  # the web page (ui/), built on its first request: Jinja2 loads then
         self.dispatch = dispatch
@@ -79,6 +90,7 @@ class WsgiApp:
             ("GET", re.compile(r"/events"), self.list_events),
             ("POST", re.compile(r"/cancel/(?P<instance_id>[^/]+)"), self.cancel),
             ("POST", re.compile(r"/retry/(?P<instance_id>[^/]+)"), self.retry),
+            ("GET", re.compile(r"/metrics"), self.metrics_text),
         ]
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
@@ -98,10 +110,11 @@ class WsgiApp:
             log.exception("request failed")
             status, headers = 500, []
             body = _error_body(500, f"server error: {type(exc).__name__}: {exc}", "ServerError")
-        payload = dumps(body).encode()
+        content_type, payload = (body.content_type, body.body) if isinstance(body, Raw) \
+            else ("application/json", dumps(body).encode())
         # nosniff: no browser may run an answer as a script of another site (JSON hijacking).
         start_response(f"{status} {_REASONS.get(status, '')}",
-                       [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
+                       [("Content-Type", content_type), ("Content-Length", str(len(payload))),
                         ("X-Content-Type-Options", "nosniff")] + headers)
         delivered = environ.get(_DELIVERED)
         if delivered and self.dispatch is not None:
@@ -181,6 +194,11 @@ class WsgiApp:
                          event.id, result.waiting, "+" if result.more_waiting else "", event.type,
                          "; ".join(f"{iid}: {reason}" for iid, reason in result.near_misses))
         return 202, {"status": "accepted"}
+
+    def metrics_text(self, environ: dict[str, Any]) -> tuple[int, Any]:
+        if self.metrics is None:
+            raise HttpError(404, "no metrics here: `romancy serve` answers GET /metrics", "NotFound")
+        return 200, Raw(*self.metrics())
 
     def live(self, environ: dict[str, Any]) -> tuple[int, Any]:
         return 200, {"status": "ok"}

@@ -9,6 +9,7 @@ import peewee as pw
 from ..records import PENDING, RUNNABLE, TERMINAL
 
 ENDED = tuple(sorted(TERMINAL))  # written as literals where the index of ended instances is to be used
+COUNTS_INDEX = "romancy_instances_counts"
 RUNNABLE_INDEX = "romancy_instances_runnable"  # schema 6; version 2 named it "..._running", for `running` only
 
 # The seq of the event an event step recorded, as SQL: the step's result is JSON text. Queries
@@ -148,7 +149,9 @@ def _index_instances(row: type[pw.Model]) -> None:
     row.add_index(row.index(row.wait_event_type, row.status, row.wait_match_keys, row.wait_match,
                             name="romancy_instances_waiting", where=row.wait_event_type.is_null(False)))
     row.add_index(row.index(row.updated_at, name=RUNNABLE_INDEX, where=row.status.in_(list(RUNNABLE))))
-    row.add_index(row.index(row.workflow, name="romancy_instances_workflow"))
+    # By workflow (listing), and covering the counts per workflow and status (GET /metrics) so that
+    # they read the index alone (schema 9; it replaced an index of `workflow` only).
+    row.add_index(row.index(row.workflow, row.status, row.parked, name=COUNTS_INDEX))
     # Ended instances by status, newest first (listing, prune): the bulk of a table, entered once
     # when an instance ends. Limited to them, the planners keep the partial indexes above for
     # ticks and deliveries (a full status index took over their queries, sorting in a temp B-tree).
