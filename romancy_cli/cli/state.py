@@ -24,6 +24,7 @@ class CliState:
     workflows: list[str] = field(default_factory=list)
     json: bool = False
     verbose: int = 0
+    json_logs: bool = False  # --log-format json: stderr carries JSON lines only
     _settings: Optional["Settings"] = None
     _app: Optional["App"] = None
     _loaded: bool = False
@@ -44,6 +45,13 @@ class CliState:
 
             self._settings = load_settings(self.config, self.database, self.workflows or None)
         return self._settings
+
+    def use_json_logs(self) -> None:
+        """--log-format json: log lines, errors and workflow code's prints as JSON on stderr."""
+        from .logs import use_json
+
+        self.json_logs = True
+        use_json(self.verbose)
 
     def load_workflows(self) -> None:
         """Import the configured workflow modules (their prints go to stderr, not stdout)."""
@@ -132,9 +140,20 @@ def state() -> CliState:
 
 @contextlib.contextmanager
 def user_output() -> Iterator[None]:
-    """Workflow code that prints writes to stderr: stdout carries only the command's data."""
-    with contextlib.redirect_stdout(sys.stderr):
-        yield
+    """Workflow code that prints writes to stderr: stdout carries only the command's data. With
+    JSON logs, each line it prints is a log line."""
+    if not STATE.json_logs:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+        return
+    from .logs import LogLines
+
+    lines = LogLines()
+    try:
+        with contextlib.redirect_stdout(lines):
+            yield
+    finally:
+        lines.flush()
 
 
 def _shown(path: "os.PathLike[str] | str") -> str:

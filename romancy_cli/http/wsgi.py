@@ -187,12 +187,13 @@ class WsgiApp:
         for event in events:
             _warn_form_encoded(event)
             result = self.app.accept(event, resume=False, dispatch=delivered.extend if self.dispatch else None)
+            about = {"event_type": event.type, "event_id": event.id, "source": event.source}
             log.info("accepted %s %s from %s%s → %d instance(s)", event.type, event.id, event.source,
-                     " (duplicate)" if result.duplicate else "", len(result.delivered))
+                     " (duplicate)" if result.duplicate else "", len(result.delivered), extra=about)
             if result.waiting:
                 log.info("%s %s resumed nothing: %d%s instance(s) wait for %s; none matched: %s", event.type,
                          event.id, result.waiting, "+" if result.more_waiting else "", event.type,
-                         "; ".join(f"{iid}: {reason}" for iid, reason in result.near_misses))
+                         "; ".join(f"{iid}: {reason}" for iid, reason in result.near_misses), extra=about)
         return 202, {"status": "accepted"}
 
     def metrics_text(self, environ: dict[str, Any]) -> tuple[int, Any]:

@@ -13,6 +13,7 @@ import typer
 from ...config import ServeSettings
 from ...loader import WorkflowImportError
 from ..common import command
+from ..logs import LogFormatOption, check_format
 from ..state import state
 
 
@@ -36,13 +37,15 @@ def register(app: typer.Typer) -> None:
             show_default=False)] = None,
         dev: Annotated[bool, typer.Option(
             "--dev", help="Let the web page advance time (fire timers and timeouts early), as `tick --advance` does.")] = False,
+        log_format: LogFormatOption = "text",
     ) -> None:
         """Serve CloudEvents on POST /, fire timers on time and run instances, until Ctrl-C."""
+        json_logs = check_format(log_format)
         watched = _end_with_watcher()
         cli = state()
         options = _resolve(cli.settings.serve, host=host, port=port, token=token,
                            connection_limit=connection_limit, channel_timeout=channel_timeout)
-        _configure_logging(cli.verbose)
+        _configure_logging(cli.verbose, json_logs)
         try:
             cli.load_workflows()
         except WorkflowImportError as exc:
@@ -51,7 +54,7 @@ def register(app: typer.Typer) -> None:
             _hold(options, str(exc))
             return
         if options.reload if reload is None else reload:
-            _serve_with_reload(options, workers, dev)
+            _serve_with_reload(options, workers, dev, log_format)
             return
         if watched:
             _log_misfits()
@@ -115,7 +118,7 @@ def _bind(server: Any) -> None:
                                "choose another --port or stop the other server") from None
 
 
-def _serve_with_reload(options: ServeSettings, workers: int, dev: bool) -> None:
+def _serve_with_reload(options: ServeSettings, workers: int, dev: bool, log_format: str) -> None:
     from ...config import ENV_DATABASE, ENV_SERVE_TOKEN
     from ...loader import loaded_files
     from ...serve import watch_and_serve
@@ -126,7 +129,8 @@ def _serve_with_reload(options: ServeSettings, workers: int, dev: bool) -> None:
         files.append(str(settings.source))
     child = [sys.executable, "-m", "romancy_cli", "serve", "--no-reload", "--host", options.host,
              "--port", str(options.port), "--workers", str(workers),
-             "--connection-limit", str(options.connection_limit), "--channel-timeout", str(options.channel_timeout)]
+             "--connection-limit", str(options.connection_limit), "--channel-timeout", str(options.channel_timeout),
+             "--log-format", log_format]
     if settings.source is not None:
         child += ["--config", str(settings.source)]
     for spec in settings.workflows:
@@ -145,9 +149,12 @@ def _serve_with_reload(options: ServeSettings, workers: int, dev: bool) -> None:
         raise typer.Exit(code)  # the server has said why, in its one error line
 
 
-def _configure_logging(verbose: int) -> None:
+def _configure_logging(verbose: int, json_logs: bool) -> None:
     import logging
 
+    if json_logs:
+        state().use_json_logs()
+        return
     if sys.stderr.isatty():
         from rich.logging import RichHandler
 
