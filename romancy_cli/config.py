@@ -309,6 +309,20 @@ def _telemetry(table: dict[str, Any], where: str) -> TelemetrySettings:
     return TelemetrySettings(tuple(hooks), otel)
 
 
+def traces_wanted(configured: bool, env: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """The trace exporter asked for: by OTEL_TRACES_EXPORTER, by OTEL_EXPORTER_OTLP_ENDPOINT (otlp),
+    or by `[telemetry] otel = true` (otlp, OpenTelemetry's default); None: traces are off."""
+    env = os.environ if env is None else env
+    chosen = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if chosen == "none":
+        return None
+    if chosen:
+        return chosen
+    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or configured:
+        return "otlp"
+    return None
+
+
 def _age(table: dict[str, Any], key: str, where: str) -> Optional[float]:
     """A retention age: a duration string ("30d") or seconds."""
     from .durations import to_seconds

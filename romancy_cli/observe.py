@@ -19,18 +19,23 @@ arguments (accept `**_` too: later versions may add fields):
 - `on_commit(duration)`: seconds one write transaction of a run took
 
 A hook that raises is logged (logger `romancy.hooks`) and changes nothing of the workflow.
-Only the standard library is imported here: the engine calls it.
+
+One hook may also trace (romancy_cli/tracing.py: OpenTelemetry): it has `TRACER_METHODS`, and the
+engine asks it for spans and for the trace context to store with a new instance and to put on
+the events a workflow publishes. Only the standard library is imported here: the engine calls it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping, Optional
 
 from .errors import UsageError
 
 HOOK_METHODS = ("on_workflow_start", "on_workflow_end", "on_activity_start", "on_activity_end",
                 "on_event_received", "on_timer_fired", "on_outbox_sent", "on_outbox_failed", "on_commit")
+TRACER_METHODS = ("new_trace", "run_span", "span", "headers")
 
 log = logging.getLogger("romancy.hooks")
 
@@ -40,14 +45,18 @@ class Observers:
 
     def __init__(self, hooks: Iterable[Any] = ()) -> None:
         self.hooks: list[Any] = []
+        self.tracer: Optional[Any] = None  # the hook that traces, if any
         self._calls: dict[str, tuple[Any, ...]] = {name: () for name in HOOK_METHODS}
         for hook in hooks:
             self.add(hook)
 
     def add(self, hook: Any) -> None:
         """Register one more hook (a metrics collector `serve` adds, say)."""
-        if not any(callable(getattr(hook, name, None)) for name in HOOK_METHODS):
+        traces = all(callable(getattr(hook, name, None)) for name in TRACER_METHODS)
+        if not traces and not any(callable(getattr(hook, name, None)) for name in HOOK_METHODS):
             raise UsageError(f"hook {hook!r} defines none of {', '.join(HOOK_METHODS)}")
+        if traces:
+            self.tracer = hook
         self.hooks.append(hook)
         self._calls = {name: tuple(getattr(h, name) for h in self.hooks if callable(getattr(h, name, None)))
                        for name in HOOK_METHODS}
@@ -63,5 +72,34 @@ class Observers:
             except Exception:  # noqa: BLE001 - a hook's bug must not change a workflow's outcome
                 log.warning("hook %s raised; ignored", getattr(call, "__qualname__", name), exc_info=True)
 
+    # -- tracing: no-ops without a tracer --------------------------------------------------
 
-__all__ = ["HOOK_METHODS", "Observers"]
+    def new_trace(self, instance_id: str, workflow: str) -> Optional[str]:
+        """The trace context (a W3C traceparent) to store with a new instance: under the current
+        span (the event that starts it, the run that continues or publishes), else a new trace."""
+        return self.tracer.new_trace(instance_id, workflow) if self.tracer is not None else None
+
+    def run_span(self, instance_id: str, workflow: str, trace: Optional[str]) -> Any:
+        """A context manager around one run of an instance: it yields a function that takes the
+        status the run reached."""
+        if self.tracer is None:
+            return contextlib.nullcontext(_ignore)
+        return self.tracer.run_span(instance_id, workflow, trace)
+
+    def span(self, name: str, carrier: Mapping[str, Any], attributes: dict[str, Any]) -> Any:
+        """A context manager around an operation whose parent trace context is in `carrier`
+        (traceparent/tracestate); it yields a function that adds attributes."""
+        if self.tracer is None:
+            return contextlib.nullcontext(_ignore)
+        return self.tracer.span(name, carrier, attributes)
+
+    def headers(self) -> dict[str, str]:
+        """traceparent (and tracestate) of the current span: what published events carry."""
+        return self.tracer.headers() if self.tracer is not None else {}
+
+
+def _ignore(*args: Any, **kwargs: Any) -> None:
+    pass
+
+
+__all__ = ["HOOK_METHODS", "TRACER_METHODS", "Observers"]

@@ -92,7 +92,8 @@ SEND = "send"  # the kind of a step that published an event (engine/publishing.p
 def published_events(steps: list[Step]) -> list[EventInput]:
     """The events that steps of kind SEND published: the store writes them with those steps."""
     return [EventInput(s.result["type"], s.result["source"], s.result["id"], s.result.get("data"),
-                       s.result.get("subject"), data_content_type="application/json")
+                       s.result.get("subject"), data_content_type="application/json",
+                       extensions=dict(s.result.get("extensions") or {}))
             for s in steps if s.kind == SEND]
 
 
@@ -126,6 +127,7 @@ class Instance:
     lease_until: Optional[float] = None
     continued_from: Optional[str] = None  # the run that continued as this one (continue_as_new)
     continued_as: Optional[str] = None  # the run this one continued as
+    trace: Optional[str] = None  # schema 9: its W3C traceparent, when traced (every run's span is under it)
 
 
 @dataclass(frozen=True)

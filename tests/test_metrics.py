@@ -18,9 +18,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from cli_helpers import Project, make_project
 from multiworker_support import free_port
 from serve_support import SIDE_EFFECTS, Running, run_server, wait_for
+from test_docs import blocks
 from test_serve_cli import start_server
 
 PROMETHEUS = "/usr/bin/prometheus"  # Debian's package (.ci/run installs it)
+OBSERVE = Path(__file__).resolve().parents[1] / "docs" / "howto" / "observe.md"
 
 
 def samples(url: str, **headers: str) -> dict[tuple[str, tuple], float]:
@@ -111,13 +113,12 @@ def _query(base: str, expression: str) -> list[dict[str, Any]]:
 
 
 def test_a_prometheus_server_scrapes_serve(project: Project, tmp_path: Path) -> None:
-    served = start_server(project, "--no-reload")
+    served = start_server(project, "--no-reload", ROMANCY_SERVE_TOKEN="change-me")
     prometheus_port = free_port()
     config = tmp_path / "prometheus.yml"
-    config.write_text(json.dumps({  # YAML is a superset of JSON
-        "global": {"scrape_interval": "1s"},
-        "scrape_configs": [{"job_name": "romancy", "static_configs": [{"targets": [served.url.split("/")[2]]}]}],
-    }))
+    # The Observe how-to's scrape config, pointed at this server, scraping every second.
+    (documented,) = [block for block in blocks(OBSERVE, "yaml") if "scrape_configs" in block]
+    config.write_text(documented.replace("127.0.0.1:8001", served.url.split("/")[2]).replace("15s", "1s"))
     storage = tempfile.mkdtemp(dir=tmp_path)
     prometheus = subprocess.Popen([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={storage}",
                                    f"--web.listen-address=127.0.0.1:{prometheus_port}"],
@@ -126,7 +127,7 @@ def test_a_prometheus_server_scrapes_serve(project: Project, tmp_path: Path) -> 
     try:
         assert project.run("start", "order", "P1", "--id", "p1").code == 0
         sent = project.run("send-event", "payment.completed", "--data", '{"order_id": "P1", "amount": 4}',
-                           "--url", served.url)
+                           "--url", served.url, ROMANCY_SERVE_TOKEN="change-me")
         assert sent.code == 0, sent.stderr
 
         def answered() -> list[dict[str, Any]]:

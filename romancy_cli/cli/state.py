@@ -91,14 +91,11 @@ class CliState:
         return self._app
 
     def hooks(self) -> list[object]:
-        """The hooks of [telemetry] `hooks`, imported (their module's prints go to stderr)."""
-        specs = self.settings.telemetry.hooks
-        if not specs:
-            return []
-        from ..loader import load_hook
+        """The hooks of [telemetry], and the tracing hook when traces are asked for."""
+        from .telemetry import configured_hooks
 
-        with user_output():
-            return [load_hook(spec, self.settings.root) for spec in specs]
+        with user_output():  # a hook module's prints go to stderr
+            return configured_hooks(self.settings)
 
     def _say_where_created(self) -> None:
         """A database about to be created without any configuration: say where, once."""

@@ -73,12 +73,15 @@ class Hooks(Protocol):
     def outbox_url(self) -> Optional[str]:
         """Where published events are relayed when send_event names no `to` (`[outbox] url`)."""
 
-    def activity_started(self, ctx: "WorkflowContext", name: str, attempt: int) -> float:
-        """An activity's attempt begins (not a replay of it); returns its start on a timer."""
+    def activity_started(self, ctx: "WorkflowContext", name: str, attempt: int) -> Any:
+        """An activity's attempt begins (not a replay of it); returns what activity_ended gets."""
 
-    def activity_ended(self, ctx: "WorkflowContext", name: str, attempt: int, started: float,
+    def activity_ended(self, ctx: "WorkflowContext", name: str, attempt: int, started: Any,
                        error: Optional[BaseException]) -> None:
         """That attempt returned or raised."""
+
+    def trace_headers(self) -> dict[str, str]:
+        """The trace context of this run (traceparent, tracestate) for the events it publishes."""
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,7 @@ class Engine:
         # Events stored from here on count as received after the start, even before the instance
         # row is committed: none is lost to the start→wait race.
         instance = Instance(iid, workflow, RUNNING, args, kwargs, now, now, event_floor=self.store.start_floor(),
-                            lease_owner=self.owner, lease_until=until)
+                            lease_owner=self.owner, lease_until=until, trace=self.observers.new_trace(iid, workflow))
         with running_here(self.owner, iid):
             try:
                 self._drive(instance, [], create=True)
@@ -205,9 +205,11 @@ class Engine:
                          self.observers)
         if create:
             self.observers.emit("on_workflow_start", instance_id=iid, workflow=instance.workflow)
-        with renewing(self.lease_seconds, lambda: self._renew(iid)):
+        with renewing(self.lease_seconds, lambda: self._renew(iid)), \
+                self.observers.run_span(iid, instance.workflow, instance.trace) as reached:
             try:
                 status = self._run_to_rest(instance, history, hooks)
+                reached(status)
             except (LeaseLost, DeliveryConflict, InstanceExists, StorageFault):
                 raise
             except BaseException:  # interrupted (Ctrl-C, a crash) during its first activity: the
@@ -273,9 +275,10 @@ class Engine:
         """The new run of a continue_as_new, leased to this worker. Its event_floor starts at the
         old one's; the store raises it past the events the old run consumed (Commit.successor)."""
         now, until = self._lease()
-        return Instance(ids.new_instance_id(instance.workflow), instance.workflow, RUNNING, outcome.args,
-                        outcome.kwargs, now, now, event_floor=instance.event_floor, lease_owner=self.owner,
-                        lease_until=until, continued_from=instance.instance_id)
+        iid = ids.new_instance_id(instance.workflow)
+        return Instance(iid, instance.workflow, RUNNING, outcome.args, outcome.kwargs, now, now,
+                        event_floor=instance.event_floor, lease_owner=self.owner, lease_until=until,
+                        continued_from=instance.instance_id, trace=self.observers.new_trace(iid, instance.workflow))
 
     def _write(self, commit: Commit, delivered: list[str], workflow: str) -> Optional[StoredEvent]:
         now, until = self._lease()
@@ -314,8 +317,15 @@ class Engine:
     def _with_starts(self, commit: Commit, now: float) -> Commit:
         """The commit with the instances its published events start (start_on); their data was
         checked when the step ran (publishing.send_event), so this does not raise."""
-        starts = {(event.source, event.id): self.started(event, now) for event in published_events(commit.steps)}
+        starts = {(event.source, event.id): self._traced(self.started(event, now))
+                  for event in published_events(commit.steps)}
         return replace(commit, starts=starts) if any(starts.values()) else commit
+
+    def _traced(self, instances: list[Instance]) -> list[Instance]:
+        """New instances with their trace context (under the current span), when tracing."""
+        if self.observers.tracer is None:
+            return instances
+        return [replace(i, trace=self.observers.new_trace(i.instance_id, i.workflow)) for i in instances]
 
     def _park(self, instance: Instance, message: str, hooks: RunHooks) -> str:
         create, delivery = hooks.first.take()
@@ -368,8 +378,8 @@ class Engine:
         `start` = (workflow, args, kwargs): deliver-or-start, the event's target is started with
         them in that transaction unless it exists."""
         now, until = self._lease()
-        receiver = self._receiver(event, start, now) if start is not None else None
-        starts = self.started(event, now)
+        receiver = self._traced([self._receiver(event, start, now)])[0] if start is not None else None
+        starts = self._traced(self.started(event, now))
         delivery = self.store.add_event(event, now, self.owner if lease else None, until, starts, receiver)
         workflows = {i.instance_id: i.workflow for i in starts + ([receiver] if receiver is not None else [])}
         for instance_id in delivery.started:

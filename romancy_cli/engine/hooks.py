@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from ..observe import Observers
 from ..records import COMPENSATING, RUNNING, Commit, EventInput, Instance, PendingDelivery, StoredEvent, Transition
@@ -143,18 +143,31 @@ class RunHooks:
     def outbox_url(self) -> Optional[str]:
         return self._outbox_url
 
-    def activity_started(self, ctx: WorkflowContext, name: str, attempt: int) -> float:
+    def activity_started(self, ctx: WorkflowContext, name: str, attempt: int) -> Any:
         self.observers.emit("on_activity_start", instance_id=ctx.instance_id, workflow=ctx.workflow_name,
                             activity=name, attempt=attempt)
-        return time.perf_counter()
+        span = None
+        if self.observers.tracer is not None:  # a child of the run's span, open while the activity runs
+            span = self.observers.span("romancy.activity", {}, {"romancy.activity": name, "romancy.attempt": attempt,
+                                                                "romancy.instance_id": ctx.instance_id})
+            span = (span, span.__enter__())
+        return time.perf_counter(), span
 
-    def activity_ended(self, ctx: WorkflowContext, name: str, attempt: int, started: float,
+    def activity_ended(self, ctx: WorkflowContext, name: str, attempt: int, started: Any,
                        error: Optional[BaseException]) -> None:
+        began, span = started
+        failure = None if error is None else {"type": type(error).__name__, "message": str(error)}
+        if span is not None:
+            if failure is not None:
+                span[1]({"romancy.error": f"{failure['type']}: {failure['message']}"})
+            span[0].__exit__(None, None, None)
         if self.observers.wants("on_activity_end"):
-            failure = None if error is None else {"type": type(error).__name__, "message": str(error)}
             self.observers.emit("on_activity_end", instance_id=ctx.instance_id, workflow=ctx.workflow_name,
-                                activity=name, attempt=attempt, duration=time.perf_counter() - started,
+                                activity=name, attempt=attempt, duration=time.perf_counter() - began,
                                 error=failure)
+
+    def trace_headers(self) -> dict[str, str]:
+        return self.observers.headers()
 
     def failed_attempts(self, seq: int) -> int:
         wait = self.instance.wait

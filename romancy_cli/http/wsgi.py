@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 from ..errors import NotFoundError, RomancyError, StorageFault, UnavailableError, UsageError
@@ -178,6 +178,8 @@ class WsgiApp:
             raise HttpError(400, str(exc), "InvalidEvent") from None
         except UnsupportedMediaType as exc:
             raise HttpError(415, str(exc), "UnsupportedMediaType") from None
+        if self.app.observers.tracer is not None:
+            events = [_with_http_trace(event, environ) for event in events]
         try:  # a batch is all or nothing: every event's data must fit the workflows it starts
             for event in events:
                 self.app.check_starts(event)
@@ -247,6 +249,17 @@ class WsgiApp:
         from ..views import instance_view
 
         return 200, instance_view(_as_http(lambda: self.app.cancel(instance_id, "cancelled over HTTP")), None)
+
+
+def _with_http_trace(event: EventInput, environ: dict[str, Any]) -> EventInput:
+    """An HTTP `traceparent` (and `tracestate`) header is the trace context of an event that
+    carries none of its own (CloudEvents Distributed Tracing: the event's attribute wins)."""
+    if "traceparent" in event.extensions or not environ.get("HTTP_TRACEPARENT"):
+        return event
+    trace = {"traceparent": environ["HTTP_TRACEPARENT"]}
+    if environ.get("HTTP_TRACESTATE"):
+        trace["tracestate"] = environ["HTTP_TRACESTATE"]
+    return replace(event, extensions={**event.extensions, **trace})
 
 
 def _as_http(action: Callable[[], Any]) -> Any:

@@ -63,6 +63,7 @@ def make_models(db: pw.Database) -> SimpleNamespace:
         lease_until = pw.DoubleField(null=True)
         continued_from = pw.CharField(null=True)  # schema 7: the run that continued as this one
         continued_as = pw.CharField(null=True)  # schema 7: the run this one continued as
+        trace_context = pw.TextField(null=True)  # schema 9: the W3C traceparent its runs' spans are under
 
         class Meta:
             table_name = "romancy_instances"

@@ -15,7 +15,7 @@ RUNNABLE_SQL = "status IN (" + ", ".join(f"'{s}'" for s in RUNNABLE) + ")"
 INSTANCE_COLUMNS = (
     "instance_id, workflow, status, args, kwargs, created_at, updated_at, output, error, "
     "wait_kind, wait_seq, wait_event_type, wait_match, wake_at, wait_attempt, event_floor, parked, "
-    "lease_owner, lease_until, wait_more_types, continued_from, continued_as"
+    "lease_owner, lease_until, wait_more_types, continued_from, continued_as, trace_context"
 )
 EVENT_COLUMNS = ("seq, type, source, event_id, received_at, data, subject, time, data_content_type, "
                  "data_schema, extensions")
@@ -40,8 +40,8 @@ class Queries:
         self.max_event_seq = "SELECT MAX(seq) FROM romancy_events"
         self.insert_instance = p(
             "INSERT INTO romancy_instances (instance_id, workflow, status, args, kwargs, created_at, "
-            "updated_at, event_floor, lease_owner, lease_until, wait_attempt, parked, continued_from) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)")
+            "updated_at, event_floor, lease_owner, lease_until, wait_attempt, parked, continued_from, trace_context) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)")
         self.insert_instance_if_new = self.insert_instance + " ON CONFLICT (instance_id) DO NOTHING"
         self.get_instance = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE instance_id = ?")
         self.lock_instance = self.get_instance + lock

@@ -90,9 +90,13 @@ def _v8_continue_as_new(db: pw.Database, models: SimpleNamespace) -> None:
     models.Instance._schema.create_indexes(safe=True)
 
 
-def _v9_counts_index(db: pw.Database, models: SimpleNamespace) -> None:
+def _v9_counts_and_trace(db: pw.Database, models: SimpleNamespace) -> None:
     """The index of instances by workflow also holds status and parked: the counts of GET /metrics
-    read it alone, without visiting the rows."""
+    read it alone, without visiting the rows. `trace_context`: an instance's trace (OpenTelemetry),
+    kept across its resumes."""
+    # A version 1 database has it already: version 2 rebuilt its table from the current model.
+    if "trace_context" not in {column.name for column in db.get_columns("romancy_instances")}:
+        db.execute_sql('ALTER TABLE "romancy_instances" ADD COLUMN "trace_context" TEXT')
     db.execute_sql('DROP INDEX IF EXISTS "romancy_instances_workflow"')
     db.execute_sql('CREATE INDEX IF NOT EXISTS "romancy_instances_counts" '
                    'ON "romancy_instances" ("workflow", "status", "parked")')
@@ -102,7 +106,7 @@ def _v9_counts_index(db: pw.Database, models: SimpleNamespace) -> None:
 MIGRATIONS: dict[int, Callable[[pw.Database, SimpleNamespace], None]] = {
     2: _v2_partial_indexes, 3: _v3_status_and_consumer_indexes, 4: _v4_wait_for_several_types,
     5: _v5_created_index, 6: _v6_compensating_runnable, 7: _v7_outbox, 8: _v8_continue_as_new,
-    9: _v9_counts_index}
+    9: _v9_counts_and_trace}
 
 
 def _tables(db: pw.Database) -> set[str]:

@@ -104,14 +104,14 @@ class SqlStore(Upkeep, Listing, Outbox):
     def _instance(row: Sequence[Any]) -> Instance:
         (instance_id, workflow, status, args, kwargs, created_at, updated_at, output, error, wait_kind,
          wait_seq, wait_event_type, wait_match, wake_at, wait_attempt, event_floor, parked, lease_owner,
-         lease_until, more_types, continued_from, continued_as) = row
+         lease_until, more_types, continued_from, continued_as, trace) = row
         wait = None
         if wait_kind is not None:
             wait = Wait(wait_kind, wait_seq, wait_event_type, _loads(wait_match), wake_at, wait_attempt,
                         tuple(_loads(more_types) or ()))
         return Instance(instance_id, workflow, status, json.loads(args), json.loads(kwargs), created_at,
                         updated_at, _loads(output), _loads(error), wait, event_floor, bool(parked),
-                        lease_owner, lease_until, continued_from, continued_as)
+                        lease_owner, lease_until, continued_from, continued_as, trace)
 
     @staticmethod
     def _event(row: Sequence[Any]) -> StoredEvent:
@@ -529,7 +529,7 @@ def _instance_values(instance: Instance) -> tuple[Any, ...]:
     """Values for queries.insert_instance."""
     return (instance.instance_id, instance.workflow, instance.status, dumps(instance.args), dumps(instance.kwargs),
             instance.created_at, instance.updated_at, instance.event_floor, instance.lease_owner,
-            instance.lease_until, False, instance.continued_from)
+            instance.lease_until, False, instance.continued_from, instance.trace)
 
 
 def _step_values(instance_id: str, step: Step) -> tuple[str, int, str, str, str]:
