@@ -208,15 +208,16 @@ class App:
         return self.engine.cancel(instance_id, reason)
 
     def check_replay(self, workflow: Optional[str] = None, instance_id: Optional[str] = None,
-                     include_ended: bool = False) -> tuple[int, list[Misfit]]:
+                     include_ended: bool = False,
+                     progress: Optional[Callable[[int, int], None]] = None) -> tuple[int, list[Misfit]]:
         """Replay recorded histories against the registered code, writing nothing and running no
         activity: (instances checked, those a resume would park). Ended instances only when
-        `include_ended`."""
+        `include_ended`; `progress(done, total)` is told as it goes."""
         from .engine.check import check
 
         if instance_id is not None:
             self.get(instance_id)
-        return check(self.store, self.registry, workflow, instance_id, include_ended)
+        return check(self.store, self.registry, workflow, instance_id, include_ended, progress)
 
     def get(self, instance_id: str) -> Instance:
         instance = self.store.get(instance_id)
@@ -266,10 +267,11 @@ class App:
         return self.engine.retry(instance_id)
 
     def prune(self, ended_before: Optional[float], events_before: Optional[float],
-              dry_run: bool = False) -> PruneResult:
+              dry_run: bool = False, progress: Optional[Callable[[int], None]] = None) -> PruneResult:
         """Delete ended instances last updated before `ended_before` and events received before
-        `events_before` (epoch seconds; None: keep) that no live instance may still take."""
-        return self.store.prune(ended_before, events_before, dry_run)
+        `events_before` (epoch seconds; None: keep) that no live instance may still take;
+        `progress(rows)` is told of each batch deleted (instances and events)."""
+        return self.store.prune(ended_before, events_before, dry_run, progress)
 
     def run_leased(self, instance: Instance) -> Optional[str]:
         """Run an instance as accept() leased it to this worker (for `dispatch`); returns its

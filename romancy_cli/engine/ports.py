@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Protocol, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 from ..records import (Attempt, Commit, Delivery, EventInput, Instance, LoggedEvent, OutboxItem, PruneResult, Step,
                        StoredEvent, Wait)
@@ -139,9 +139,9 @@ class Store(Protocol):
         NotFoundError for an unknown id, RomancyError when it is not failed."""
 
     def prune(self, ended_before: Optional[float], events_before: Optional[float], dry_run: bool,
-              batch: int = 500) -> PruneResult:
+              progress: Optional[Callable[[int], None]] = None, batch: int = 500) -> PruneResult:
         """Delete ended instances and events no live instance may take, older than the cutoffs,
-        in transactions of `batch` rows."""
+        in transactions of `batch` rows, telling `progress` the rows of each."""
 
     def next_outbox_due(self) -> Optional[float]:
         """When the earliest pending outbox entry may be attempted (its lease ended), if any."""

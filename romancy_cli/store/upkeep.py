@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 from ..codec import dumps
 from ..errors import NotFoundError, RomancyError
@@ -78,7 +78,7 @@ class Upkeep:
     # -- prune -------------------------------------------------------------------
 
     def prune(self, ended_before: Optional[float], events_before: Optional[float], dry_run: bool,
-              batch: int = 500) -> PruneResult:
+              progress: Optional[Callable[[int], None]] = None, batch: int = 500) -> PruneResult:
         """Delete ended instances (with their steps) last updated before `ended_before`, and events
         received before `events_before` that no live instance may still take, `batch` rows per
         transaction so that no write lock is held long; `dry_run` only counts."""
@@ -91,6 +91,8 @@ class Upkeep:
             removed, removed_steps = self._prune_instances(ended_before, batch)
             longest, transactions = max(longest, time.perf_counter() - started), transactions + 1
             instances, steps = instances + removed, steps + removed_steps
+            if progress is not None:
+                progress(removed)
             if removed < batch:
                 break
         cursor = 0
@@ -99,6 +101,8 @@ class Upkeep:
             removed, cursor = self._prune_events(events_before, cursor, batch)
             longest, transactions = max(longest, time.perf_counter() - started), transactions + 1
             events += removed
+            if progress is not None:
+                progress(removed)
             if removed < batch:
                 break
         return PruneResult(instances, steps, events, transactions, longest)

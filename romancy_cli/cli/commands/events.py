@@ -98,11 +98,14 @@ def _send_batch(path: str, source: str, no_resume: bool) -> None:
     check_instances(events, get_instance)
     romancy = cli.app()
     results = []
-    with user_output():
+    from ..progress import bar
+
+    with user_output(), bar("sending events", len(events)) as advance:
         for event in events:
             results.append(romancy.send_event(event.type, event.data, source=event.source or source,
                                               event_id=event.id, subject=event.subject,
                                               instance=event.instance, resume=not no_resume))
+            advance(1)
     if cli.json:
         from ...views import send_view
 
