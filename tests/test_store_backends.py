@@ -802,12 +802,13 @@ def test_events_consumers_retry_and_prune_on_both_back_ends(store_url: str) -> N
             app.retry(first)
 
 
-def test_a_version_8_database_gets_the_counts_index_and_counts_per_workflow(store_url: str) -> None:
+def test_a_version_8_database_gets_the_counts_index_and_the_trace_column(store_url: str) -> None:
     with App(database=store_url, worker_id="v8", clock=ManualClock(NOW)) as app:
         iid = app.start("backends_counter", 1)
         db = app.store.db
         with db.atomic():
             db.execute_sql('DROP INDEX "romancy_instances_counts"')
+            db.execute_sql('ALTER TABLE "romancy_instances" DROP COLUMN "trace_context"')
             db.execute_sql('CREATE INDEX "romancy_instances_workflow" ON "romancy_instances" ("workflow")')
             app.store.m.Meta.update(value="8").where(app.store.m.Meta.key == "schema_version").execute()
     with App(database=store_url, worker_id="v9", clock=ManualClock(NOW)) as app:
@@ -815,6 +816,7 @@ def test_a_version_8_database_gets_the_counts_index_and_counts_per_workflow(stor
         assert store.m.Meta.get(store.m.Meta.key == "schema_version").value == str(SCHEMA_VERSION)
         assert _instance_indexes(store) == CURRENT_INDEXES
         assert app.count_by_workflow() == {("backends_counter", WAITING_FOR_EVENT): 1}
+        assert app.get(iid).trace is None  # started untraced; new instances keep theirs in the column
         app.cancel(iid)
         assert app.count_by_workflow() == {("backends_counter", "cancelled"): 1}
         if store_is_sqlite(store):

@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from cli_helpers import Project, cli_env, make_project, romancy_executable
 from multiworker_support import free_port
 from romancy_cli import App, ManualClock, Registry, activity, send_event, sleep, wait_event, workflow
+from romancy_cli.config import traces_wanted
 from romancy_cli.tracing import Tracing
 from serve_support import run_server, wait_for
 from test_serve_cli import Served
@@ -258,3 +259,31 @@ def test_an_unknown_exporter_is_one_warning(tmp_path: Path) -> None:
     result = make_project(tmp_path).run("start", "add", "1", OTEL_TRACES_EXPORTER="zipkin")
     assert result.code == 0
     assert "warning: OTEL_TRACES_EXPORTER='zipkin' is not supported here (use console or otlp)" in result.stderr
+
+
+@pytest.mark.parametrize("configured, env, wanted", [
+    (False, {}, None), (True, {}, "otlp"), (False, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, "otlp"),
+    (False, {"OTEL_TRACES_EXPORTER": "console"}, "console"), (True, {"OTEL_TRACES_EXPORTER": "none"}, None)])
+def test_which_settings_turn_traces_on(configured: bool, env: dict, wanted: Any) -> None:
+    assert traces_wanted(configured, env) == wanted
+
+
+def test_a_traced_cli_start_stores_its_trace_and_keeps_stdout_for_the_answer(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    project.write("romancy.toml", 'database = "romancy.db"\nworkflows = ["workflows.py"]\n[telemetry]\notel = true\n')
+    result = project.run("start", "add", "1", OTEL_TRACES_EXPORTER="console")  # console: no collector needed
+    assert result.code == 0, result.stderr
+    names = {span["name"] for span in console_spans("\n" + result.stderr)}
+    assert names == {"romancy.instance", "romancy.workflow", "romancy.activity"}
+    assert result.stdout.strip().startswith("add-")  # stdout keeps the answer alone
+    stored = project.rows("SELECT trace_context FROM romancy_instances")[0][0]
+    assert stored.split("-")[1] == next(s for s in console_spans("\n" + result.stderr)
+                                        if s["name"] == "romancy.instance")["context"]["trace_id"][2:]
+
+
+def test_a_bad_otel_setting_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    project.write("romancy.toml", 'database = "romancy.db"\nworkflows = ["workflows.py"]\n[telemetry]\notel = "yes"\n')
+    result = project.run("start", "add", "1")
+    assert result.code == 2 and "`telemetry.otel` must be true or false, got 'yes'" in result.error_line
+    assert project.counts() == {}
