@@ -148,13 +148,15 @@ class App:
         """Store an event. Satisfied instances run here (resume), are handed to `dispatch`
         (leased to this worker, for run_leased), or are left for any worker (resume=False).
         `start`: see send_event (start_workflow)."""
-        # Under the sender's traceparent (CloudEvents Distributed Tracing), when tracing.
-        attributes = {"romancy.event.type": event.type, "romancy.event.source": event.source,
-                      "romancy.event.id": event.id}
-        with self.observers.span("romancy.event", event.extensions, attributes) as annotate:
+        if self.observers.tracer is None:
             result = self._accept(event, resume, dispatch, start)
-            annotate({"romancy.delivered_to": list(result.delivered + result.started),
-                      "romancy.duplicate": result.duplicate})
+        else:  # under the sender's traceparent (CloudEvents Distributed Tracing)
+            attributes = {"romancy.event.type": event.type, "romancy.event.source": event.source,
+                          "romancy.event.id": event.id}
+            with self.observers.span("romancy.event", event.extensions, attributes) as annotate:
+                result = self._accept(event, resume, dispatch, start)
+                annotate({"romancy.delivered_to": list(result.delivered + result.started),
+                          "romancy.duplicate": result.duplicate})
         if self.observers.wants("on_event_received"):
             outcome = ("duplicate" if result.duplicate else "started" if result.started
                        else "delivered" if result.delivered else "unmatched")

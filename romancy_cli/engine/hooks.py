@@ -3,6 +3,7 @@ its first commit must also write."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any, Callable, Optional
@@ -146,21 +147,22 @@ class RunHooks:
     def activity_started(self, ctx: WorkflowContext, name: str, attempt: int) -> Any:
         self.observers.emit("on_activity_start", instance_id=ctx.instance_id, workflow=ctx.workflow_name,
                             activity=name, attempt=attempt)
-        span = None
+        span: Optional[contextlib.ExitStack] = None
+        annotate = None
         if self.observers.tracer is not None:  # a child of the run's span, open while the activity runs
-            span = self.observers.span("romancy.activity", {}, {"romancy.activity": name, "romancy.attempt": attempt,
-                                                                "romancy.instance_id": ctx.instance_id})
-            span = (span, span.__enter__())
-        return time.perf_counter(), span
+            span = contextlib.ExitStack()
+            annotate = span.enter_context(self.observers.span("romancy.activity", {}, {
+                "romancy.activity": name, "romancy.attempt": attempt, "romancy.instance_id": ctx.instance_id}))
+        return time.perf_counter(), span, annotate
 
     def activity_ended(self, ctx: WorkflowContext, name: str, attempt: int, started: Any,
                        error: Optional[BaseException]) -> None:
-        began, span = started
+        began, span, annotate = started
         failure = None if error is None else {"type": type(error).__name__, "message": str(error)}
         if span is not None:
             if failure is not None:
-                span[1]({"romancy.error": f"{failure['type']}: {failure['message']}"})
-            span[0].__exit__(None, None, None)
+                annotate({"romancy.error": f"{failure['type']}: {failure['message']}"})
+            span.close()
         if self.observers.wants("on_activity_end"):
             self.observers.emit("on_activity_end", instance_id=ctx.instance_id, workflow=ctx.workflow_name,
                                 activity=name, attempt=attempt, duration=time.perf_counter() - began,
