@@ -100,7 +100,7 @@ def test_tick_loop_logs_json(project: Project) -> None:
     try:
         for line in proc.stderr:  # type: ignore[union-attr]
             seen += line
-            if '"instance_id": "s1"' in line or proc.poll() is not None:
+            if '"fired": 1' in line or proc.poll() is not None:  # the summary, after its instances' lines
                 break
     finally:
         proc.send_signal(signal.SIGINT)
