@@ -14,7 +14,10 @@ import pytest
 import requests
 
 from cli_helpers import Project, make_project
+from test_docs import blocks
 from test_serve_cli import start_server
+
+OBSERVE = Path(__file__).resolve().parents[1] / "docs" / "howto" / "observe.md"
 
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
 
@@ -130,6 +133,10 @@ def test_serve_logs_json(project: Project) -> None:
     assert accepted["event_type"] == "said" and accepted["event_id"] == "e1"
     resumed = next(line for line in logged if line.get("instance_id") == "h1")
     assert resumed["workflow"] == "hears" and resumed["status"] == "completed"
+    # The Observe how-to shows these two lines: the same fields.
+    (example,) = [block for block in blocks(OBSERVE, "console") if "--log-format json" in block]
+    shown = [json.loads(line) for line in example.splitlines() if line.startswith("{")]
+    assert [set(line) for line in shown] == [set(accepted), set(resumed)]
 
 
 def test_the_text_log_stays_the_default(project: Project) -> None:
