@@ -35,7 +35,8 @@ class SendResult:
 
 class App:
     """`App(database="romancy.db", worker_id="worker-1")`; use as a context manager or call
-    initialize() / shutdown()."""
+    initialize() / shutdown(). `hooks=[...]`: objects told of every real start, end, activity
+    attempt, event, timer and relay attempt (the "Observe" how-to; romancy_cli/observe.py)."""
 
     def __init__(self, database: str = "romancy.db", worker_id: Optional[str] = None, *,
                  clock: Optional[Clock] = None, lease_seconds: float = 30.0,
