@@ -4,7 +4,6 @@ by a real Prometheus server (Debian's `prometheus`) whose query API then answers
 
 from __future__ import annotations
 
-import json
 import subprocess
 import tempfile
 import time
