@@ -72,8 +72,19 @@ def version() -> str:
     return version_of("romancy-cli") or "dev"
 
 
+class NoopHook:
+    """Every hook method, doing nothing: BENCH_HOOK=noop measures what being told costs."""
+
+    def _ignore(self, **fields: Any) -> None:
+        pass
+
+    on_workflow_start = on_workflow_end = on_activity_start = on_activity_end = _ignore
+    on_event_received = on_timer_fired = on_outbox_sent = on_outbox_failed = on_commit = _ignore
+
+
 def open_app(folder: str, name: str, mode: str) -> App:
-    return App(database=os.path.join(folder, name), worker_id="bench", synchronous=mode).initialize()
+    hooks = [NoopHook()] if os.environ.get("BENCH_HOOK") == "noop" else []
+    return App(database=os.path.join(folder, name), worker_id="bench", synchronous=mode, hooks=hooks).initialize()
 
 
 def _payload(i: int) -> dict:

@@ -13,7 +13,9 @@ from .definitions import REGISTRY, Registry, WorkflowDefinition, queue_spec
 from .durations import Duration, deadline
 from .engine.clock import SystemClock
 from .errors import NotFoundError, RomancyError
-from .records import Attempt, EventInput, Instance, LoggedEvent, Misfit, OutboxItem, PruneResult, QueueState, Step
+from .observe import Observers
+from .records import (PENDING, SENT, Attempt, EventInput, Instance, LoggedEvent, Misfit, OutboxItem, PruneResult,
+                      QueueState, Step)
 
 if TYPE_CHECKING:  # the engine is imported on first use: `romancy status` only reads the store
     from .engine.engine import Engine, TickResult
@@ -35,14 +37,15 @@ class SendResult:
 
 class App(ScheduleOps):
     """`App(database="romancy.db", worker_id="worker-1")`; use as a context manager or call
-    initialize() / shutdown()."""
+    initialize() / shutdown(). `hooks=[...]`: objects told of every real start, end, activity
+    attempt, event, timer and relay attempt (the "Observe" how-to; romancy_cli/observe.py)."""
 
     def __init__(self, database: str = "romancy.db", worker_id: Optional[str] = None, *,
                  clock: Optional[Clock] = None, lease_seconds: float = 30.0,
                  synchronous: str = "normal", registry: Optional[Registry] = None,
                  busy_timeout: float = 30.0, only_database: bool = False,
                  outbox_url: Optional[str] = None, queues: Sequence[tuple[str, Any, Any]] = (),
-                 config_source: str = "configuration") -> None:
+                 config_source: str = "configuration", hooks: Sequence[Any] = ()) -> None:
         self.database = database
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.clock = clock or SystemClock()
@@ -56,9 +59,15 @@ class App(ScheduleOps):
         self.outbox_url = outbox_url  # where events published without `to` are relayed (`[outbox] url`)
         # [queues.NAME] of romancy.toml, checked now: a bad one is an input error naming the file.
         self.queues = tuple(queue_spec(name, concurrency, rate, config_source) for name, concurrency, rate in queues)
+        # Told what really happens (starts, ends, activities, events, timers): romancy_cli/observe.py.
+        self.observers = Observers(hooks)
         self._store: Optional[Store] = None
         self._engine: Optional[Engine] = None
         self.opened_at = self.clock.now()
+
+    def add_hook(self, hook: Any) -> None:
+        """Register a hook (romancy_cli/observe.py lists its methods) after construction."""
+        self.observers.add(hook)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -100,7 +109,8 @@ class App(ScheduleOps):
             from .engine.engine import Engine
 
             self._engine = Engine(self.store, self.registry, self.clock, self.worker_id, self.lease_seconds,
-                                  self.outbox_url, self.queues, live_since=self.opened_at)
+                                  self.outbox_url, self.queues, live_since=self.opened_at,
+                                  observers=self.observers)
         return self._engine
 
     # -- operations ----------------------------------------------------------------
@@ -167,6 +177,24 @@ class App(ScheduleOps):
         """Store an event. Satisfied instances run here (resume), are handed to `dispatch`
         (leased to this worker, for run_leased), or are left for any worker (resume=False).
         `start`: see send_event (start_workflow)."""
+        if self.observers.tracer is None:
+            result = self._accept(event, resume, dispatch, start)
+        else:  # under the sender's traceparent (CloudEvents Distributed Tracing)
+            attributes = {"romancy.event.type": event.type, "romancy.event.source": event.source,
+                          "romancy.event.id": event.id}
+            with self.observers.span("romancy.event", event.extensions, attributes) as annotate:
+                result = self._accept(event, resume, dispatch, start)
+                annotate({"romancy.delivered_to": list(result.delivered + result.started),
+                          "romancy.duplicate": result.duplicate})
+        if self.observers.wants("on_event_received"):
+            outcome = ("duplicate" if result.duplicate else "started" if result.started
+                       else "delivered" if result.delivered else "unmatched")
+            self.observers.emit("on_event_received", type=event.type, source=event.source, id=event.id,
+                                outcome=outcome, instances=result.delivered + result.started)
+        return result
+
+    def _accept(self, event: EventInput, resume: bool, dispatch: Optional[Callable[[tuple[Instance, ...]], None]],
+                start: Optional[tuple[str, list[Any], dict[str, Any]]]) -> SendResult:
         engine = self.engine
         if resume and dispatch is None and start is None:
             direct = engine.deliver_and_run(event)
@@ -211,15 +239,16 @@ class App(ScheduleOps):
         return self.engine.cancel(instance_id, reason)
 
     def check_replay(self, workflow: Optional[str] = None, instance_id: Optional[str] = None,
-                     include_ended: bool = False) -> tuple[int, list[Misfit]]:
+                     include_ended: bool = False,
+                     progress: Optional[Callable[[int, int], None]] = None) -> tuple[int, list[Misfit]]:
         """Replay recorded histories against the registered code, writing nothing and running no
         activity: (instances checked, those a resume would park). Ended instances only when
-        `include_ended`."""
+        `include_ended`; `progress(done, total)` is told as it goes."""
         from .engine.check import check
 
         if instance_id is not None:
             self.get(instance_id)
-        return check(self.store, self.registry, workflow, instance_id, include_ended)
+        return check(self.store, self.registry, workflow, instance_id, include_ended, progress)
 
     def get(self, instance_id: str) -> Instance:
         instance = self.store.get(instance_id)
@@ -247,6 +276,14 @@ class App(ScheduleOps):
         """Instances per status, parked ones under "parked"."""
         return self.store.count_instances(workflow)
 
+    def count_by_workflow(self) -> dict[tuple[str, str], int]:
+        """Instances per (workflow, status), parked ones under "parked"."""
+        return self.store.count_by_workflow()
+
+    def count_outbox_pending(self) -> int:
+        """Published events still to be relayed."""
+        return self.store.count_outbox_pending()
+
     def list_events(self, event_type: Optional[str] = None, since: Optional[float] = None,
                     unconsumed: bool = False, limit: Optional[int] = None,
                     before: Optional[int] = None) -> list[LoggedEvent]:
@@ -265,10 +302,11 @@ class App(ScheduleOps):
         return self.engine.retry(instance_id)
 
     def prune(self, ended_before: Optional[float], events_before: Optional[float],
-              dry_run: bool = False) -> PruneResult:
+              dry_run: bool = False, progress: Optional[Callable[[int], None]] = None) -> PruneResult:
         """Delete ended instances last updated before `ended_before` and events received before
-        `events_before` (epoch seconds; None: keep) that no live instance may still take."""
-        return self.store.prune(ended_before, events_before, dry_run)
+        `events_before` (epoch seconds; None: keep) that no live instance may still take;
+        `progress(rows)` is told of each batch deleted (instances and events)."""
+        return self.store.prune(ended_before, events_before, dry_run, progress)
 
     def run_leased(self, instance: Instance) -> Optional[str]:
         """Run an instance as accept() leased it to this worker (for `dispatch`); returns its
@@ -284,7 +322,16 @@ class App(ScheduleOps):
 
     def record_attempt(self, item: OutboxItem, attempt: Attempt) -> bool:
         """Record how an attempt to relay `item` went; False when this worker's lease had ended."""
-        return self.store.record_attempt(item.event.seq, self.engine.owner, attempt)
+        recorded = self.store.record_attempt(item.event.seq, self.engine.owner, attempt)
+        if recorded:
+            event = item.event
+            if attempt.status == SENT:
+                self.observers.emit("on_outbox_sent", event_type=event.type, event_id=event.id, target=item.target,
+                                    attempts=item.attempts + 1)
+            else:
+                self.observers.emit("on_outbox_failed", event_type=event.type, event_id=event.id,
+                                    target=item.target, error=attempt.error, final=attempt.status != PENDING)
+        return recorded
 
     def release_outbox(self, items: Sequence[OutboxItem]) -> None:
         """Give back this worker's leases of `items`, not attempted."""

@@ -33,12 +33,15 @@ ENV_WORKER_ID = "ROMANCY_WORKER_ID"
 ENV_SERVE_TOKEN = "ROMANCY_SERVE_TOKEN"
 
 TOP_KEYS = ("database", "workflows", "worker_id", "lease_seconds", "synchronous", "busy_timeout", "serve",
-            "retention", "outbox", "queues")
+            "retention", "outbox", "queues", "telemetry")
 SERVE_KEYS = ("host", "port", "reload", "token", "max_body", "connection_limit", "channel_timeout", "allowed_hosts")
 RETENTION_KEYS = ("completed_after", "events_after")
 OUTBOX_KEYS = ("url", "mode", "max_attempts", "first_retry", "max_backoff", "timeout")
 OUTBOX_MODES = ("binary", "structured")
 QUEUE_KEYS = ("concurrency", "rate")
+TELEMETRY_KEYS = ("hooks", "otel")
+# A hook: "module:attribute", the module dotted (the project folder is on the import path).
+HOOK_SPEC = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*\Z")
 # A relay target: a host after the scheme, no blanks (send_event's `to` is checked the same way).
 HTTP_URL = re.compile(r"https?://[^/\s?#]+\S*\Z")
 # A DNS name or an IPv4 address (letters, digits, dots, dashes), or an IPv6 address.
@@ -85,6 +88,14 @@ class OutboxSettings:
 
 
 @dataclass(frozen=True)
+class TelemetrySettings:
+    """[telemetry]: hooks given to every App of the CLI, and whether OpenTelemetry traces are on."""
+
+    hooks: tuple[str, ...] = ()  # "module:attribute": a hook object, or a class made with no arguments
+    otel: bool = False
+
+
+@dataclass(frozen=True)
 class Settings:
     """Resolved settings. Paths are absolute; `workflows` holds file paths or dotted modules."""
 
@@ -99,6 +110,7 @@ class Settings:
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     # [queues.NAME]: (name, concurrency, rate) as written; App checks them (definitions.queue_spec).
     queues: tuple[tuple[str, Any, Any], ...] = ()
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     source: Optional[Path] = None  # the file the settings came from, None when defaults only
     root: Path = field(default_factory=Path.cwd)  # folder relative paths resolve against
 
@@ -187,6 +199,10 @@ def _from_table(table: dict[str, Any], path: Optional[Path], root: Path) -> Sett
     if not isinstance(outbox_table, dict):
         raise UsageError(f"{where}: `outbox` must be a table ([outbox])")
     _check_keys(outbox_table, OUTBOX_KEYS, where, "outbox.")
+    telemetry_table = table.get("telemetry", {})
+    if not isinstance(telemetry_table, dict):
+        raise UsageError(f"{where}: `telemetry` must be a table ([telemetry])")
+    _check_keys(telemetry_table, TELEMETRY_KEYS, where, "telemetry.")
     database = _string(table, "database", where)
     workflows = _workflow_list(table.get("workflows"), where)
     return Settings(
@@ -201,6 +217,7 @@ def _from_table(table: dict[str, Any], path: Optional[Path], root: Path) -> Sett
         retention=RetentionSettings(*(_age(retention_table, key, where) for key in RETENTION_KEYS)),
         outbox=_outbox(outbox_table, where),
         queues=_queues(table.get("queues", {}), where),
+        telemetry=_telemetry(telemetry_table, where),
         source=path,
         root=root,
     )
@@ -308,6 +325,32 @@ def _outbox(table: dict[str, Any], where: str) -> OutboxSettings:
     return OutboxSettings(url, mode, attempts, first_retry, max_backoff, timeout)
 
 
+def _telemetry(table: dict[str, Any], where: str) -> TelemetrySettings:
+    hooks = table.get("hooks", [])
+    if isinstance(hooks, str):
+        hooks = [hooks]
+    if not isinstance(hooks, list) or not all(isinstance(h, str) and HOOK_SPEC.match(h) for h in hooks):
+        raise UsageError(f"{where}: `telemetry.hooks` must be a list of \"module:attribute\" names, got {hooks!r}")
+    otel = table.get("otel", False)
+    if not isinstance(otel, bool):
+        raise UsageError(f"{where}: `telemetry.otel` must be true or false, got {otel!r}")
+    return TelemetrySettings(tuple(hooks), otel)
+
+
+def traces_wanted(configured: bool, env: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """The trace exporter asked for: by OTEL_TRACES_EXPORTER, by OTEL_EXPORTER_OTLP_ENDPOINT (otlp),
+    or by `[telemetry] otel = true` (otlp, OpenTelemetry's default); None: traces are off."""
+    env = os.environ if env is None else env
+    chosen = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if chosen == "none":
+        return None
+    if chosen:
+        return chosen
+    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or configured:
+        return "otlp"
+    return None
+
+
 def _age(table: dict[str, Any], key: str, where: str) -> Optional[float]:
     """A retention age: a duration string ("30d") or seconds."""
     from .durations import to_seconds
@@ -379,5 +422,5 @@ def _split(value: str) -> list[str]:
     return [part.strip() for part in re.split(rf"[,{re.escape(os.pathsep)}]", value) if part.strip()]
 
 
-__all__ = ["Settings", "ServeSettings", "OutboxSettings", "load_settings", "find_config", "read_table",
+__all__ = ["Settings", "ServeSettings", "OutboxSettings", "TelemetrySettings", "load_settings", "find_config", "read_table",
            "resolve_database", "resolve_workflow", "CONFIG_NAME"]

@@ -140,7 +140,31 @@ def workflow_source(fn: object) -> str:
     return filename or getattr(fn, "__module__", "?")
 
 
-__all__ = ["load_workflows", "load_one", "import_file", "import_dotted", "WorkflowImportError",
+def load_hook(spec: str, root: Optional[Path] = None) -> object:
+    """The hook named "module:attribute" (config.HOOK_SPEC), the module found from `root` too; a
+    class is made with no arguments."""
+    if root is not None:
+        _add_path(str(root))
+    module_name, _, attribute = spec.partition(":")
+    try:
+        module = import_dotted(module_name)
+    except WorkflowImportError as exc:
+        raise UsageError(f"hook {spec!r}: {exc}; check `hooks` in [telemetry]") from None
+    found: object = module
+    for part in attribute.split("."):
+        if not hasattr(found, part):
+            raise UsageError(f"hook {spec!r}: module {module_name!r} has no attribute {attribute!r}; "
+                             "check `hooks` in [telemetry]")
+        found = getattr(found, part)
+    if isinstance(found, type):
+        try:
+            found = found()
+        except Exception as exc:
+            raise UsageError(f"hook {spec!r}: {attribute}() raised {type(exc).__name__}: {exc}") from None
+    return found
+
+
+__all__ = ["load_hook", "load_workflows", "load_one", "import_file", "import_dotted", "WorkflowImportError",
            "describe_import_error", "workflow_source"]
 
 

@@ -96,7 +96,8 @@ SEND = "send"  # the kind of a step that published an event (engine/publishing.p
 def published_events(steps: list[Step]) -> list[EventInput]:
     """The events that steps of kind SEND published: the store writes them with those steps."""
     return [EventInput(s.result["type"], s.result["source"], s.result["id"], s.result.get("data"),
-                       s.result.get("subject"), data_content_type="application/json")
+                       s.result.get("subject"), data_content_type="application/json",
+                       extensions=dict(s.result.get("extensions") or {}))
             for s in steps if s.kind == SEND]
 
 
@@ -179,6 +180,7 @@ class Instance:
     chain_id: Optional[str] = None  # a child's id as its parent knows it (the first run of a chain)
     queue: Optional[str] = None  # the queue whose slot it holds from its start to its end (schema 9)
     started_at: Optional[float] = None  # when a queued instance got its slot (a queue's rate counts these)
+    trace: Optional[str] = None  # schema 12: its W3C traceparent, when traced (every run's span is under it)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
@@ -117,8 +118,18 @@ class Relay:
 
     def attempt(self, item: OutboxItem) -> Attempt:
         """Send one leased entry and record the outcome."""
-        headers, body = encode(item, self.settings.mode)
-        error, retry = post(item.target, headers, body, self.settings.timeout)
+        event = item.event
+        attributes = {"romancy.event.type": event.type, "romancy.event.id": event.id, "romancy.target": item.target,
+                      "romancy.attempt": item.attempts + 1}
+        observers = self.app.observers
+        with observers.span("romancy.outbox.send", event.extensions, attributes) as annotate:
+            traced = observers.headers()  # the receiver's spans go under this one
+            if traced:
+                item = replace(item, event=replace(event, extensions={**event.extensions, **traced}))
+            headers, body = encode(item, self.settings.mode)
+            error, retry = post(item.target, headers, body, self.settings.timeout)
+            if error is not None:
+                annotate({"romancy.error": error})
         result = outcome(item, error, retry, self.settings, time.time())
         self.app.record_attempt(item, result)
         _log(item, result)

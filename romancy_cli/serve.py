@@ -56,7 +56,11 @@ class Server:
         self._pruned_at: Optional[float] = None  # monotonic time of the last prune
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        self.wsgi = WsgiApp(app, self.dispatch, token, max_body, dev, AllowedHosts(host, allowed_hosts))
+        from .metrics import Metrics  # prometheus-client: imported by `serve` alone
+
+        self.metrics = Metrics(app)
+        self.wsgi = WsgiApp(app, self.dispatch, token, max_body, dev, AllowedHosts(host, allowed_hosts),
+                            self.metrics.render)
         self.threads = ElasticThreads(self.wsgi, workers, self._resize)
         self.host, self.port = host, port
         self.connection_limit, self.channel_timeout = connection_limit, channel_timeout
@@ -83,12 +87,14 @@ class Server:
         try:
             status = self.app.run_leased(instance)
             if status is not None:
-                self._log_resumed(instance_id, status)
+                self._log_resumed(instance_id, status, instance.workflow)
         except StorageFault as fault:  # the instance stays as last committed, to be recovered
-            log.error("resuming %s stopped by a database fault: %s", instance_id, fault)
+            log.error("resuming %s stopped by a database fault: %s", instance_id, fault,
+                      extra={"instance_id": instance_id, "workflow": instance.workflow})
             return
         except Exception:
-            log.exception("resuming %s failed", instance_id)
+            log.exception("resuming %s failed", instance_id,
+                          extra={"instance_id": instance_id, "workflow": instance.workflow})
             return
         if status in (WAITING_FOR_TIMER, WAITING_FOR_EVENT):
             self.wake.set()  # it may now have the earliest due time
@@ -105,12 +111,14 @@ class Server:
         self.prune_if_due()
         return result.next_wake
 
-    def _log_resumed(self, instance_id: str, status: str) -> None:
+    def _log_resumed(self, instance_id: str, status: str, workflow: Optional[str] = None) -> None:
+        about = {"instance_id": instance_id, "status": status, "workflow": workflow}
         if status != PARKED:
-            log.info("resumed %s → %s", instance_id, status)
+            log.info("resumed %s → %s", instance_id, status, extra=about)
             return
-        reason = (self.app.get(instance_id).error or {}).get("message", "")
-        log.warning("resumed %s → parked: %s", instance_id, reason)
+        instance = self.app.get(instance_id)
+        reason = (instance.error or {}).get("message", "")
+        log.warning("resumed %s → parked: %s", instance_id, reason, extra={**about, "workflow": instance.workflow})
 
     def prune_if_due(self) -> None:
         """Apply [retention] at start and then every PRUNE_EVERY seconds, from the timer loop."""

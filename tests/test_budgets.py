@@ -28,8 +28,8 @@ class Budget:
 # What each operation costs today (means over N); ARCHITECTURE.md gives the aims of issue 22.
 BUDGETS = {
     "start -> waiting (one activity)": Budget(5, 1, 28),
-    "targeted delivery -> completed": Budget(5, 1, 42),
-    "matched delivery -> completed, 2,000 others waiting": Budget(11, 1, 42),
+    "targeted delivery -> completed": Budget(5, 1, 46),
+    "matched delivery -> completed, 2,000 others waiting": Budget(11, 1, 46),
 }
 
 

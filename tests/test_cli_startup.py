@@ -149,3 +149,13 @@ def test_start_status_and_send_event_leave_the_cron_library_unimported(tmp_path:
         result = project.run(*args, PYTHONPROFILEIMPORTTIME="1")
         assert result.code == 0, result.stderr
         assert "cronsim" not in _imported(result.stderr), args
+
+
+@pytest.mark.parametrize("args", [("start", "add", "1"), ("status",),
+                                  ("send-event", "payment.completed", "--data", "{}")])
+def test_commands_leave_prometheus_and_opentelemetry_unimported(tmp_path: Path, args: tuple) -> None:
+    """Only `serve` imports prometheus-client (GET /metrics); OpenTelemetry only when enabled."""
+    project = make_project(tmp_path)
+    result = project.run(*args, PYTHONPROFILEIMPORTTIME="1")
+    assert result.code == 0, result.stderr
+    assert not [name for name in _imported(result.stderr) if name.startswith(("prometheus_client", "opentelemetry"))]

@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "romancy_cli"
 
-ADAPTERS = ("cli", "http", "serve", "serve_threads", "relay")
+ADAPTERS = ("cli", "http", "serve", "serve_threads", "relay", "metrics", "tracing")
 IO_LIBRARIES = ("peewee", "playhouse", "psycopg", "psycopg2", "sqlite3", "typer", "click", "rich", "waitress",
                 "watchfiles", "requests", "urllib", "http", "socketserver", "wsgiref", "jinja2")
 

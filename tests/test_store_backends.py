@@ -362,9 +362,10 @@ V1_INDEXES = (
     '("wait_event_type", "status", "wait_match_keys", "wait_match")',
     'CREATE INDEX "romancy_instances_workflow_status" ON "romancy_instances" ("workflow", "status")',
 )
-# version 3: ended instances by status; version 5: the web page's pages; version 6: running -> runnable
+# version 3: ended instances by status; version 5: the web page's pages; version 6: running -> runnable;
+# version 9: by workflow, covering the counts per status
 CURRENT_INDEXES = {"romancy_instances_due", "romancy_instances_waiting", "romancy_instances_runnable",
-                   "romancy_instances_workflow", "romancy_instances_status", "romancy_instances_created",
+                   "romancy_instances_counts", "romancy_instances_status", "romancy_instances_created",
                    "romancy_instances_parent", "romancy_instances_queue"}
 
 
@@ -800,3 +801,26 @@ def test_events_consumers_retry_and_prune_on_both_back_ends(store_url: str) -> N
         assert app.list_instances() == [] and app.list_events() == []
         with pytest.raises(NotFoundError):
             app.retry(first)
+
+
+def test_a_version_8_database_gets_the_counts_index_and_the_trace_column(store_url: str) -> None:
+    with App(database=store_url, worker_id="v8", clock=ManualClock(NOW)) as app:
+        iid = app.start("backends_counter", 1)
+        db = app.store.db
+        with db.atomic():
+            db.execute_sql('DROP INDEX "romancy_instances_counts"')
+            db.execute_sql('ALTER TABLE "romancy_instances" DROP COLUMN "trace_context"')
+            db.execute_sql('CREATE INDEX "romancy_instances_workflow" ON "romancy_instances" ("workflow")')
+            app.store.m.Meta.update(value="8").where(app.store.m.Meta.key == "schema_version").execute()
+    with App(database=store_url, worker_id="v9", clock=ManualClock(NOW)) as app:
+        store = app.store
+        assert store.m.Meta.get(store.m.Meta.key == "schema_version").value == str(SCHEMA_VERSION)
+        assert _instance_indexes(store) == CURRENT_INDEXES
+        assert app.count_by_workflow() == {("backends_counter", WAITING_FOR_EVENT): 1}
+        assert app.get(iid).trace is None  # started untraced; new instances keep theirs in the column
+        app.cancel(iid)
+        assert app.count_by_workflow() == {("backends_counter", "cancelled"): 1}
+        if store_is_sqlite(store):
+            plan = store.db.execute_sql("EXPLAIN QUERY PLAN SELECT workflow, status, parked, COUNT(*) FROM "
+                                        "romancy_instances GROUP BY workflow, status, parked").fetchall()
+            assert "COVERING INDEX romancy_instances_counts" in str(plan)

@@ -121,6 +121,13 @@ def print_jsonl(values: Sequence[Any]) -> None:
 def error(message: str) -> None:
     """The one-line error. Written plainly (not through rich) so it is never wrapped."""
     line = " ".join(str(message).split("\n")).strip()
+    from .logs import json_lines
+
+    if json_lines():  # --log-format json: the error is one more JSON line
+        import logging
+
+        logging.getLogger("romancy.cli").error(line)
+        return
     prefix = "error:"
     if sys.stderr.isatty() and not os.environ.get("NO_COLOR"):
         prefix = "\x1b[1;31merror:\x1b[0m"
@@ -143,5 +150,12 @@ def configure_logging(verbose: int) -> None:
 
 
 def warn(message: str) -> None:
+    from .logs import json_lines
+
+    if json_lines():
+        import logging
+
+        logging.getLogger("romancy.cli").warning(message)
+        return
     sys.stderr.write(f"warning: {message}\n")
     sys.stderr.flush()

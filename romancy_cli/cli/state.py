@@ -24,6 +24,7 @@ class CliState:
     workflows: list[str] = field(default_factory=list)
     json: bool = False
     verbose: int = 0
+    json_logs: bool = False  # --log-format json: stderr carries JSON lines only
     _settings: Optional["Settings"] = None
     _app: Optional["App"] = None
     _loaded: bool = False
@@ -47,6 +48,13 @@ class CliState:
 
             self._settings = load_settings(self.config, self.database, self.workflows or None)
         return self._settings
+
+    def use_json_logs(self) -> None:
+        """--log-format json: log lines, errors and workflow code's prints as JSON on stderr."""
+        from .logs import use_json
+
+        self.json_logs = True
+        use_json(self.verbose)
 
     def load_workflows(self) -> None:
         """Import the configured workflow modules (their prints go to stderr, not stdout)."""
@@ -90,11 +98,19 @@ class CliState:
             app = App(database=settings.database, worker_id=settings.worker_id,
                       lease_seconds=settings.lease_seconds, synchronous=settings.synchronous,
                       busy_timeout=settings.busy_timeout, only_database=True, outbox_url=settings.outbox.url,
-                      queues=settings.queues, config_source=str(settings.source or "configuration"))
+                      queues=settings.queues, config_source=str(settings.source or "configuration"),
+                      hooks=self.hooks())
             self._app = app.initialize()
             if self._loaded and self.sync_schedules:  # the schedules the loaded modules declare
                 self._app.sync_schedules()
         return self._app
+
+    def hooks(self) -> list[object]:
+        """The hooks of [telemetry], and the tracing hook when traces are asked for."""
+        from .telemetry import configured_hooks
+
+        with user_output():  # a hook module's prints go to stderr
+            return configured_hooks(self.settings)
 
     def _say_where_created(self) -> None:
         """A database about to be created without any configuration: say where, once."""
@@ -136,9 +152,20 @@ def state() -> CliState:
 
 @contextlib.contextmanager
 def user_output() -> Iterator[None]:
-    """Workflow code that prints writes to stderr: stdout carries only the command's data."""
-    with contextlib.redirect_stdout(sys.stderr):
-        yield
+    """Workflow code that prints writes to stderr: stdout carries only the command's data. With
+    JSON logs, each line it prints is a log line."""
+    if not STATE.json_logs:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+        return
+    from .logs import LogLines
+
+    lines = LogLines()
+    try:
+        with contextlib.redirect_stdout(lines):
+            yield
+    finally:
+        lines.flush()
 
 
 def _shown(path: "os.PathLike[str] | str") -> str:

@@ -4,7 +4,7 @@ time or id is recorded."""
 
 from __future__ import annotations
 
-from typing import NoReturn, Optional
+from typing import Callable, NoReturn, Optional
 
 from ..definitions import Registry, WorkflowDefinition
 from ..records import TERMINAL, Instance, Misfit, Step, Wait
@@ -74,18 +74,23 @@ def probe(definition: WorkflowDefinition, instance: Instance, history: list[Step
 
 
 def check(store: Store, registry: Registry, workflow: Optional[str] = None,
-          instance_id: Optional[str] = None, include_ended: bool = False) -> tuple[int, list[Misfit]]:
-    """(instances checked, those that no longer fit), oldest first."""
+          instance_id: Optional[str] = None, include_ended: bool = False,
+          progress: Optional[Callable[[int, int], None]] = None) -> tuple[int, list[Misfit]]:
+    """(instances checked, those that no longer fit), oldest first. `progress(done, total)` is
+    called before the first batch and after each."""
     chosen = [i for i in reversed(store.list_instances(None, workflow, None))
               if (instance_id is None or i.instance_id == instance_id)
               and (include_ended or i.status not in TERMINAL)]
     misfits: list[Misfit] = []
+    report = progress or (lambda done, total: None)
+    report(0, len(chosen))
     for start in range(0, len(chosen), BATCH):
         ids = [i.instance_id for i in chosen[start:start + BATCH]]
         for instance, history in store.get_many(ids):
             misfit = _check_one(registry, instance, history)
             if misfit is not None:
                 misfits.append(misfit)
+        report(start + len(ids), len(chosen))
     return len(chosen), misfits
 
 

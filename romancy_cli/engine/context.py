@@ -84,6 +84,16 @@ class Hooks(Protocol):
         """A stored end of one of this instance's children (the one `match` names, or the oldest)
         that `history` has not taken yet, as a StoredEvent; None: the wait suspends."""
 
+    def activity_started(self, ctx: "WorkflowContext", name: str, attempt: int) -> Any:
+        """An activity's attempt begins (not a replay of it); returns what activity_ended gets."""
+
+    def activity_ended(self, ctx: "WorkflowContext", name: str, attempt: int, started: Any,
+                       error: Optional[BaseException]) -> None:
+        """That attempt returned or raised."""
+
+    def trace_headers(self) -> dict[str, str]:
+        """The trace context of this run (traceparent, tracestate) for the events it publishes."""
+
 
 @dataclass(frozen=True)
 class ReceivedEvent:
@@ -293,24 +303,30 @@ class WorkflowContext:
 
     def _run_activity(self, definition: ActivityDefinition, seq: int, args: tuple, kwargs: dict) -> Step:
         actx = self._activity_context(definition, seq)
+        started = self._hooks.activity_started(self, definition.name, actx.attempt)
         try:
             value = definition.fn(actx, *args, **kwargs)
             if inspect.iscoroutine(value):
                 value = run_coroutine(value)
         except Exception as exc:
+            self._hooks.activity_ended(self, definition.name, actx.attempt, started, exc)
             return self._activity_failed(definition, actx, seq, exc)
+        self._hooks.activity_ended(self, definition.name, actx.attempt, started, None)
         return self.record("activity", definition.name, {"value": to_plain(value)}, seq)
 
     async def _run_activity_async(self, definition: ActivityDefinition, seq: int, args: tuple,
                                   kwargs: dict) -> Any:
         actx = self._activity_context(definition, seq)
+        started = self._hooks.activity_started(self, definition.name, actx.attempt)
         try:
             value = definition.fn(actx, *args, **kwargs)
             if inspect.iscoroutine(value):
                 value = await value
         except Exception as exc:
+            self._hooks.activity_ended(self, definition.name, actx.attempt, started, exc)
             step = self._activity_failed(definition, actx, seq, exc)
         else:
+            self._hooks.activity_ended(self, definition.name, actx.attempt, started, None)
             step = self.record("activity", definition.name, {"value": to_plain(value)}, seq)
         return self._completed(definition, step.result, args, kwargs)
 

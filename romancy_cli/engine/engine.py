@@ -5,16 +5,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Optional, Sequence
 
 from .. import ids
 from ..definitions import Registry
 from ..errors import RomancyError, StorageFault, UsageError
+from ..observe import Observers
 from ..records import (ABANDON, CANCELLED, CHILD, CHILD_ENDED, COMPENSATING, QueueSpec, CONTINUED_AS_NEW, FAILED, PARKED, RUNNING, TERMINAL,
                        WAITING_FOR_EVENT, WAITING_FOR_TIMER, COMPLETED, Commit, Delivery, EventInput, Instance,
-                       LoggedEvent, PendingDelivery, Schedule, Step, StoredEvent, Transition, child_ended, child_started,
-                       published_events)
+                       LoggedEvent, PendingDelivery, Schedule, Step, StoredEvent, Transition, Wait, child_ended,
+                       child_started, published_events)
 from . import matching, replay, schedules
 from .context import WorkflowContext
 from .deadlines import renewing
@@ -62,10 +64,12 @@ def _provisional(event: EventInput, instance: Instance, now: float) -> StoredEve
 class Engine:
     def __init__(self, store: Store, registry: Registry, clock: Clock, worker_id: str,
                  lease_seconds: float = 30.0, outbox_url: Optional[str] = None,
-                 queues: Sequence[QueueSpec] = (), live_since: Optional[float] = None) -> None:
+                 queues: Sequence[QueueSpec] = (), live_since: Optional[float] = None,
+                 observers: Optional[Observers] = None) -> None:
         self.store, self.registry, self.clock = store, registry, clock
         # Queues declared in code, and in romancy.toml (which wins for a name declared in both).
         self.queues = {**registry.queues, **{spec.name: spec for spec in queues}}
+        self.observers = observers or Observers()  # the App's hooks: told of what really happens
         self.outbox_url = outbox_url  # the relay target of events published without `to`
         self.worker_id = worker_id
         self.owner = owner_token(worker_id)
@@ -81,7 +85,7 @@ class Engine:
         """This engine with its clock moved so that it reads `now` at this moment (leases excepted)."""
         clock = ShiftedClock(self.clock, now - self.clock.now())
         engine = Engine(self.store, self.registry, clock, self.worker_id, self.lease_seconds, self.outbox_url,
-                        tuple(self.queues.values()))
+                        tuple(self.queues.values()), observers=self.observers)
         engine.owner = self.owner
         engine.lease_clock = self.lease_clock
         engine.schedule_pass = self.schedule_pass
@@ -128,7 +132,7 @@ class Engine:
         # Events stored from here on count as received after the start, even before the instance
         # row is committed: none is lost to the start→wait race.
         instance = Instance(iid, workflow, RUNNING, args, kwargs, now, now, event_floor=self.store.start_floor(),
-                            lease_owner=self.owner, lease_until=until)
+                            lease_owner=self.owner, lease_until=until, trace=self.observers.new_trace(iid, workflow))
         if spec is not None:
             return self._start_queued(instance, spec)
         with self._worklist(), running_here(self.owner, iid):
@@ -186,11 +190,15 @@ class Engine:
             log.debug("claimed %s (%d recorded steps)", instance_id, len(history))
             return self._drive(instance, history)
 
-    def _run_fired_batch(self, fired: list[str], result: TickResult) -> None:
-        """Run what one fire_due leased to this worker; their outcomes at rest commit together."""
+    def _run_fired_batch(self, fired: list[str], result: TickResult, now: float, waits: dict[str, Wait]) -> None:
+        """Run what one fire_due (at `now`, firing `waits`) leased to this worker; their outcomes at
+        rest commit together."""
         delivered: list[str] = []  # instances the events these runs published satisfied
-        batch = FiredBatch(lambda commits: self._write_many(commits, delivered))
-        for instance, history in self.store.get_many(fired):
+        leased = self.store.get_many(fired)
+        workflows = {instance.instance_id: instance.workflow for instance, _ in leased}
+        batch = FiredBatch(lambda commits: self._write_many(commits, delivered, workflows))
+        for instance, history in leased:
+            self._timer_fired(instance, waits.get(instance.instance_id), now)
             self._note(result, instance.instance_id, self.run_leased(instance, history, batch))
         batch.flush()
         for instance_id in dict.fromkeys(delivered):
@@ -198,6 +206,11 @@ class Engine:
         for instance_id in batch.lost:  # cancelled or taken over meanwhile: say what it is now
             current = self.store.get(instance_id)
             result.resumed[instance_id] = current.status if current else FAILED
+
+    def _timer_fired(self, instance: Instance, wait: Optional[Wait], now: float) -> None:
+        if wait is not None and wait.wake_at is not None:
+            self.observers.emit("on_timer_fired", instance_id=instance.instance_id, workflow=instance.workflow,
+                                kind=wait.kind, lateness=max(0.0, now - wait.wake_at))
 
     def run_leased(self, instance: Instance, history: Optional[list[Step]] = None,
                    batch: Optional[FiredBatch] = None) -> Optional[str]:
@@ -240,15 +253,20 @@ class Engine:
         delivered: list[str] = []  # instances the events this run published satisfied
 
         def write(commit: Commit) -> Optional[StoredEvent]:
-            return self._write(commit, delivered)
+            return self._write(commit, delivered, instance.workflow)
 
         first = FirstWrite(iid, instance if create else None, delivery, write)
         hooks = RunHooks(instance, self.clock.now, first, write, self.started, batch, self.outbox_url,
                          lambda *child: self._bind_child(iid, *child),
-                         lambda: self.store.addressed_events(iid, CHILD_ENDED, instance.event_floor))
-        with renewing(self.lease_seconds, lambda: self._renew(iid)):
+                         lambda: self.store.addressed_events(iid, CHILD_ENDED, instance.event_floor),
+                         self.observers)
+        if create:
+            self.observers.emit("on_workflow_start", instance_id=iid, workflow=instance.workflow)
+        with renewing(self.lease_seconds, lambda: self._renew(iid)), \
+                self.observers.run_span(iid, instance.workflow, instance.trace) as reached:
             try:
                 status = self._run_to_rest(instance, history, hooks)
+                reached(status)
             except (LeaseLost, DeliveryConflict, InstanceExists, StorageFault):
                 raise
             except BaseException:  # interrupted (Ctrl-C, a crash) during its first activity: the
@@ -326,28 +344,53 @@ class Engine:
         old one's; the store raises it past the events the old run consumed (Commit.successor)."""
         now, until = self._lease()
         chain_id = instance.chain_id or instance.instance_id if instance.parent_id else None
-        return Instance(ids.new_instance_id(instance.workflow), instance.workflow, RUNNING, outcome.args,
-                        outcome.kwargs, now, now, event_floor=instance.event_floor, lease_owner=self.owner,
-                        lease_until=until, continued_from=instance.instance_id, parent_id=instance.parent_id,
-                        parent_close=instance.parent_close, chain_id=chain_id, queue=instance.queue)
+        iid = ids.new_instance_id(instance.workflow)
+        return Instance(iid, instance.workflow, RUNNING, outcome.args, outcome.kwargs, now, now,
+                        event_floor=instance.event_floor, lease_owner=self.owner, lease_until=until,
+                        continued_from=instance.instance_id, parent_id=instance.parent_id,
+                        parent_close=instance.parent_close, chain_id=chain_id, queue=instance.queue,
+                        trace=self.observers.new_trace(iid, instance.workflow))
 
-    def _write(self, commit: Commit, delivered: list[str]) -> Optional[StoredEvent]:
+    def _write(self, commit: Commit, delivered: list[str], workflow: str) -> Optional[StoredEvent]:
         now, until = self._lease()
-        late = self.store.commit(self._with_starts(commit, now), self.owner, now, until, delivered)
+        commit = self._with_starts(commit, now)
+        began = time.perf_counter()
+        late = self.store.commit(commit, self.owner, now, until, delivered)
+        self.observers.emit("on_commit", duration=time.perf_counter() - began)
+        self._committed(commit, workflow)
         log.debug("committed %s: %d new step(s), %s", commit.instance_id, len(commit.steps),
                   "woken by a stored event" if late else commit.transition.status)
         return late
 
-    def _write_many(self, commits: list[Commit], delivered: list[str]) -> list[str]:
+    def _write_many(self, commits: list[Commit], delivered: list[str], workflows: dict[str, str]) -> list[str]:
         now, until = self._lease()
         commits = [self._with_starts(commit, now) for commit in commits]
-        return self.store.commit_many(commits, self.owner, now, until, delivered)
+        began = time.perf_counter()
+        lost = self.store.commit_many(commits, self.owner, now, until, delivered)
+        self.observers.emit("on_commit", duration=time.perf_counter() - began)
+        for commit in commits:
+            if commit.instance_id not in lost:
+                self._committed(commit, workflows[commit.instance_id])
+        return lost
+
+    def _committed(self, commit: Commit, workflow: str) -> None:
+        """Tell the hooks what a commit made true: a run's end, the instances it started."""
+        status = commit.transition.status
+        if status in TERMINAL:
+            self.observers.emit("on_workflow_end", instance_id=commit.instance_id, workflow=workflow,
+                                status=status, error=commit.transition.error)
+        started = [commit.successor] if commit.successor is not None else []
+        for instances in commit.starts.values():
+            started += instances
+        for instance in started:
+            self.observers.emit("on_workflow_start", instance_id=instance.instance_id, workflow=instance.workflow)
 
     def _with_starts(self, commit: Commit, now: float) -> Commit:
         """The commit with the instances its published events start (start_on) and the children
         its CHILD steps start; their input was checked when the step ran (publishing.send_event,
         children.start_child), so this does not raise."""
-        starts = {(event.source, event.id): self.started(event, now) for event in published_events(commit.steps)}
+        starts = {(event.source, event.id): self._traced(self.started(event, now))
+                  for event in published_events(commit.steps)}
         if any(starts.values()):
             commit = replace(commit, starts=starts)
         started = child_started(commit.steps)
@@ -390,6 +433,12 @@ class Engine:
                 self.cancel(child.instance_id, reason)
             except RomancyError:  # it ended meanwhile: nothing to close
                 log.debug("child %s of %s ended before its cancel", child.instance_id, parent_id)
+
+    def _traced(self, instances: list[Instance]) -> list[Instance]:
+        """New instances with their trace context (under the current span), when tracing."""
+        if self.observers.tracer is None:
+            return instances
+        return [replace(i, trace=self.observers.new_trace(i.instance_id, i.workflow)) for i in instances]
 
     def _park(self, instance: Instance, message: str, hooks: RunHooks) -> str:
         create, delivery = hooks.first.take()
@@ -442,9 +491,13 @@ class Engine:
         `start` = (workflow, args, kwargs): deliver-or-start, the event's target is started with
         them in that transaction unless it exists."""
         now, until = self._lease()
-        receiver = self._receiver(event, start, now) if start is not None else None
-        return self.store.add_event(event, now, self.owner if lease else None, until, self.started(event, now),
-                                    receiver)
+        receiver = self._traced([self._receiver(event, start, now)])[0] if start is not None else None
+        starts = self._traced(self.started(event, now))
+        delivery = self.store.add_event(event, now, self.owner if lease else None, until, starts, receiver)
+        workflows = {i.instance_id: i.workflow for i in starts + ([receiver] if receiver is not None else [])}
+        for instance_id in delivery.started:
+            self.observers.emit("on_workflow_start", instance_id=instance_id, workflow=workflows[instance_id])
+        return delivery
 
     def _receiver(self, event: EventInput, start: tuple[str, list[Any], dict[str, Any]], now: float) -> Instance:
         workflow, args, kwargs = start
@@ -477,11 +530,12 @@ class Engine:
         result = TickResult()
         while True:
             now, until = self._lease()
-            fired = self.store.fire_due(now, self.owner, until, FIRE_BATCH)
+            waits: dict[str, Wait] = {}
+            fired = self.store.fire_due(now, self.owner, until, FIRE_BATCH, waits)
             result.fired += fired
             if fired:
                 log.debug("fired %d due timer(s) or timeout(s): %s", len(fired), ", ".join(fired))
-            self._run_fired_batch(fired, result)
+            self._run_fired_batch(fired, result, now, waits)
             if len(fired) < FIRE_BATCH:
                 break
         self._promote_queued(result)
@@ -532,6 +586,9 @@ class Engine:
             if spec is not None and cancelled.status == CANCELLED:  # its slot freed: the next one starts
                 now, until = self._lease()
                 self._resume_all(self.store.promote(spec, now, self.owner, until))
+        if cancelled.status == CANCELLED:
+            self.observers.emit("on_workflow_end", instance_id=instance_id, workflow=cancelled.workflow,
+                                status=CANCELLED, error=cancelled.error)
         return cancelled
 
     def _has_undo(self, history: list[Step]) -> bool:

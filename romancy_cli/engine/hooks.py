@@ -3,9 +3,12 @@ its first commit must also write."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from typing import Any, Callable, Optional
 
+from ..observe import Observers
 from ..records import (COMPENSATING, RUNNING, Commit, EventInput, Instance, PendingDelivery, Step, StoredEvent,
                        Transition)
 from .context import WorkflowContext
@@ -125,12 +128,14 @@ class RunHooks:
     def __init__(self, instance: Instance, now: Callable[[], float], first: FirstWrite, write: Write,
                  starts: Callable[[EventInput], object], batch: Optional[FiredBatch] = None,
                  outbox_url: Optional[str] = None, bind_child: Optional[Callable[..., Any]] = None,
-                 child_ends: Optional[Callable[[], list[StoredEvent]]] = None) -> None:
+                 child_ends: Optional[Callable[[], list[StoredEvent]]] = None,
+                 observers: Optional[Observers] = None) -> None:
         self.instance, self.first, self.batch = instance, first, batch
         self._bind_child, self._child_ends = bind_child, child_ends
         self._ends: Optional[list[StoredEvent]] = None  # children's ends stored for this instance, read once a run
         self._taken: set[tuple[str, str]] = set()  # (source, id) of the events history took
         self._scanned = 0
+        self.observers = observers or Observers()
         self._outbox_url = outbox_url
         self._now, self._starts = now, starts
         self.write = write  # this run's commits (the engine collects whom they delivered to)
@@ -163,6 +168,33 @@ class RunHooks:
                 self._ends.remove(event)
                 return event
         return None
+
+    def activity_started(self, ctx: WorkflowContext, name: str, attempt: int) -> Any:
+        self.observers.emit("on_activity_start", instance_id=ctx.instance_id, workflow=ctx.workflow_name,
+                            activity=name, attempt=attempt)
+        span: Optional[contextlib.ExitStack] = None
+        annotate = None
+        if self.observers.tracer is not None:  # a child of the run's span, open while the activity runs
+            span = contextlib.ExitStack()
+            annotate = span.enter_context(self.observers.span("romancy.activity", {}, {
+                "romancy.activity": name, "romancy.attempt": attempt, "romancy.instance_id": ctx.instance_id}))
+        return time.perf_counter(), span, annotate
+
+    def activity_ended(self, ctx: WorkflowContext, name: str, attempt: int, started: Any,
+                       error: Optional[BaseException]) -> None:
+        began, span, annotate = started
+        failure = None if error is None else {"type": type(error).__name__, "message": str(error)}
+        if span is not None:
+            if failure is not None:
+                annotate({"romancy.error": f"{failure['type']}: {failure['message']}"})
+            span.close()
+        if self.observers.wants("on_activity_end"):
+            self.observers.emit("on_activity_end", instance_id=ctx.instance_id, workflow=ctx.workflow_name,
+                                activity=name, attempt=attempt, duration=time.perf_counter() - began,
+                                error=failure)
+
+    def trace_headers(self) -> dict[str, str]:
+        return self.observers.headers()
 
     def failed_attempts(self, seq: int) -> int:
         wait = self.instance.wait

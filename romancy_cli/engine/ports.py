@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Optional, Protocol, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 from ..records import (Attempt, Commit, Delivery, EventInput, Instance, LoggedEvent, OutboxItem, PruneResult,
-                       QueueSpec, QueueState, Schedule, ScheduleAdvance, ScheduleRun, Step, StoredEvent)
+                       QueueSpec, QueueState, Schedule, ScheduleAdvance, ScheduleRun, Step, StoredEvent, Wait)
 
 
 class LeaseLost(BaseException):
@@ -78,8 +78,10 @@ class Store(Protocol):
         """The instances that exist, in the order given, each with its history: for a batch, in
         two reads rather than two per instance."""
 
-    def fire_due(self, now: float, owner: str, lease_until: float, limit: int) -> list[str]:
-        """Fire due timers, event timeouts and retry timers; the fired instances are leased to owner."""
+    def fire_due(self, now: float, owner: str, lease_until: float, limit: int,
+                 waits: Optional[dict[str, Wait]] = None) -> list[str]:
+        """Fire due timers, event timeouts and retry timers; the fired instances are leased to owner.
+        `waits`, when given, receives each fired instance's wait as it was (its due time)."""
 
     def renew_lease(self, instance_id: str, owner: str, lease_until: float) -> bool:
         """Extend `owner`'s lease of a running instance; False when it is no longer theirs."""
@@ -133,6 +135,12 @@ class Store(Protocol):
     def count_instances(self, workflow: Optional[str]) -> dict[str, int]:
         """Instances per status, parked ones under "parked"."""
 
+    def count_by_workflow(self) -> dict[tuple[str, str], int]:
+        """Instances per (workflow, status), parked ones under "parked" (for metrics)."""
+
+    def count_outbox_pending(self) -> int:
+        """Outbox entries still to be relayed."""
+
     def list_events(self, event_type: Optional[str], since: Optional[float], unconsumed: bool,
                     limit: Optional[int], before: Optional[int] = None) -> list[LoggedEvent]:
         """Stored events, newest first (seq below `before`), each with the instances that consumed it."""
@@ -149,9 +157,9 @@ class Store(Protocol):
         NotFoundError for an unknown id, RomancyError when it is not failed."""
 
     def prune(self, ended_before: Optional[float], events_before: Optional[float], dry_run: bool,
-              batch: int = 500) -> PruneResult:
+              progress: Optional[Callable[[int], None]] = None, batch: int = 500) -> PruneResult:
         """Delete ended instances and events no live instance may take, older than the cutoffs,
-        in transactions of `batch` rows."""
+        in transactions of `batch` rows, telling `progress` the rows of each."""
 
     def next_outbox_due(self) -> Optional[float]:
         """When the earliest pending outbox entry may be attempted (its lease ended), if any."""

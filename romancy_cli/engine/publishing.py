@@ -28,6 +28,9 @@ def send_event(ctx: WorkflowContext, event_type: str, data: Any = None, *, sourc
     step = ctx._next(SEND, event_type)
     if step is None:
         event = _event(ctx, event_type, data, source, subject, id)
+        trace = ctx._hooks.trace_headers()
+        if trace:  # CloudEvents Distributed Tracing: the receiver's spans join this workflow's trace
+            event["extensions"] = trace
         target = _target(to) or ctx._hooks.outbox_url()
         if target is not None:
             event["to"] = target

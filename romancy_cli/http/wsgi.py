@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 from ..errors import NotFoundError, RomancyError, StorageFault, UnavailableError, UsageError
@@ -38,15 +39,25 @@ class _ThenRun(list):
         self._then()
 
 
+@dataclass(frozen=True)
+class Raw:
+    """A body sent as it is, not as JSON (GET /metrics)."""
+
+    content_type: str
+    body: bytes
+
+
 class WsgiApp:
     """`POST /` events; `GET /health/live|ready`; `GET /instances[/{id}]`; `GET /events`; `GET /queues`;
     `POST /cancel/{id}`; `POST /retry/{id}`; `GET /schedules[/{id}]`, `POST /schedules/{id}/pause|unpause|
     trigger` (http/schedules.py); the web page (`GET /` from a browser, `/ui/...`)."""
 
     def __init__(self, app: "App", dispatch: Optional[Dispatch] = None, token: Optional[str] = None,
-                 max_body: int = DEFAULT_MAX_BODY, dev: bool = False, hosts: Optional[AllowedHosts] = None) -> None:
+                 max_body: int = DEFAULT_MAX_BODY, dev: bool = False, hosts: Optional[AllowedHosts] = None,
+                 metrics: Optional[Callable[[], tuple[str, bytes]]] = None) -> None:
         self.app = app
         self.hosts = hosts or AllowedHosts("127.0.0.1")  # the names requests may be addressed to
+        self.metrics = metrics  # the Prometheus text of GET /metrics (serve's Metrics.render)
         self.dev = dev  # the web page may advance time (serve --dev)
         self._site: Any = None  # the web page (ui/), built on its first request: Jinja2 loads then
         self.dispatch = dispatch
@@ -66,6 +77,7 @@ class WsgiApp:
             ("GET", re.compile(r"/schedules/(?P<schedule_id>[^/]+)"), self.get_schedule),
             ("POST", re.compile(r"/schedules/(?P<schedule_id>[^/]+)/(?P<action>pause|unpause|trigger)"),
              self.schedule_action),
+            ("GET", re.compile(r"/metrics"), self.metrics_text),
         ]
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
@@ -94,10 +106,11 @@ class WsgiApp:
 
     def _answer(self, environ: dict[str, Any], start_response: StartResponse, status: int, body: Any,
                 headers: list) -> list[bytes]:
-        payload = dumps(body).encode()
+        content_type, payload = (body.content_type, body.body) if isinstance(body, Raw) \
+            else ("application/json", dumps(body).encode())
         # nosniff: no browser may run an answer as a script of another site (JSON hijacking).
         start_response(f"{status} {reason(status)}",
-                       [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
+                       [("Content-Type", content_type), ("Content-Length", str(len(payload))),
                         ("X-Content-Type-Options", "nosniff")] + headers)
         delivered = environ.get(_DELIVERED)
         if delivered and self.dispatch is not None:
@@ -161,6 +174,8 @@ class WsgiApp:
             raise HttpError(400, str(exc), "InvalidEvent") from None
         except UnsupportedMediaType as exc:
             raise HttpError(415, str(exc), "UnsupportedMediaType") from None
+        if self.app.observers.tracer is not None:
+            events = [_with_http_trace(event, environ) for event in events]
         try:  # a batch is all or nothing: every event's data must fit the workflows it starts
             for event in events:
                 self.app.check_starts(event)
@@ -170,13 +185,19 @@ class WsgiApp:
         for event in events:
             _warn_form_encoded(event)
             result = self.app.accept(event, resume=False, dispatch=delivered.extend if self.dispatch else None)
+            about = {"event_type": event.type, "event_id": event.id, "source": event.source}
             log.info("accepted %s %s from %s%s → %d instance(s)", event.type, event.id, event.source,
-                     " (duplicate)" if result.duplicate else "", len(result.delivered))
+                     " (duplicate)" if result.duplicate else "", len(result.delivered), extra=about)
             if result.waiting:
                 log.info("%s %s resumed nothing: %d%s instance(s) wait for %s; none matched: %s", event.type,
                          event.id, result.waiting, "+" if result.more_waiting else "", event.type,
-                         "; ".join(f"{iid}: {reason}" for iid, reason in result.near_misses))
+                         "; ".join(f"{iid}: {reason}" for iid, reason in result.near_misses), extra=about)
         return 202, {"status": "accepted"}
+
+    def metrics_text(self, environ: dict[str, Any]) -> tuple[int, Any]:
+        if self.metrics is None:
+            raise HttpError(404, "no metrics here: `romancy serve` answers GET /metrics", "NotFound")
+        return 200, Raw(*self.metrics())
 
     def live(self, environ: dict[str, Any]) -> tuple[int, Any]:
         return 200, {"status": "ok"}
@@ -245,6 +266,17 @@ class WsgiApp:
         from .schedules import act
 
         return 200, act(self.app, schedule_id, action)
+
+
+def _with_http_trace(event: EventInput, environ: dict[str, Any]) -> EventInput:
+    """An HTTP `traceparent` (and `tracestate`) header is the trace context of an event that
+    carries none of its own (CloudEvents Distributed Tracing: the event's attribute wins)."""
+    if "traceparent" in event.extensions or not environ.get("HTTP_TRACEPARENT"):
+        return event
+    trace = {"traceparent": environ["HTTP_TRACEPARENT"]}
+    if environ.get("HTTP_TRACESTATE"):
+        trace["tracestate"] = environ["HTTP_TRACESTATE"]
+    return replace(event, extensions={**event.extensions, **trace})
 
 
 def _as_http(action: Callable[[], Any]) -> Any:

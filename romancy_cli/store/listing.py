@@ -77,6 +77,15 @@ class Listing:
             counts[key] = counts.get(key, 0) + count
         return counts
 
+    def count_by_workflow(self) -> dict[tuple[str, str], int]:
+        """Instances per (workflow, status), parked ones under "parked"."""
+        counts: dict[tuple[str, str], int] = {}
+        sql = "SELECT workflow, status, parked, COUNT(*) FROM romancy_instances GROUP BY workflow, status, parked"
+        for workflow, status, parked, count in self._run(self.q._p(sql)):  # type: ignore[attr-defined]
+            key = (workflow, PARKED if parked else status)
+            counts[key] = counts.get(key, 0) + count
+        return counts
+
     def list_events(self, event_type: Optional[str], since: Optional[float], unconsumed: bool,
                     limit: Optional[int], before: Optional[int] = None) -> list[LoggedEvent]:
         """Stored events newest first, seq below `before` when given, each with its consumers."""

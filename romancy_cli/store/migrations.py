@@ -234,8 +234,20 @@ def v11_children(db: pw.Database) -> None:
          '"created_at") WHERE ("queue" IS NOT NULL)')
 
 
+def v12_counts_and_trace(db: pw.Database) -> None:
+    """The index of instances by workflow also holds status and parked: the counts of GET /metrics
+    read it alone, without visiting the rows. `trace_context`: an instance's trace (OpenTelemetry),
+    kept across its resumes."""
+    # Present when an earlier release created or rebuilt the table from its models.
+    if "trace_context" not in {column.name for column in db.get_columns("romancy_instances")}:
+        db.execute_sql('ALTER TABLE "romancy_instances" ADD COLUMN "trace_context" TEXT')
+    db.execute_sql('DROP INDEX IF EXISTS "romancy_instances_workflow"')
+    db.execute_sql('CREATE INDEX IF NOT EXISTS "romancy_instances_counts" '
+                   'ON "romancy_instances" ("workflow", "status", "parked")')
+
+
 # MIGRATIONS[n] brings a database from version n - 1 to n; add a function for every schema change.
 MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {
     2: v2_partial_indexes, 3: v3_status_and_consumer_indexes, 4: v4_wait_for_several_types,
     5: v5_created_index, 6: v6_compensating_runnable, 7: v7_outbox, 8: v8_continue_as_new,
-    9: v9_schedules, 10: v10_event_numbers, 11: v11_children}
+    9: v9_schedules, 10: v10_event_numbers, 11: v11_children, 12: v12_counts_and_trace}

@@ -15,6 +15,7 @@ ENDED = tuple(sorted(TERMINAL))  # written as literals where the index of ended 
 # Literal, as in the partial index romancy_instances_status, for the planners to use it.
 ENDED_SQL = "status IN (" + ", ".join(f"'{status}'" for status in ENDED) + ")"
 LIVE_SQL = f"NOT ({ENDED_SQL})"
+COUNTS_INDEX = "romancy_instances_counts"
 RUNNABLE_INDEX = "romancy_instances_runnable"  # schema 6; version 2 named it "..._running", for `running` only
 
 # The seq of the event an event step recorded, as SQL: the step's result is JSON text. Queries
@@ -88,6 +89,7 @@ def make_models(db: pw.Database) -> SimpleNamespace:
         wait_competing = pw.BooleanField(null=True)  # schema 9: an event wait that competes with others
         queue = char(null=True)  # schema 9: the queue whose slot it holds (or waits for, when queued)
         started_at = pw.DoubleField(null=True)  # schema 9: when a queue's instance got its slot
+        trace_context = pw.TextField(null=True)  # schema 12: the W3C traceparent its runs' spans are under
 
         class Meta:
             table_name = "romancy_instances"
@@ -179,7 +181,9 @@ def _index_instances(row: type[pw.Model]) -> None:
     row.add_index(row.index(row.wait_event_type, row.status, row.wait_match_keys, row.wait_match,
                             name="romancy_instances_waiting", where=row.wait_event_type.is_null(False)))
     row.add_index(row.index(row.updated_at, name=RUNNABLE_INDEX, where=row.status.in_(list(RUNNABLE))))
-    row.add_index(row.index(row.workflow, name="romancy_instances_workflow"))
+    # By workflow (listing), and covering the counts per workflow and status (GET /metrics) so that
+    # they read the index alone (schema 9; it replaced an index of `workflow` only).
+    row.add_index(row.index(row.workflow, row.status, row.parked, name=COUNTS_INDEX))
     # Ended instances by status, newest first (listing, prune): the bulk of a table, entered once
     # when an instance ends. Limited to them, the planners keep the partial indexes above for
     # ticks and deliveries (a full status index took over their queries, sorting in a temp B-tree).

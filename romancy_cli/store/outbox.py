@@ -36,6 +36,10 @@ class Outbox:
             "SELECT MIN(CASE WHEN lease_until > next_attempt_at THEN lease_until ELSE next_attempt_at END) "
             f"FROM romancy_outbox WHERE status = '{PENDING}' AND next_attempt_at IS NOT NULL"))[0]
 
+    def count_outbox_pending(self: Any) -> int:
+        """Pending entries, counted on their partial index."""
+        return self._one(self.q._p(f"SELECT COUNT(*) FROM romancy_outbox WHERE status = '{PENDING}'"))[0]
+
     def claim_outbox(self: Any, owner: str, now: float, lease_until: float, limit: int) -> list[OutboxItem]:
         """Lease up to `limit` due pending events to `owner`, earliest first; rows another worker
         is claiming are skipped, not waited for."""

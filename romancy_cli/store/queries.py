@@ -15,7 +15,7 @@ RUNNABLE_SQL = "status IN (" + ", ".join(f"'{s}'" for s in RUNNABLE) + ")"
 INSTANCE_COLUMNS = (
     "instance_id, workflow, status, args, kwargs, created_at, updated_at, output, error, "
     "wait_kind, wait_seq, wait_event_type, wait_match, wake_at, wait_attempt, event_floor, parked, "
-    "lease_owner, lease_until, wait_more_types, continued_from, continued_as, parent_id, parent_close, chain_id, wait_competing, queue, started_at"
+    "lease_owner, lease_until, wait_more_types, continued_from, continued_as, parent_id, parent_close, chain_id, wait_competing, queue, started_at, trace_context"
 )
 EVENT_COLUMNS = ("seq, type, source, event_id, received_at, data, subject, time, data_content_type, "
                  "data_schema, extensions")
@@ -41,7 +41,8 @@ class Queries:
         self.insert_instance = p(
             "INSERT INTO romancy_instances (instance_id, workflow, status, args, kwargs, created_at, "
             "updated_at, event_floor, lease_owner, lease_until, wait_attempt, parked, continued_from, parent_id, "
-            "parent_close, chain_id, queue, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)")
+            "parent_close, chain_id, queue, started_at, trace_context) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)")
         self.insert_instance_if_new = self.insert_instance + " ON CONFLICT (instance_id) DO NOTHING"
         self.get_instance = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE instance_id = ?")
         self.lock_instance = self.get_instance + lock

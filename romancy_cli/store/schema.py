@@ -10,7 +10,7 @@ import peewee as pw
 from ..errors import DatabaseError
 from .migrations import MIGRATIONS, v9_schedules
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 
 def _create(db: pw.Database, models: SimpleNamespace) -> None:

@@ -112,7 +112,7 @@ class SqlStore(Upkeep, Listing, Outbox, Schedules, Queues):
         (instance_id, workflow, status, args, kwargs, created_at, updated_at, output, error, wait_kind,
          wait_seq, wait_event_type, wait_match, wake_at, wait_attempt, event_floor, parked, lease_owner,
          lease_until, more_types, continued_from, continued_as, parent_id, parent_close, chain_id, competing,
-         queue, started_at) = row
+         queue, started_at, trace) = row
         wait = None
         if wait_kind is not None:
             wait = Wait(wait_kind, wait_seq, wait_event_type, _loads(wait_match), wake_at, wait_attempt,
@@ -120,7 +120,7 @@ class SqlStore(Upkeep, Listing, Outbox, Schedules, Queues):
         return Instance(instance_id, workflow, status, json.loads(args), json.loads(kwargs), created_at,
                         updated_at, _loads(output), _loads(error), wait, event_floor, bool(parked),
                         lease_owner, lease_until, continued_from, continued_as, parent_id, parent_close, chain_id,
-                        queue, started_at)
+                        queue, started_at, trace)
 
     @staticmethod
     def _event(row: Sequence[Any]) -> StoredEvent:
@@ -505,7 +505,8 @@ class SqlStore(Upkeep, Listing, Outbox, Schedules, Queues):
 
     # -- timers ------------------------------------------------------------------
 
-    def fire_due(self, now: float, owner: str, lease_until: float, limit: int) -> list[str]:
+    def fire_due(self, now: float, owner: str, lease_until: float, limit: int,
+                 waits: Optional[dict[str, Wait]] = None) -> list[str]:
         if self._one(self.q.any_due, (*WAITING, now)) is None:
             return []  # the common case of a frequent loop: no write lock taken
         with self._write():
@@ -515,6 +516,8 @@ class SqlStore(Upkeep, Listing, Outbox, Schedules, Queues):
             self._insert_steps([row for row in (_fired_step(i, now) for i in due) if row is not None])
             self._end_more_types([i.instance_id for i in due if i.wait is not None and i.wait.more_types])
             ids = [i.instance_id for i in due]
+            if waits is not None:
+                waits.update((i.instance_id, i.wait) for i in due if i.wait is not None)
             # The retry marker stays on the row: the resumed run reads its attempt count.
             self._make_runnable(ids, now, owner, lease_until, clear_wait=False)
         return ids
@@ -631,7 +634,7 @@ def _instance_values(instance: Instance) -> tuple[Any, ...]:
     return (instance.instance_id, instance.workflow, instance.status, dumps(instance.args), dumps(instance.kwargs),
             instance.created_at, instance.updated_at, instance.event_floor, instance.lease_owner,
             instance.lease_until, False, instance.continued_from, instance.parent_id, instance.parent_close,
-            instance.chain_id, instance.queue, instance.started_at)
+            instance.chain_id, instance.queue, instance.started_at, instance.trace)
 
 
 def _step_values(instance_id: str, step: Step) -> tuple[str, int, str, str, str]:

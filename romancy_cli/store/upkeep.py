@@ -93,7 +93,7 @@ class Upkeep:
     # -- prune -------------------------------------------------------------------
 
     def prune(self, ended_before: Optional[float], events_before: Optional[float], dry_run: bool,
-              batch: int = 500) -> PruneResult:
+              progress: Optional[Callable[[int], None]] = None, batch: int = 500) -> PruneResult:
         """Delete ended instances (with their steps) last updated before `ended_before`, and events
         received before `events_before` that were consumed or that no live instance may still
         take, `batch` rows per transaction so that no write lock is held long; `dry_run` only counts."""
@@ -104,24 +104,30 @@ class Upkeep:
         # Events first: those consumed by the instances deleted next are deleted while their
         # consumers' steps still say so, and are not rewritten to remember those consumers.
         if events_before is not None:
-            events = self._prune_all_events(events_before, batch, timed)
+            events = self._prune_all_events(events_before, batch, timed, progress)
         if ended_before is not None:
-            instances, steps = self._prune_all_instances(ended_before, batch, timed)
+            instances, steps = self._prune_all_instances(ended_before, batch, timed, progress)
         return PruneResult(instances, steps, events, timed.count, timed.longest)
 
-    def _prune_all_events(self, before: float, batch: int, timed: _Timed) -> int:
+    def _prune_all_events(self, before: float, batch: int, timed: _Timed,
+                          progress: Optional[Callable[[int], None]]) -> int:
         floor, newest = timed(self._event_horizon)
         events, removed, cursor = 0, batch, 0
         while removed == batch:
             removed, cursor = timed(lambda: self._prune_events(before, floor, newest, cursor, batch))
             events += removed
+            if progress is not None:
+                progress(removed)
         return events
 
-    def _prune_all_instances(self, before: float, batch: int, timed: _Timed) -> tuple[int, int]:
+    def _prune_all_instances(self, before: float, batch: int, timed: _Timed,
+                             progress: Optional[Callable[[int], None]]) -> tuple[int, int]:
         instances, steps, removed = 0, 0, batch
         while removed == batch:
             removed, removed_steps = timed(lambda: self._prune_instances(before, batch))
             instances, steps = instances + removed, steps + removed_steps
+            if progress is not None:
+                progress(removed)
         return instances, steps
 
     def _prune_instances(self, before: float, batch: int) -> tuple[int, int]:

@@ -100,8 +100,13 @@ def _send_batch(path: str, source: str, no_resume: bool) -> None:
     inputs = checked_inputs(events, lambda event: romancy.event_input(
         event.type, event.data, source=event.source or source, event_id=event.id, subject=event.subject,
         instance=event.instance), romancy.check_starts)
-    with user_output():
-        results = [romancy.accept(event, resume=not no_resume) for event in inputs]
+    from ..progress import bar
+
+    results = []
+    with user_output(), bar("sending events", len(inputs)) as advance:
+        for event in inputs:
+            results.append(romancy.accept(event, resume=not no_resume))
+            advance(1)
     if cli.json:
         from ...views import send_view
 

@@ -1,7 +1,8 @@
 """`romancy prune`: delete old ended instances and events, in short transactions."""
 
+import sys
 import time
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -10,6 +11,21 @@ from .. import output
 from ..common import command
 from ..inputs import duration
 from ..state import state
+
+
+def _prune(romancy: Any, ended_before: Optional[float], events_before: Optional[float], dry_run: bool) -> Any:
+    """Prune, with a progress bar on a terminal when over 1,000 rows go: they are counted first
+    (only then: the count is a read of its own)."""
+    from ..progress import bar, shown
+
+    if dry_run or not sys.stderr.isatty() or state().json:
+        return romancy.prune(ended_before, events_before, dry_run)
+    counted = romancy.prune(ended_before, events_before, dry_run=True)
+    total = counted.instances + counted.events
+    if not shown(total):
+        return romancy.prune(ended_before, events_before)
+    with bar("pruning", total) as advance:
+        return romancy.prune(ended_before, events_before, progress=advance)
 
 
 def register(app: typer.Typer) -> None:
@@ -37,8 +53,8 @@ def register(app: typer.Typer) -> None:
 
             result = PruneResult()
         else:
-            result = cli.app().prune(None if ended is None else now - ended, None if events is None else now - events,
-                                     dry_run)
+            result = _prune(cli.app(), None if ended is None else now - ended,
+                            None if events is None else now - events, dry_run)
         if cli.json:
             from ...views import prune_view
 

@@ -38,8 +38,14 @@ def register(app: typer.Typer) -> None:
                 raise NotFoundError(f"no instance {instance_id!r}; `romancy status` lists instances")
             _report(0, [])
             return
-        with user_output():  # workflow code that prints while it replays writes to stderr
-            checked, misfits = cli.app().check_replay(workflow, instance_id, include_ended)
+        from ..progress import Reported
+
+        progress = Reported("checking instances")
+        try:
+            with user_output():  # workflow code that prints while it replays writes to stderr
+                checked, misfits = cli.app().check_replay(workflow, instance_id, include_ended, progress)
+        finally:
+            progress.close()
         _report(checked, misfits)
         if misfits:
             raise typer.Exit(FAILED)

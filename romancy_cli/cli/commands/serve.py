@@ -13,6 +13,7 @@ import typer
 from ...config import ServeSettings
 from ...loader import WorkflowImportError
 from ..common import command
+from ..logs import LogFormatOption, check_format
 from ..state import state
 
 
@@ -40,14 +41,16 @@ def register(app: typer.Typer) -> None:
             "--allowed-host", metavar="NAME", help="A host name requests may be addressed to besides the bind "
             "address and localhost (repeatable; replaces [serve] allowed_hosts). Others get 421: a guard "
             "against DNS rebinding.", show_default=False)] = None,
+        log_format: LogFormatOption = "text",
     ) -> None:
         """Serve CloudEvents on POST /, fire timers on time and run instances, until Ctrl-C."""
+        json_logs = check_format(log_format)
         watched = _end_with_watcher()
         cli = state()
         options = _resolve(cli.settings.serve, host=host, port=port, token=token,
                            connection_limit=connection_limit, channel_timeout=channel_timeout,
                            allowed_hosts=_allowed_hosts(allowed_host))
-        _configure_logging(cli.verbose)
+        _configure_logging(cli.verbose, json_logs)
         try:
             cli.load_workflows()
         except WorkflowImportError as exc:
@@ -56,7 +59,7 @@ def register(app: typer.Typer) -> None:
             _hold(options, str(exc))
             return
         if options.reload if reload is None else reload:
-            _serve_with_reload(options, workers, dev)
+            _serve_with_reload(options, workers, dev, log_format)
             return
         if watched:
             _log_misfits()
@@ -126,7 +129,7 @@ def _bind(server: Any) -> None:
                                "choose another --port or stop the other server") from None
 
 
-def _serve_with_reload(options: ServeSettings, workers: int, dev: bool) -> None:
+def _serve_with_reload(options: ServeSettings, workers: int, dev: bool, log_format: str) -> None:
     from ...config import ENV_DATABASE, ENV_SERVE_TOKEN
     from ...loader import loaded_files
     from ...serve import watch_and_serve
@@ -137,7 +140,8 @@ def _serve_with_reload(options: ServeSettings, workers: int, dev: bool) -> None:
         files.append(str(settings.source))
     child = [sys.executable, "-m", "romancy_cli", "serve", "--no-reload", "--host", options.host,
              "--port", str(options.port), "--workers", str(workers),
-             "--connection-limit", str(options.connection_limit), "--channel-timeout", str(options.channel_timeout)]
+             "--connection-limit", str(options.connection_limit), "--channel-timeout", str(options.channel_timeout),
+             "--log-format", log_format]
     if settings.source is not None:
         child += ["--config", str(settings.source)]
     for spec in settings.workflows:
@@ -158,9 +162,12 @@ def _serve_with_reload(options: ServeSettings, workers: int, dev: bool) -> None:
         raise typer.Exit(code)  # the server has said why, in its one error line
 
 
-def _configure_logging(verbose: int) -> None:
+def _configure_logging(verbose: int, json_logs: bool) -> None:
     import logging
 
+    if json_logs:
+        state().use_json_logs()
+        return
     if sys.stderr.isatty():
         from rich.logging import RichHandler
 

@@ -1,5 +1,6 @@
 """`romancy start` (run until the instance suspends) and `romancy run` (drive it to the end)."""
 
+import logging
 import shlex
 import sys
 import time
@@ -11,9 +12,11 @@ from .. import output
 from ..common import command, complete_workflow, workflow_definition
 from ..exits import FAILED, INTERRUPTED
 from ..inputs import read_json, workflow_arguments
+from ..logs import LogFormatOption, check_format
 from ..state import state, user_output
 
 POLL_SECONDS = 0.15  # how often `run` looks for events delivered by other processes
+log = logging.getLogger("romancy.run")  # the lines of `run --log-format json`
 
 WorkflowArg = Annotated[str, typer.Argument(metavar="WORKFLOW", help="Workflow name (see `romancy workflows`).",
                                             autocompletion=complete_workflow, show_default=False)]
@@ -50,16 +53,23 @@ def register(app: typer.Typer) -> None:
 
     @command(app, "run")
     def run(workflow: WorkflowArg, args: ArgsArg = None, instance_id: IdOption = None,
-            input_json: InputOption = None) -> None:
+            input_json: InputOption = None, log_format: LogFormatOption = "text") -> None:
         """Start and drive to completion in the foreground; prints the result JSON.
 
         Waits for timers and for events sent by other processes (`romancy send-event` in another
         terminal), with a live status line. Exit 0 completed, 1 failed or cancelled. Ctrl-C leaves
         the instance durable and prints the command to continue."""
+        json_logs = check_format(log_format)
+        if json_logs:
+            state().use_json_logs()
         romancy, iid, created = begin(workflow, args or [], instance_id, input_json)
-        output.say(f"[dim]{'started' if created else 'attached to'} {output.esc(iid)}[/]")
+        if json_logs:
+            log.info("%s %s", "started" if created else "attached to", iid,
+                     extra={"instance_id": iid, "workflow": workflow})
+        else:
+            output.say(f"[dim]{'started' if created else 'attached to'} {output.esc(iid)}[/]")
         try:
-            instance = Driver(romancy, iid).drive()
+            instance = Driver(romancy, iid, json_logs).drive()
         except KeyboardInterrupt:
             _interrupted(romancy, iid, workflow, args or [], input_json)
             raise typer.Exit(INTERRUPTED) from None
@@ -92,6 +102,12 @@ def _fail(instance: Any) -> None:
     from ..render import where_text
 
     error = instance.error or {}
+    if state().json_logs:
+        log.error("%s %s %s: %s: %s", instance.workflow, instance.instance_id, instance.status,
+                  error.get("type", "Error"), error.get("message", ""),
+                  extra={"instance_id": instance.instance_id, "workflow": instance.workflow,
+                         "status": instance.status})
+        raise typer.Exit(FAILED)
     if state().verbose and error.get("traceback"):
         sys.stderr.write(error["traceback"])
     label = "parked (fix the code, then `romancy tick`)" if instance.parked else instance.status
@@ -128,8 +144,8 @@ class Driver:
     """Drives one instance in the foreground: sleeps until its timer is due and ticks, resumes it
     when another process made it runnable, and polls for events delivered by other processes."""
 
-    def __init__(self, romancy: Any, iid: str) -> None:
-        self.romancy, self.iid = romancy, iid
+    def __init__(self, romancy: Any, iid: str, json_logs: bool = False) -> None:
+        self.romancy, self.iid, self.json_logs = romancy, iid, json_logs
         self.shown = 0  # history steps already printed
         self.last: Any = None
         self.retried_parked = False
@@ -137,7 +153,7 @@ class Driver:
 
     def drive(self) -> Any:
         instance = self.romancy.get(self.iid)
-        with _status_line() as line:
+        with _status_line(not self.json_logs) as line:
             while True:
                 self._report(instance)
                 if instance.status in ("completed", "failed", "cancelled"):
@@ -172,10 +188,18 @@ class Driver:
 
         history = self.romancy.history(self.iid)
         for step in history[self.shown:]:
-            output.say(step_line(step))
+            if self.json_logs:
+                _log_step(instance, step)
+            else:
+                output.say(step_line(step))
         self.shown = len(history)
         if instance.status != "running" or instance.parked:
-            output.say(outcome_line(instance))
+            if self.json_logs:
+                log.info("%s", _plain(outcome_line(instance)), extra={
+                    "instance_id": instance.instance_id, "workflow": instance.workflow,
+                    "status": "parked" if instance.parked else instance.status})
+            else:
+                output.say(outcome_line(instance))
 
     def _line(self, instance: Any) -> str:
         from ..render import outcome_line
@@ -184,12 +208,33 @@ class Driver:
         return f"{outcome_line(instance).strip()}  [dim]{elapsed:.0f}s · Ctrl-C leaves it durable[/]"
 
 
+def _plain(line: str) -> str:
+    """A progress line without its rich markup."""
+    from rich.text import Text
+
+    return Text.from_markup(line).plain.strip()
+
+
+def _log_step(instance: Any, step: Any) -> None:
+    from ..render import step_line
+
+    fields = {"instance_id": instance.instance_id, "workflow": instance.workflow, "kind": step.kind,
+              "step": step.name}
+    if step.kind == "event" and isinstance(step.result, dict) and "type" in step.result:
+        fields["event_type"] = step.result["type"]
+    log.info("%s", _plain(step_line(step)), extra=fields)
+
+
 class _status_line:
-    """A live spinner line on a terminal; nothing (progress lines only) in a pipe."""
+    """A live spinner line on a terminal (unless `live` is False); nothing (progress lines only)
+    in a pipe."""
+
+    def __init__(self, live: bool = True) -> None:
+        self.live = live
 
     def __enter__(self) -> Any:
         self.status = None
-        if sys.stderr.isatty():
+        if self.live and sys.stderr.isatty():
             self.status = output.console().status("starting…")
             self.status.__enter__()
         return self.update

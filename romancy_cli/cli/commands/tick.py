@@ -1,5 +1,6 @@
 """`romancy tick`: fire due timers and timeouts, resume runnable and recovered instances."""
 
+import logging
 import signal
 import time
 from typing import Annotated, Any, Optional
@@ -10,6 +11,7 @@ from ...errors import StorageFault, UsageError
 from .. import output
 from ..common import command
 from ..inputs import duration, later, timestamp
+from ..logs import LogFormatOption, check_format
 from ..state import state, user_output
 
 DEFAULT_INTERVAL = "5s"
@@ -31,6 +33,7 @@ def register(app: typer.Typer) -> None:
             "--loop", help="Keep ticking until Ctrl-C, sleeping until the next due time or --interval.")] = False,
         interval: Annotated[str, typer.Option(
             "--interval", metavar="D", help="With --loop: longest sleep between ticks.")] = DEFAULT_INTERVAL,
+        log_format: LogFormatOption = "text",
     ) -> None:
         """Fire due timers and timeouts, resume runnable instances; cron-friendly.
 
@@ -39,6 +42,10 @@ def register(app: typer.Typer) -> None:
         nothing was due; a workflow that fails is reported in the summary, not as an error."""
         if advance is not None and now is not None:
             raise UsageError("give --advance or --now, not both")
+        if check_format(log_format):
+            if not loop:
+                raise UsageError("--log-format json is for --loop; a single tick answers with --json")
+            state().use_json_logs()
         shift = later(advance, "--advance")
         at = timestamp(now, "--now") if now is not None else None
         every = duration(interval, "--interval", MAX_INTERVAL) or 0.0
@@ -50,7 +57,7 @@ def register(app: typer.Typer) -> None:
             _report(None, empty=True)
             return
         if loop:
-            _loop(cli.app(), every)
+            _loop(cli.app(), every, log_format == "json")
         else:
             _report(_tick_once(cli.app(), at, shift))
             _relay(cli.app())
@@ -61,34 +68,60 @@ def _tick_once(romancy: Any, at: Optional[float], shift: Optional[float]) -> Any
         return romancy.tick(now=at, advance=shift)
 
 
-def _relay(romancy: Any) -> None:
+def _relay(romancy: Any, json_logs: bool = False) -> None:
     """Send the events workflows published with a target that are due (the outbox), once each."""
     from ...relay import Relay
 
     attempts = Relay(romancy, state().settings.outbox).relay_due()
-    if attempts:
+    if attempts and json_logs:
+        log.info("relay: %d attempt(s)", attempts)
+    elif attempts:
         output.say(f"[dim]relay: {attempts} attempt(s); `romancy outbox` shows how each went[/]")
 
 
-def _loop(romancy: Any, every: float) -> None:
-    output.say(f"[dim]ticking every ≤{output.esc(interval_text(every))}; Ctrl-C stops[/]")
+log = logging.getLogger("romancy.tick")  # the lines of `--loop --log-format json`
+
+
+def _loop(romancy: Any, every: float, json_logs: bool) -> None:
+    if json_logs:
+        log.info("ticking every ≤%s", interval_text(every))
+    else:
+        output.say(f"[dim]ticking every ≤{output.esc(interval_text(every))}; Ctrl-C stops[/]")
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a supervisor's stop is a Ctrl-C
     try:
         while True:
             try:
                 result = _tick_once(romancy, None, None)
-                _relay(romancy)
+                _relay(romancy, json_logs)
             except StorageFault as fault:  # nothing was lost: the next tick tries again
-                output.warn(f"{fault}; ticking again in {interval_text(every)}")
+                if json_logs:
+                    log.warning("%s; ticking again in %s", fault, interval_text(every))
+                else:
+                    output.warn(f"{fault}; ticking again in {interval_text(every)}")
                 time.sleep(every)
                 continue
-            if result.fired or result.resumed:
+            if (result.fired or result.resumed) and json_logs:
+                _log_report(result)
+            elif result.fired or result.resumed:
                 _report(result)
             wake = result.next_wake
             pause = every if wake is None else min(every, max(0.0, wake - time.time()))
             time.sleep(max(pause, 0.01))
     except KeyboardInterrupt:
-        output.say("[dim]stopped[/]")
+        if json_logs:
+            log.info("stopped")
+        else:
+            output.say("[dim]stopped[/]")
+
+
+def _log_report(result: Any) -> None:
+    from ...times import iso
+
+    for iid, status in result.resumed.items():
+        log.info("resumed %s → %s", iid, status, extra={"instance_id": iid, "status": status})
+    due = iso(result.next_wake)
+    log.info("fired %d, resumed %d", len(result.fired), len(result.resumed),
+             extra={"fired": len(result.fired), "resumed": len(result.resumed), "next_due_at": due})
 
 
 def interval_text(seconds: float) -> str:
