@@ -17,6 +17,7 @@ from .records import Attempt, EventInput, Instance, LoggedEvent, Misfit, OutboxI
 if TYPE_CHECKING:  # the engine is imported on first use: `romancy status` only reads the store
     from .engine.engine import Engine, TickResult
     from .engine.ports import Clock, Store
+KNOWN_TYPES = 1000  # waited-for event types read for a did-you-mean: a hint, not a report
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,11 @@ class App:
         """For an instance waiting for an event: the events of that type received since it
         started that it did not accept, each with the first reason."""
         return self.engine.near_misses(instance)
+
+    def known_event_types(self) -> list[str]:
+        """The event types something here takes: waiting instances' and `start_on` triggers'."""
+        triggers = {t for d in self.registry.workflows.values() for t in d.start_on}
+        return sorted(triggers.union(self.store.waited_types(KNOWN_TYPES)))
 
     def retry(self, instance_id: str) -> Optional[str]:
         """Run a failed instance again from its failed step (its failed attempt stays in its

@@ -149,9 +149,26 @@ class ActivityDefinition(_Callable):
     # The activity that undoes this one: called as compensate(ctx, result, *args, **kwargs).
     compensate: Optional["ActivityDefinition"] = None
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Calls the plain function (for unit tests), but not with a workflow's context: that call
+        would run on every replay and record nothing."""
+        if args and hasattr(args[0], "_activity"):
+            raise WorkflowDefinitionError(
+                f"activity {self.name!r} was called like a function inside a workflow, which neither "
+                f"records nor retries it: call {self._call_hint()}")
+        return self.fn(*args, **kwargs)
+
     def execute(self, ctx: Any, *args: Any, **kwargs: Any) -> Any:
         """Run durably from a workflow: recorded once, returned from history on replay."""
-        return ctx._activity(self, args, kwargs)
+        run = getattr(ctx, "_activity", None)
+        if run is None:
+            raise WorkflowDefinitionError(
+                f"{self.fn.__name__}.execute() takes the workflow's context first, got {ctx!r}: "
+                f"call {self._call_hint()}")
+        return run(self, args, kwargs)
+
+    def _call_hint(self) -> str:
+        return f"{self.fn.__name__}.execute(ctx, ...)"
 
 
 class Registry:

@@ -228,7 +228,7 @@ class HoldingServer:
 
     def __init__(self, app: App, error: str, options: ServeSettings) -> None:
         self.error, self.host, self.port, self.options = error, options.host, options.port, options
-        self.wsgi = WsgiApp(app, token=options.token, max_body=options.max_body)
+        self.wsgi = WsgiApp(app, token=options.token, max_body=options.max_body, import_error=error)
         self._http: Any = None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:

@@ -131,7 +131,8 @@ def _until(epoch: Optional[float]) -> str:
 
     if epoch is not None and _local(epoch) is None:
         return when(epoch)
-    return describe(max(0.0, (epoch or 0) - time.time()))
+    left = (epoch or 0) - time.time()
+    return describe(left) if left > 0 else f"overdue by {describe(-left)}"
 
 
 def progress(instance: Instance, steps: Sequence[Step]) -> None:

@@ -125,6 +125,9 @@ class Store(Protocol):
     def waiting_for_type(self, event_type: str, limit: int) -> list[Instance]:
         """Instances waiting for an event of this type, oldest first."""
 
+    def waited_types(self, limit: int) -> list[str]:
+        """Event types that waiting instances wait for (at most `limit`, sorted)."""
+
     def reopen(self, instance_id: str, failed_seq: Optional[int], now: float) -> None:
         """A failed instance becomes running, unleased, in one transaction; the step at
         `failed_seq` (or the instance's error) is kept as a retried attempt replay does not read.

@@ -28,6 +28,18 @@ _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized",
             507: "Insufficient Storage"}
 
 
+# What `GET /` answers a client that is not a browser: the routes, one line each.
+ROUTES = {
+    "POST /": "a CloudEvent (structured, binary or batch mode): stored, and the instances it satisfies resumed",
+    "GET /instances": "instances, newest first (?status=&workflow=&q=&limit=&after=&counts=)",
+    "GET /instances/{id}": "one instance with its history",
+    "GET /events": "stored events (?type=&since=&unconsumed=&limit=&before=)",
+    "POST /cancel/{id}": "cancel an instance",
+    "POST /retry/{id}": "run a failed instance again",
+    "GET /health/live": "the process answers",
+    "GET /health/ready": "the database answers and takes writes",
+}
+
 _DELIVERED = "romancy.delivered"  # environ key: instances a request's events satisfied
 
 
@@ -63,15 +75,17 @@ class WsgiApp:
     `POST /cancel/{id}`; `POST /retry/{id}`; the web page (`GET /` from a browser, `/ui/...`)."""
 
     def __init__(self, app: "App", dispatch: Optional[Dispatch] = None, token: Optional[str] = None,
-                 max_body: int = DEFAULT_MAX_BODY, dev: bool = False) -> None:
+                 max_body: int = DEFAULT_MAX_BODY, dev: bool = False, import_error: Optional[str] = None) -> None:
         self.app = app
         self.dev = dev  # the web page may advance time (serve --dev)
+        self.import_error = import_error  # why the workflow modules do not import: every page shows it
         self._site: Any = None  # the web page (ui/), built on its first request: Jinja2 loads then
         self.dispatch = dispatch
         self.token = token
         self.max_body = max_body
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., tuple[int, Any]]]] = [
             ("POST", re.compile(r"/"), self.post_events),
+            ("GET", re.compile(r"/"), self.describe),
             ("GET", re.compile(r"/health/live"), self.live),
             ("GET", re.compile(r"/health/ready"), self.ready),
             ("GET", re.compile(r"/instances"), self.list_instances),
@@ -113,7 +127,7 @@ class WsgiApp:
         if self._site is None:
             from .ui.site import Site
 
-            self._site = Site(self.app, self.token, self.dev)
+            self._site = Site(self.app, self.token, self.dev, self.import_error)
         return self._site
 
     def _handle(self, environ: dict[str, Any]) -> tuple[int, Any]:
@@ -128,7 +142,7 @@ class WsgiApp:
                     raise HttpError(403, f"cross-origin request refused: Origin {environ['HTTP_ORIGIN']!r} is "
                                     "not this server; send it without an Origin header or from this server's page",
                                     "Forbidden")
-                if not path.startswith("/health/"):  # probes carry no token
+                if not (path.startswith("/health/") or handler == self.describe):  # probes and the map carry no token
                     self._authorize(environ)
                 return handler(environ, **found.groupdict())
             allowed.append(route_method)
@@ -181,6 +195,12 @@ class WsgiApp:
                          event.id, result.waiting, "+" if result.more_waiting else "", event.type,
                          "; ".join(f"{iid}: {reason}" for iid, reason in result.near_misses))
         return 202, {"status": "accepted"}
+
+    def describe(self, environ: dict[str, Any]) -> tuple[int, Any]:
+        """`GET /` from curl or a script: what this endpoint is, and where the page is."""
+        return 200, {"service": "romancy serve",
+                     "page": "open this URL in a browser (Accept: text/html) for the web page",
+                     "routes": ROUTES}
 
     def live(self, environ: dict[str, Any]) -> tuple[int, Any]:
         return 200, {"status": "ok"}

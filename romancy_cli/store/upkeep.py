@@ -30,6 +30,14 @@ class Upkeep:
         rows = self._run(self.q._p(sql), (event_type, WAITING_FOR_EVENT, limit)).fetchall()
         return [self._instance(row) for row in rows]
 
+    def waited_types(self, limit: int) -> list[str]:
+        """Event types that waiting instances wait for, the extra types of waits on several too."""
+        sql = ("SELECT wait_event_type FROM romancy_instances WHERE status = ? AND wait_event_type IS NOT NULL "
+               "UNION SELECT w.event_type FROM romancy_wait_types w JOIN romancy_instances i "
+               "ON i.instance_id = w.instance_id AND i.wait_seq = w.wait_seq AND i.status = ? "
+               "ORDER BY 1 LIMIT ?")
+        return [row[0] for row in self._run(self.q._p(sql), (WAITING_FOR_EVENT, WAITING_FOR_EVENT, limit))]
+
     # -- retry -------------------------------------------------------------------
 
     def shown_history(self, instance_id: str) -> list[Step]:

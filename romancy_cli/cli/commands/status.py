@@ -118,6 +118,9 @@ def _show_one(instance: Any) -> None:
 
         instance_detail(instance, history, state().verbose)
         _say_near_misses(instance, missed)
+        overdue = overdue_hint(instance)
+        if overdue:
+            output.show(f"  [yellow]![/] {output.esc(overdue)}")
 
 
 def _say_near_misses(instance: Any, missed: list) -> None:
@@ -147,22 +150,23 @@ def _wait(instance_id: str, target: str, timeout: Optional[float]) -> None:
             raise typer.Exit(FAILED)
         if deadline is not None and time.monotonic() >= deadline:
             _show_one(instance)
+            overdue = overdue_hint(instance)
             output.error(f"timed out after {timeout:g}s waiting for {instance_id} to be {target} "
-                         f"(it is {shown_status(instance)}){_overdue_hint(instance)}")
+                         f"(it is {shown_status(instance)})" + (f"; {overdue}" if overdue else ""))
             raise typer.Exit(FAILED)
         time.sleep(POLL_SECONDS)
         instance = state().app().get(instance_id)
     _show_one(instance)
 
 
-def _overdue_hint(instance: Any) -> str:
-    """--wait only watches: a timer past due means nothing is ticking this database."""
+def overdue_hint(instance: Any) -> str:
+    """A timer past due means nothing is ticking this database (status and --wait only look)."""
     from ...records import WAITING_FOR_EVENT, WAITING_FOR_TIMER
 
     wake = instance.wait.wake_at if instance.wait is not None else None
     if instance.status not in (WAITING_FOR_EVENT, WAITING_FOR_TIMER) or wake is None or wake > time.time():
         return ""
-    return ("; its timer is overdue and nothing is firing it: run `romancy tick` "
+    return ("its timer is overdue and nothing is firing it: run `romancy tick` "
             "(or keep `romancy serve` or `romancy tick --loop` running)")
 
 

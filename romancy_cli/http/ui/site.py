@@ -48,10 +48,10 @@ class Site:
     """Pages (`/`, `/ui/instances/{id}`, `/ui/events`, `/ui/workflows`) and the page's own
     actions under `/ui/api/` (POST, same-origin only)."""
 
-    def __init__(self, app: "App", token: Optional[str], dev: bool) -> None:
+    def __init__(self, app: "App", token: Optional[str], dev: bool, import_error: Optional[str] = None) -> None:
         import jinja2
 
-        self.app, self.token, self.dev = app, token, dev
+        self.app, self.token, self.dev, self.import_error = app, token, dev, import_error
         self.templates = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")),
                                             autoescape=True, trim_blocks=True, lstrip_blocks=True)
         self.templates.filters["json"] = lambda value: dumps(value, indent=2, ensure_ascii=False)
@@ -117,6 +117,7 @@ class Site:
 
     def render(self, environ: dict[str, Any], template: str, status: int = 200, **context: Any) -> Response:
         html = self.templates.get_template(template).render(dev=self.dev, token_required=self.token is not None,
+                                                             import_error=self.import_error,
                                                              path=environ.get("PATH_INFO", "/"), **context)
         return Response(status, html.encode())
 
