@@ -11,12 +11,14 @@ from . import ids
 from .definitions import REGISTRY, Registry, WorkflowDefinition
 from .durations import Duration, deadline
 from .engine.clock import SystemClock
-from .errors import NotFoundError, RomancyError
+from .errors import AmbiguousIdError, NotFoundError, RomancyError
 from .records import Attempt, EventInput, Instance, LoggedEvent, Misfit, OutboxItem, PruneResult, Step
 
 if TYPE_CHECKING:  # the engine is imported on first use: `romancy status` only reads the store
     from .engine.engine import Engine, TickResult
     from .engine.ports import Clock, Store
+CANDIDATES = 10  # instances an ambiguous id prefix lists
+SHORT_ID_SCAN = 5000  # ids read to shorten a table's: past that the ids stay whole
 KNOWN_TYPES = 1000  # waited-for event types read for a did-you-mean: a hint, not a report
 
 
@@ -201,6 +203,28 @@ class App:
         if instance is None:
             raise NotFoundError(f"no instance {instance_id!r}; `romancy status` lists instances")
         return instance
+
+    def find(self, id_or_prefix: str) -> Instance:
+        """The instance with this id, else the one instance whose id starts with it (as git and
+        docker take a commit or container); AmbiguousIdError lists the candidates of a prefix
+        that starts several, NotFoundError when none."""
+        instance = self.store.get(id_or_prefix)
+        if instance is not None:
+            return instance
+        found = self.store.ids_starting_with([id_or_prefix], CANDIDATES + 1) if id_or_prefix else []
+        if len(found) > 1:
+            raise AmbiguousIdError(id_or_prefix, found[:CANDIDATES], len(found) > CANDIDATES)
+        return self.get(found[0] if found else id_or_prefix)
+
+    def short_ids(self, instances: Sequence[Instance]) -> dict[str, str]:
+        """For each instance, the shortest prefix of its id that `find` takes (for narrow
+        tables); an id whose neighbours are too many to read stays whole."""
+        floors = {i.instance_id: ids.short_id_floor(i.instance_id, i.workflow) for i in instances}
+        found = self.store.ids_starting_with(sorted(set(floors.values())), SHORT_ID_SCAN + 1)
+        if len(found) > SHORT_ID_SCAN:
+            return {iid: iid for iid in floors}
+        return {iid: ids.shortest_unique(iid, floor, [other for other in found if other.startswith(floor)])
+                for iid, floor in floors.items()}
 
     def history(self, instance_id: str) -> list[Step]:
         """The recorded steps, failed and retried attempts included (kinds "attempt" and "retried",

@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 import time
 from datetime import datetime
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from ..jsonsafe import dumps
 from ..records import (ATTEMPT, CANCELLED, COMPENSATING, COMPLETED, CONTINUED_AS_NEW, FAILED, RUNNING, SEND, TERMINAL,
                        WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, Step)
 from ..views import shown_status, with_attempts
-from .output import Cell, esc, say, show, table
+from .output import Cell, esc, fits, say, show, table
 
 STATUS_STYLE = {
     RUNNING: "yellow", COMPENSATING: "magenta", WAITING_FOR_EVENT: "cyan", WAITING_FOR_TIMER: "cyan",
@@ -144,13 +144,23 @@ def progress(instance: Instance, steps: Sequence[Step]) -> None:
 # -- status ---------------------------------------------------------------------------
 
 
-def instance_table(instances: Sequence[Instance], limited: bool) -> None:
+INSTANCE_COLUMNS = ("INSTANCE", "WORKFLOW", "STATUS", "WAITING FOR", "UPDATED")
+
+
+def instance_table(instances: Sequence[Instance], limited: bool,
+                   short_ids: Callable[[Sequence[Instance]], dict[str, str]]) -> None:
+    """Whole ids when the terminal has room for them (and in a pipe); else the shortest prefix
+    of each that commands take (`short_ids`), so an id is never cut by the table."""
     if not instances:
         say("[dim]no instances[/]")
         return
     rows: list[list[Cell]] = [[instance.instance_id, instance.workflow, status_cell(instance),
                                waiting_text(instance), when(instance.updated_at)] for instance in instances]
-    table(("INSTANCE", "WORKFLOW", "STATUS", "WAITING FOR", "UPDATED"), rows)
+    if not fits(INSTANCE_COLUMNS, rows):
+        short = short_ids(instances)
+        for row, instance in zip(rows, instances):
+            row[0] = short[instance.instance_id]
+    table(INSTANCE_COLUMNS, rows)
     if limited:
         say(f"[dim]showing the newest {len(instances)}; use --limit N for more[/]")
 

@@ -125,6 +125,9 @@ class Store(Protocol):
     def waiting_for_type(self, event_type: str, limit: int) -> list[Instance]:
         """Instances waiting for an event of this type, oldest first."""
 
+    def ids_starting_with(self, prefixes: Sequence[str], limit: int) -> list[str]:
+        """Instance ids that start with any of `prefixes`, sorted, at most `limit`."""
+
     def waited_types(self, limit: int) -> list[str]:
         """Event types that waiting instances wait for (at most `limit`, sorted)."""
 

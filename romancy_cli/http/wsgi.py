@@ -6,7 +6,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
-from ..errors import NotFoundError, RomancyError, StorageFault, UnavailableError, UsageError
+from ..errors import AmbiguousIdError, NotFoundError, RomancyError, StorageFault, UnavailableError, UsageError
 from ..jsonsafe import dumps
 from ..records import EventInput, Instance
 from . import DEFAULT_MAX_BODY
@@ -217,11 +217,17 @@ class WsgiApp:
     def get_instance(self, environ: dict[str, Any], instance_id: str) -> tuple[int, Any]:
         from ..views import detail_view
 
+        instance = self._find(instance_id)
+        return 200, detail_view(instance, self.app.history(instance.instance_id), self.app.near_misses(instance))
+
+    def _find(self, instance_id: str) -> Instance:
+        """The instance of an id or unique prefix: 404 for none, 400 naming the candidates."""
         try:
-            instance = self.app.get(instance_id)
+            return self.app.find(instance_id)
         except NotFoundError as exc:
             raise HttpError(404, str(exc), "NotFound") from None
-        return 200, detail_view(instance, self.app.history(instance_id), self.app.near_misses(instance))
+        except AmbiguousIdError as exc:
+            raise HttpError(400, str(exc), "AmbiguousId") from None
 
     def list_instances(self, environ: dict[str, Any]) -> tuple[int, Any]:
         from .listing import INSTANCE_PARAMETERS, instances_answer, query_parameters
@@ -241,12 +247,14 @@ class WsgiApp:
     def retry(self, environ: dict[str, Any], instance_id: str) -> tuple[int, Any]:
         from ..views import instance_view
 
+        instance_id = self._find(instance_id).instance_id
         _as_http(lambda: self.app.retry(instance_id))
         return 200, instance_view(self.app.get(instance_id), self.app.history(instance_id))
 
     def cancel(self, environ: dict[str, Any], instance_id: str) -> tuple[int, Any]:
         from ..views import instance_view
 
+        instance_id = self._find(instance_id).instance_id
         return 200, instance_view(_as_http(lambda: self.app.cancel(instance_id, "cancelled over HTTP")), None)
 
 

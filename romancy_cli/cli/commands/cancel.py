@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
         """Cancel a running or waiting instance (its history is kept); one with completed
         activities that declare an undo is compensated first."""
         before = get_instance(instance_id)
+        instance_id = before.instance_id  # the whole id of a prefix
         state().load_workflows()  # which completed activities declare an undo (see Engine.cancel)
         instance = state().app().cancel(instance_id, reason)
         if state().json:

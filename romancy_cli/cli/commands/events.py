@@ -65,7 +65,8 @@ def register(app: typer.Typer) -> None:
         if not no_resume:
             cli.load_workflows()  # resuming runs workflow code
         if instance is not None and start is None:
-            get_instance(instance)  # an unknown target is an error (exit 3), and nothing is stored
+            # an unknown target is an error (exit 3), and nothing is stored; a prefix: the whole id
+            instance = get_instance(instance).instance_id
         romancy = cli.app()
         workflow, args, kwargs = start or (None, [], {})
         with user_output():
@@ -95,7 +96,7 @@ def _send_batch(path: str, source: str, no_resume: bool) -> None:
     cli = state()
     if not no_resume:
         cli.load_workflows()
-    check_instances(events, get_instance)
+    events = check_instances(events, get_instance)
     romancy = cli.app()
     results = []
     with user_output():

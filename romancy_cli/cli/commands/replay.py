@@ -37,6 +37,8 @@ def register(app: typer.Typer) -> None:
                 raise NotFoundError(f"no instance {instance_id!r}; `romancy status` lists instances")
             _report(0, [])
             return
+        if instance_id is not None:
+            instance_id = cli.app().find(instance_id).instance_id  # a prefix: the whole id
         with user_output():  # workflow code that prints while it replays writes to stderr
             checked, misfits = cli.app().check_replay(workflow, instance_id, include_ended)
         _report(checked, misfits)

@@ -20,7 +20,8 @@ def register(app: typer.Typer) -> None:
         is fixed. Its history is kept; the failed attempt shows in it as `retried`. Exit 0 when
         it ran (and did not fail again), 1 when it is not failed or failed again, 3 unknown id."""
         cli = state()
-        get_instance(instance_id)  # unknown: exit 3, and the database is not created to say so
+        # unknown: exit 3, and the database is not created to say so; a prefix: the whole id
+        instance_id = get_instance(instance_id).instance_id
         cli.load_workflows()  # the retried run is workflow code
         romancy = cli.app()
         with user_output():

@@ -97,7 +97,7 @@ def _show_list(status_filter: Optional[str], workflow: Optional[str], limit: Opt
     else:
         from ..render import instance_table
 
-        instance_table(instances, limited)
+        instance_table(instances, limited, state().app().short_ids)
 
 
 def _views(instances: list) -> list:
@@ -143,6 +143,7 @@ def _wait(instance_id: str, target: str, timeout: Optional[float]) -> None:
 
     deadline = None if timeout is None else time.monotonic() + timeout
     instance = get_instance(instance_id)
+    instance_id = instance.instance_id
     while not _reached(instance, target):
         if instance.status in TERMINAL:
             _show_one(instance)
@@ -188,6 +189,7 @@ def _watch(instance_id: Optional[str], status_filter: Optional[str], workflow: O
         while deadline is None or time.monotonic() < deadline:
             if instance_id is not None:
                 instance = get_instance(instance_id)
+                instance_id = instance.instance_id
                 key: Any = (instance.status, instance.updated_at, instance.parked)
                 if key != last:
                     _clear()
