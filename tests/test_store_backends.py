@@ -799,3 +799,23 @@ def test_events_consumers_retry_and_prune_on_both_back_ends(store_url: str) -> N
         assert app.list_instances() == [] and app.list_events() == []
         with pytest.raises(NotFoundError):
             app.retry(first)
+
+
+# -- ids by prefix, awaited types (the CLI's typed prefixes and did-you-mean) ------------------------
+
+
+def test_ids_starting_with_takes_prefixes_literally(store: SqlStore) -> None:
+    for iid in ("wf-AB1", "wf-AB2", "wf-AC", "wf_AB9", "wf-%X"):
+        new(store, iid)
+    assert store.ids_starting_with(["wf-AB"], 10) == ["wf-AB1", "wf-AB2"]  # `_` and `%` are no wildcards
+    assert sorted(store.ids_starting_with(["wf-AB", "wf-%"], 10)) == ["wf-%X", "wf-AB1", "wf-AB2"]
+    assert len(store.ids_starting_with(["wf"], 2)) == 2
+    assert store.ids_starting_with([], 10) == []
+
+
+def test_waited_types_are_those_of_waiting_instances(store: SqlStore) -> None:
+    waiting(store, "wf-1", "cart.confirmed")
+    waiting(store, "wf-2", "order.paid")
+    new(store, "wf-3")  # running: waits for nothing
+    assert store.waited_types(10) == ["cart.confirmed", "order.paid"]
+    assert store.waited_types(1) == ["cart.confirmed"]
