@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Callable, Optional, Sequence
 
 from ..jsonsafe import dumps
-from ..records import (ATTEMPT, CANCELLED, COMPENSATING, COMPLETED, CONTINUED_AS_NEW, FAILED, RUNNING, SEND, TERMINAL,
+from ..records import (ATTEMPT, RETRIED, CANCELLED, COMPENSATING, COMPLETED, CONTINUED_AS_NEW, FAILED, RUNNING, SEND, TERMINAL,
                        WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, Step)
 from ..views import shown_status, with_attempts
 from .output import Cell, esc, fits, say, show, table
@@ -87,7 +87,8 @@ def step_line(step: Step) -> str:
         return (f"  [green]✉[/] received {esc(result.get('type', step.name))} [dim]from {esc(result.get('source'))}"
                 f"  {esc(compact(result.get('data')))}[/]")
     if step.kind == "timer":
-        return "  [green]⏱[/] slept"
+        fired = result.get("fired_at")
+        return "  [green]⏱[/] slept" + (f" [dim]until {esc(when(fired))}[/]" if isinstance(fired, (int, float)) else "")
     if step.kind == "patch":
         return f"  [dim]· took patch {esc(step.name)}[/]"
     if step.kind == SEND:
@@ -96,6 +97,16 @@ def step_line(step: Step) -> str:
         error = result.get("error") or {}
         return (f"  [yellow]↻[/] attempt {esc(result.get('attempt'))} failed: {esc(error.get('type'))}: "
                 f"{esc(error.get('message'))}{esc(where_text(error))}")
+    if step.kind == RETRIED:
+        error = result.get("error") or {}
+        retried = result.get("retried_at")
+        at = f", retried {when(retried)}" if isinstance(retried, (int, float)) else ""
+        return (f"  [yellow]↻[/] {esc(step.name)} had failed: {esc(error.get('type'))}: {esc(error.get('message'))}"
+                f"{esc(where_text(error))}{esc(at)}")
+    if step.kind == "now" and isinstance(step.result, (int, float)):
+        return f"  [dim]· read the clock: {esc(when(step.result))}[/]"
+    if step.kind == "uuid4":
+        return f"  [dim]· generated uuid {esc(step.result)}[/]"
     if step.kind == "ended":  # compensation follows: the undo activities, newest first
         return (f"  [magenta]↺[/] {esc(step.name)}: {esc(result.get('type'))}: {esc(result.get('message'))}"
                 "; undoing completed activities")

@@ -188,8 +188,7 @@ class WsgiApp:
         for event in events:
             _warn_form_encoded(event)
             result = self.app.accept(event, resume=False, dispatch=delivered.extend if self.dispatch else None)
-            log.info("accepted %s %s from %s%s → %d instance(s)", event.type, event.id, event.source,
-                     " (duplicate)" if result.duplicate else "", len(result.delivered))
+            log.info("accepted %s %s from %s → %s", event.type, event.id, event.source, _outcome(result))
             if result.waiting:
                 log.info("%s %s resumed nothing: %d%s instance(s) wait for %s; none matched: %s", event.type,
                          event.id, result.waiting, "+" if result.more_waiting else "", event.type,
@@ -256,6 +255,22 @@ class WsgiApp:
 
         instance_id = self._find(instance_id).instance_id
         return 200, instance_view(_as_http(lambda: self.app.cancel(instance_id, "cancelled over HTTP")), None)
+
+
+def _outcome(result: Any) -> str:
+    """What an accepted event did, for the log: the waits it filled and the instances it started."""
+    if result.duplicate:
+        return "duplicate: applied once already"
+    parts = []
+    if result.delivered:
+        parts.append(f"delivered to {_count(len(result.delivered))}")
+    if result.started:
+        parts.append(f"started {_count(len(result.started))}: {', '.join(result.started)}")
+    return "; ".join(parts) or "no instance waited for it"
+
+
+def _count(n: int) -> str:
+    return f"{n} instance{'s' if n != 1 else ''}"
 
 
 def _as_http(action: Callable[[], Any]) -> Any:

@@ -10,13 +10,12 @@ from typing import Optional
 
 from ..codec import dumps
 from ..errors import NotFoundError, RomancyError
-from ..records import (FAILED, PENDING, RUNNING, UNPLACED, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance,
+from ..records import (FAILED, PENDING, RETRIED, RUNNING, UNPLACED, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance,
                        PruneResult, Step)
 from .listing import ENDED_SQL, marks
 from .queries import CLEAR_WAIT, INSTANCE_COLUMNS
 
 LIVE = (RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER)
-RETRIED = "retried"  # kind of the step that keeps a retried attempt (at a negative seq)
 _ALL_EVENTS = 2**62  # an event floor after every event: no live instance may take any
 
 

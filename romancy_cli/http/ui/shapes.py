@@ -11,7 +11,7 @@ from typing import Any, Optional, Sequence
 
 from ...records import ATTEMPT, TERMINAL, Instance, LoggedEvent, Step
 from ...times import iso
-from ...views import detail_view, event_view, with_attempts
+from ...views import detail_view, event_view, step_result, with_attempts
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<fn>.+)$', re.M)
@@ -76,7 +76,7 @@ def user_frame(trace: str) -> Optional[str]:
 def timeline_entry(step: Step) -> dict[str, Any]:
     """A step as the timeline shows it: failed activities carry their error, events a timeout."""
     result = step.result if isinstance(step.result, dict) else {}
-    entry: dict[str, Any] = {"step": step.seq, "kind": step.kind, "name": step.name, "result": step.result,
+    entry: dict[str, Any] = {"step": step.seq, "kind": step.kind, "name": step.name, "result": step_result(step),
                              "error": error_detail(result.get("error")) if "error" in result else None,
                              "timed_out": step.kind == "event" and result.get("timeout") is True}
     return entry
