@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 from . import ids
 from .definitions import REGISTRY, Registry, WorkflowDefinition
-from .durations import Duration, deadline
+from .durations import Duration, deadline, to_seconds
 from .engine.clock import SystemClock
 from .errors import AmbiguousIdError, NotFoundError, RomancyError
 from .records import Attempt, EventInput, Instance, LoggedEvent, Misfit, OutboxItem, PruneResult, Step
@@ -43,10 +43,14 @@ class App:
                  clock: Optional[Clock] = None, lease_seconds: float = 30.0,
                  synchronous: str = "normal", registry: Optional[Registry] = None,
                  busy_timeout: float = 30.0, only_database: bool = False,
-                 outbox_url: Optional[str] = None) -> None:
+                 outbox_url: Optional[str] = None, shared_clock: bool = False) -> None:
         self.database = database
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.clock = clock or SystemClock()
+        # shared_clock: run on the database's virtual clock (the CLI's), the real clock moved by
+        # the offset `tick --advance` stores; leases stay on the real clock.
+        self._lease_clock = self.clock
+        self.shared_clock = shared_clock
         self.lease_seconds = lease_seconds
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout  # SQLite: seconds a write waits for another process's lock
@@ -70,6 +74,10 @@ class App:
                 import_for_sqlite_only()
             options = {"synchronous": self.synchronous, "busy_timeout": self.busy_timeout} if sqlite else {}
             self._store = open_store(self.database, **options)
+            if self.shared_clock:
+                from .engine.clock import OffsetClock
+
+                self.clock = OffsetClock(self._lease_clock, self._store.clock_offset())
         return self
 
     def shutdown(self) -> None:
@@ -95,8 +103,45 @@ class App:
             from .engine.engine import Engine
 
             self._engine = Engine(self.store, self.registry, self.clock, self.worker_id, self.lease_seconds,
-                                  self.outbox_url)
+                                  self.outbox_url, self._lease_clock)
         return self._engine
+
+    # -- time ----------------------------------------------------------------------
+
+    def now(self) -> float:
+        """What time it is for this App's workflows (epoch seconds): its clock's."""
+        return self.clock.now()
+
+    @property
+    def clock_offset(self) -> float:
+        """Seconds the virtual clock is ahead of the real one (0 without `shared_clock`)."""
+        return getattr(self.clock, "offset", 0.0) if self.shared_clock else 0.0
+
+    def advance_clock(self, by: Duration) -> float:
+        """Move the database's virtual clock on by `by` (it adds up); returns the new now."""
+        clock = self._virtual()
+        deadline(self.now(), by, "--advance")  # refuses a time past the year 9999
+        clock.offset = self.store.move_clock(to_seconds(by, "--advance"))
+        return self.now()
+
+    def set_clock(self, when: float) -> None:
+        """Set the database's virtual clock to `when` (epoch seconds); the real time: reset."""
+        clock = self._virtual()
+        clock.offset = self.store.move_clock(when - clock.base.now() - self.store.clock_offset())
+
+    def reset_clock(self) -> None:
+        """Back to the real time."""
+        self._virtual().offset = self.store.move_clock(-self.store.clock_offset())
+
+    def refresh_clock(self) -> None:
+        """Read the offset again: another process may have moved the clock (serve's timer loop)."""
+        if self.shared_clock:
+            self._virtual().offset = self.store.clock_offset()
+
+    def _virtual(self) -> Any:
+        if not self.shared_clock or self._store is None:
+            raise RomancyError("the database's virtual clock needs App(shared_clock=True), initialized")
+        return self.clock
 
     # -- operations ----------------------------------------------------------------
 
@@ -169,7 +214,13 @@ class App:
     def tick(self, now: Optional[float] = None, advance: Optional[Duration] = None,
              retry_parked: bool = True) -> TickResult:
         """Fire due timers and timeouts and run what is runnable, as of now (or a chosen time);
-        parked instances are retried too unless `retry_parked` is False."""
+        parked instances are retried too unless `retry_parked` is False. With `shared_clock`,
+        `advance` moves the database's virtual clock (advances add up)."""
+        if self.shared_clock:  # another process may have moved it (serve, tick --loop)
+            self.refresh_clock()
+            if advance is not None:
+                self.advance_clock(advance)
+                advance = None
         engine = self.engine
         if advance is not None:
             now = deadline(engine.clock.now(), advance, "advance")

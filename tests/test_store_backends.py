@@ -819,3 +819,11 @@ def test_waited_types_are_those_of_waiting_instances(store: SqlStore) -> None:
     new(store, "wf-3")  # running: waits for nothing
     assert store.waited_types(10) == ["cart.confirmed", "order.paid"]
     assert store.waited_types(1) == ["cart.confirmed"]
+
+
+def test_the_virtual_clock_offset_adds_up_and_resets(store: SqlStore) -> None:
+    assert store.clock_offset() == 0.0
+    assert store.move_clock(2400.0) == 2400.0
+    assert store.move_clock(2400.5) == 4800.5
+    assert store.clock_offset() == 4800.5
+    assert store.move_clock(-4800.5) == 0.0 and store.clock_offset() == 0.0

@@ -4,7 +4,6 @@ instance with its history timeline and the workflow list on stdout. JSON shapes 
 from __future__ import annotations
 
 import os
-import time
 from datetime import datetime
 from typing import Any, Callable, Optional, Sequence
 
@@ -13,6 +12,7 @@ from ..records import (ATTEMPT, RETRIED, CANCELLED, COMPENSATING, COMPLETED, CON
                        WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, Step)
 from ..views import shown_status, with_attempts
 from .output import Cell, esc, fits, say, show, table
+from .state import state
 
 STATUS_STYLE = {
     RUNNING: "yellow", COMPENSATING: "magenta", WAITING_FOR_EVENT: "cyan", WAITING_FOR_TIMER: "cyan",
@@ -52,14 +52,29 @@ def when(epoch: Optional[float]) -> str:
     moment = _local(epoch)
     if moment is None:
         return f"{epoch:g} (out of range)"
-    today = datetime.now().date() == moment.date()
+    now = state().now()
+    current = _local(now)
+    today = current is not None and current.date() == moment.date()
     stamp = moment.strftime("%H:%M:%S" if today else "%Y-%m-%d %H:%M:%S")
-    delta = epoch - time.time()
+    delta = epoch - now
     if abs(delta) < 1:
         relative = "now" if delta >= 0 else "just now"
     else:
         relative = f"in {describe(delta)}" if delta >= 0 else f"{describe(-delta)} ago"
     return f"{stamp} ({relative})"
+
+
+def clock_line(offset: float, now: float) -> str:
+    """Where the database's virtual clock stands, when it is not the real time."""
+    from ..durations import describe
+
+    if not offset:
+        return "  [dim]clock: the real time[/]"
+    moment = _local(now)
+    stamp = moment.strftime("%Y-%m-%d %H:%M:%S") if moment is not None else f"{now:g}"
+    side = "ahead of" if offset > 0 else "behind"
+    return (f"  [yellow]clock: {esc(stamp)}, {esc(describe(abs(offset)))} {side} the real time[/] "
+            "[dim](`romancy tick --reset-clock` goes back)[/]")
 
 
 def _local(epoch: float) -> Optional[datetime]:
@@ -142,7 +157,7 @@ def _until(epoch: Optional[float]) -> str:
 
     if epoch is not None and _local(epoch) is None:
         return when(epoch)
-    left = (epoch or 0) - time.time()
+    left = (epoch or 0) - state().now()
     return describe(left) if left > 0 else f"overdue by {describe(-left)}"
 
 

@@ -77,9 +77,17 @@ class CliState:
             self._say_where_created()
             app = App(database=settings.database, worker_id=settings.worker_id,
                       lease_seconds=settings.lease_seconds, synchronous=settings.synchronous,
-                      busy_timeout=settings.busy_timeout, only_database=True, outbox_url=settings.outbox.url)
+                      busy_timeout=settings.busy_timeout, only_database=True, outbox_url=settings.outbox.url,
+                      shared_clock=True)
             self._app = app.initialize()
         return self._app
+
+    def now(self) -> float:
+        """The database's virtual clock once it is open (`tick --advance` moves it), else the
+        real time: what `status` measures "in 5m" and "overdue" from, and prune its ages."""
+        import time
+
+        return self._app.now() if self._app is not None else time.time()
 
     def _say_where_created(self) -> None:
         """A database about to be created without any configuration: say where, once."""

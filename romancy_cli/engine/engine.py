@@ -58,7 +58,8 @@ def _provisional(event: EventInput, instance: Instance, now: float) -> StoredEve
 
 class Engine:
     def __init__(self, store: Store, registry: Registry, clock: Clock, worker_id: str,
-                 lease_seconds: float = 30.0, outbox_url: Optional[str] = None) -> None:
+                 lease_seconds: float = 30.0, outbox_url: Optional[str] = None,
+                 lease_clock: Optional[Clock] = None) -> None:
         self.store, self.registry, self.clock = store, registry, clock
         self.outbox_url = outbox_url  # the relay target of events published without `to`
         self.worker_id = worker_id
@@ -66,7 +67,7 @@ class Engine:
         self.lease_seconds = lease_seconds
         # Leases are about live processes, so they stay on the unshifted clock: a tick run in the
         # future (`tick --advance`) fires timers early but must not treat live leases as expired.
-        self.lease_clock = clock
+        self.lease_clock = lease_clock or clock
 
     def shifted(self, now: float) -> "Engine":
         """This engine with its clock moved so that it reads `now` at this moment (leases excepted)."""

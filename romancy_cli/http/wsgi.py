@@ -239,7 +239,7 @@ class WsgiApp:
         from .listing import query_parameters
 
         params = query_parameters(environ, ("type", "since", "unconsumed", "limit", "before"))
-        found = self.app.list_events(params.get("type"), params.since("since"), params.flag("unconsumed"),
+        found = self.app.list_events(params.get("type"), params.since("since", self.app.now()), params.flag("unconsumed"),
                                      params.limit("limit"), params.seq("before"))
         return 200, [event_view(logged) for logged in found]
 

@@ -16,6 +16,7 @@ from .listing import ENDED_SQL, marks
 from .queries import CLEAR_WAIT, INSTANCE_COLUMNS
 
 LIVE = (RUNNING, WAITING_FOR_EVENT, WAITING_FOR_TIMER)
+CLOCK_KEY = "clock_offset"  # romancy_meta: seconds the CLI's virtual clock is ahead of the real one
 _ALL_EVENTS = 2**62  # an event floor after every event: no live instance may take any
 
 
@@ -36,6 +37,20 @@ class Upkeep:
                "ON i.instance_id = w.instance_id AND i.wait_seq = w.wait_seq AND i.status = ? "
                "ORDER BY 1 LIMIT ?")
         return [row[0] for row in self._run(self.q._p(sql), (WAITING_FOR_EVENT, WAITING_FOR_EVENT, limit))]
+
+    # -- the virtual clock: an offset in romancy_meta, no schema change ----------------
+
+    def clock_offset(self) -> float:
+        row = self._one(self.q._p("SELECT value FROM romancy_meta WHERE key = ?"), (CLOCK_KEY,))
+        return float(row[0]) if row is not None else 0.0
+
+    def move_clock(self, by: float) -> float:
+        with self._write():
+            offset = self.clock_offset() + by
+            self._run(self.q._p("DELETE FROM romancy_meta WHERE key = ?"), (CLOCK_KEY,))
+            if offset:
+                self._run(self.q._p("INSERT INTO romancy_meta (key, value) VALUES (?, ?)"), (CLOCK_KEY, repr(offset)))
+        return offset
 
     # -- retry -------------------------------------------------------------------
 

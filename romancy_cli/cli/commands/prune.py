@@ -1,6 +1,5 @@
 """`romancy prune`: delete old ended instances and events, in short transactions."""
 
-import time
 from typing import Annotated, Optional
 
 import typer
@@ -31,12 +30,12 @@ def register(app: typer.Typer) -> None:
         if ended is None and events is None:
             raise UsageError("nothing to prune: give --completed-before D and/or --events-before D (e.g. 30d, 0s)")
         cli = state()
-        now = time.time()
         if cli.database_missing():
             from ...records import PruneResult
 
             result = PruneResult()
         else:
+            now = cli.app().now()  # the database's clock: what `tick --advance` ran is not in the future
             result = cli.app().prune(None if ended is None else now - ended, None if events is None else now - events,
                                      dry_run)
         if cli.json:

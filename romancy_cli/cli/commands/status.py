@@ -50,6 +50,7 @@ def register(app: typer.Typer) -> None:
         seconds = duration(timeout, "--timeout")
         _check(status_filter, wait, instance_id)
         limit = None if limit is None else min(limit, MAX_LIMIT)
+        _say_clock()
         if wait is not None:
             _wait(instance_id or "", wait, seconds)
         elif watch:
@@ -60,6 +61,16 @@ def register(app: typer.Typer) -> None:
             output.print_jsonl(_views(_list(status_filter, workflow, limit, every=True)[0]))
         else:
             _show_list(status_filter, workflow, limit)
+
+
+def _say_clock() -> None:
+    """The database's virtual clock, when `tick --advance` moved it: every time shown is on it."""
+    cli = state()
+    if cli.json or cli.database_missing() or not cli.app().clock_offset:
+        return
+    from ..render import clock_line
+
+    output.say(clock_line(cli.app().clock_offset, cli.app().now()))
 
 
 def _check(status_filter: Optional[str], wait: Optional[str], instance_id: Optional[str]) -> None:
@@ -165,7 +176,7 @@ def overdue_hint(instance: Any) -> str:
     from ...records import WAITING_FOR_EVENT, WAITING_FOR_TIMER
 
     wake = instance.wait.wake_at if instance.wait is not None else None
-    if instance.status not in (WAITING_FOR_EVENT, WAITING_FOR_TIMER) or wake is None or wake > time.time():
+    if instance.status not in (WAITING_FOR_EVENT, WAITING_FOR_TIMER) or wake is None or wake > state().now():
         return ""
     return ("its timer is overdue and nothing is firing it: run `romancy tick` "
             "(or keep `romancy serve` or `romancy tick --loop` running)")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import time
 from typing import Any, Optional, Sequence
 
 from ...records import ATTEMPT, TERMINAL, Instance, LoggedEvent, Step
@@ -18,19 +17,20 @@ _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<fn>
 
 
 def page_detail(instance: Instance, history: Sequence[Step],
-                missed: Sequence[tuple[LoggedEvent, str]]) -> dict[str, Any]:
+                missed: Sequence[tuple[LoggedEvent, str]], now: float) -> dict[str, Any]:
     """The instance page: GET /instances/{id}'s answer, plus what the page shows beyond it (the
     traceback, the wait's match and prefilled event, the timeline's errors)."""
     view = detail_view(instance, history, missed)
     view["terminal"] = instance.status in TERMINAL
     view["error_detail"] = error_detail(instance.error)
-    view["wait"] = wait_detail(instance) if view["waiting"] else None
+    view["wait"] = wait_detail(instance, now) if view["waiting"] else None
     view["timeline"] = [timeline_group(step, attempts) for step, attempts in with_attempts(history)]
     return view
 
 
-def wait_detail(instance: Instance) -> dict[str, Any]:
-    """The wait with its match and epoch due time (the page counts down to it)."""
+def wait_detail(instance: Instance, now: float) -> dict[str, Any]:
+    """The wait with its match and epoch due time (the page counts down to it); `now` on the
+    server's clock (the database's virtual one)."""
     wait = instance.wait
     assert wait is not None
     detail: dict[str, Any] = {"kind": wait.kind, "event_type": wait.event_type, "match": wait.match,
@@ -38,7 +38,7 @@ def wait_detail(instance: Instance) -> dict[str, Any]:
     if wait.kind == "event":
         detail["prefill"] = prefill_data(wait.match)
     if wait.wake_at is not None:  # the dev form's default: just enough to make it due
-        detail["advance"] = f"{max(0, math.ceil(wait.wake_at - time.time()))}s"
+        detail["advance"] = f"{max(0, math.ceil(wait.wake_at - now))}s"
     return detail
 
 
