@@ -178,6 +178,9 @@ class Registry:
     def __init__(self) -> None:
         self.workflows: dict[str, WorkflowDefinition] = {}
         self.activities: dict[str, ActivityDefinition] = {}
+        # Names that test modules with registries of their own define differently (the pytest
+        # plugin): not runnable from this one, which could not tell which was meant.
+        self.clashes: dict[str, list[str]] = {}
 
     def started_by(self, event_type: str) -> list[WorkflowDefinition]:
         """The workflows an event of this type starts (`start_on`), by name."""
@@ -190,6 +193,9 @@ class Registry:
             raise NotFoundError(self._unknown(name)) from None
 
     def _unknown(self, name: str) -> str:
+        if name in self.clashes:
+            return (f"workflow {name!r} is defined in several test modules ({', '.join(self.clashes[name])}), "
+                    "each in a registry of its own: use the romancy_app fixture, or App(registry=...)")
         message = f"unknown workflow {name!r}"
         close = difflib.get_close_matches(name, list(self.workflows), n=1)
         if close:
@@ -199,6 +205,34 @@ class Registry:
 
 
 REGISTRY = Registry()
+
+# Where a definition without `registry=` goes, chosen by the file that defines it: the pytest
+# plugin gives each test module a registry of its own. None: the default registry.
+_file_registry: Optional[Callable[[str], Optional[Registry]]] = None
+
+
+def route_definitions(chooser: Optional[Callable[[str], Optional[Registry]]]) -> None:
+    """Send the definitions made without `registry=` in a file to `chooser(path)` when it returns
+    a registry (the pytest plugin: a test module's own), else to the default registry."""
+    global _file_registry
+    _file_registry = chooser
+
+
+def _own_registry(fn: Callable[..., Any]) -> Optional[Registry]:
+    return _file_registry(fn.__code__.co_filename) if _file_registry is not None else None
+
+
+def _mirror(definition: WorkflowDefinition) -> None:
+    """A test module's workflow is also in the default registry (an `App()` of that module runs
+    it) unless another file defines its name: then neither is, and looking it up says why."""
+    name, existing = definition.name, REGISTRY.workflows.get(definition.name)
+    if name in REGISTRY.clashes:
+        REGISTRY.clashes[name].append(definition.fn.__code__.co_filename)
+    elif existing is None or existing.fn.__code__.co_filename == definition.fn.__code__.co_filename:
+        REGISTRY.workflows[name] = definition
+    else:
+        del REGISTRY.workflows[name]
+        REGISTRY.clashes[name] = [existing.fn.__code__.co_filename, definition.fn.__code__.co_filename]
 
 
 def _check_context_parameter(fn: Callable[..., Any], kind: str) -> None:
@@ -224,14 +258,17 @@ def workflow(name: Any = None, *, registry: Optional[Registry] = None,
     """`@workflow`, `@workflow("name")` or `@workflow(name="name")`; `registry=` defines it there
     instead of in the default registry; `start_on=` an event type (or a list) whose events each
     start an instance, their data bound to its parameters by name."""
-    target = REGISTRY if registry is None else registry
     triggers = _event_types(start_on)
 
     def register(fn: Callable[..., Any], wf_name: Optional[str] = None) -> WorkflowDefinition:
         _check_context_parameter(fn, "workflow")
         definition = WorkflowDefinition(wf_name or fn.__name__, fn, triggers)
+        own = _own_registry(fn) if registry is None else None
+        target = registry or own or REGISTRY
         _check_unique(target.workflows.get(definition.name), definition)
         target.workflows[definition.name] = definition
+        if own is not None:
+            _mirror(definition)
         return definition
 
     if callable(name):
@@ -251,14 +288,16 @@ def activity(name: Any = None, *, retry: Optional[RetryPolicy] = None,
     """`@activity`, `@activity("name")` or `@activity(retry=RetryPolicy(...))`; `registry=` as
     for `workflow`. `compensate=undo` (another activity) undoes it when the workflow fails or is
     cancelled after it completed: `undo(ctx, result, *args, **kwargs)` gets its result and arguments."""
-    target = REGISTRY if registry is None else registry
     if compensate is not None and not isinstance(compensate, ActivityDefinition):
         raise WorkflowDefinitionError(f"compensate= takes an @activity, not {compensate!r}")
 
     def register(fn: Callable[..., Any], act_name: Optional[str] = None) -> ActivityDefinition:
         _check_context_parameter(fn, "activity")
         definition = ActivityDefinition(act_name or fn.__name__, fn, retry or NO_RETRY, compensate)
-        target.activities[definition.name] = definition
+        own = _own_registry(fn) if registry is None else None
+        (registry or own or REGISTRY).activities[definition.name] = definition
+        if own is not None:  # as for workflows: what an App() of that module looks up
+            REGISTRY.activities.setdefault(definition.name, definition)
         return definition
 
     if callable(name):
