@@ -75,9 +75,10 @@ class Project:
                               input=input, capture_output=True, text=True, timeout=timeout)
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
-    def run_in_terminal(self, columns: int, *args: str) -> str:
-        """Run with stdout and stderr on a pseudo-terminal `columns` wide (what a user sees in
-        a terminal window of that size); returns what it printed, without colour."""
+    def run_in_terminal(self, columns: int, *args: str, typed: str = "") -> str:
+        """Run with stdin, stdout and stderr on a pseudo-terminal `columns` wide (what a user
+        sees in a terminal window of that size), `typed` typed in; returns what it printed,
+        without colour."""
         import pty
         import re
 
@@ -85,6 +86,8 @@ class Project:
         proc = subprocess.Popen([romancy_executable(), *args], cwd=self.root, stdin=slave, stdout=slave,
                                 stderr=slave, env=cli_env(COLUMNS=str(columns), LINES="50", TERM="xterm"))
         os.close(slave)
+        if typed:
+            os.write(master, typed.encode())
         chunks = []
         while True:
             try:
