@@ -77,10 +77,13 @@ def test_now_sets_the_clock_and_prune_reads_it(project: Project) -> None:
     assert project.counts()["romancy_instances"] == 0
 
 
-def test_prune_after_a_reset_keeps_nothing_from_the_future_alive(project: Project) -> None:
+def test_prune_0s_removes_every_ended_run_also_after_the_clock_was_reset(project: Project) -> None:
     iid = project.run("start", "napper").stdout.strip()
     project.run("tick", "--advance", "2h")
     assert project.status_of(iid) == "completed"
+    project.run("tick", "--reset-clock")  # the run's updated_at is now two hours ahead
+    kept = project.run("prune", "--completed-before", "1m")
+    assert "removed 0 instance(s)" in kept.stderr
     assert "removed 1 instance(s)" in project.run("prune", "--completed-before", "0s").stderr
 
 

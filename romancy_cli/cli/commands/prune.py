@@ -36,8 +36,7 @@ def register(app: typer.Typer) -> None:
             result = PruneResult()
         else:
             now = cli.app().now()  # the database's clock: what `tick --advance` ran is not in the future
-            result = cli.app().prune(None if ended is None else now - ended, None if events is None else now - events,
-                                     dry_run)
+            result = cli.app().prune(_before(now, ended), _before(now, events), dry_run)
         if cli.json:
             from ...views import prune_view
 
@@ -45,3 +44,13 @@ def register(app: typer.Typer) -> None:
             return
         verb = "would remove" if dry_run else "removed"
         output.say(f"  {verb} {result.instances} instance(s) with {result.steps} step(s), {result.events} event(s)")
+
+
+def _before(now: float, age: Optional[float]) -> Optional[float]:
+    """The cut-off of an age; `0s` is "all of them", also those stamped later than now (run on a
+    clock moved on and set back since)."""
+    if age is None:
+        return None
+    from ...durations import MAX_EPOCH
+
+    return MAX_EPOCH if age == 0 else now - age
