@@ -110,6 +110,8 @@ def test_serve_runs_on_the_database_clock(project: Project) -> None:
         advanced = requests.post(served.url + "ui/api/tick", json={"advance": "30m"}, headers=origin, timeout=10)
         assert advanced.status_code == 200
         assert offset(project) == [("5400.0",)]  # the page's advance adds to the same clock
+        page = requests.get(served.url, headers={"Accept": "text/html"}, timeout=10).text
+        assert "The database's clock is 1h30m ahead of the real time" in page
     finally:
         served.stop()
     assert "1h30m ahead of the real time" in project.run("status").stderr

@@ -118,6 +118,7 @@ class Site:
     def render(self, environ: dict[str, Any], template: str, status: int = 200, **context: Any) -> Response:
         html = self.templates.get_template(template).render(dev=self.dev, token_required=self.token is not None,
                                                              import_error=self.import_error,
+                                                             clock_ahead=_clock_ahead(self.app.clock_offset),
                                                              path=environ.get("PATH_INFO", "/"), **context)
         return Response(status, html.encode())
 
@@ -155,6 +156,15 @@ class Site:
         if not isinstance(value, dict):
             raise Refused(400, "send a JSON object")
         return value
+
+
+def _clock_ahead(offset: float) -> Optional[str]:
+    """How far the database's virtual clock is from the real time, or None when it is not."""
+    if not offset:
+        return None
+    from ...durations import describe
+
+    return f"{describe(abs(offset))} {'ahead of' if offset > 0 else 'behind'}"
 
 
 def query_string(**values: Any) -> str:
