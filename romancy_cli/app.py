@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 from . import ids
 from .app_schedules import ScheduleOps
 from .definitions import REGISTRY, Registry, WorkflowDefinition, queue_spec
-from .durations import Duration, deadline
+from .durations import Duration, deadline, to_seconds
 from .engine.clock import SystemClock
-from .errors import NotFoundError, RomancyError
+from .errors import AmbiguousIdError, NotFoundError, RomancyError
 from .observe import Observers
 from .records import (PENDING, SENT, Attempt, EventInput, Instance, LoggedEvent, Misfit, OutboxItem, PruneResult,
                       QueueState, Step)
@@ -20,6 +20,9 @@ from .records import (PENDING, SENT, Attempt, EventInput, Instance, LoggedEvent,
 if TYPE_CHECKING:  # the engine is imported on first use: `romancy status` only reads the store
     from .engine.engine import Engine, TickResult
     from .engine.ports import Clock, Store
+CANDIDATES = 10  # instances an ambiguous id prefix lists
+SHORT_ID_SCAN = 5000  # ids read to shorten a table's: past that the ids stay whole
+KNOWN_TYPES = 1000  # waited-for event types read for a did-you-mean: a hint, not a report
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,14 @@ class App(ScheduleOps):
                  synchronous: str = "normal", registry: Optional[Registry] = None,
                  busy_timeout: float = 30.0, only_database: bool = False,
                  outbox_url: Optional[str] = None, queues: Sequence[tuple[str, Any, Any]] = (),
-                 config_source: str = "configuration", hooks: Sequence[Any] = ()) -> None:
+                 config_source: str = "configuration", hooks: Sequence[Any] = (), shared_clock: bool = False) -> None:
         self.database = database
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.clock = clock or SystemClock()
+        # shared_clock: run on the database's virtual clock (the CLI's), the real clock moved by
+        # the offset `tick --advance` stores; leases stay on the real clock.
+        self._lease_clock = self.clock
+        self.shared_clock = shared_clock
         self.lease_seconds = lease_seconds
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout  # SQLite: seconds a write waits for another process's lock
@@ -84,6 +91,10 @@ class App(ScheduleOps):
                 import_for_sqlite_only()
             options = {"synchronous": self.synchronous, "busy_timeout": self.busy_timeout} if sqlite else {}
             self._store = open_store(self.database, **options)
+            if self.shared_clock:
+                from .engine.clock import OffsetClock
+
+                self.clock = OffsetClock(self._lease_clock, self._store.clock_offset())
         return self
 
     def shutdown(self) -> None:
@@ -110,8 +121,45 @@ class App(ScheduleOps):
 
             self._engine = Engine(self.store, self.registry, self.clock, self.worker_id, self.lease_seconds,
                                   self.outbox_url, self.queues, live_since=self.opened_at,
-                                  observers=self.observers)
+                                  observers=self.observers, lease_clock=self._lease_clock)
         return self._engine
+
+    # -- time ----------------------------------------------------------------------
+
+    def now(self) -> float:
+        """What time it is for this App's workflows (epoch seconds): its clock's."""
+        return self.clock.now()
+
+    @property
+    def clock_offset(self) -> float:
+        """Seconds the virtual clock is ahead of the real one (0 without `shared_clock`)."""
+        return getattr(self.clock, "offset", 0.0) if self.shared_clock else 0.0
+
+    def advance_clock(self, by: Duration) -> float:
+        """Move the database's virtual clock on by `by` (it adds up); returns the new now."""
+        clock = self._virtual()
+        deadline(self.now(), by, "--advance")  # refuses a time past the year 9999
+        clock.offset = self.store.move_clock(to_seconds(by, "--advance"))
+        return self.now()
+
+    def set_clock(self, when: float) -> None:
+        """Set the database's virtual clock to `when` (epoch seconds); the real time: reset."""
+        clock = self._virtual()
+        clock.offset = self.store.move_clock(when - clock.base.now() - self.store.clock_offset())
+
+    def reset_clock(self) -> None:
+        """Back to the real time."""
+        self._virtual().offset = self.store.move_clock(-self.store.clock_offset())
+
+    def refresh_clock(self) -> None:
+        """Read the offset again: another process may have moved the clock (serve's timer loop)."""
+        if self.shared_clock:
+            self._virtual().offset = self.store.clock_offset()
+
+    def _virtual(self) -> Any:
+        if not self.shared_clock or self._store is None:
+            raise RomancyError("the database's virtual clock needs App(shared_clock=True), initialized")
+        return self.clock
 
     # -- operations ----------------------------------------------------------------
 
@@ -220,7 +268,13 @@ class App(ScheduleOps):
     def tick(self, now: Optional[float] = None, advance: Optional[Duration] = None,
              retry_parked: bool = True) -> TickResult:
         """Fire due timers and timeouts and run what is runnable, as of now (or a chosen time);
-        parked instances are retried too unless `retry_parked` is False."""
+        parked instances are retried too unless `retry_parked` is False. With `shared_clock`,
+        `advance` moves the database's virtual clock (advances add up)."""
+        if self.shared_clock:  # another process may have moved it (serve, tick --loop)
+            self.refresh_clock()
+            if advance is not None:
+                self.advance_clock(advance)
+                advance = None
         engine = self.engine
         if advance is not None:
             now = deadline(engine.clock.now(), advance, "advance")
@@ -255,6 +309,28 @@ class App(ScheduleOps):
         if instance is None:
             raise NotFoundError(f"no instance {instance_id!r}; `romancy status` lists instances")
         return instance
+
+    def find(self, id_or_prefix: str) -> Instance:
+        """The instance with this id, else the one instance whose id starts with it (as git and
+        docker take a commit or container); AmbiguousIdError lists the candidates of a prefix
+        that starts several, NotFoundError when none."""
+        instance = self.store.get(id_or_prefix)
+        if instance is not None:
+            return instance
+        found = self.store.ids_starting_with([id_or_prefix], CANDIDATES + 1) if id_or_prefix else []
+        if len(found) > 1:
+            raise AmbiguousIdError(id_or_prefix, found[:CANDIDATES], len(found) > CANDIDATES)
+        return self.get(found[0] if found else id_or_prefix)
+
+    def short_ids(self, instances: Sequence[Instance]) -> dict[str, str]:
+        """For each instance, the shortest prefix of its id that `find` takes (for narrow
+        tables); an id whose neighbours are too many to read stays whole."""
+        floors = {i.instance_id: ids.short_id_floor(i.instance_id, i.workflow) for i in instances}
+        found = self.store.ids_starting_with(sorted(set(floors.values())), SHORT_ID_SCAN + 1)
+        if len(found) > SHORT_ID_SCAN:
+            return {iid: iid for iid in floors}
+        return {iid: ids.shortest_unique(iid, floor, [other for other in found if other.startswith(floor)])
+                for iid, floor in floors.items()}
 
     def history(self, instance_id: str) -> list[Step]:
         """The recorded steps, failed and retried attempts included (kinds "attempt" and "retried",
@@ -295,6 +371,11 @@ class App(ScheduleOps):
         """For an instance waiting for an event: the events of that type received since it
         started that it did not accept, each with the first reason."""
         return self.engine.near_misses(instance)
+
+    def known_event_types(self) -> list[str]:
+        """The event types something here takes: waiting instances' and `start_on` triggers'."""
+        triggers = {t for d in self.registry.workflows.values() for t in d.start_on}
+        return sorted(triggers.union(self.store.waited_types(KNOWN_TYPES)))
 
     def retry(self, instance_id: str) -> Optional[str]:
         """Run a failed instance again from its failed step (its failed attempt stays in its

@@ -157,9 +157,26 @@ class ActivityDefinition(_Callable):
     # The activity that undoes this one: called as compensate(ctx, result, *args, **kwargs).
     compensate: Optional["ActivityDefinition"] = None
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Calls the plain function (for unit tests), but not with a workflow's context: that call
+        would run on every replay and record nothing."""
+        if args and hasattr(args[0], "_activity"):
+            raise WorkflowDefinitionError(
+                f"activity {self.name!r} was called like a function inside a workflow, which neither "
+                f"records nor retries it: call {self._call_hint()}")
+        return self.fn(*args, **kwargs)
+
     def execute(self, ctx: Any, *args: Any, **kwargs: Any) -> Any:
         """Run durably from a workflow: recorded once, returned from history on replay."""
-        return ctx._activity(self, args, kwargs)
+        run = getattr(ctx, "_activity", None)
+        if run is None:
+            raise WorkflowDefinitionError(
+                f"{self.fn.__name__}.execute() takes the workflow's context first, got {ctx!r}: "
+                f"call {self._call_hint()}")
+        return run(self, args, kwargs)
+
+    def _call_hint(self) -> str:
+        return f"{self.fn.__name__}.execute(ctx, ...)"
 
 
 class Registry:
@@ -170,6 +187,9 @@ class Registry:
         self.workflows: dict[str, WorkflowDefinition] = {}
         self.activities: dict[str, ActivityDefinition] = {}
         self.queues: dict[str, QueueSpec] = {}  # declared in code (Queue); romancy.toml adds its own
+        # Names that test modules with registries of their own define differently (the pytest
+        # plugin): not runnable from this one, which could not tell which was meant.
+        self.clashes: dict[str, list[str]] = {}
 
     def started_by(self, event_type: str) -> list[WorkflowDefinition]:
         """The workflows an event of this type starts (`start_on`), by name."""
@@ -182,6 +202,9 @@ class Registry:
             raise NotFoundError(self._unknown(name)) from None
 
     def _unknown(self, name: str) -> str:
+        if name in self.clashes:
+            return (f"workflow {name!r} is defined in several test modules ({', '.join(self.clashes[name])}), "
+                    "each in a registry of its own: use the romancy_app fixture, or App(registry=...)")
         message = f"unknown workflow {name!r}"
         close = difflib.get_close_matches(name, list(self.workflows), n=1)
         if close:
@@ -191,6 +214,34 @@ class Registry:
 
 
 REGISTRY = Registry()
+
+# Where a definition without `registry=` goes, chosen by the file that defines it: the pytest
+# plugin gives each test module a registry of its own. None: the default registry.
+_file_registry: Optional[Callable[[str], Optional[Registry]]] = None
+
+
+def route_definitions(chooser: Optional[Callable[[str], Optional[Registry]]]) -> None:
+    """Send the definitions made without `registry=` in a file to `chooser(path)` when it returns
+    a registry (the pytest plugin: a test module's own), else to the default registry."""
+    global _file_registry
+    _file_registry = chooser
+
+
+def _own_registry(fn: Callable[..., Any]) -> Optional[Registry]:
+    return _file_registry(fn.__code__.co_filename) if _file_registry is not None else None
+
+
+def _mirror(definition: WorkflowDefinition) -> None:
+    """A test module's workflow is also in the default registry (an `App()` of that module runs
+    it) unless another file defines its name: then neither is, and looking it up says why."""
+    name, existing = definition.name, REGISTRY.workflows.get(definition.name)
+    if name in REGISTRY.clashes:
+        REGISTRY.clashes[name].append(definition.fn.__code__.co_filename)
+    elif existing is None or existing.fn.__code__.co_filename == definition.fn.__code__.co_filename:
+        REGISTRY.workflows[name] = definition
+    else:
+        del REGISTRY.workflows[name]
+        REGISTRY.clashes[name] = [existing.fn.__code__.co_filename, definition.fn.__code__.co_filename]
 
 
 def _check_context_parameter(fn: Callable[..., Any], kind: str) -> None:
@@ -221,7 +272,6 @@ def workflow(name: Any = None, *, registry: Optional[Registry] = None,
     the schedule, named as the workflow, is created, updated or deleted as the code declares.
     `queue=` the name of the queue (`Queue`, or `[queues.NAME]` in romancy.toml) its instances
     start in."""
-    target = REGISTRY if registry is None else registry
     triggers = _event_types(start_on)
     if queue is not None and not (isinstance(queue, str) and queue):
         raise WorkflowDefinitionError(f"queue= takes a queue's name, not {queue!r}")
@@ -231,8 +281,12 @@ def workflow(name: Any = None, *, registry: Optional[Registry] = None,
         definition = WorkflowDefinition(wf_name or fn.__name__, fn, triggers, queue=queue)
         if schedule is not None or every is not None or timezone is not None:
             definition.schedule = _schedule(definition, schedule, every, timezone)
+        own = _own_registry(fn) if registry is None else None
+        target = registry or own or REGISTRY
         _check_unique(target.workflows.get(definition.name), definition)
         target.workflows[definition.name] = definition
+        if own is not None:
+            _mirror(definition)
         return definition
 
     if callable(name):
@@ -305,14 +359,16 @@ def activity(name: Any = None, *, retry: Optional[RetryPolicy] = None,
     """`@activity`, `@activity("name")` or `@activity(retry=RetryPolicy(...))`; `registry=` as
     for `workflow`. `compensate=undo` (another activity) undoes it when the workflow fails or is
     cancelled after it completed: `undo(ctx, result, *args, **kwargs)` gets its result and arguments."""
-    target = REGISTRY if registry is None else registry
     if compensate is not None and not isinstance(compensate, ActivityDefinition):
         raise WorkflowDefinitionError(f"compensate= takes an @activity, not {compensate!r}")
 
     def register(fn: Callable[..., Any], act_name: Optional[str] = None) -> ActivityDefinition:
         _check_context_parameter(fn, "activity")
         definition = ActivityDefinition(act_name or fn.__name__, fn, retry or NO_RETRY, compensate)
-        target.activities[definition.name] = definition
+        own = _own_registry(fn) if registry is None else None
+        (registry or own or REGISTRY).activities[definition.name] = definition
+        if own is not None:  # as for workflows: what an App() of that module looks up
+            REGISTRY.activities.setdefault(definition.name, definition)
         return definition
 
     if callable(name):

@@ -26,6 +26,15 @@ class NotFoundError(RomancyError):
     """An instance, workflow or file that does not exist (exit code 3)."""
 
 
+class AmbiguousIdError(UsageError):
+    """An instance id prefix that starts more than one instance (exit code 2, HTTP 400)."""
+
+    def __init__(self, prefix: str, candidates: list[str], more: bool) -> None:
+        self.candidates = candidates
+        shown = ", ".join(candidates) + (", ..." if more else "")
+        super().__init__(f"instance id {prefix!r} is ambiguous: it starts {shown}; give more of the id")
+
+
 class UnavailableError(RomancyError):
     """The database or server cannot be reached or opened (exit code 4)."""
 

@@ -71,3 +71,27 @@ def event_instance_id(workflow: str, source: str, event_id: str) -> str:
     """The instance an event starts: one per (source, id), so a redelivered event starts nothing new."""
     digest = hashlib.sha256(f"{source}\n{event_id}".encode()).digest()
     return f"{workflow}-{_base32(int.from_bytes(digest[:16], 'big'), 26)}"
+
+
+SHORT_ID_CHARS = 6  # a short id keeps at least this much after its workflow's name (git keeps 7)
+
+
+def short_id_floor(instance_id: str, workflow: str) -> str:
+    """The least a short id shows: the workflow's name and a few characters of the rest (all of
+    an id that is not `workflow-...`, up to the same number of characters)."""
+    named = instance_id.startswith(workflow + "-")
+    keep = len(workflow) + 1 + SHORT_ID_CHARS if named else SHORT_ID_CHARS + 1
+    return instance_id[:keep]
+
+
+def shortest_unique(instance_id: str, floor: str, others: list[str]) -> str:
+    """The shortest prefix of `instance_id`, no shorter than `floor`, that starts none of
+    `others` (the ids that share `floor` with it); the whole id when none is shorter."""
+    length = len(floor)
+    for other in others:
+        if other != instance_id:
+            common = 0
+            while common < min(len(other), len(instance_id)) and other[common] == instance_id[common]:
+                common += 1
+            length = max(length, common + 1)
+    return instance_id[:length]

@@ -82,6 +82,7 @@ class Step:
 
 
 ATTEMPT = "attempt"  # the kind of the step that keeps a failed attempt of a retried activity
+RETRIED = "retried"  # the kind of the step that keeps a failed run `retry` ran again (at a negative seq)
 UNPLACED = -1  # the seq of a step kept beside history (seq < 0): the store places it below the lowest
 
 

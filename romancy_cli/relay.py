@@ -130,9 +130,9 @@ class Relay:
             error, retry = post(item.target, headers, body, self.settings.timeout)
             if error is not None:
                 annotate({"romancy.error": error})
-        result = outcome(item, error, retry, self.settings, time.time())
+        result = outcome(item, error, retry, self.settings, self.app.now())
         self.app.record_attempt(item, result)
-        _log(item, result)
+        _log(item, result, self.app.now())
         return result
 
     def run(self, stop: threading.Event) -> None:
@@ -148,10 +148,10 @@ class Relay:
             except Exception:
                 log.exception("relay step failed")
                 due = None
-            stop.wait(POLL if due is None else min(POLL, max(0.0, due - time.time())))
+            stop.wait(POLL if due is None else min(POLL, max(0.0, due - self.app.now())))
 
 
-def _log(item: OutboxItem, attempt: Attempt) -> None:
+def _log(item: OutboxItem, attempt: Attempt, now: float) -> None:
     event = item.event
     if attempt.status == SENT:
         log.info("relayed %s (%s) to %s", event.id, event.type, item.target)
@@ -160,4 +160,4 @@ def _log(item: OutboxItem, attempt: Attempt) -> None:
                     item.attempts + 1, attempt.error)
     else:
         log.info("relaying %s to %s: %s; trying again in %.1f s", event.id, item.target, attempt.error,
-                 (attempt.next_attempt_at or 0) - time.time())
+                 (attempt.next_attempt_at or 0) - now)

@@ -127,7 +127,7 @@ class Server:
         if self._pruned_at is not None and time.monotonic() - self._pruned_at < PRUNE_EVERY:
             return
         self._pruned_at = time.monotonic()
-        now, keep = time.time(), self.retention
+        now, keep = self.app.now(), self.retention
         result = self.app.prune(None if keep.completed_after is None else now - keep.completed_after,
                                 None if keep.events_after is None else now - keep.events_after)
         if result.instances or result.events:
@@ -145,7 +145,7 @@ class Server:
             except Exception:
                 log.exception("timer loop step failed")
                 next_wake = None
-            self._nap(MAX_NAP if next_wake is None else min(MAX_NAP, next_wake - time.time()),
+            self._nap(MAX_NAP if next_wake is None else min(MAX_NAP, next_wake - self.app.now()),
                       store_after=began + WAKE_SLICE)
 
     def _nap(self, seconds: float, store_after: float = 0.0) -> None:
@@ -239,7 +239,7 @@ class HoldingServer:
     def __init__(self, app: App, error: str, options: ServeSettings) -> None:
         self.error, self.host, self.port, self.options = error, options.host, options.port, options
         self.wsgi = WsgiApp(app, token=options.token, max_body=options.max_body,
-                            hosts=AllowedHosts(options.host, options.allowed_hosts))
+                            hosts=AllowedHosts(options.host, options.allowed_hosts), import_error=error)
         self._http: Any = None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:

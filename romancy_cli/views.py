@@ -12,7 +12,7 @@ import inspect
 from typing import Any, Optional, Sequence
 
 from .times import iso
-from .records import (ATTEMPT, PARKED, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, LoggedEvent, Misfit, OutboxItem,
+from .records import (ATTEMPT, PARKED, RETRIED, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, LoggedEvent, Misfit, OutboxItem,
                       PruneResult, QueueState, Schedule, ScheduleRun, Step)
 
 INSTANCE_KEYS = ("instance_id", "workflow", "status", "input", "output", "error", "created_at",
@@ -66,8 +66,28 @@ def waiting_view(instance: Instance) -> Optional[dict[str, Any]]:
     return {"timer_due_at": iso(wait.wake_at)}
 
 
+# The times romancy writes into step results, by step kind (epoch seconds in the database): shown
+# as RFC 3339 like every other time. Only these top-level keys: the rest is the user's data.
+_STEP_TIMES = {"timer": "fired_at", "event": "at", ATTEMPT: "failed_at", RETRIED: "retried_at"}
+
+
 def step_view(step: Step) -> dict[str, Any]:
-    return {"step": step.seq, "kind": step.kind, "name": step.name, "result": step.result}
+    return {"step": step.seq, "kind": step.kind, "name": step.name, "result": step_result(step)}
+
+
+def step_result(step: Step) -> Any:
+    """The result with its times as RFC 3339: a `now` step's value, a timer's `fired_at`, a
+    timeout's `at`, an attempt's `failed_at`, a retry's `retried_at`."""
+    if step.kind == "now" and _is_time(step.result):
+        return iso(step.result)
+    key = _STEP_TIMES.get(step.kind)
+    if key is None or not isinstance(step.result, dict) or not _is_time(step.result.get(key)):
+        return step.result
+    return {**step.result, key: iso(step.result[key])}
+
+
+def _is_time(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def with_attempts(history: Sequence[Step]) -> list[tuple[Step, list[Step]]]:
@@ -226,7 +246,7 @@ def _json_default(value: Any) -> Any:
 
 
 __all__ = ["shown_status", "instance_view", "error_view", "waiting_view", "step_view", "start_view", "send_view",
-           "tick_view", "workflow_view", "event_view", "near_miss_view", "detail_view", "page_view", "prune_view",
+           "tick_view", "workflow_view", "step_result", "event_view", "near_miss_view", "detail_view", "page_view", "prune_view",
            "INSTANCE_KEYS"]
 
 

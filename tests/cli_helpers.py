@@ -79,6 +79,33 @@ class Project:
             return Result(proc.returncode, proc.stdout, proc.stderr)
         return Result(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
 
+    def run_in_terminal(self, columns: int, *args: str, typed: str = "") -> str:
+        """Run with stdin, stdout and stderr on a pseudo-terminal `columns` wide (what a user
+        sees in a terminal window of that size), `typed` typed in; returns what it printed,
+        without colour."""
+        import pty
+        import re
+
+        master, slave = pty.openpty()
+        proc = subprocess.Popen([romancy_executable(), *args], cwd=self.root, stdin=slave, stdout=slave,
+                                stderr=slave, env=cli_env(COLUMNS=str(columns), LINES="50", TERM="xterm"))
+        os.close(slave)
+        if typed:
+            os.write(master, typed.encode())
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the terminal closed: the command ended
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(master)
+        proc.wait(timeout=30)
+        text = b"".join(chunks).decode().replace("\r\n", "\n")
+        return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
     def popen(self, *args: str, **env: str) -> subprocess.Popen:
         return subprocess.Popen([romancy_executable(), *args], cwd=self.root, env=cli_env(**env),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -56,7 +56,7 @@ BAD_INPUTS = [
     (["send-event", "payment.completed", "--instance", "no-such-id"], 3, "error: no instance 'no-such-id'"),
     (["tick", "--advance", "5 parsecs"], 2, "error: invalid --advance '5 parsecs': use a number of seconds"),
     (["tick", "--now", "yesterday"], 2, "error: invalid time 'yesterday' for --now"),
-    (["tick", "--advance", "1h", "--now", "2030-01-01T00:00:00Z"], 2, "error: give --advance or --now, not both"),
+    (["tick", "--advance", "1h", "--now", "2030-01-01T00:00:00Z"], 2, "error: give one of --advance, --now and --reset-clock"),
     (["status", "x", "--wait", "--timeout", "soon"], 2, "error: invalid --timeout 'soon'"),
     (["status", "--status", "complete"], 2, "error: invalid --status 'complete': did you mean 'completed'?"),
     (["status", "--wait"], 2, "error: --wait needs an INSTANCE_ID"),

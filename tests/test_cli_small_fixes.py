@@ -45,7 +45,8 @@ def test_payment_example_prints_a_command_for_its_own_database_and_a_fresh_id(tm
 def test_tick_advance_help_says_it_records_future_times(project: Project) -> None:
     result = project.run("tick", "--help")
     help_text = " ".join(result.stdout.split())
-    assert "recorded at that future time (updated_at, ctx.now())" in help_text
+    assert "advances add up, and every command reads that clock until --reset-clock" in help_text
+    assert "(updated_at, ctx.now())" in help_text
 
 
 @pytest.mark.parametrize("args, message", [

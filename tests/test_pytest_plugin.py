@@ -82,3 +82,64 @@ def test_romancy_db_runs_the_same_tests_on_postgresql(pytester: pytest.Pytester,
         left = conn.execute("SELECT count(*) FROM information_schema.schemata "
                             "WHERE schema_name LIKE 'romancy_test_%'").fetchone()
     assert left == (0,)
+
+
+PLAIN = PAYMENT.replace("from romancy_cli import EventTimeout, Registry,", "from romancy_cli import EventTimeout,") \
+    .replace("registry = Registry()\n", "").replace("@activity(registry=registry)", "@activity") \
+    .replace('@workflow("pay", registry=registry)', '@workflow("pay")')
+
+
+def test_plain_decorators_in_two_test_modules_need_no_registry(pytester: pytest.Pytester) -> None:
+    assert "registry" not in PLAIN
+    other = PLAIN.replace('return "timed out"', 'return "expired"').replace('== "timed out"', '== "expired"')
+    pytester.makepyfile(test_one=PLAIN, test_two=other)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
+    assert "defined twice" not in result.stdout.str()
+
+
+def test_a_test_module_runs_its_own_workflows_with_those_it_imports(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(shop='''
+from romancy_cli import workflow
+
+
+@workflow("ship")
+def ship(ctx, order_id: str) -> str:
+    return "shipped " + order_id
+''')
+    pytester.makepyfile(test_shop='''
+from romancy_cli import workflow
+import shop
+
+
+@workflow("pay")
+def pay(ctx, order_id: str) -> str:
+    return "paid " + order_id
+
+
+def test_both_run(romancy_app):
+    assert romancy_app.get(pay.start(romancy_app, "A")).output == "paid A"
+    assert romancy_app.get(shop.ship.start(romancy_app, "B")).output == "shipped B"
+''')
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_a_name_two_test_modules_define_is_refused_by_the_default_registry(pytester: pytest.Pytester) -> None:
+    direct = '''
+from romancy_cli import App, workflow
+
+
+@workflow("pay")
+def pay(ctx) -> str:
+    return "{WHO}"
+
+
+def test_direct_app(tmp_path):
+    with App(str(tmp_path / "r.db")) as app:
+        app.start("pay")
+'''
+    pytester.makepyfile(test_one=direct.replace("{WHO}", "one"), test_two=direct.replace("{WHO}", "two"))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2)
+    assert "workflow 'pay' is defined in several test modules" in result.stdout.str()
+    assert "use the romancy_app fixture, or App(registry=...)" in result.stdout.str()

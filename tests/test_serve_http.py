@@ -239,8 +239,8 @@ def test_instance_with_nan_or_out_of_range_time_stored_is_strict_json(server: Ru
 
 
 def test_wrong_method_gets_405_and_unknown_path_404(server: Running) -> None:
-    response = requests.get(server.url, timeout=10)
-    assert response.status_code == 405 and response.headers["Allow"] == "POST"
+    response = requests.delete(server.url, timeout=10)
+    assert response.status_code == 405 and response.headers["Allow"] == "POST, GET"
     assert requests.get(server.url + "nowhere", timeout=10).status_code == 404
 
 

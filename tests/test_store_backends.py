@@ -824,3 +824,31 @@ def test_a_version_8_database_gets_the_counts_index_and_the_trace_column(store_u
             plan = store.db.execute_sql("EXPLAIN QUERY PLAN SELECT workflow, status, parked, COUNT(*) FROM "
                                         "romancy_instances GROUP BY workflow, status, parked").fetchall()
             assert "COVERING INDEX romancy_instances_counts" in str(plan)
+
+
+# -- ids by prefix, awaited types (the CLI's typed prefixes and did-you-mean) ------------------------
+
+
+def test_ids_starting_with_takes_prefixes_literally(store: SqlStore) -> None:
+    for iid in ("wf-AB1", "wf-AB2", "wf-AC", "wf_AB9", "wf-%X"):
+        new(store, iid)
+    assert store.ids_starting_with(["wf-AB"], 10) == ["wf-AB1", "wf-AB2"]  # `_` and `%` are no wildcards
+    assert sorted(store.ids_starting_with(["wf-AB", "wf-%"], 10)) == ["wf-%X", "wf-AB1", "wf-AB2"]
+    assert len(store.ids_starting_with(["wf"], 2)) == 2
+    assert store.ids_starting_with([], 10) == []
+
+
+def test_waited_types_are_those_of_waiting_instances(store: SqlStore) -> None:
+    waiting(store, "wf-1", "cart.confirmed")
+    waiting(store, "wf-2", "order.paid")
+    new(store, "wf-3")  # running: waits for nothing
+    assert store.waited_types(10) == ["cart.confirmed", "order.paid"]
+    assert store.waited_types(1) == ["cart.confirmed"]
+
+
+def test_the_virtual_clock_offset_adds_up_and_resets(store: SqlStore) -> None:
+    assert store.clock_offset() == 0.0
+    assert store.move_clock(2400.0) == 2400.0
+    assert store.move_clock(2400.5) == 4800.5
+    assert store.clock_offset() == 4800.5
+    assert store.move_clock(-4800.5) == 0.0 and store.clock_offset() == 0.0

@@ -5,10 +5,10 @@ its target instance and the workflows it starts (start_on)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from ..errors import NotFoundError, UsageError
+from ..errors import AmbiguousIdError, NotFoundError, UsageError
 from .inputs import read_text
 
 if TYPE_CHECKING:
@@ -42,16 +42,21 @@ def read_batch(path: str) -> list[BatchEvent]:
     return events
 
 
-def check_instances(events: list[BatchEvent], get: Callable[[str], Any]) -> None:
+def check_instances(events: list[BatchEvent], get: Callable[[str], Any]) -> list[BatchEvent]:
     """Every targeted instance exists (as `--instance` requires), before anything is stored;
-    `get` raises NotFoundError for one that does not."""
+    `get` raises NotFoundError for one that does not. Returns the events with whole ids."""
+    checked = []
     for event in events:
         if event.instance is None:
+            checked.append(event)
             continue
         try:
-            get(event.instance)
+            checked.append(replace(event, instance=get(event.instance).instance_id))
         except NotFoundError as exc:
             raise NotFoundError(f"--batch line {event.line}: {exc}; nothing of the batch was stored") from None
+        except AmbiguousIdError as exc:
+            raise UsageError(f"--batch line {event.line}: {exc}; nothing of the batch was stored") from None
+    return checked
 
 
 def checked_inputs(events: list[BatchEvent], build: Callable[[BatchEvent], EventInput],

@@ -121,10 +121,11 @@ def complete_status(incomplete: str) -> list[str]:
 
 
 def get_instance(instance_id: str) -> Any:
-    """The instance, or NotFoundError (exit 3); never creates the database to say so."""
+    """The instance with this id or unique id prefix, or NotFoundError (exit 3), AmbiguousIdError
+    (exit 2); never creates the database to say so."""
     from ..errors import NotFoundError
 
     cli = state()
     if cli.database_missing():
         raise NotFoundError(f"no instance {instance_id!r}: database {cli.settings.database} does not exist yet")
-    return cli.app().get(instance_id)
+    return cli.app().find(instance_id)

@@ -58,8 +58,41 @@ def normalize_argv(argv: List[str]) -> List[str]:
     out = list(argv)
     for index, token in enumerate(out):
         if token == "--wait" and (index + 1 >= len(out) or out[index + 1] not in values):
+            if index + 1 < len(out) and _positionals(out[out.index("status") + 1:index]):
+                _unknown_wait(out[index + 1], values)
             out[index] = "--wait=terminal"
     return out
+
+
+_STATUS_FLAGS = {"--watch", "--jsonl", "--json", "--help", "--wait"}
+
+
+def _positionals(tokens: List[str]) -> List[str]:
+    """The arguments of `status` that are not options nor their values."""
+    found, skip = [], False
+    for token in tokens:
+        if skip:
+            skip = False
+        elif token.startswith("-"):
+            skip = "=" not in token and token not in _STATUS_FLAGS
+        else:
+            found.append(token)
+    return found
+
+
+def _unknown_wait(value: str, values: set) -> None:
+    """`status ID --wait done`: the word after --wait is a status that does not exist, not a
+    second instance id."""
+    import difflib
+
+    from ..errors import UsageError
+
+    if value.startswith("-"):
+        return
+    close = difflib.get_close_matches(value, sorted(values), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise UsageError(f"invalid --wait {value!r}: {hint}--wait takes one of {', '.join(sorted(values))} "
+                     "(or nothing: terminal)")
 
 
 def _report(exc: BaseException) -> int:

@@ -69,12 +69,26 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from rich.cells import cell_len
+
     grid = Table(box=None, pad_edge=False, header_style="bold")
-    for column in columns:
-        grid.add_column(column)
+    for index, column in enumerate(columns):
+        # The first column (an id) is never wrapped nor cut: it is what the user types next.
+        whole = max(cell_len(_text(row[0])) for row in [list(columns), *rows]) if index == 0 else None
+        grid.add_column(column, no_wrap=index == 0, min_width=whole)
     for row in rows:
         grid.add_row(*[Text(c) if isinstance(c, str) else Text(c[0], style=c[1]) for c in row])
     answer_console().print(grid)
+
+
+def fits(columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> bool:
+    """Whether `table` shows these rows without wrapping a cell: always in a pipe."""
+    if not sys.stdout.isatty():
+        return True
+    from rich.cells import cell_len
+
+    widths = [max(cell_len(_text(row[i])) for row in [list(columns), *rows]) for i in range(len(columns))]
+    return sum(widths) + 2 * (len(columns) - 1) <= answer_console().width
 
 
 def _text(cell: Cell) -> str:

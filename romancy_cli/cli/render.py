@@ -4,16 +4,16 @@ instance with its history timeline and the workflow list on stdout. JSON shapes 
 from __future__ import annotations
 
 import os
-import time
 from datetime import datetime
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 from ..jsonsafe import dumps
-from ..records import (ATTEMPT, CANCELLED, COMPENSATING, COMPLETED, CONTINUED_AS_NEW, FAILED, QUEUED, RUNNING, SEND,
+from ..records import (ATTEMPT, RETRIED, CANCELLED, COMPENSATING, COMPLETED, CONTINUED_AS_NEW, FAILED, QUEUED, RUNNING, SEND,
                        TERMINAL, WAITING_FOR_EVENT, WAITING_FOR_TIMER, Instance, Step)
 from ..schedule_spec import slot_of
 from ..views import shown_status, with_attempts
-from .output import Cell, esc, say, show, table
+from .output import Cell, esc, fits, say, show, table
+from .state import state
 
 STATUS_STYLE = {
     QUEUED: "blue", RUNNING: "yellow", COMPENSATING: "magenta", WAITING_FOR_EVENT: "cyan", WAITING_FOR_TIMER: "cyan",
@@ -53,14 +53,29 @@ def when(epoch: Optional[float]) -> str:
     moment = _local(epoch)
     if moment is None:
         return f"{epoch:g} (out of range)"
-    today = datetime.now().date() == moment.date()
+    now = state().now()
+    current = _local(now)
+    today = current is not None and current.date() == moment.date()
     stamp = moment.strftime("%H:%M:%S" if today else "%Y-%m-%d %H:%M:%S")
-    delta = epoch - time.time()
+    delta = epoch - now
     if abs(delta) < 1:
         relative = "now" if delta >= 0 else "just now"
     else:
         relative = f"in {describe(delta)}" if delta >= 0 else f"{describe(-delta)} ago"
     return f"{stamp} ({relative})"
+
+
+def clock_line(offset: float, now: float) -> str:
+    """Where the database's virtual clock stands, when it is not the real time."""
+    from ..durations import describe
+
+    if not offset:
+        return "  [dim]clock: the real time[/]"
+    moment = _local(now)
+    stamp = moment.strftime("%Y-%m-%d %H:%M:%S") if moment is not None else f"{now:g}"
+    side = "ahead of" if offset > 0 else "behind"
+    return (f"  [yellow]clock: {esc(stamp)}, {esc(describe(abs(offset)))} {side} the real time[/] "
+            "[dim](`romancy tick --reset-clock` goes back)[/]")
 
 
 def _local(epoch: float) -> Optional[datetime]:
@@ -88,7 +103,8 @@ def step_line(step: Step) -> str:
         return (f"  [green]✉[/] received {esc(result.get('type', step.name))} [dim]from {esc(result.get('source'))}"
                 f"  {esc(compact(result.get('data')))}[/]")
     if step.kind == "timer":
-        return "  [green]⏱[/] slept"
+        fired = result.get("fired_at")
+        return "  [green]⏱[/] slept" + (f" [dim]until {esc(when(fired))}[/]" if isinstance(fired, (int, float)) else "")
     if step.kind == "patch":
         return f"  [dim]· took patch {esc(step.name)}[/]"
     if step.kind == SEND:
@@ -97,6 +113,16 @@ def step_line(step: Step) -> str:
         error = result.get("error") or {}
         return (f"  [yellow]↻[/] attempt {esc(result.get('attempt'))} failed: {esc(error.get('type'))}: "
                 f"{esc(error.get('message'))}{esc(where_text(error))}")
+    if step.kind == RETRIED:
+        error = result.get("error") or {}
+        retried = result.get("retried_at")
+        at = f", retried {when(retried)}" if isinstance(retried, (int, float)) else ""
+        return (f"  [yellow]↻[/] {esc(step.name)} had failed: {esc(error.get('type'))}: {esc(error.get('message'))}"
+                f"{esc(where_text(error))}{esc(at)}")
+    if step.kind == "now" and isinstance(step.result, (int, float)):
+        return f"  [dim]· read the clock: {esc(when(step.result))}[/]"
+    if step.kind == "uuid4":
+        return f"  [dim]· generated uuid {esc(step.result)}[/]"
     if step.kind == "ended":  # compensation follows: the undo activities, newest first
         return (f"  [magenta]↺[/] {esc(step.name)}: {esc(result.get('type'))}: {esc(result.get('message'))}"
                 "; undoing completed activities")
@@ -134,7 +160,8 @@ def _until(epoch: Optional[float]) -> str:
 
     if epoch is not None and _local(epoch) is None:
         return when(epoch)
-    return describe(max(0.0, (epoch or 0) - time.time()))
+    left = (epoch or 0) - state().now()
+    return describe(left) if left > 0 else f"overdue by {describe(-left)}"
 
 
 def progress(instance: Instance, steps: Sequence[Step]) -> None:
@@ -146,13 +173,23 @@ def progress(instance: Instance, steps: Sequence[Step]) -> None:
 # -- status ---------------------------------------------------------------------------
 
 
-def instance_table(instances: Sequence[Instance], limited: bool) -> None:
+INSTANCE_COLUMNS = ("INSTANCE", "WORKFLOW", "STATUS", "WAITING FOR", "UPDATED")
+
+
+def instance_table(instances: Sequence[Instance], limited: bool,
+                   short_ids: Callable[[Sequence[Instance]], dict[str, str]]) -> None:
+    """Whole ids when the terminal has room for them (and in a pipe); else the shortest prefix
+    of each that commands take (`short_ids`), so an id is never cut by the table."""
     if not instances:
         say("[dim]no instances[/]")
         return
     rows: list[list[Cell]] = [[instance.instance_id, instance.workflow, status_cell(instance),
                                waiting_text(instance), when(instance.updated_at)] for instance in instances]
-    table(("INSTANCE", "WORKFLOW", "STATUS", "WAITING FOR", "UPDATED"), rows)
+    if not fits(INSTANCE_COLUMNS, rows):
+        short = short_ids(instances)
+        for row, instance in zip(rows, instances):
+            row[0] = short[instance.instance_id]
+    table(INSTANCE_COLUMNS, rows)
     if limited:
         say(f"[dim]showing the newest {len(instances)}; use --limit N for more[/]")
 

@@ -99,7 +99,7 @@ class CliState:
                       lease_seconds=settings.lease_seconds, synchronous=settings.synchronous,
                       busy_timeout=settings.busy_timeout, only_database=True, outbox_url=settings.outbox.url,
                       queues=settings.queues, config_source=str(settings.source or "configuration"),
-                      hooks=self.hooks())
+                      hooks=self.hooks(), shared_clock=True)
             self._app = app.initialize()
             if self._loaded and self.sync_schedules:  # the schedules the loaded modules declare
                 self._app.sync_schedules()
@@ -111,6 +111,13 @@ class CliState:
 
         with user_output():  # a hook module's prints go to stderr
             return configured_hooks(self.settings)
+
+    def now(self) -> float:
+        """The database's virtual clock once it is open (`tick --advance` moves it), else the
+        real time: what `status` measures "in 5m" and "overdue" from, and prune its ages."""
+        import time
+
+        return self._app.now() if self._app is not None else time.time()
 
     def _say_where_created(self) -> None:
         """A database about to be created without any configuration: say where, once."""

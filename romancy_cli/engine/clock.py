@@ -15,6 +15,17 @@ class SystemClock:
         return time.time()
 
 
+class OffsetClock:
+    """A clock `offset` seconds ahead of another; the offset moves (the database's virtual clock,
+    which `tick --advance` moves and every command reads)."""
+
+    def __init__(self, base: "SystemClock", offset: float = 0.0) -> None:
+        self.base, self.offset = base, offset
+
+    def now(self) -> float:
+        return self.base.now() + self.offset
+
+
 class ManualClock:
     """A clock that only moves when told to."""
 
@@ -36,4 +47,4 @@ class ManualClock:
         self._now = when.timestamp() if isinstance(when, datetime) else float(when)
 
 
-__all__ = ["SystemClock", "ManualClock", "timedelta"]
+__all__ = ["SystemClock", "OffsetClock", "ManualClock", "timedelta"]

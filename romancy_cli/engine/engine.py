@@ -65,7 +65,7 @@ class Engine:
     def __init__(self, store: Store, registry: Registry, clock: Clock, worker_id: str,
                  lease_seconds: float = 30.0, outbox_url: Optional[str] = None,
                  queues: Sequence[QueueSpec] = (), live_since: Optional[float] = None,
-                 observers: Optional[Observers] = None) -> None:
+                 observers: Optional[Observers] = None, lease_clock: Optional[Clock] = None) -> None:
         self.store, self.registry, self.clock = store, registry, clock
         # Queues declared in code, and in romancy.toml (which wins for a name declared in both).
         self.queues = {**registry.queues, **{spec.name: spec for spec in queues}}
@@ -76,7 +76,7 @@ class Engine:
         self.lease_seconds = lease_seconds
         # Leases are about live processes, so they stay on the unshifted clock: a tick run in the
         # future (`tick --advance`) fires timers early but must not treat live leases as expired.
-        self.lease_clock = clock
+        self.lease_clock = lease_clock or clock
         # This process looks for due slots from `live_since` (its App's opening) on.
         self.schedule_pass = schedules.Pass(clock.now() if live_since is None else live_since)
         self._woken = threading.local()  # instances to run once this thread's operation lets go of its own

@@ -151,6 +151,18 @@ class Store(Protocol):
     def waiting_for_type(self, event_type: str, limit: int) -> list[Instance]:
         """Instances waiting for an event of this type, oldest first."""
 
+    def clock_offset(self) -> float:
+        """Seconds the database's virtual clock is ahead of the real one (`tick --advance`)."""
+
+    def move_clock(self, by: float) -> float:
+        """Add `by` seconds to the virtual clock's offset, in one transaction; the new offset."""
+
+    def ids_starting_with(self, prefixes: Sequence[str], limit: int) -> list[str]:
+        """Instance ids that start with any of `prefixes`, sorted, at most `limit`."""
+
+    def waited_types(self, limit: int) -> list[str]:
+        """Event types that waiting instances wait for (at most `limit`, sorted)."""
+
     def reopen(self, instance_id: str, failed_seq: Optional[int], now: float) -> None:
         """A failed instance becomes running, unleased, in one transaction; the step at
         `failed_seq` (or the instance's error) is kept as a retried attempt replay does not read.

@@ -8,7 +8,6 @@ import base64
 import binascii
 import json
 import math
-import time
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 from urllib.parse import parse_qs
 
@@ -56,8 +55,8 @@ class QueryParameters:
             raise _bad(f"invalid query parameter {name}={text!r}: use the seq of an event")
         return int(text)
 
-    def since(self, name: str) -> Optional[float]:
-        """A duration back from now (1h, 2d), as the CLI's --since: the epoch time it leads to."""
+    def since(self, name: str, now: float) -> Optional[float]:
+        """A duration back from `now` (1h, 2d), as the CLI's --since: the epoch time it leads to."""
         from ..durations import to_seconds
         from ..errors import UsageError
 
@@ -65,7 +64,7 @@ class QueryParameters:
         if text is None:
             return None
         try:
-            return time.time() - to_seconds(text, f"query parameter {name}")
+            return now - to_seconds(text, f"query parameter {name}")
         except UsageError as exc:
             raise _bad(str(exc)) from None
 

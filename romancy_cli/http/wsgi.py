@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
-from ..errors import NotFoundError, RomancyError, StorageFault, UnavailableError, UsageError
+from ..errors import AmbiguousIdError, NotFoundError, RomancyError, StorageFault, UnavailableError, UsageError
 from ..jsonsafe import dumps
 from ..records import EventInput, Instance
 from .gate import AllowedHosts, Refusal, admit
@@ -23,6 +23,21 @@ log = logging.getLogger("romancy.http")
 
 StartResponse = Callable[..., Any]
 Dispatch = Callable[[Iterable[Instance]], None]
+
+# What `GET /` answers a client that is not a browser: the routes, one line each.
+ROUTES = {
+    "POST /": "a CloudEvent (structured, binary or batch mode): stored, and the instances it satisfies resumed",
+    "GET /instances": "instances, newest first (?status=&workflow=&q=&limit=&after=&counts=)",
+    "GET /instances/{id}": "one instance with its history",
+    "GET /events": "stored events (?type=&since=&unconsumed=&limit=&before=)",
+    "POST /cancel/{id}": "cancel an instance",
+    "POST /retry/{id}": "run a failed instance again",
+    "GET /schedules[/{id}]": "schedules; POST /schedules/{id}/pause|unpause|trigger acts on one",
+    "GET /queues": "the declared queues, with what each holds",
+    "GET /metrics": "Prometheus metrics (romancy serve)",
+    "GET /health/live": "the process answers",
+    "GET /health/ready": "the database answers and takes writes",
+}
 
 _DELIVERED = "romancy.delivered"  # environ key: instances a request's events satisfied
 
@@ -54,17 +69,19 @@ class WsgiApp:
 
     def __init__(self, app: "App", dispatch: Optional[Dispatch] = None, token: Optional[str] = None,
                  max_body: int = DEFAULT_MAX_BODY, dev: bool = False, hosts: Optional[AllowedHosts] = None,
-                 metrics: Optional[Callable[[], tuple[str, bytes]]] = None) -> None:
+                 metrics: Optional[Callable[[], tuple[str, bytes]]] = None, import_error: Optional[str] = None) -> None:
         self.app = app
         self.hosts = hosts or AllowedHosts("127.0.0.1")  # the names requests may be addressed to
         self.metrics = metrics  # the Prometheus text of GET /metrics (serve's Metrics.render)
         self.dev = dev  # the web page may advance time (serve --dev)
+        self.import_error = import_error  # why the workflow modules do not import: every page shows it
         self._site: Any = None  # the web page (ui/), built on its first request: Jinja2 loads then
         self.dispatch = dispatch
         self.token = token
         self.max_body = max_body
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., tuple[int, Any]]]] = [
             ("POST", re.compile(r"/"), self.post_events),
+            ("GET", re.compile(r"/"), self.describe),
             ("GET", re.compile(r"/health/live"), self.live),
             ("GET", re.compile(r"/health/ready"), self.ready),
             ("GET", re.compile(r"/instances"), self.list_instances),
@@ -122,7 +139,7 @@ class WsgiApp:
         if self._site is None:
             from .ui.site import Site
 
-            self._site = Site(self.app, self.token, self.dev)
+            self._site = Site(self.app, self.token, self.dev, self.import_error)
         return self._site
 
     def _handle(self, environ: dict[str, Any]) -> tuple[int, Any]:
@@ -137,7 +154,7 @@ class WsgiApp:
                     raise HttpError(403, f"cross-origin request refused: Origin {environ['HTTP_ORIGIN']!r} is "
                                     "not this server; send it without an Origin header or from this server's page",
                                     "Forbidden")
-                if not path.startswith("/health/"):  # probes carry no token
+                if not (path.startswith("/health/") or handler == self.describe):  # probes and the map carry no token
                     self._authorize(environ)
                 return handler(environ, **found.groupdict())
             allowed.append(route_method)
@@ -186,8 +203,7 @@ class WsgiApp:
             _warn_form_encoded(event)
             result = self.app.accept(event, resume=False, dispatch=delivered.extend if self.dispatch else None)
             about = {"event_type": event.type, "event_id": event.id, "source": event.source}
-            log.info("accepted %s %s from %s%s → %d instance(s)", event.type, event.id, event.source,
-                     " (duplicate)" if result.duplicate else "", len(result.delivered), extra=about)
+            log.info("accepted %s %s from %s → %s", event.type, event.id, event.source, _outcome(result), extra=about)
             if result.waiting:
                 log.info("%s %s resumed nothing: %d%s instance(s) wait for %s; none matched: %s", event.type,
                          event.id, result.waiting, "+" if result.more_waiting else "", event.type,
@@ -198,6 +214,12 @@ class WsgiApp:
         if self.metrics is None:
             raise HttpError(404, "no metrics here: `romancy serve` answers GET /metrics", "NotFound")
         return 200, Raw(*self.metrics())
+
+    def describe(self, environ: dict[str, Any]) -> tuple[int, Any]:
+        """`GET /` from curl or a script: what this endpoint is, and where the page is."""
+        return 200, {"service": "romancy serve",
+                     "page": "open this URL in a browser (Accept: text/html) for the web page",
+                     "routes": ROUTES}
 
     def live(self, environ: dict[str, Any]) -> tuple[int, Any]:
         return 200, {"status": "ok"}
@@ -214,12 +236,18 @@ class WsgiApp:
     def get_instance(self, environ: dict[str, Any], instance_id: str) -> tuple[int, Any]:
         from ..views import detail_view
 
+        instance = self._find(instance_id)
+        return 200, detail_view(instance, self.app.history(instance.instance_id), self.app.near_misses(instance),
+                                self.app.children(instance.instance_id))
+
+    def _find(self, instance_id: str) -> Instance:
+        """The instance of an id or unique prefix: 404 for none, 400 naming the candidates."""
         try:
-            instance = self.app.get(instance_id)
+            return self.app.find(instance_id)
         except NotFoundError as exc:
             raise HttpError(404, str(exc), "NotFound") from None
-        return 200, detail_view(instance, self.app.history(instance_id), self.app.near_misses(instance),
-                                self.app.children(instance_id))
+        except AmbiguousIdError as exc:
+            raise HttpError(400, str(exc), "AmbiguousId") from None
 
     def list_instances(self, environ: dict[str, Any]) -> tuple[int, Any]:
         from .listing import INSTANCE_PARAMETERS, instances_answer, query_parameters
@@ -237,19 +265,21 @@ class WsgiApp:
         from .listing import query_parameters
 
         params = query_parameters(environ, ("type", "since", "unconsumed", "limit", "before"))
-        found = self.app.list_events(params.get("type"), params.since("since"), params.flag("unconsumed"),
+        found = self.app.list_events(params.get("type"), params.since("since", self.app.now()), params.flag("unconsumed"),
                                      params.limit("limit"), params.seq("before"))
         return 200, [event_view(logged) for logged in found]
 
     def retry(self, environ: dict[str, Any], instance_id: str) -> tuple[int, Any]:
         from ..views import instance_view
 
+        instance_id = self._find(instance_id).instance_id
         _as_http(lambda: self.app.retry(instance_id))
         return 200, instance_view(self.app.get(instance_id), self.app.history(instance_id))
 
     def cancel(self, environ: dict[str, Any], instance_id: str) -> tuple[int, Any]:
         from ..views import instance_view
 
+        instance_id = self._find(instance_id).instance_id
         return 200, instance_view(_as_http(lambda: self.app.cancel(instance_id, "cancelled over HTTP")), None)
 
     def list_schedules(self, environ: dict[str, Any]) -> tuple[int, Any]:
@@ -277,6 +307,22 @@ def _with_http_trace(event: EventInput, environ: dict[str, Any]) -> EventInput:
     if environ.get("HTTP_TRACESTATE"):
         trace["tracestate"] = environ["HTTP_TRACESTATE"]
     return replace(event, extensions={**event.extensions, **trace})
+
+
+def _outcome(result: Any) -> str:
+    """What an accepted event did, for the log: the waits it filled and the instances it started."""
+    if result.duplicate:
+        return "duplicate: applied once already"
+    parts = []
+    if result.delivered:
+        parts.append(f"delivered to {_count(len(result.delivered))}")
+    if result.started:
+        parts.append(f"started {_count(len(result.started))}: {', '.join(result.started)}")
+    return "; ".join(parts) or "no instance waited for it"
+
+
+def _count(n: int) -> str:
+    return f"{n} instance{'s' if n != 1 else ''}"
 
 
 def _as_http(action: Callable[[], Any]) -> Any:

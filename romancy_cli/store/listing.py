@@ -65,6 +65,16 @@ class Listing:
             params.append(limit)
         return [self._instance(row) for row in self._run(self.q._p(sql), params).fetchall()]  # type: ignore[attr-defined]
 
+    def ids_starting_with(self, prefixes: Sequence[str], limit: int) -> list[str]:
+        """Instance ids that start with any of `prefixes` (one scan, for typed prefixes and the
+        short ids of a table), sorted."""
+        if not prefixes:
+            return []
+        where = " OR ".join(["instance_id LIKE ? ESCAPE '\\'"] * len(prefixes))
+        sql = f"SELECT instance_id FROM romancy_instances WHERE {where} ORDER BY instance_id LIMIT ?"
+        params = [_like_escape(prefix) + "%" for prefix in prefixes] + [limit]
+        return [row[0] for row in self._run(self.q._p(sql), params).fetchall()]  # type: ignore[attr-defined]
+
     def count_instances(self, workflow: Optional[str]) -> dict[str, int]:
         """Instances per status (parked ones under "parked"), of one workflow or all."""
         sql = "SELECT status, parked, COUNT(*) FROM romancy_instances"

@@ -10,12 +10,12 @@ from typing import Callable, Optional, TypeVar
 
 from ..codec import dumps
 from ..errors import NotFoundError, RomancyError
-from ..records import FAILED, PENDING, RUNNING, UNPLACED, WAITING_FOR_EVENT, Instance, PruneResult, Step
+from ..records import FAILED, PENDING, RETRIED, RUNNING, UNPLACED, WAITING_FOR_EVENT, Instance, PruneResult, Step
 from .listing import marks
 from .models import ENDED_SQL, LIVE_SQL
 from .queries import CLEAR_WAIT, INSTANCE_COLUMNS
 
-RETRIED = "retried"  # kind of the step that keeps a retried attempt (at a negative seq)
+CLOCK_KEY = "clock_offset"  # romancy_meta: seconds the CLI's virtual clock is ahead of the real one
 T = TypeVar("T")
 _ALL_EVENTS = 2**62  # an event floor after every event: no live instance may take any
 
@@ -44,6 +44,28 @@ class Upkeep:
                "ORDER BY created_at LIMIT ?")
         rows = self._run(self.q._p(sql), (event_type, WAITING_FOR_EVENT, limit)).fetchall()
         return [self._instance(row) for row in rows]
+
+    def waited_types(self, limit: int) -> list[str]:
+        """Event types that waiting instances wait for, the extra types of waits on several too."""
+        sql = ("SELECT wait_event_type FROM romancy_instances WHERE status = ? AND wait_event_type IS NOT NULL "
+               "UNION SELECT w.event_type FROM romancy_wait_types w JOIN romancy_instances i "
+               "ON i.instance_id = w.instance_id AND i.wait_seq = w.wait_seq AND i.status = ? "
+               "ORDER BY 1 LIMIT ?")
+        return [row[0] for row in self._run(self.q._p(sql), (WAITING_FOR_EVENT, WAITING_FOR_EVENT, limit))]
+
+    # -- the virtual clock: an offset in romancy_meta, no schema change ----------------
+
+    def clock_offset(self) -> float:
+        row = self._one(self.q._p("SELECT value FROM romancy_meta WHERE key = ?"), (CLOCK_KEY,))
+        return float(row[0]) if row is not None else 0.0
+
+    def move_clock(self, by: float) -> float:
+        with self._write():
+            offset = self.clock_offset() + by
+            self._run(self.q._p("DELETE FROM romancy_meta WHERE key = ?"), (CLOCK_KEY,))
+            if offset:
+                self._run(self.q._p("INSERT INTO romancy_meta (key, value) VALUES (?, ?)"), (CLOCK_KEY, repr(offset)))
+        return offset
 
     # -- retry -------------------------------------------------------------------
 

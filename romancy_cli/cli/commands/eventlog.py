@@ -1,6 +1,5 @@
 """`romancy events`: the stored events, newest first, and which instance consumed each."""
 
-import time
 from typing import Annotated, Optional
 
 import typer
@@ -38,7 +37,7 @@ def register(app: typer.Typer) -> None:
         if cli.database_missing():
             found = []
         else:
-            cutoff = None if seconds is None else time.time() - seconds
+            cutoff = None if seconds is None else cli.app().now() - seconds
             table_limit = DEFAULT_TABLE_LIMIT + 1 if limit is None and not machine else limit
             found = cli.app().list_events(event_type, cutoff, unconsumed, table_limit)
         if machine:

@@ -65,7 +65,8 @@ def register(app: typer.Typer) -> None:
         if not no_resume:
             cli.load_workflows()  # resuming runs workflow code
         if instance is not None and start is None:
-            get_instance(instance)  # an unknown target is an error (exit 3), and nothing is stored
+            # an unknown target is an error (exit 3), and nothing is stored; a prefix: the whole id
+            instance = get_instance(instance).instance_id
         romancy = cli.app()
         workflow, args, kwargs = start or (None, [], {})
         with user_output():
@@ -95,7 +96,7 @@ def _send_batch(path: str, source: str, no_resume: bool) -> None:
     cli = state()
     if not no_resume:
         cli.load_workflows()
-    check_instances(events, get_instance)
+    events = check_instances(events, get_instance)
     romancy = cli.app()
     inputs = checked_inputs(events, lambda event: romancy.event_input(
         event.type, event.data, source=event.source or source, event_id=event.id, subject=event.subject,
@@ -209,13 +210,27 @@ def _unmatched(result: Any, event_type: str, instance: Optional[str]) -> str:
     if not result.waiting:
         if instance is not None:
             return f"instance {esc(instance)} is not waiting for {esc(event_type)}"
-        return "no instance was waiting for it"
+        return "no instance was waiting for it" + _did_you_mean(event_type)
     count = f"more than {result.waiting} instances wait" if result.more_waiting else \
         f"{_count(result.waiting)} wait{'s' if result.waiting == 1 else ''}"
     if len(result.near_misses) == 1:
         return f"{count} for {esc(event_type)}; none matched: {esc(result.near_misses[0][1])}"
     return f"{count} for {esc(event_type)}; none matched:" + "".join(
         f"\n    {esc(iid)}: {esc(reason)}" for iid, reason in result.near_misses)
+
+
+def _did_you_mean(event_type: str) -> str:
+    """The close event type instances wait for or workflows start on: a typo is the likely cause."""
+    import difflib
+
+    known = state().app().known_event_types()
+    close = difflib.get_close_matches(event_type, known, n=1)
+    if close:
+        return f"; did you mean {output.esc(close[0])!r}?"
+    if known:
+        shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
+        return f" (instances wait for, or workflows start on: {output.esc(shown)})"
+    return ""
 
 
 def _count(n: int) -> str:

@@ -1,7 +1,6 @@
 """`romancy prune`: delete old ended instances and events, in short transactions."""
 
 import sys
-import time
 from typing import Annotated, Any, Optional
 
 import typer
@@ -47,14 +46,13 @@ def register(app: typer.Typer) -> None:
         if ended is None and events is None:
             raise UsageError("nothing to prune: give --completed-before D and/or --events-before D (e.g. 30d, 0s)")
         cli = state()
-        now = time.time()
         if cli.database_missing():
             from ...records import PruneResult
 
             result = PruneResult()
         else:
-            result = _prune(cli.app(), None if ended is None else now - ended,
-                            None if events is None else now - events, dry_run)
+            now = cli.app().now()  # the database's clock: what `tick --advance` ran is not in the future
+            result = _prune(cli.app(), _before(now, ended), _before(now, events), dry_run)
         if cli.json:
             from ...views import prune_view
 
@@ -62,3 +60,13 @@ def register(app: typer.Typer) -> None:
             return
         verb = "would remove" if dry_run else "removed"
         output.say(f"  {verb} {result.instances} instance(s) with {result.steps} step(s), {result.events} event(s)")
+
+
+def _before(now: float, age: Optional[float]) -> Optional[float]:
+    """The cut-off of an age; `0s` is "all of them", also those stamped later than now (run on a
+    clock moved on and set back since)."""
+    if age is None:
+        return None
+    from ...durations import MAX_EPOCH
+
+    return MAX_EPOCH if age == 0 else now - age

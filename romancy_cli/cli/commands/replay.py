@@ -38,6 +38,8 @@ def register(app: typer.Typer) -> None:
                 raise NotFoundError(f"no instance {instance_id!r}; `romancy status` lists instances")
             _report(0, [])
             return
+        if instance_id is not None:
+            instance_id = cli.app().find(instance_id).instance_id  # a prefix: the whole id
         from ..progress import Reported
 
         progress = Reported("checking instances")

@@ -167,7 +167,7 @@ class Driver:
     def _step(self, instance: Any) -> None:
         """One move: run it if runnable, fire its timer if due, otherwise wait a little."""
         wake = instance.wait.wake_at if instance.wait is not None else None
-        now = time.time()
+        now = self.romancy.now()
         with user_output():
             if instance.status == "running":
                 self.retried_parked = self.retried_parked or instance.parked

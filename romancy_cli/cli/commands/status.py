@@ -1,7 +1,7 @@
 """`romancy status`: the instance table, one instance in detail, --watch, and --wait for scripts."""
 
 import time
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, NamedTuple, Optional
 
 import typer
 
@@ -29,6 +29,9 @@ def register(app: typer.Typer) -> None:
             show_default=False)] = None,
         workflow: Annotated[Optional[str], typer.Option("--workflow", metavar="W", help="Only this workflow.",
                                                         show_default=False)] = None,
+        search: Annotated[Optional[str], typer.Option(
+            "--search", metavar="TEXT", help="Only instances whose id starts with TEXT or whose input contains "
+            "it (as the page's search).", show_default=False)] = None,
         limit: Annotated[Optional[int], typer.Option(
             "--limit", metavar="N", min=1, help=f"At most N instances, newest first (table default "
             f"{DEFAULT_TABLE_LIMIT}; --json default all).", show_default=False)] = None,
@@ -52,18 +55,32 @@ def register(app: typer.Typer) -> None:
         seconds = duration(timeout, "--timeout")
         _check(status_filter, wait, instance_id)
         limit = None if limit is None else min(limit, MAX_LIMIT)
+        _say_clock()
+        if search is not None and instance_id is not None:
+            raise UsageError("--search lists instances: give it without an INSTANCE_ID")
+        listing = Listing(status_filter, workflow, limit, search or None)
         if tree:
             _tree(instance_id)
         elif wait is not None:
             _wait(instance_id or "", wait, seconds)
         elif watch:
-            _watch(instance_id, status_filter, workflow, limit, seconds)
+            _watch(instance_id, listing, seconds)
         elif instance_id is not None:
             _show_one(get_instance(instance_id))
         elif jsonl:
-            output.print_jsonl(_views(_list(status_filter, workflow, limit, every=True)[0]))
+            output.print_jsonl(_views(_list(listing, every=True)[0]))
         else:
-            _show_list(status_filter, workflow, limit)
+            _show_list(listing)
+
+
+def _say_clock() -> None:
+    """The database's virtual clock, when `tick --advance` moved it: every time shown is on it."""
+    cli = state()
+    if cli.json or cli.database_missing() or not cli.app().clock_offset:
+        return
+    from ..render import clock_line
+
+    output.say(clock_line(cli.app().clock_offset, cli.app().now()))
 
 
 def _check(status_filter: Optional[str], wait: Optional[str], instance_id: Optional[str]) -> None:
@@ -81,27 +98,36 @@ def _check(status_filter: Optional[str], wait: Optional[str], instance_id: Optio
         raise UsageError("--wait needs an INSTANCE_ID: romancy status ID --wait [STATUS]")
 
 
-def _list(status_filter: Optional[str], workflow: Optional[str], limit: Optional[int],
-          every: bool = False) -> tuple[list, bool]:
+class Listing(NamedTuple):
+    """Which instances the table lists."""
+
+    status: Optional[str]
+    workflow: Optional[str]
+    limit: Optional[int]
+    search: Optional[str]
+
+
+def _list(listing: Listing, every: bool = False) -> tuple[list, bool]:
     """The instances to show and whether the table's default limit cut them; machine output
     (`every`, or --json) has no default limit."""
     cli = state()
     if cli.database_missing():
         return [], False
+    status, workflow, limit, search = listing
     if limit is None and not (cli.json or every):
-        found = cli.app().list_instances(status_filter, workflow, DEFAULT_TABLE_LIMIT + 1)
+        found = cli.app().list_instances(status, workflow, DEFAULT_TABLE_LIMIT + 1, search=search)
         return found[:DEFAULT_TABLE_LIMIT], len(found) > DEFAULT_TABLE_LIMIT
-    return cli.app().list_instances(status_filter, workflow, limit), False
+    return cli.app().list_instances(status, workflow, limit, search=search), False
 
 
-def _show_list(status_filter: Optional[str], workflow: Optional[str], limit: Optional[int]) -> None:
-    instances, limited = _list(status_filter, workflow, limit)
+def _show_list(listing: Listing) -> None:
+    instances, limited = _list(listing)
     if state().json:
         output.print_json(_views(instances))
     else:
         from ..render import instance_table
 
-        instance_table(instances, limited)
+        instance_table(instances, limited, state().app().short_ids)
 
 
 def _views(instances: list) -> list:
@@ -123,6 +149,9 @@ def _show_one(instance: Any) -> None:
 
         instance_detail(instance, history, state().verbose, children)
         _say_near_misses(instance, missed)
+        overdue = overdue_hint(instance)
+        if overdue:
+            output.show(f"  [yellow]![/] {output.esc(overdue)}")
 
 
 def _tree(instance_id: Optional[str]) -> None:
@@ -167,6 +196,7 @@ def _wait(instance_id: str, target: str, timeout: Optional[float]) -> None:
 
     deadline = None if timeout is None else time.monotonic() + timeout
     instance = get_instance(instance_id)
+    instance_id = instance.instance_id
     while not _reached(instance, target):
         if instance.status in TERMINAL:
             _show_one(instance)
@@ -174,22 +204,23 @@ def _wait(instance_id: str, target: str, timeout: Optional[float]) -> None:
             raise typer.Exit(FAILED)
         if deadline is not None and time.monotonic() >= deadline:
             _show_one(instance)
+            overdue = overdue_hint(instance)
             output.error(f"timed out after {timeout:g}s waiting for {instance_id} to be {target} "
-                         f"(it is {shown_status(instance)}){_overdue_hint(instance)}")
+                         f"(it is {shown_status(instance)})" + (f"; {overdue}" if overdue else ""))
             raise typer.Exit(FAILED)
         time.sleep(POLL_SECONDS)
         instance = state().app().get(instance_id)
     _show_one(instance)
 
 
-def _overdue_hint(instance: Any) -> str:
-    """--wait only watches: a timer past due means nothing is ticking this database."""
+def overdue_hint(instance: Any) -> str:
+    """A timer past due means nothing is ticking this database (status and --wait only look)."""
     from ...records import WAITING_FOR_EVENT, WAITING_FOR_TIMER
 
     wake = instance.wait.wake_at if instance.wait is not None else None
-    if instance.status not in (WAITING_FOR_EVENT, WAITING_FOR_TIMER) or wake is None or wake > time.time():
+    if instance.status not in (WAITING_FOR_EVENT, WAITING_FOR_TIMER) or wake is None or wake > state().now():
         return ""
-    return ("; its timer is overdue and nothing is firing it: run `romancy tick` "
+    return ("its timer is overdue and nothing is firing it: run `romancy tick` "
             "(or keep `romancy serve` or `romancy tick --loop` running)")
 
 
@@ -200,8 +231,7 @@ def _reached(instance: Any, target: str) -> bool:
     return instance.status in TERMINAL if target == "terminal" else shown_status(instance) == target
 
 
-def _watch(instance_id: Optional[str], status_filter: Optional[str], workflow: Optional[str],
-           limit: Optional[int], timeout: Optional[float]) -> None:
+def _watch(instance_id: Optional[str], listing: Listing, timeout: Optional[float]) -> None:
     """Redraw on change (JSON: one document per line) until Ctrl-C, the timeout, or the end."""
     from ...records import TERMINAL
 
@@ -211,6 +241,7 @@ def _watch(instance_id: Optional[str], status_filter: Optional[str], workflow: O
         while deadline is None or time.monotonic() < deadline:
             if instance_id is not None:
                 instance = get_instance(instance_id)
+                instance_id = instance.instance_id
                 key: Any = (instance.status, instance.updated_at, instance.parked)
                 if key != last:
                     _clear()
@@ -218,11 +249,11 @@ def _watch(instance_id: Optional[str], status_filter: Optional[str], workflow: O
                 if instance.status in TERMINAL:
                     return
             else:
-                instances, _ = _list(status_filter, workflow, limit)
+                instances, _ = _list(listing)
                 key = [(i.instance_id, i.status, i.updated_at, i.parked) for i in instances]
                 if key != last:
                     _clear()
-                    _show_list(status_filter, workflow, limit)
+                    _show_list(listing)
             last = key
             time.sleep(WATCH_SECONDS)
     except KeyboardInterrupt:

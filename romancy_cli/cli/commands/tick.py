@@ -22,13 +22,15 @@ def register(app: typer.Typer) -> None:
     @command(app, "tick")
     def tick(
         advance: Annotated[Optional[str], typer.Option(
-            "--advance", metavar="D", help="Act as if D had passed (e.g. 1h): try long timeouts now. What it "
-            "runs is recorded at that future time (updated_at, ctx.now()).",
+            "--advance", metavar="D", help="Move this database's virtual clock on by D (e.g. 1h), then tick: "
+            "advances add up, and every command reads that clock until --reset-clock. What runs is "
+            "recorded at the virtual time (updated_at, ctx.now()).",
             show_default=False)] = None,
         now: Annotated[Optional[str], typer.Option(
-            "--now", metavar="T", help="Act as if it were T (RFC 3339, or epoch seconds); recorded times "
-            "are T too.",
+            "--now", metavar="T", help="Set the virtual clock to T (RFC 3339, or epoch seconds), then tick.",
             show_default=False)] = None,
+        reset_clock: Annotated[bool, typer.Option(
+            "--reset-clock", help="Set the virtual clock back to the real time, then tick.")] = False,
         loop: Annotated[bool, typer.Option(
             "--loop", help="Keep ticking until Ctrl-C, sleeping until the next due time or --interval.")] = False,
         interval: Annotated[str, typer.Option(
@@ -40,8 +42,8 @@ def register(app: typer.Typer) -> None:
         Also retries parked instances, recovers those left by crashed workers, and relays the due
         events of the outbox. Exit 0 also when
         nothing was due; a workflow that fails is reported in the summary, not as an error."""
-        if advance is not None and now is not None:
-            raise UsageError("give --advance or --now, not both")
+        if sum((advance is not None, now is not None, reset_clock)) > 1:
+            raise UsageError("give one of --advance, --now and --reset-clock")
         if check_format(log_format):
             if not loop:
                 raise UsageError("--log-format json is for --loop; a single tick answers with --json")
@@ -49,23 +51,40 @@ def register(app: typer.Typer) -> None:
         shift = later(advance, "--advance")
         at = timestamp(now, "--now") if now is not None else None
         every = duration(interval, "--interval", MAX_INTERVAL) or 0.0
-        if loop and (shift is not None or at is not None):
-            raise UsageError("--loop runs on the real clock; it cannot be combined with --advance or --now")
+        if loop and (shift is not None or at is not None or reset_clock):
+            raise UsageError("--loop ticks on the database's clock as it is; move the clock with a "
+                             "`romancy tick --advance/--now/--reset-clock` of its own")
         cli = state()
         cli.load_workflows()
-        if cli.database_missing() and not loop and not cli.declares_schedules():
+        if cli.database_missing() and not loop and shift is None and at is None and not cli.declares_schedules():
             _report(None, empty=True)
             return
+        romancy = cli.app()
         if loop:
-            _loop(cli.app(), every, log_format == "json")
-        else:
-            _report(_tick_once(cli.app(), at, shift))
-            _relay(cli.app())
+            _loop(romancy, every, log_format == "json")
+            return
+        _move_clock(romancy, shift, at, reset_clock)
+        _report(_tick_once(romancy))
+        _relay(romancy)
 
 
-def _tick_once(romancy: Any, at: Optional[float], shift: Optional[float]) -> Any:
+def _move_clock(romancy: Any, shift: Optional[float], at: Optional[float], reset: bool) -> None:
+    if shift is not None:
+        romancy.advance_clock(shift)
+    elif at is not None:
+        romancy.set_clock(at)
+    elif reset:
+        romancy.reset_clock()
+    else:
+        return
+    from ..render import clock_line
+
+    output.say(clock_line(romancy.clock_offset, romancy.now()))
+
+
+def _tick_once(romancy: Any) -> Any:
     with user_output():
-        return romancy.tick(now=at, advance=shift)
+        return romancy.tick()
 
 
 def _relay(romancy: Any, json_logs: bool = False) -> None:
@@ -91,7 +110,7 @@ def _loop(romancy: Any, every: float, json_logs: bool) -> None:
     try:
         while True:
             try:
-                result = _tick_once(romancy, None, None)
+                result = _tick_once(romancy)
                 _relay(romancy, json_logs)
             except StorageFault as fault:  # nothing was lost: the next tick tries again
                 if json_logs:
@@ -105,7 +124,7 @@ def _loop(romancy: Any, every: float, json_logs: bool) -> None:
             elif result.fired or result.resumed:
                 _report(result)
             wake = result.next_wake
-            pause = every if wake is None else min(every, max(0.0, wake - time.time()))
+            pause = every if wake is None else min(every, max(0.0, wake - romancy.now()))
             time.sleep(max(pause, 0.01))
     except KeyboardInterrupt:
         if json_logs:

@@ -36,9 +36,9 @@ def instances(site: "Site", environ: dict[str, Any]) -> "Response":
 
 def instance(site: "Site", environ: dict[str, Any], instance_id: str) -> "Response":
     """GET /instances/{id}'s answer, laid out; `?fragment=1` is the part the script swaps in."""
-    found = site.app.get(instance_id)
-    view = page_detail(found, site.app.history(instance_id), site.app.near_misses(found),
-                       site.app.children(instance_id))
+    found = site.app.find(instance_id)
+    view = page_detail(found, site.app.history(found.instance_id), site.app.near_misses(found), site.app.now(),
+                       site.app.children(found.instance_id))
     template = "_instance.html" if site.query(environ).get("fragment") else "instance.html"
     return site.render(environ, template, i=view)
 

@@ -6,31 +6,31 @@ from __future__ import annotations
 import math
 import os
 import re
-import time
 from typing import Any, Optional, Sequence
 
 from ...records import ATTEMPT, TERMINAL, Instance, LoggedEvent, Step
 from ...times import iso
-from ...views import detail_view, event_view, with_attempts
+from ...views import detail_view, event_view, step_result, with_attempts
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<fn>.+)$', re.M)
 
 
 def page_detail(instance: Instance, history: Sequence[Step], missed: Sequence[tuple[LoggedEvent, str]],
-                children: Sequence[Instance] = ()) -> dict[str, Any]:
+                now: float, children: Sequence[Instance] = ()) -> dict[str, Any]:
     """The instance page: GET /instances/{id}'s answer, plus what the page shows beyond it (the
     traceback, the wait's match and prefilled event, the timeline's errors)."""
     view = detail_view(instance, history, missed, children)
     view["terminal"] = instance.status in TERMINAL
     view["error_detail"] = error_detail(instance.error)
-    view["wait"] = wait_detail(instance) if view["waiting"] else None
+    view["wait"] = wait_detail(instance, now) if view["waiting"] else None
     view["timeline"] = [timeline_group(step, attempts) for step, attempts in with_attempts(history)]
     return view
 
 
-def wait_detail(instance: Instance) -> dict[str, Any]:
-    """The wait with its match and epoch due time (the page counts down to it)."""
+def wait_detail(instance: Instance, now: float) -> dict[str, Any]:
+    """The wait with its match and epoch due time (the page counts down to it); `now` on the
+    server's clock (the database's virtual one)."""
     wait = instance.wait
     assert wait is not None
     detail: dict[str, Any] = {"kind": wait.kind, "event_type": wait.event_type, "match": wait.match,
@@ -38,7 +38,7 @@ def wait_detail(instance: Instance) -> dict[str, Any]:
     if wait.kind == "event":
         detail["prefill"] = prefill_data(wait.match)
     if wait.wake_at is not None:  # the dev form's default: just enough to make it due
-        detail["advance"] = f"{max(0, math.ceil(wait.wake_at - time.time()))}s"
+        detail["advance"] = f"{max(0, math.ceil(wait.wake_at - now))}s"
     return detail
 
 
@@ -76,7 +76,7 @@ def user_frame(trace: str) -> Optional[str]:
 def timeline_entry(step: Step) -> dict[str, Any]:
     """A step as the timeline shows it: failed activities carry their error, events a timeout."""
     result = step.result if isinstance(step.result, dict) else {}
-    entry: dict[str, Any] = {"step": step.seq, "kind": step.kind, "name": step.name, "result": step.result,
+    entry: dict[str, Any] = {"step": step.seq, "kind": step.kind, "name": step.name, "result": step_result(step),
                              "error": error_detail(result.get("error")) if "error" in result else None,
                              "timed_out": step.kind == "event" and result.get("timeout") is True}
     return entry

@@ -35,10 +35,10 @@ class Site:
     """Pages (`/`, `/ui/instances/{id}`, `/ui/events`, `/ui/workflows`, `/ui/schedules`) and the page's own
     actions under `/ui/api/` (POST, same-origin only)."""
 
-    def __init__(self, app: "App", token: Optional[str], dev: bool) -> None:
+    def __init__(self, app: "App", token: Optional[str], dev: bool, import_error: Optional[str] = None) -> None:
         import jinja2
 
-        self.app, self.token, self.dev = app, token, dev
+        self.app, self.token, self.dev, self.import_error = app, token, dev, import_error
         self.templates = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")),
                                             autoescape=True, trim_blocks=True, lstrip_blocks=True)
         self.templates.filters["json"] = lambda value: dumps(value, indent=2, ensure_ascii=False)
@@ -100,6 +100,8 @@ class Site:
 
     def render(self, environ: dict[str, Any], template: str, status: int = 200, **context: Any) -> Response:
         html = self.templates.get_template(template).render(dev=self.dev, token_required=self.token is not None,
+                                                             import_error=self.import_error,
+                                                             clock_ahead=_clock_ahead(self.app.clock_offset),
                                                              path=environ.get("PATH_INFO", "/"), **context)
         return Response(status, html.encode())
 
@@ -137,6 +139,15 @@ class Site:
         if not isinstance(value, dict):
             raise Refused(400, "send a JSON object")
         return value
+
+
+def _clock_ahead(offset: float) -> Optional[str]:
+    """How far the database's virtual clock is from the real time, or None when it is not."""
+    if not offset:
+        return None
+    from ...durations import describe
+
+    return f"{describe(abs(offset))} {'ahead of' if offset > 0 else 'behind'}"
 
 
 def query_string(**values: Any) -> str:
