@@ -215,9 +215,12 @@ class Server:
         self.threads.stop()  # first, or it could grow the pool again
         if self._http is not None:
             self._http.task_dispatcher.shutdown()
-            if self._background is not None:
+            if self._background is not None and self._background.is_alive():
                 # Close inside waitress's own loop thread; it returns once no channel is open.
-                self._http.trigger.pull_trigger(self._close_channels)
+                try:
+                    self._http.trigger.pull_trigger(self._close_channels)
+                except OSError:  # the loop ended meanwhile, and closed its trigger with it
+                    self._close_channels()
             else:
                 self._close_channels()
         for thread in (self._timer, self._relay, self._background):

@@ -32,6 +32,15 @@ class PlainHooks:
     def failed_attempts(self, seq: int) -> int:
         return self.failed.get(seq, 0)
 
+    def activity_started(self, ctx: Any, name: str, attempt: int) -> None:
+        return None
+
+    def activity_ended(self, ctx: Any, name: str, attempt: int, started: Any, error: Any) -> None:
+        pass
+
+    def trace_headers(self) -> dict[str, str]:
+        return {}
+
 
 EXECUTED: list[str] = []
 

@@ -284,7 +284,7 @@ def test_the_engine_queries_read_through_an_index(tmp_path: Path):
     q = store.q
     queries = {
         "due": (q.due, ("a", "b", 1.0, 10)), "any_due": (q.any_due, ("a", "b", 1.0)),
-        "next_wake": (q.next_wake, ("a", "b")), "runnable": (q.runnable, (10,)),
+        "next_wake": (q.next_wake, ("a", "b", "c")), "runnable": (q.runnable, (10,)),
         "match_keys": (q.match_keys, ("w", "t", 5)),
         "waiting_matched": (q.waiting_matched + q.match_clause(True, 1), ("w", "t", 5, "k", "m")),
         "waiting_target": (q.waiting_target, ("i", "w", 5)), "history": (q.history, ("i",)),
