@@ -81,3 +81,21 @@ def test_an_empty_event_type_is_refused(project: Project) -> None:
     assert result.code == 2
     assert result.error_line.startswith("error: event TYPE must not be empty")
     assert not project.db.exists()
+
+
+def test_a_line_whose_data_cannot_start_its_workflow_exits_2_and_stores_nothing(project: Project) -> None:
+    project.write("workflows.py", (project.root / "workflows.py").read_text() + '''
+
+@workflow(start_on="order.placed")
+def ship(ctx, amount: int) -> int:
+    return amount
+''')
+    project.run("start", "order", "E")
+    before = project.counts()
+    lines = [json.dumps({"type": "nobody.cares"}), json.dumps({"type": "order.placed", "data": {"amount": "lots"}})]
+    result = project.run("send-event", "--batch", "-", input="\n".join(lines))
+    assert result.code == 2
+    assert result.error_line.startswith("error: --batch line 2: event order.placed")
+    assert "amount='lots' is not a valid int" in result.error_line
+    assert result.error_line.endswith("nothing of the batch was stored")
+    assert project.counts() == before

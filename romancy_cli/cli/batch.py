@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from .. import ids
 from ..errors import NotFoundError, UsageError
+from ..records import EventInput
 from .inputs import read_text
 
 KEYS = ("type", "data", "source", "id", "subject", "instance")
@@ -44,6 +46,20 @@ def check_instances(events: list[BatchEvent], get: Callable[[str], Any]) -> None
             get(event.instance)
         except NotFoundError as exc:
             raise NotFoundError(f"--batch line {event.line}: {exc}; nothing of the batch was stored") from None
+
+
+def check_starts(events: list[BatchEvent], source: str, check: Callable[[EventInput], None]) -> None:
+    """Every event's data fits the workflows it starts (start_on), before anything is stored:
+    sending would refuse such an event only after storing the lines before it. `check` is
+    App.check_starts, which raises UsageError naming the field."""
+    for event in events:
+        extensions = {} if event.instance is None else {"romancyinstanceid": event.instance}
+        candidate = EventInput(event.type, event.source or source, event.id or ids.new_event_id(), event.data,
+                               event.subject, data_content_type="application/json", extensions=extensions)
+        try:
+            check(candidate)
+        except UsageError as exc:
+            raise _bad(event.line, str(exc)) from None
 
 
 def _event(number: int, line: str) -> BatchEvent:

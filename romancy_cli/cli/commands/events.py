@@ -89,7 +89,7 @@ def _check_batch_options(event_type: Optional[str], *given: Optional[str]) -> No
 
 
 def _send_batch(path: str, source: str, no_resume: bool) -> None:
-    from ..batch import check_instances, read_batch
+    from ..batch import check_instances, check_starts, read_batch
 
     events = read_batch(path)
     cli = state()
@@ -97,6 +97,7 @@ def _send_batch(path: str, source: str, no_resume: bool) -> None:
         cli.load_workflows()
     check_instances(events, get_instance)
     romancy = cli.app()
+    check_starts(events, source, romancy.check_starts)
     results = []
     with user_output():
         for event in events:
