@@ -1,7 +1,8 @@
 """What `prune` keeps and deletes, on a real SQLite file and a real PostgreSQL server (App) and
 through the installed `romancy` executable: event numbers are never handed out twice, every
-status that has not ended holds the events after its floor, an event stays consumed once its
-consumer is pruned, and a prune racing deliver-or-start sends loses none of their events."""
+status that has not ended (and a failed one) holds the events after its floor it has not taken,
+an event stays consumed once its consumer is pruned, an instance never takes a (source, id)
+twice, and a prune racing deliver-or-start sends loses none of their events."""
 
 from __future__ import annotations
 

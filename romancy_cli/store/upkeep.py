@@ -119,8 +119,9 @@ class Upkeep:
     def prune(self, ended_before: Optional[float], events_before: Optional[float], dry_run: bool,
               progress: Optional[Callable[[int], None]] = None, batch: int = 500) -> PruneResult:
         """Delete ended instances (with their steps) last updated before `ended_before`, and events
-        received before `events_before` that were consumed or that no live instance may still
-        take, `batch` rows per transaction so that no write lock is held long; `dry_run` only counts."""
+        received before `events_before` that no instance holding events (live or failed) may
+        still take, `batch` rows per transaction so that no write lock is held long; `dry_run`
+        only counts."""
         if dry_run:
             return self._prune_counts(ended_before, events_before)
         timed = _Timed()
