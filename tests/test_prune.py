@@ -14,7 +14,8 @@ from typing import Any, Iterator
 import pytest
 
 from cli_helpers import Project, make_project
-from romancy_cli import App, ManualClock, Registry, RetryPolicy, activity, compensate, sleep, wait_event, workflow
+from romancy_cli import (App, ManualClock, Registry, RetryPolicy, activity, compensate, continue_as_new, sleep,
+                         wait_event, workflow)
 from romancy_cli.records import COMPLETED, FAILED, WAITING_FOR_EVENT
 from romancy_cli.store.schema import SCHEMA_VERSION
 
@@ -152,6 +153,15 @@ def twice(ctx: Any) -> list:
     return [wait_event(ctx, "pr.two").id, wait_event(ctx, "pr.two").id]
 
 
+@workflow("pr_again", registry=registry)
+def again(ctx: Any, run: int) -> str:
+    if run == 0:
+        wait_event(ctx, "pr.late")
+        continue_as_new(ctx, 1)
+    sleep(ctx, 30)  # the next run waits only after this
+    return wait_event(ctx, "pr.late").id
+
+
 @pytest.fixture
 def clocked(url: str) -> Iterator[tuple[App, ManualClock]]:
     clock = ManualClock(1_700_000_000.0)
@@ -171,6 +181,22 @@ def test_an_event_one_instance_took_is_kept_for_an_older_one_that_has_not_yet(cl
     assert app.tick().resumed == {sleeper: COMPLETED}
     assert app.get(sleeper).output == "x"
     assert app.prune(None, clock.now()).events == 1  # every live instance that could take it did
+
+
+def test_a_continued_run_keeps_the_events_after_those_its_first_run_took(clocked: tuple[App, ManualClock]) -> None:
+    app, clock = clocked
+    first = app.start("pr_again", 0)
+    app.send_event("pr.late", event_id="x")  # the first run takes it and continues as new
+    successor = app.get(first).continued_as
+    quick = app.start("pr_late", 0)
+    app.send_event("pr.late", event_id="y")  # taken by `quick`; the successor, asleep, will take it
+    assert app.get(quick).output == "y"
+    clock.advance(1)
+    assert app.prune(None, clock.now()).events == 1  # x: taken by every run that may take it
+    assert [logged.event.id for logged in app.list_events()] == ["y"]
+    clock.advance(30)
+    assert app.tick().resumed == {successor: COMPLETED}
+    assert app.get(successor).output == "y"
 
 
 def test_a_failed_instance_keeps_the_events_it_may_take_once_retried(clocked: tuple[App, ManualClock]) -> None:
