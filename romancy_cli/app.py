@@ -385,7 +385,7 @@ class App(ScheduleOps):
     def prune(self, ended_before: Optional[float], events_before: Optional[float],
               dry_run: bool = False, progress: Optional[Callable[[int], None]] = None) -> PruneResult:
         """Delete ended instances last updated before `ended_before` and events received before
-        `events_before` (epoch seconds; None: keep) that no live instance may still take;
+        `events_before` (epoch seconds; None: keep) that no live or failed instance may still take;
         `progress(rows)` is told of each batch deleted (instances and events)."""
         return self.store.prune(ended_before, events_before, dry_run, progress)
 

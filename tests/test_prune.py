@@ -1,7 +1,8 @@
 """What `prune` keeps and deletes, on a real SQLite file and a real PostgreSQL server (App) and
 through the installed `romancy` executable: event numbers are never handed out twice, every
-status that has not ended holds the events after its floor, an event stays consumed once its
-consumer is pruned, and a prune racing deliver-or-start sends loses none of their events."""
+status that has not ended (and a failed one) holds the events after its floor it has not taken,
+an event stays consumed once its consumer is pruned, an instance never takes a (source, id)
+twice, and a prune racing deliver-or-start sends loses none of their events."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from typing import Any, Iterator
 import pytest
 
 from cli_helpers import Project, make_project
-from romancy_cli import App, ManualClock, Registry, activity, compensate, sleep, wait_event, workflow
-from romancy_cli.records import COMPLETED
+from romancy_cli import (App, ManualClock, Registry, RetryPolicy, activity, compensate, continue_as_new, sleep,
+                         wait_event, workflow)
+from romancy_cli.records import COMPLETED, FAILED, WAITING_FOR_EVENT
 from romancy_cli.store.schema import SCHEMA_VERSION
 
 registry = Registry()
@@ -93,15 +95,18 @@ def test_a_compensating_instance_keeps_the_event_it_waits_for_next(app: App, url
 
 def test_an_event_stays_consumed_once_its_consumer_is_pruned(app: App) -> None:
     done = app.start("pr_waiter", "k1")
-    holder = app.start("pr_waiter", "k2")  # waits on: the live floor stays below the event
+    holder = app.start("pr_waiter", "k2")  # waits on: it may take the event, as far as prune knows
     app.send_event("pr.go", {"key": "k1"}, event_id="hit")
     assert app.get(done).status == COMPLETED
     assert app.prune(time.time() + LATER, None).instances == 1
     assert [(e.event.id, e.consumed_by) for e in app.list_events()] == [("hit", (done,))]
     assert app.list_events(unconsumed=True) == []
+    assert app.prune(None, time.time() + LATER, dry_run=True).events == 0
+    assert app.prune(None, time.time() + LATER).events == 0  # kept for the holder
+    app.cancel(holder)
     assert app.prune(None, time.time() + LATER, dry_run=True).events == 1
     assert app.prune(None, time.time() + LATER).events == 1
-    assert app.list_events() == [] and app.get(holder).status == "waiting_for_event"
+    assert app.list_events() == []
 
 
 def test_consumers_pruned_at_different_times_are_all_kept(url: str) -> None:
@@ -117,6 +122,109 @@ def test_consumers_pruned_at_different_times_are_all_kept(url: str) -> None:
         assert app.tick().resumed == {second: COMPLETED}
         assert app.prune(clock.now() + 1, None).instances == 1
         assert app.list_events()[0].consumed_by == tuple(sorted((first, second)))
+
+
+# -- an event is kept while a live instance may still take it ----------------------------------
+
+@workflow("pr_late", registry=registry)
+def late(ctx: Any, nap: float) -> str:
+    sleep(ctx, nap)  # started before the event, it waits for it only after this
+    return wait_event(ctx, "pr.late").id
+
+
+BROKEN: set[str] = set()  # keys whose pr_flaky activity fails (healed before a retry)
+
+
+@activity("pr_flaky", registry=registry, retry=RetryPolicy(max_attempts=1))
+def flaky(ctx: Any, key: str) -> str:
+    if key in BROKEN:
+        raise ConnectionError(f"{key} is broken")
+    return key
+
+
+@workflow("pr_failing", registry=registry)
+def failing(ctx: Any, key: str) -> str:
+    flaky.execute(ctx, key)
+    return wait_event(ctx, "pr.late").id
+
+
+@workflow("pr_twice", registry=registry)
+def twice(ctx: Any) -> list:
+    return [wait_event(ctx, "pr.two").id, wait_event(ctx, "pr.two").id]
+
+
+@workflow("pr_again", registry=registry)
+def again(ctx: Any, run: int) -> str:
+    if run == 0:
+        wait_event(ctx, "pr.late")
+        continue_as_new(ctx, 1)
+    sleep(ctx, 30)  # the next run waits only after this
+    return wait_event(ctx, "pr.late").id
+
+
+@pytest.fixture
+def clocked(url: str) -> Iterator[tuple[App, ManualClock]]:
+    clock = ManualClock(1_700_000_000.0)
+    with App(database=url, worker_id="pr", registry=registry, clock=clock) as opened:
+        yield opened, clock
+
+
+def test_an_event_one_instance_took_is_kept_for_an_older_one_that_has_not_yet(clocked: tuple[App, ManualClock]) -> None:
+    app, clock = clocked
+    sleeper, quick = app.start("pr_late", 30), app.start("pr_late", 0)
+    app.send_event("pr.late", event_id="x")
+    assert app.get(quick).status == COMPLETED
+    clock.advance(1)
+    assert app.prune(None, clock.now(), dry_run=True).events == 0
+    assert app.prune(None, clock.now()).events == 0
+    clock.advance(30)
+    assert app.tick().resumed == {sleeper: COMPLETED}
+    assert app.get(sleeper).output == "x"
+    assert app.prune(None, clock.now()).events == 1  # every live instance that could take it did
+
+
+def test_a_continued_run_keeps_the_events_after_those_its_first_run_took(clocked: tuple[App, ManualClock]) -> None:
+    app, clock = clocked
+    first = app.start("pr_again", 0)
+    app.send_event("pr.late", event_id="x")  # the first run takes it and continues as new
+    successor = app.get(first).continued_as
+    quick = app.start("pr_late", 0)
+    app.send_event("pr.late", event_id="y")  # taken by `quick`; the successor, asleep, will take it
+    assert app.get(quick).output == "y"
+    clock.advance(1)
+    assert app.prune(None, clock.now()).events == 1  # x: taken by every run that may take it
+    assert [logged.event.id for logged in app.list_events()] == ["y"]
+    clock.advance(30)
+    assert app.tick().resumed == {successor: COMPLETED}
+    assert app.get(successor).output == "y"
+
+
+def test_a_failed_instance_keeps_the_events_it_may_take_once_retried(clocked: tuple[App, ManualClock]) -> None:
+    app, clock = clocked
+    BROKEN.add("f")
+    failed, other = app.start("pr_failing", "f"), app.start("pr_late", 0)
+    assert app.get(failed).status == FAILED
+    app.send_event("pr.late", event_id="x")
+    assert app.get(other).status == COMPLETED
+    clock.advance(1)
+    assert app.prune(None, clock.now()).events == 0
+    BROKEN.discard("f")
+    assert app.retry(failed) == COMPLETED
+    assert app.get(failed).output == "x"
+
+
+@pytest.mark.parametrize("targeted", [False, True])
+def test_an_instance_never_takes_a_pruned_event_sent_again(clocked: tuple[App, ManualClock], targeted: bool) -> None:
+    app, clock = clocked
+    iid = app.start("pr_twice")
+    target = iid if targeted else None
+    app.send_event("pr.two", event_id="x", instance=target)
+    clock.advance(1)
+    assert app.prune(None, clock.now()).events == 1
+    assert app.send_event("pr.two", event_id="x", instance=target).duplicate is False  # forgotten: stored anew
+    assert app.get(iid).status == WAITING_FOR_EVENT
+    app.send_event("pr.two", event_id="y", instance=target)
+    assert app.get(iid).status == COMPLETED and app.get(iid).output == ["x", "y"]
 
 
 # -- migration to schema 10 ---------------------------------------------------------------------
@@ -213,13 +321,17 @@ def test_cli_a_new_event_is_not_shown_consumed_by_a_pruned_events_consumer(proje
     assert events == [("fresh", [])], done
 
 
-def test_cli_prune_deletes_an_event_whose_consumer_it_deletes(project: Project) -> None:
+def test_cli_prune_keeps_a_consumed_event_while_a_live_instance_has_not_taken_it(project: Project) -> None:
     done = _run(project, "start", "waiter", "k1")
-    _run(project, "start", "waiter", "k2")  # holds the live floor below `hit`
+    holder = _run(project, "start", "waiter", "k2")  # started before `hit`: it may take it, as far as prune knows
     _run(project, "send-event", "go", "--id", "hit", "--data", '{"key": "k1"}')
     assert project.status_of(done) == COMPLETED
     pruned = project.run("--json", "prune", "--completed-before", "0s", "--events-before", "0s")
-    assert pruned.json == {"instances": 1, "steps": 1, "events": 1, "dry_run": False}
+    assert pruned.json == {"instances": 1, "steps": 1, "events": 0, "dry_run": False}
+    assert [e["id"] for e in project.run("--json", "events").json] == ["hit"]
+    _run(project, "cancel", holder)
+    pruned = project.run("--json", "prune", "--completed-before", "0s", "--events-before", "0s")
+    assert pruned.json == {"instances": 1, "steps": 0, "events": 1, "dry_run": False}
     assert project.run("--json", "events").json == []
 
 

@@ -7,14 +7,16 @@ from typing import Any
 
 import peewee as pw
 
-from ..records import PENDING, RUNNABLE, TERMINAL
+from ..records import FAILED, PENDING, RUNNABLE, TERMINAL
 
 # "Ended" is defined once, by records.TERMINAL; every other status is live, so a status added
 # later is live (it holds its events, prune keeps it) unless it is made an ended one there.
 ENDED = tuple(sorted(TERMINAL))  # written as literals where the index of ended instances is to be used
 # Literal, as in the partial index romancy_instances_status, for the planners to use it.
 ENDED_SQL = "status IN (" + ", ".join(f"'{status}'" for status in ENDED) + ")"
-LIVE_SQL = f"NOT ({ENDED_SQL})"
+# Statuses whose instances hold no claim on events any more: prune may delete the events they did
+# not take. A failed instance keeps its claim until it is pruned itself: `romancy retry` runs it on.
+RELEASED_SQL = "status IN (" + ", ".join(f"'{status}'" for status in sorted(TERMINAL - {FAILED})) + ")"
 COUNTS_INDEX = "romancy_instances_counts"
 RUNNABLE_INDEX = "romancy_instances_runnable"  # schema 6; version 2 named it "..._running", for `running` only
 
@@ -24,8 +26,17 @@ EVENT_SEQ_SQLITE = "json_extract(result, '$.seq')"
 EVENT_SEQ_POSTGRES = "((result::jsonb ->> 'seq')::bigint)"
 
 
+# Whether an event step `s` recorded the event of a (source, id): two parameters.
+EVENT_KEY_SQLITE = "json_extract(s.result, '$.source') = ? AND json_extract(s.result, '$.id') = ?"
+EVENT_KEY_POSTGRES = "(s.result::jsonb ->> 'source') = ? AND (s.result::jsonb ->> 'id') = ?"
+
+
 def event_seq_sql(db: pw.Database) -> str:
     return EVENT_SEQ_SQLITE if isinstance(db, pw.SqliteDatabase) else EVENT_SEQ_POSTGRES
+
+
+def event_key_sql(db: pw.Database) -> str:
+    return EVENT_KEY_SQLITE if isinstance(db, pw.SqliteDatabase) else EVENT_KEY_POSTGRES
 
 
 class _AutoIncrement(pw.AutoField):

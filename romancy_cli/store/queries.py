@@ -33,10 +33,16 @@ CLEAR_WAIT = (", wait_kind = NULL, wait_seq = NULL, wait_event_type = NULL, wait
 class Queries:
     """SQL text for one driver; `lock` / `claim` end a SELECT whose rows are updated next."""
 
-    def __init__(self, param: str, lock: str = "", claim: str = "", step_event_seq: str = "") -> None:
+    def __init__(self, param: str, lock: str = "", claim: str = "", step_event_seq: str = "",
+                 step_event_key: str = "") -> None:
         self.param, self.lock, self.claim = param, lock, claim
         self.step_event_seq = step_event_seq  # SQL of an event step's event seq (models.event_seq_sql)
         p = self._p
+        # A waiting instance never takes an event whose (source, id) it took before: sent again
+        # after prune deleted it, it is stored anew. Its own event steps only, by the steps' key,
+        # in the statement that finds the waits: no statement more. Parameters: source, id.
+        untaken = ("NOT EXISTS (SELECT 1 FROM romancy_steps s WHERE s.instance_id = {}.instance_id "
+                   f"AND s.kind = 'event' AND {step_event_key})")
         self.max_event_seq = "SELECT MAX(seq) FROM romancy_events"
         self.insert_instance = p(
             "INSERT INTO romancy_instances (instance_id, workflow, status, args, kwargs, created_at, "
@@ -78,21 +84,23 @@ class Queries:
         waiting = "status = ? AND wait_event_type = ? AND event_floor < ?"
         # A targeted event: its instance by key, whichever of its wait's types the event has.
         self.waiting_target = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE instance_id = ? "
-                                "AND status = ? AND event_floor < ?" + lock)
+                                "AND status = ? AND event_floor < ? AND " + untaken.format("romancy_instances") + lock)
         # deliver_and_run's read: the targeted instance, and whether the event is a duplicate.
         self.target_probe = p(f"SELECT {INSTANCE_COLUMNS}, EXISTS (SELECT 1 FROM romancy_events WHERE source = ? "
                               "AND event_id = ?) FROM romancy_instances WHERE instance_id = ? AND status = ? "
-                              "AND event_floor < ?")
+                              "AND event_floor < ? AND " + untaken.format("romancy_instances"))
         # Waits for several types, found by a type after their first (models.WaitTypeRow).
         self.waiting_more = p(
             f"SELECT {', '.join('i.' + c.strip() for c in INSTANCE_COLUMNS.split(','))} "
             "FROM romancy_wait_types w JOIN romancy_instances i ON i.instance_id = w.instance_id "
-            "AND i.wait_seq = w.wait_seq WHERE i.status = ? AND w.event_type = ? AND i.event_floor < ?")
+            "AND i.wait_seq = w.wait_seq WHERE i.status = ? AND w.event_type = ? AND i.event_floor < ? "
+            "AND " + untaken.format("i"))
         self.waiting_more += lock
         self.insert_wait_type = p("INSERT INTO romancy_wait_types (instance_id, event_type, wait_seq) VALUES (?, ?, ?)")
         self.delete_wait_types = p("DELETE FROM romancy_wait_types WHERE instance_id = ?")
         self.match_keys = p(f"SELECT DISTINCT wait_match_keys FROM romancy_instances WHERE {waiting}")
-        self.waiting_matched = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE {waiting} AND (")
+        self.waiting_matched = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE {waiting} AND "
+                                 + untaken.format("romancy_instances") + " AND (")
         self.due = p(f"SELECT {INSTANCE_COLUMNS} FROM romancy_instances WHERE status IN (?, ?) "
                      "AND wake_at <= ? ORDER BY wake_at LIMIT ?" + claim)
         self.any_due = p("SELECT 1 FROM romancy_instances WHERE status IN (?, ?) AND wake_at <= ? LIMIT 1")

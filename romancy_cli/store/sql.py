@@ -20,7 +20,7 @@ from ..engine.matching import accepts, event_match_values, match_index, satisfie
 from ..engine.ports import DeliveryConflict, InstanceExists, LeaseLost
 from .faults import FAULTS, storage_fault
 from .listing import Listing
-from .models import event_seq_sql, make_models
+from .models import event_key_sql, event_seq_sql, make_models
 from .outbox import Outbox
 from .schedules import Schedules
 from .queries import Queries
@@ -56,7 +56,7 @@ class SqlStore(Upkeep, Listing, Outbox, Schedules, Queues):
         self.db = db
         self.location = location
         self.m = make_models(db)
-        self.q = Queries(db.param, self.LOCK_SQL, self.CLAIM_SQL, event_seq_sql(db))
+        self.q = Queries(db.param, self.LOCK_SQL, self.CLAIM_SQL, event_seq_sql(db), event_key_sql(db))
         self._wake = threading.local()  # SQLite wait_for_wake: the data_version last seen per thread
         self.last_fault: Optional[StorageFault] = None  # of the last write transaction, if it failed
         self._writer: ContextManager[Any] = contextlib.nullcontext()  # SQLite: this process's writers queue here
@@ -280,7 +280,7 @@ class SqlStore(Upkeep, Listing, Outbox, Schedules, Queues):
         whether it is stored already. A targeted event asks both in one statement."""
         if event.target is not None:
             rows = self._run(self.q.target_probe, (event.source, event.id, event.target, WAITING_FOR_EVENT,
-                                                   _AFTER_ALL)).fetchall()
+                                                   _AFTER_ALL, event.source, event.id)).fetchall()
             found = [self._instance(row[:-1]) for row in rows]
             return [i for i in found if i.wait is not None and event.type in i.wait.event_types], \
                 any(row[-1] for row in rows)
@@ -463,16 +463,17 @@ class SqlStore(Upkeep, Listing, Outbox, Schedules, Queues):
 
     def _waiting_for(self, event: StoredEvent) -> list[Instance]:
         """Waiting instances this event may satisfy, found through the match index, not a scan."""
+        key = (event.source, event.id)  # the waits of instances that took this (source, id) are left out
         if event.target is not None:
-            rows = self._run(self.q.waiting_target, (event.target, WAITING_FOR_EVENT, event.seq)).fetchall()
+            rows = self._run(self.q.waiting_target, (event.target, WAITING_FOR_EVENT, event.seq, *key)).fetchall()
             found = [self._instance(row) for row in rows]
             return [i for i in found if i.wait is not None and event.type in i.wait.event_types]
         waiting = (WAITING_FOR_EVENT, event.type, event.seq)
-        rows = self._run(self.q.waiting_more, waiting).fetchall()
+        rows = self._run(self.q.waiting_more, (*waiting, *key)).fetchall()
         has_null, pairs = self._match_pairs(event, waiting)
         if has_null or pairs:
             sql = self.q.waiting_matched + self.q.match_clause(has_null, len(pairs))
-            rows += self._run(sql, (*waiting, *[v for pair in pairs for v in pair])).fetchall()
+            rows += self._run(sql, (*waiting, *key, *[v for pair in pairs for v in pair])).fetchall()
         return [self._instance(row) for row in rows]
 
     def _match_pairs(self, event: StoredEvent, waiting: tuple) -> tuple[bool, list[tuple[str, str]]]:

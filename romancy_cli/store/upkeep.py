@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import json
 import time
+from bisect import bisect_left
 from typing import Callable, Optional, TypeVar
 
 from ..codec import dumps
 from ..errors import NotFoundError, RomancyError
 from ..records import FAILED, PENDING, RETRIED, RUNNING, UNPLACED, WAITING_FOR_EVENT, Instance, PruneResult, Step
 from .listing import marks
-from .models import ENDED_SQL, LIVE_SQL
+from .models import ENDED_SQL, RELEASED_SQL
 from .queries import CLEAR_WAIT, INSTANCE_COLUMNS
 
 CLOCK_KEY = "clock_offset"  # romancy_meta: seconds the CLI's virtual clock is ahead of the real one
 T = TypeVar("T")
-_ALL_EVENTS = 2**62  # an event floor after every event: no live instance may take any
+_ALL_EVENTS = 2**62  # an event floor after every event: no instance may take any
+_COUNT_BATCH = 5000  # events a dry run judges per statement
 
 
 class _Timed:
@@ -117,8 +119,9 @@ class Upkeep:
     def prune(self, ended_before: Optional[float], events_before: Optional[float], dry_run: bool,
               progress: Optional[Callable[[int], None]] = None, batch: int = 500) -> PruneResult:
         """Delete ended instances (with their steps) last updated before `ended_before`, and events
-        received before `events_before` that were consumed or that no live instance may still
-        take, `batch` rows per transaction so that no write lock is held long; `dry_run` only counts."""
+        received before `events_before` that no instance holding events (live or failed) may
+        still take, `batch` rows per transaction so that no write lock is held long; `dry_run`
+        only counts."""
         if dry_run:
             return self._prune_counts(ended_before, events_before)
         timed = _Timed()
@@ -133,10 +136,10 @@ class Upkeep:
 
     def _prune_all_events(self, before: float, batch: int, timed: _Timed,
                           progress: Optional[Callable[[int], None]]) -> int:
-        floor, newest = timed(self._event_horizon)
-        events, removed, cursor = 0, batch, 0
-        while removed == batch:
-            removed, cursor = timed(lambda: self._prune_events(before, floor, newest, cursor, batch))
+        horizon = timed(self._event_horizon)
+        events, selected, cursor = 0, batch, 0
+        while selected == batch:
+            selected, removed, cursor = timed(lambda: self._prune_events(before, horizon, cursor, batch))
             events += removed
             if progress is not None:
                 progress(removed)
@@ -192,39 +195,63 @@ class Upkeep:
                 consumers.setdefault(int(seq), set()).add(instance_id)
         return consumers
 
-    def _event_horizon(self) -> tuple[int, int]:
-        """The live floor (the smallest event_floor of a live instance) and the newest event's
-        seq, read in one statement once the events being stored have committed (PostgreSQL: the
-        event-floor lock; SQLite: writes are serial). Prune judges only events up to that newest
-        one, against that floor, in all its batches. An instance inserted later has its own event
-        after it (deliver-or-start, start_on), or read its floor later as the newest seq stored
-        then, so it takes none of the events still stored up to it (numbers only grow); a
-        continue_as_new successor's floor is at or above its live predecessor's. A start that
-        read its floor before this and commits after is the one case not covered."""
+    def _event_horizon(self) -> "_Horizon":
+        """The newest event's seq and the event floors below it of the instances that hold
+        events (live or failed), read in one transaction once the events being stored have
+        committed (PostgreSQL: the event-floor lock; SQLite: writes are serial). Prune judges only
+        events up to that newest one, against those floors, in all its batches. An instance
+        inserted later has its own event after it (deliver-or-start, start_on), or read its floor
+        later as the newest seq stored then, so it takes none of the events still stored up to it
+        (numbers only grow); a continue_as_new successor takes the place of its predecessor, read
+        here, which held every event the successor may take. A start that read its floor before
+        this and commits after is the one case not covered."""
         with self._write():
             self._lock_event_floor()
-            floor, newest = self._one(self.q._p(
-                f"SELECT (SELECT MIN(event_floor) FROM romancy_instances WHERE {LIVE_SQL}), "
-                "(SELECT MAX(seq) FROM romancy_events)"))
-        return (_ALL_EVENTS if floor is None else int(floor)), int(newest or 0)
+            newest = int(self._one(self.q._p("SELECT MAX(seq) FROM romancy_events"))[0] or 0)
+            floors = [int(row[0]) for row in self._run(self.q._p(
+                f"SELECT event_floor FROM romancy_instances WHERE NOT ({RELEASED_SQL}) AND event_floor < ? "
+                "ORDER BY event_floor"), (newest,)).fetchall()]
+        return _Horizon(newest, floors)
 
     def _prunable_events(self) -> str:
-        """Events up to the newest seq of the horizon, received before the cutoff, that were
-        consumed or that no live instance can take (their seq is at most the live floor), and that
-        the relay is done with. Parameters: newest, cutoff, floor."""
+        """Events up to the newest seq of the horizon, received before the cutoff, that no instance
+        can take (their seq is at most every holder's floor) or that were consumed (maybe by
+        every holder that can: _deletable says), and that the relay is done with. Parameters:
+        newest, cutoff, floor."""
         return (f"seq <= ? AND received_at < ? AND (seq <= ? OR {self._consumed('romancy_events')}) "
                 f"AND NOT EXISTS (SELECT 1 FROM romancy_outbox WHERE event_seq = romancy_events.seq "
                 f"AND status = '{PENDING}')")
 
-    def _prune_events(self, before: float, floor: int, newest: int, cursor: int, batch: int) -> tuple[int, int]:
+    def _judge_events(self, before: float, horizon: "_Horizon", cursor: int, batch: int) -> tuple[list[int], list[int]]:
+        """The next `batch` candidate events after `cursor`, and those of them prune may delete."""
+        seqs = [row[0] for row in self._run(self.q._p(
+            f"SELECT seq FROM romancy_events WHERE seq > ? AND {self._prunable_events()} ORDER BY seq LIMIT ?"),
+            (cursor, horizon.newest, before, horizon.floor, batch)).fetchall()]
+        return seqs, self._deletable(seqs, horizon)
+
+    def _deletable(self, seqs: list[int], horizon: "_Horizon") -> list[int]:
+        """Of these candidates, the events every instance that may still take them took already:
+        the holders whose floor is below the event, counted at the horizon, are as many as those
+        of its takers that still hold events now (an instance that ended since is neither; a
+        successor replaces its predecessor), so no holder is left that has not taken it."""
+        held = [seq for seq in seqs if seq > horizon.floor]
+        if not held:  # the common case of prune after ended instances: one statement per batch
+            return seqs
+        seq_sql = self.q.step_event_seq
+        takers = dict(self._run(self.q._p(
+            f"SELECT {seq_sql}, COUNT(DISTINCT s.instance_id) FROM romancy_steps s JOIN romancy_instances i "
+            f"ON i.instance_id = s.instance_id WHERE s.kind = 'event' AND {seq_sql} IN ({marks(len(held))}) "
+            f"AND NOT (i.{RELEASED_SQL}) AND i.event_floor < {seq_sql} GROUP BY {seq_sql}"), held).fetchall())
+        return [seq for seq in seqs if seq <= horizon.floor or takers.get(seq, 0) >= horizon.holders(seq)]
+
+    def _prune_events(self, before: float, horizon: "_Horizon", cursor: int, batch: int) -> tuple[int, int, int]:
+        """One batch: how many candidates it judged, how many it deleted, and the cursor after them."""
         with self._write():
-            seqs = [row[0] for row in self._run(self.q._p(
-                f"SELECT seq FROM romancy_events WHERE seq > ? AND {self._prunable_events()} ORDER BY seq LIMIT ?"),
-                (cursor, newest, before, floor, batch)).fetchall()]
-            if seqs:
-                self._run(self.q._p(f"DELETE FROM romancy_outbox WHERE event_seq IN ({marks(len(seqs))})"), seqs)
-                self._run(self.q._p(f"DELETE FROM romancy_events WHERE seq IN ({marks(len(seqs))})"), seqs)
-        return len(seqs), (seqs[-1] if seqs else cursor)
+            seqs, doomed = self._judge_events(before, horizon, cursor, batch)
+            if doomed:
+                self._run(self.q._p(f"DELETE FROM romancy_outbox WHERE event_seq IN ({marks(len(doomed))})"), doomed)
+                self._run(self.q._p(f"DELETE FROM romancy_events WHERE seq IN ({marks(len(doomed))})"), doomed)
+        return len(seqs), len(doomed), (seqs[-1] if seqs else cursor)
 
     def _prune_counts(self, ended_before: Optional[float], events_before: Optional[float]) -> PruneResult:
         instances = steps = events = 0
@@ -234,7 +261,21 @@ class Upkeep:
             steps = self._one(self.q._p(f"SELECT COUNT(*) FROM romancy_steps WHERE instance_id IN ({ended})"),
                               (ended_before,))[0]
         if events_before is not None:
-            floor, newest = self._event_horizon()
-            events = self._one(self.q._p(f"SELECT COUNT(*) FROM romancy_events WHERE {self._prunable_events()}"),
-                               (newest, events_before, floor))[0]
+            horizon, cursor, seqs = self._event_horizon(), 0, [0] * _COUNT_BATCH
+            while len(seqs) == _COUNT_BATCH:
+                seqs, doomed = self._judge_events(events_before, horizon, cursor, _COUNT_BATCH)
+                events, cursor = events + len(doomed), (seqs[-1] if seqs else cursor)
         return PruneResult(instances, steps, events)
+
+
+class _Horizon:
+    """What prune judges events against: the newest event's seq, and the sorted event floors
+    below it of the instances holding events."""
+
+    def __init__(self, newest: int, floors: list[int]) -> None:
+        self.newest, self.floors = newest, floors
+        self.floor = floors[0] if floors else _ALL_EVENTS  # events up to it no instance may take
+
+    def holders(self, seq: int) -> int:
+        """How many of those instances may take the event `seq` (their floor is below it)."""
+        return bisect_left(self.floors, seq)
