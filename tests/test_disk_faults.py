@@ -112,6 +112,23 @@ def test_a_read_only_database_exits_4_naming_it_and_nothing_changes(small_disk: 
         assert conn.execute("SELECT COUNT(*) FROM romancy_events").fetchone() == (1,)
 
 
+def test_an_io_error_on_a_full_disk_is_a_full_disk(small_disk: Path) -> None:
+    """SQLite reports a WAL write that finds no room as "disk I/O error": on a full disk that is
+    the disk-full fault (507, and the WAL is truncated before the next write), elsewhere not."""
+    import peewee as pw
+
+    from romancy_cli.store.faults import storage_fault
+
+    where = str(small_disk / "romancy.db")
+    error = pw.OperationalError("disk I/O error")
+    assert storage_fault(error, where).kind != "disk_full"
+    filler = fill(small_disk)
+    fault = storage_fault(error, where)
+    assert fault.kind == "disk_full" and str(fault).startswith("disk full: cannot write database")
+    filler.unlink()
+    assert storage_fault(error, where).kind != "disk_full"
+
+
 def test_space_freed_after_a_full_disk_takes_many_more_events_without_a_restart(small_disk: Path) -> None:
     """The WAL that grew into the freed space must not take it back: after the fault it is
     checkpointed and truncated, and kept bounded, so freed room stays room for events."""

@@ -7,6 +7,7 @@ about the data or bugs, and pass unchanged.
 
 from __future__ import annotations
 
+import os
 from typing import Iterator, Optional
 
 import peewee as pw
@@ -49,7 +50,20 @@ def storage_fault(exc: BaseException, where: str, busy_timeout: float = 30.0) ->
             if needle in text:
                 reason = _first_line(error)
                 return StorageFault(template.format(where=where, timeout=busy_timeout, reason=reason), kind)
+    if any("disk i/o error" in str(error).lower() for error in chain) and _no_room(where):
+        # SQLite says "disk I/O error" when a write of the WAL, rather than of the database, finds
+        # no room: the same full disk, to be answered the same way (507, then freed room is used).
+        return StorageFault(_KNOWN[2][2].format(where=where), "disk_full")
     return StorageFault(f"database error ({where}): {_first_line(exc)}; retry, or run with -v for details")
+
+
+def _no_room(where: str) -> bool:
+    """Whether the folder of a database file has (almost) no free space; False for a URL."""
+    try:
+        stats = os.statvfs(os.path.dirname(os.path.abspath(where)))
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 64 * 1024
 
 
 def _chain(exc: Optional[BaseException]) -> Iterator[BaseException]:
